@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+import { SnaplineError } from '../errors.js';
+import type { Command } from './command.js';
+
+/** Top-level commands, loaded on demand so `snapline diff` does not pay for SQLite. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  diff: async () => (await import('./diff.js')).default,
+};
+
+const VERSION = '0.1.0';
+
+async function usage(): Promise<string> {
+  const lines = ['snapline — session snapshots for AI coding agents', '', 'Usage: snapline <command> [options]', '', 'Commands:'];
+  for (const [name, load] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${(await load()).summary}`);
+  lines.push('', "Run 'snapline <command> --help' for a command's options and examples.", 'Docs: README.md in the package.');
+  return lines.join('\n') + '\n';
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const target = name === 'help' ? rest[0] : undefined;
+    if (target && COMMANDS[target]) process.stdout.write((await COMMANDS[target]!()).help);
+    else process.stdout.write(await usage());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`snapline ${VERSION}\n`);
+    return 0;
+  }
+  const load = COMMANDS[name];
+  if (!load) {
+    process.stderr.write(`snapline: unknown command '${name}' (see 'snapline --help')\n`);
+    return 2;
+  }
+  const cmd = await load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    const dd = rest.indexOf('--');
+    const h = rest.findIndex((a) => a === '--help' || a === '-h');
+    if (dd < 0 || h < dd) {
+      process.stdout.write(cmd.help);
+      return 0;
+    }
+  }
+  return cmd.run(rest);
+}
+
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof SnaplineError) {
+      process.stderr.write(`snapline: ${e.message}\n`);
+      process.exitCode = e.exitCode;
+    } else {
+      process.stderr.write(`snapline: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exitCode = 70;
+    }
+  },
+);

@@ -1,0 +1,127 @@
+import type { ChildProcess } from 'node:child_process';
+import { GitError, MissingObject } from '../errors.js';
+import { PullReader } from './pull-reader.js';
+import { spawnGit, type GitContext } from './run.js';
+
+/** Chunk size handed to consumers of a blob stream. */
+export const CHUNK_SIZE = 256 * 1024;
+
+export interface ObjectHeader {
+  oid: string;
+  type: string;
+  size: number;
+}
+
+/** A blob being read: its header, and its body as chunks that must be consumed in order. */
+export interface ObjectStream extends ObjectHeader {
+  body: AsyncIterable<Buffer>;
+}
+
+/**
+ * A long-lived `git cat-file --batch` process. Objects are read one after another; each body is
+ * streamed in chunks with backpressure and never buffered whole. `core.bigFileThreshold=1m`
+ * makes git stream big loose blobs too instead of inflating them into its own memory.
+ */
+export interface ObjectReader {
+  /** Opens one object; the previous object's body is drained first if left unread. */
+  open(oid: string): Promise<ObjectStream>;
+  /** Header only (type and size), without reading the body. */
+  header(oid: string): Promise<ObjectHeader>;
+  close(): void;
+}
+
+export function openObjectReader(ctx: GitContext): ObjectReader {
+  const big = { ...ctx, config: { 'core.bigFileThreshold': '1m', ...(ctx.config ?? {}) } };
+  const batch = lazyBatch(big, ['cat-file', '--batch']);
+  const check = lazyBatch(big, ['cat-file', '--batch-check']);
+  let queue: Promise<unknown> = Promise.resolve();
+  let leftover = 0;
+
+  const serial = <T>(job: () => Promise<T>): Promise<T> => {
+    const run = queue.then(job, job);
+    queue = run.catch(() => undefined);
+    return run;
+  };
+
+  async function readHeader(p: ReturnType<typeof lazyBatch>, oid: string): Promise<ObjectHeader> {
+    if (!/^[0-9a-f]{4,64}$/i.test(oid) && !oid.includes(':')) throw new MissingObject(oid, 'not a valid object name');
+    const { child, reader, stderr } = p.get();
+    child.stdin!.write(oid + '\n');
+    const line = await reader.line();
+    if (line === null) {
+      p.reset();
+      throw new GitError(['cat-file'], child.exitCode, stderr(), `cannot read object ${oid}: ${stderr().trim() || 'git cat-file exited'}`);
+    }
+    const text = line.toString('utf8');
+    const m = /^(\S+) (\S+) (\d+)$/.exec(text);
+    if (!m) throw new MissingObject(oid, text.endsWith(' missing') ? 'missing' : text.endsWith(' ambiguous') ? 'ambiguous' : `unreadable (${text})`);
+    return { oid: m[1]!, type: m[2]!, size: Number(m[3]) };
+  }
+
+  async function drain(): Promise<void> {
+    const { reader } = batch.get();
+    while (leftover > 0) {
+      const c = await reader.chunk(Math.min(leftover, CHUNK_SIZE));
+      if (c === null) throw new GitError(['cat-file'], null, 'git cat-file ended early');
+      leftover -= c.length;
+    }
+  }
+
+  return {
+    header: (oid) => serial(() => readHeader(check, oid)),
+    open: (oid) =>
+      serial(async () => {
+        await drain();
+        const head = await readHeader(batch, oid);
+        const { reader, stderr } = batch.get();
+        leftover = head.size + 1; // body plus git's trailing newline
+        async function* body(): AsyncGenerator<Buffer> {
+          let remaining = head.size;
+          while (remaining > 0) {
+            const c = await reader.chunk(Math.min(remaining, CHUNK_SIZE));
+            if (c === null) throw new GitError(['cat-file'], null, stderr(), `object ${oid} ended early: ${stderr().trim() || 'git cat-file exited'}`);
+            remaining -= c.length;
+            leftover -= c.length;
+            yield c;
+          }
+          const nl = await reader.chunk(1);
+          if (nl !== null) leftover -= nl.length;
+        }
+        return { ...head, body: body() };
+      }),
+    close() {
+      batch.close();
+      check.close();
+    },
+  };
+}
+
+/** A batch-mode git child started on first use, restarted after a failure. */
+function lazyBatch(ctx: GitContext, args: string[]) {
+  let state: { child: ChildProcess; reader: PullReader; stderr: () => string } | null = null;
+  return {
+    get() {
+      if (state === null) {
+        const child = spawnGit(ctx, args);
+        const err: Buffer[] = [];
+        child.stderr!.on('data', (b: Buffer) => err.length < 64 && err.push(b));
+        child.on('error', () => undefined);
+        child.stdin!.on('error', () => undefined);
+        state = { child, reader: new PullReader(child.stdout!), stderr: () => Buffer.concat(err).toString('utf8') };
+      }
+      return state;
+    },
+    reset() {
+      state?.child.kill('SIGKILL');
+      state = null;
+    },
+    close() {
+      if (state) {
+        state.child.stdin!.end();
+        state.child.stdout!.destroy();
+        state.child.kill();
+      }
+      state = null;
+    },
+  };
+}
