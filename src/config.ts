@@ -1,0 +1,147 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { SnaplineError } from './errors.js';
+
+/** The configuration file or variable holds something snapline cannot use. */
+export class ConfigError extends SnaplineError {
+  constructor(source: string, message: string) {
+    super('config', `${source}: ${message}`, 2);
+  }
+}
+
+/** Settings of the snapshot store. */
+export interface SnapshotConfig {
+  /** Files larger than this many bytes are not snapshotted (reported as skipped). */
+  maxFileSize: number;
+  /** Extra ignore patterns (gitignore syntax) on top of the project's own ignore rules. */
+  ignore: string[];
+  retention: {
+    /** Unreferenced snapshots older than this are pruned by gc (days). */
+    maxAgeDays: number;
+    /** gc prunes unreferenced snapshots harder when a store grows past this (bytes, 0 = no limit). */
+    maxBytes: number;
+  };
+  /** How long to wait for another snapline process holding a store's lock (ms). */
+  lockTimeoutMs: number;
+}
+
+export interface Config {
+  snapshot: SnapshotConfig;
+}
+
+export const DEFAULT_CONFIG: Config = {
+  snapshot: {
+    maxFileSize: 1024 * 1024 * 1024,
+    ignore: [],
+    retention: { maxAgeDays: 7, maxBytes: 0 },
+    lockTimeoutMs: 30_000,
+  },
+};
+
+/** snapline's data directory: $SNAPLINE_HOME, else $XDG_DATA_HOME/snapline, else ~/.local/share/snapline. */
+export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.SNAPLINE_HOME) return env.SNAPLINE_HOME;
+  if (env.XDG_DATA_HOME) return join(env.XDG_DATA_HOME, 'snapline');
+  return join(homedir(), '.local', 'share', 'snapline');
+}
+
+/** Path of the session database inside the data directory. */
+export function databasePath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(dataDir(env), 'snapline.db');
+}
+
+/** Directory holding all snapshot stores. */
+export function snapshotRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return join(dataDir(env), 'snapshot');
+}
+
+/**
+ * The effective configuration for a project: SNAPLINE_CONFIG_CONTENT (JSON) if set, else
+ * `snapline.json` in the project directory, else $XDG_CONFIG_HOME/snapline/config.json, else
+ * defaults. The first source found is used whole (missing keys take defaults) and validated.
+ */
+export function loadConfig(projectDir?: string, env: NodeJS.ProcessEnv = process.env): Config {
+  if (env.SNAPLINE_CONFIG_CONTENT !== undefined && env.SNAPLINE_CONFIG_CONTENT !== '') {
+    return parseConfig(env.SNAPLINE_CONFIG_CONTENT, 'SNAPLINE_CONFIG_CONTENT');
+  }
+  const candidates: string[] = [];
+  if (projectDir) candidates.push(join(projectDir, 'snapline.json'));
+  const xdg = env.XDG_CONFIG_HOME || join(homedir(), '.config');
+  candidates.push(join(xdg, 'snapline', 'config.json'));
+  for (const file of candidates) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw new ConfigError(file, `cannot read: ${(e as Error).message}`);
+    }
+    return parseConfig(text, file);
+  }
+  return structuredClone(DEFAULT_CONFIG);
+}
+
+/** Parses and validates configuration JSON; `source` names it in error messages. */
+export function parseConfig(text: string, source: string): Config {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(source, `not valid JSON (${(e as Error).message})`);
+  }
+  if (!isObject(raw)) throw new ConfigError(source, 'must be a JSON object');
+  const config = structuredClone(DEFAULT_CONFIG);
+  // Other top-level sections belong to other modules; only `snapshot` is checked here.
+  if (raw.snapshot === undefined) return config;
+  const s = raw.snapshot;
+  if (!isObject(s)) throw new ConfigError(source, "'snapshot' must be an object");
+  for (const [key, value] of Object.entries(s)) {
+    switch (key) {
+      case 'maxFileSize':
+        config.snapshot.maxFileSize = byteSize(source, 'snapshot.maxFileSize', value);
+        break;
+      case 'ignore':
+        if (!Array.isArray(value) || !value.every((p) => typeof p === 'string' && !p.includes('\n'))) {
+          throw new ConfigError(source, "'snapshot.ignore' must be an array of gitignore patterns (strings without newlines)");
+        }
+        config.snapshot.ignore = value as string[];
+        break;
+      case 'lockTimeoutMs':
+        config.snapshot.lockTimeoutMs = wholeNumber(source, 'snapshot.lockTimeoutMs', value);
+        break;
+      case 'retention': {
+        if (!isObject(value)) throw new ConfigError(source, "'snapshot.retention' must be an object");
+        for (const [rk, rv] of Object.entries(value)) {
+          if (rk === 'maxAgeDays') config.snapshot.retention.maxAgeDays = wholeNumber(source, 'snapshot.retention.maxAgeDays', rv);
+          else if (rk === 'maxBytes') config.snapshot.retention.maxBytes = byteSize(source, 'snapshot.retention.maxBytes', rv);
+          else throw new ConfigError(source, `unknown key 'snapshot.retention.${rk}' (known: maxAgeDays, maxBytes)`);
+        }
+        break;
+      }
+      default:
+        throw new ConfigError(source, `unknown key 'snapshot.${key}' (known: maxFileSize, ignore, retention, lockTimeoutMs)`);
+    }
+  }
+  return config;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function wholeNumber(source: string, key: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ConfigError(source, `'${key}' must be a whole number >= 0, not ${JSON.stringify(v)}`);
+  return v;
+}
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
+
+/** A byte count: a whole number, or a string like "512KiB", "100m", "1GiB". */
+function byteSize(source: string, key: string, v: unknown): number {
+  if (typeof v === 'number') return wholeNumber(source, key, v);
+  const m = typeof v === 'string' ? /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(v) : null;
+  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new ConfigError(source, `'${key}' must be a byte count like 1048576 or "512MiB", not ${JSON.stringify(v)}`);
+  return Number(m[1]) * unit;
+}

@@ -1,0 +1,182 @@
+import { randomBytes } from 'node:crypto';
+import { lstatSync, realpathSync } from 'node:fs';
+import { chmod, lstat, mkdir, open, rename, rmdir, symlink, unlink } from 'node:fs/promises';
+import { dirname, isAbsolute, join, sep } from 'node:path';
+import { openObjectReader, type ObjectReader } from '../git/objects.js';
+import { runGit } from '../git/run.js';
+import { changedPaths, type TreeChange } from '../git/tree-diff.js';
+import { PathOutsideWorkspace, RestoreFailed, UnknownSnapshot } from './errors.js';
+import { withStore, type Store, type StoreOptions } from './store.js';
+import { trackLocked } from './track.js';
+
+/** What a restore changed in the workspace (paths relative to it, `/`-separated). */
+export interface RestoreResult {
+  written: string[];
+  deleted: string[];
+}
+
+/**
+ * Puts paths of the workspace into their state in `tree`: files and symlinks are written
+ * (content streamed to a temporary file, then renamed into place), the executable bit set,
+ * paths absent from the tree deleted. Without `paths`, every path that differs between the
+ * workspace now and the tree; with `paths`, only those (a directory means everything under it).
+ * Nothing else is written. The workspace is tracked first, so its prior state stays recoverable.
+ */
+export async function restore(worktree: string, tree: string, paths?: readonly string[], opts: StoreOptions = {}): Promise<RestoreResult> {
+  const wanted = (paths ?? []).map(checkRelative);
+  return withStore(worktree, { ...opts, create: true }, async (store) => {
+    for (const p of wanted) checkInside(store.worktree, p);
+    const target = await treeInStore(store, tree);
+    const { tree: current } = await trackLocked(store);
+    const changes = await changedPaths(store.ctx, current, target, wanted);
+    return applyChanges(store, target, changes);
+  });
+}
+
+/** The full id of `tree` if the store holds a tree by that name, else UnknownSnapshot. */
+async function treeInStore(store: Store, tree: string): Promise<string> {
+  if (!/^[0-9a-f]{4,64}$/.test(tree)) throw new UnknownSnapshot(tree);
+  const r = await runGit(store.ctx, ['rev-parse', '--verify', '--quiet', `${tree}^{tree}`], { okStatus: [0, 1, 128] });
+  const id = r.stdout.toString('utf8').trim();
+  if (r.status !== 0 || !/^[0-9a-f]{40,64}$/.test(id) || !id.startsWith(tree)) throw new UnknownSnapshot(tree);
+  return id;
+}
+
+/** A user-given path, normalised to `a/b` form; absolute paths and `..` are refused. */
+function checkRelative(p: string): string {
+  if (p === '' || isAbsolute(p) || /^[a-zA-Z]:/.test(p)) throw new PathOutsideWorkspace(p, 'paths must be relative to the workspace');
+  const parts = p.split(/[\\/]+/).filter((c) => c !== '' && c !== '.');
+  if (parts.includes('..')) throw new PathOutsideWorkspace(p, "paths may not contain '..'");
+  if (parts.length === 0) throw new PathOutsideWorkspace(p, 'name a path inside the workspace, not the workspace itself');
+  if (parts.includes('.git')) throw new PathOutsideWorkspace(p, 'snapshots never contain .git directories');
+  return parts.join('/');
+}
+
+/** Refuses a path whose existing parent directories lead outside the workspace through symlinks. */
+function checkInside(root: string, rel: string): void {
+  const parts = rel.split('/');
+  let dir = root;
+  for (const part of parts.slice(0, -1)) {
+    dir = join(dir, part);
+    let real: string;
+    try {
+      real = realpathSync(dir);
+    } catch {
+      return; // does not exist yet: nothing further can be a symlink
+    }
+    if (real !== root && !real.startsWith(root + sep)) throw new PathOutsideWorkspace(rel, `${dir} leads outside the workspace`);
+  }
+}
+
+async function applyChanges(store: Store, target: string, changes: TreeChange[]): Promise<RestoreResult> {
+  const root = store.worktree;
+  const deletions = changes.filter((c) => !c.after).map((c) => c.path);
+  const writes = changes.filter((c) => c.after && c.after.mode !== '160000');
+  const removing = new Set(deletions);
+  // Check every write's parents before touching anything: a parent that is a symlink or a
+  // file not being removed would make the write land somewhere else.
+  for (const c of writes) {
+    const parts = c.path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const prefix = parts.slice(0, i).join('/');
+      if (removing.has(prefix)) break;
+      const st = lstatOrNull(join(root, prefix));
+      if (!st || st.isDirectory()) continue;
+      if (st.isSymbolicLink()) {
+        checkInside(root, prefix + '/x');
+        throw new RestoreFailed(c.path, `its parent ${prefix} is a symlink in the workspace; restore ${prefix} too`);
+      }
+      throw new RestoreFailed(c.path, `its parent ${prefix} is a file in the workspace; restore ${prefix} too`);
+    }
+  }
+
+  const result: RestoreResult = { written: [], deleted: [] };
+  for (const path of [...deletions].sort((a, b) => b.split('/').length - a.split('/').length)) {
+    try {
+      await unlink(join(root, path));
+      result.deleted.push(path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new RestoreFailed(path, (e as Error).message);
+    }
+  }
+  await removeEmptyParents(store, target, deletions);
+
+  const reader = openObjectReader(store.ctx);
+  try {
+    for (const c of writes) {
+      await writeEntry(reader, root, c.path, c.after!.mode, c.after!.oid);
+      result.written.push(c.path);
+    }
+  } finally {
+    reader.close();
+  }
+  return result;
+}
+
+/** Removes directories emptied by deletions when the target tree has no directory there. */
+async function removeEmptyParents(store: Store, target: string, deleted: string[]): Promise<void> {
+  const dirs = new Set<string>();
+  for (const p of deleted) {
+    for (let d = dirname(p); d !== '.' && d !== ''; d = dirname(d)) dirs.add(d);
+  }
+  if (dirs.size === 0) return;
+  const list = [...dirs].sort((a, b) => b.split('/').length - a.split('/').length);
+  const input = list.map((d) => `${target}:${d}`).join('\n') + '\n';
+  const out = (await runGit(store.ctx, ['cat-file', '--batch-check=%(objecttype)'], { input })).stdout.toString('utf8').split('\n');
+  for (const [i, d] of list.entries()) {
+    if (out[i] === 'tree') continue;
+    await rmdir(join(store.worktree, d)).catch(() => undefined); // not empty or not there: leave it
+  }
+}
+
+/** Writes one blob or symlink at `path` via a temporary sibling and a rename. */
+async function writeEntry(reader: ObjectReader, root: string, path: string, mode: string, oid: string): Promise<void> {
+  const abs = join(root, path);
+  const dir = dirname(abs);
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new RestoreFailed(path, (e as Error).message);
+  }
+  const tmp = join(dir, `.${randomBytes(6).toString('hex')}.snapline-tmp`);
+  try {
+    const obj = await reader.open(oid);
+    if (mode === '120000') {
+      const chunks: Buffer[] = [];
+      for await (const c of obj.body) chunks.push(c);
+      await symlink(Buffer.concat(chunks).toString('utf8'), tmp);
+    } else {
+      const fh = await open(tmp, 'wx', mode === '100755' ? 0o777 : 0o666);
+      try {
+        for await (const c of obj.body) {
+          let off = 0;
+          while (off < c.length) off += (await fh.write(c, off, c.length - off)).bytesWritten;
+        }
+      } finally {
+        await fh.close();
+      }
+    }
+    const existing = await lstat(abs).catch(() => null);
+    if (existing?.isDirectory()) await rmdir(abs);
+    await rename(tmp, abs);
+    if (mode !== '120000') {
+      // The umask applied at creation; an existing file's bits do not carry over on rename.
+      const st = await lstat(abs);
+      const want = mode === '100755' ? st.mode | ((st.mode & 0o444) >> 2) : st.mode & ~0o111;
+      if ((want & 0o777) !== (st.mode & 0o777)) await chmod(abs, want & 0o777);
+    }
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    if (e instanceof RestoreFailed) throw e;
+    throw new RestoreFailed(path, (e as Error).message);
+  }
+}
+
+function lstatOrNull(p: string) {
+  try {
+    return lstatSync(p);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,236 @@
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadConfig, snapshotRoot } from '../config.js';
+import { UsageError } from '../errors.js';
+import { gitText, runGit, type GitContext } from '../git/run.js';
+import { UnknownSnapshot } from './errors.js';
+import { LOCK_NAME, withStoreLock } from './lock.js';
+import { checkStore, openStore, readIfExists, withStore, WORKTREE_FILE, type StoreOptions } from './store.js';
+
+/** Sessions keep their trees reachable from this ref namespace, so git gc never prunes them. */
+export const SESSION_REFS = 'refs/snapline/sessions/';
+
+/** Identity on the commits that hold session trees (they never leave the shadow store). */
+const IDENTITY = {
+  GIT_AUTHOR_NAME: 'snapline',
+  GIT_AUTHOR_EMAIL: 'snapline@localhost',
+  GIT_COMMITTER_NAME: 'snapline',
+  GIT_COMMITTER_EMAIL: 'snapline@localhost',
+};
+
+function sessionRef(sessionId: string): string {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$/.test(sessionId) || sessionId.includes('..') || sessionId.endsWith('.lock') || sessionId.endsWith('.')) {
+    throw new UsageError(`invalid session id '${sessionId}': use letters, digits, '_', '-' and '.'`);
+  }
+  return SESSION_REFS + sessionId;
+}
+
+/**
+ * Keeps `trees` alive for a session. The ref `refs/snapline/sessions/<id>` points at one
+ * commit whose tree has an entry per retained snapshot tree (named by its id); each call
+ * replaces that commit with one listing the old trees plus the new ones, and the commit date
+ * records when the session was last active.
+ */
+export async function retain(worktree: string, sessionId: string, trees: readonly string[], opts: StoreOptions = {}): Promise<void> {
+  const ref = sessionRef(sessionId);
+  await withStore(worktree, { ...opts, create: true }, async ({ ctx }) => {
+    const all = new Set<string>();
+    for (const t of trees) all.add(await fullTree(ctx, t));
+    const r = await runGit(ctx, ['rev-parse', '--verify', '--quiet', `${ref}^{tree}`], { okStatus: [0, 1] });
+    const old = r.stdout.toString('utf8').trim();
+    if (r.status === 0 && old) {
+      // "040000 tree <oid>\t<oid>" records
+      for (const rec of (await runGit(ctx, ['ls-tree', '-z', old])).stdout.toString('utf8').split('\0')) if (rec) all.add(rec.split(/[ \t]/)[2]!);
+    }
+    const input = [...all].sort().map((t) => `040000 tree ${t}\t${t}\n`).join('');
+    const holder = await gitText(ctx, ['mktree'], { input });
+    const commit = await gitText({ ...ctx, env: { ...ctx.env, ...IDENTITY } }, ['commit-tree', holder, '-m', `snapline session ${sessionId}`]);
+    await runGit(ctx, ['update-ref', ref, commit]);
+  });
+}
+
+/** Drops a session's hold on its trees; the next gc may prune those no other session keeps. */
+export async function release(worktree: string, sessionId: string, opts: StoreOptions = {}): Promise<boolean> {
+  const ref = sessionRef(sessionId);
+  return withStore(worktree, opts, async ({ ctx }) => {
+    const r = await runGit(ctx, ['rev-parse', '--verify', '--quiet', ref], { okStatus: [0, 1] });
+    if (r.status !== 0) return false;
+    await runGit(ctx, ['update-ref', '-d', ref]);
+    return true;
+  });
+}
+
+/** A session holding trees in a store, with when it last retained something (ms since epoch). */
+export interface RetainedSession {
+  id: string;
+  updated: number;
+}
+
+/** Sessions retaining trees in the store of `worktree` (by git context). */
+export async function sessionsIn(ctx: GitContext): Promise<RetainedSession[]> {
+  const out = await gitText(ctx, ['for-each-ref', '--format=%(refname) %(committerdate:unix)', SESSION_REFS]);
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [ref, date] = l.split(' ');
+      return { id: ref!.slice(SESSION_REFS.length), updated: Number(date) * 1000 };
+    });
+}
+
+async function fullTree(ctx: GitContext, tree: string): Promise<string> {
+  if (!/^[0-9a-f]{4,64}$/.test(tree)) throw new UnknownSnapshot(tree);
+  const r = await runGit(ctx, ['rev-parse', '--verify', '--quiet', `${tree}^{tree}`], { okStatus: [0, 1, 128] });
+  const id = r.stdout.toString('utf8').trim();
+  if (r.status !== 0 || !id.startsWith(tree)) throw new UnknownSnapshot(tree);
+  return id;
+}
+
+/** Disk usage of one store, and of what each of its sessions keeps alive. */
+export interface StoreUsage {
+  store: string;
+  worktree: string;
+  bytes: number;
+  sessions: { id: string; bytes: number }[];
+}
+
+/** Disk usage of the workspace's store, or of every store when no workspace is given. */
+export async function du(worktree?: string, opts: StoreOptions = {}): Promise<StoreUsage[]> {
+  const dirs = worktree ? [(await openStore(worktree, opts)).dir] : await allStores();
+  const result: StoreUsage[] = [];
+  for (const dir of dirs) {
+    const ctx: GitContext = { gitDir: dir };
+    const sessions: StoreUsage['sessions'] = [];
+    for (const s of await sessionsIn(ctx).catch(() => [])) sessions.push({ id: s.id, bytes: await reachableBytes(ctx, SESSION_REFS + s.id) });
+    result.push({ store: dir, worktree: (await readIfExists(join(dir, WORKTREE_FILE))).trim(), bytes: await dirBytes(dir), sessions });
+  }
+  return result;
+}
+
+/** On-disk bytes of the objects reachable from a ref (objects shared with others counted too). */
+async function reachableBytes(ctx: GitContext, ref: string): Promise<number> {
+  const r = await runGit(ctx, ['rev-list', '--objects', '--disk-usage', ref], { okStatus: [0, 128, 129] });
+  if (r.status === 0) return Number(r.stdout.toString('utf8').trim()) || 0;
+  // git < 2.38: list the objects, then ask for their sizes.
+  const list = await runGit(ctx, ['rev-list', '--objects', '--no-object-names', ref], { maxStdout: 512 * 1024 * 1024 });
+  const sizes = await runGit(ctx, ['cat-file', '--batch-check=%(objectsize:disk)'], { input: list.stdout, maxStdout: 512 * 1024 * 1024 });
+  return sizes.stdout.toString('utf8').split('\n').reduce((sum, l) => sum + (Number(l) || 0), 0);
+}
+
+/** Every store under the data directory (`snapshot/<project>/<worktree-hash>`). */
+export async function allStores(): Promise<string[]> {
+  const root = snapshotRoot();
+  const out: string[] = [];
+  for (const project of await readdir(root).catch(() => [] as string[])) {
+    for (const hash of await readdir(join(root, project)).catch(() => [] as string[])) {
+      if (/^[0-9a-f]{40}$/.test(hash)) out.push(join(root, project, hash));
+    }
+  }
+  return out.sort();
+}
+
+async function dirBytes(dir: string): Promise<number> {
+  let sum = 0;
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) sum += await dirBytes(p);
+    else sum += await stat(p).then((s) => s.blocks * 512 || s.size, () => 0);
+  }
+  return sum;
+}
+
+export interface GcOptions extends StoreOptions {
+  /** Also release sessions past the retention limits (oldest first). */
+  force?: boolean;
+  /** Prune every unreachable object now instead of after the grace period. */
+  pruneNow?: boolean;
+}
+
+/** What gc did to one store. */
+export interface GcReport {
+  store: string;
+  /** Leftovers of killed runs that were removed (paths relative to the store). */
+  removed: string[];
+  /** Sessions released because they were past the limits (only with `force`). */
+  released: string[];
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+/** Leftover temporary files younger than this may belong to a git still writing them. */
+const LEFTOVER_AGE_MS = 5 * 60 * 1000;
+
+/**
+ * Cleans the workspace's store (or all stores): removes leftovers of killed runs (stale
+ * `*.lock`, `tmp_pack_*`, `tmp_obj_*` older than 5 minutes), then prunes snapshots no session
+ * retains once older than `snapshot.retention.maxAgeDays` (default 7), or right away when the
+ * store is over `snapshot.retention.maxBytes`. Retained trees are only dropped with `force`,
+ * which releases sessions idle past maxAgeDays, then oldest-first until under maxBytes.
+ */
+export async function gc(worktree?: string, opts: GcOptions = {}): Promise<GcReport[]> {
+  const targets = worktree ? [{ dir: (await openStore(worktree, opts)).dir, config: opts.config ?? loadConfig(worktree) }] : (await allStores()).map((dir) => ({ dir, config: opts.config ?? loadConfig() }));
+  const reports: GcReport[] = [];
+  for (const { dir, config } of targets) {
+    await checkStore(dir);
+    reports.push(await withStoreLock(dir, config.snapshot.lockTimeoutMs, opts.onWait, () => gcStore(dir, config.snapshot.retention, opts)));
+  }
+  return reports;
+}
+
+async function gcStore(dir: string, limits: { maxAgeDays: number; maxBytes: number }, opts: GcOptions): Promise<GcReport> {
+  const ctx: GitContext = { gitDir: dir };
+  const report: GcReport = { store: dir, removed: [], released: [], bytesBefore: await dirBytes(dir), bytesAfter: 0 };
+  await removeLeftovers(dir, '', report.removed);
+  const now = Date.now();
+  const ageMs = limits.maxAgeDays * 86_400_000;
+  if (opts.force && limits.maxAgeDays > 0) {
+    for (const s of await sessionsIn(ctx)) {
+      if (now - s.updated > ageMs) {
+        await runGit(ctx, ['update-ref', '-d', SESSION_REFS + s.id]);
+        report.released.push(s.id);
+      }
+    }
+  }
+  const grace = opts.pruneNow || limits.maxAgeDays === 0 ? 'now' : `${limits.maxAgeDays}.days.ago`;
+  await runGit(ctx, ['gc', '--quiet', `--prune=${grace}`]);
+  let bytes = await dirBytes(dir);
+  if (limits.maxBytes > 0 && bytes > limits.maxBytes) {
+    if (grace !== 'now') {
+      await runGit(ctx, ['gc', '--quiet', '--prune=now']);
+      bytes = await dirBytes(dir);
+    }
+    if (opts.force) {
+      const sessions = (await sessionsIn(ctx)).sort((a, b) => a.updated - b.updated);
+      while (bytes > limits.maxBytes && sessions.length) {
+        const s = sessions.shift()!;
+        await runGit(ctx, ['update-ref', '-d', SESSION_REFS + s.id]);
+        report.released.push(s.id);
+        await runGit(ctx, ['gc', '--quiet', '--prune=now']);
+        bytes = await dirBytes(dir);
+      }
+    }
+  }
+  report.bytesAfter = bytes;
+  return report;
+}
+
+/** Removes `*.lock` files (we hold the store lock, so no git of ours is running) and old `tmp_*` files. */
+async function removeLeftovers(root: string, rel: string, removed: string[]): Promise<void> {
+  for (const e of await readdir(join(root, rel), { withFileTypes: true }).catch(() => [])) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    const p = join(root, r);
+    if (e.isDirectory()) {
+      await removeLeftovers(root, r, removed);
+      continue;
+    }
+    if (r === LOCK_NAME) continue;
+    const isLock = e.name.endsWith('.lock');
+    const isTmp = /^tmp_(pack|obj|idx|rev|mtimes)_?/.test(e.name) || /^tmp_/.test(e.name);
+    if (!isLock && !isTmp) continue;
+    const st = await stat(p).catch(() => null);
+    if (!st) continue;
+    if (isTmp && Date.now() - st.mtimeMs < LEFTOVER_AGE_MS) continue;
+    await rm(p, { force: true });
+    removed.push(r);
+  }
+}

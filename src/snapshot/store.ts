@@ -1,0 +1,177 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadConfig, snapshotRoot, type Config } from '../config.js';
+import { runGit, type GitContext } from '../git/run.js';
+import { StoreCorrupt, StoreMissing, WorkspaceNotADirectory, WorkspaceNotFound, WorkspaceTooBroad } from './errors.js';
+import { withStoreLock, type WaitNotice } from './lock.js';
+
+/** Options shared by every store operation. */
+export interface StoreOptions {
+  /** Allow `/` or the home directory as a workspace. */
+  force?: boolean;
+  /** Told once when another process holds the store lock and we wait for it. */
+  onWait?: WaitNotice;
+  /** Configuration to use instead of loading it for the workspace. */
+  config?: Config;
+}
+
+/** One workspace's shadow store, resolved. */
+export interface Store {
+  /** Real path of the workspace. */
+  worktree: string;
+  /** The shadow git directory. */
+  dir: string;
+  /** git context for the store with the workspace as work tree. */
+  ctx: GitContext;
+  config: Config;
+}
+
+/**
+ * zlib level for blobs: 1 costs about a third of the time of git's default (6) on text while
+ * still shrinking it ~3x (see docs/snapshot.md for the measurements).
+ */
+export const COMPRESSION = '1';
+
+/** Settings every shadow repository carries (written at creation, re-checked on open). */
+export const STORE_CONFIG: Readonly<Record<string, string>> = {
+  'core.bare': 'false',
+  'core.bigFileThreshold': '1m',
+  'core.compression': COMPRESSION,
+  'core.looseCompression': COMPRESSION,
+  'pack.compression': COMPRESSION,
+  'core.autocrlf': 'false',
+  'core.safecrlf': 'false',
+  'core.symlinks': 'true',
+  'core.fsmonitor': 'false',
+  'core.untrackedCache': 'false',
+  'core.quotePath': 'false',
+  'core.hooksPath': '/dev/null',
+  'core.logAllRefUpdates': 'false',
+  'gc.auto': '0',
+  'gc.autoDetach': 'false',
+  'gc.cruftPacks': 'true',
+  'maintenance.auto': 'false',
+  'add.ignoreErrors': 'false',
+  'advice.addEmbeddedRepo': 'false',
+  'snapline.version': '1',
+};
+
+/** File in a store naming the workspace it belongs to (for du and gc over all stores). */
+export const WORKTREE_FILE = 'snapline-worktree';
+
+/** Attributes that keep snapshots byte-exact: no eol conversion, filters or encodings. */
+const INFO_ATTRIBUTES = '* -text -eol -filter -ident -working-tree-encoding\n';
+
+/** The workspace's real path, refusing missing paths, non-directories, `/` and home unless forced. */
+export async function resolveWorkspace(dir: string, force = false): Promise<string> {
+  const abs = resolve(dir);
+  let st;
+  try {
+    st = await stat(abs);
+  } catch {
+    throw new WorkspaceNotFound(abs);
+  }
+  if (!st.isDirectory()) throw new WorkspaceNotADirectory(abs);
+  const real = await realpath(abs);
+  if (!force) {
+    const home = await realpath(homedir()).catch(() => homedir());
+    if (real === '/' || real === home) throw new WorkspaceTooBroad(real);
+  }
+  return real;
+}
+
+/** Root commit of the git repository around `worktree`, or "global" outside a repository. */
+export async function projectId(worktree: string): Promise<string> {
+  // Read-only commands with optional locks off: the user's repository is never written.
+  const ctx: GitContext = { cwd: worktree, env: { GIT_OPTIONAL_LOCKS: '0' } };
+  try {
+    const r = await runGit(ctx, ['rev-list', '--max-parents=0', 'HEAD'], { okStatus: [0, 128] });
+    const roots = r.stdout.toString('utf8').split('\n').filter((l) => /^[0-9a-f]{40,64}$/.test(l)).sort();
+    return roots[0] ?? 'global';
+  } catch {
+    return 'global';
+  }
+}
+
+/** Directory of the shadow store for a workspace (already resolved to its real path). */
+export async function storeDir(worktree: string): Promise<string> {
+  const hash = createHash('sha1').update(worktree).digest('hex');
+  return join(snapshotRoot(), await projectId(worktree), hash);
+}
+
+function contextFor(dir: string, worktree: string): GitContext {
+  return { gitDir: dir, workTree: worktree, cwd: worktree, env: { GIT_INDEX_FILE: join(dir, 'index') } };
+}
+
+/**
+ * The git context of a workspace's store (shadow git dir + the workspace as work tree), for
+ * reading trees and diffs. Does not create the store.
+ */
+export async function storeContext(worktree: string, opts: { force?: boolean } = {}): Promise<GitContext> {
+  const real = await resolveWorkspace(worktree, opts.force ?? true);
+  return contextFor(await storeDir(real), real);
+}
+
+/** Checks the layout git needs; throws StoreCorrupt naming what is wrong. */
+export async function checkStore(dir: string): Promise<void> {
+  for (const [name, kind] of [['HEAD', 'file'], ['config', 'file'], ['objects', 'dir'], ['refs', 'dir']] as const) {
+    const st = await stat(join(dir, name)).catch(() => null);
+    if (!st) throw new StoreCorrupt(dir, `${name} is missing`);
+    if (kind === 'dir' ? !st.isDirectory() : !st.isFile()) throw new StoreCorrupt(dir, `${name} is not a ${kind === 'dir' ? 'directory' : 'file'}`);
+  }
+}
+
+/** Creates a shadow repository at `dir` (atomically: built aside, then renamed into place). */
+export async function createStore(dir: string, worktree: string): Promise<void> {
+  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
+  await mkdir(tmp, { recursive: true });
+  try {
+    await runGit({}, ['init', '--quiet', '--bare', '--template=', tmp]);
+    for (const [k, v] of Object.entries(STORE_CONFIG)) await runGit({ gitDir: tmp }, ['config', k, v]);
+    await mkdir(join(tmp, 'info'), { recursive: true });
+    await writeFile(join(tmp, 'info', 'attributes'), INFO_ATTRIBUTES);
+    await writeFile(join(tmp, WORKTREE_FILE), worktree + '\n');
+    await rename(tmp, dir).catch(async (e: NodeJS.ErrnoException) => {
+      // Another process created it first: theirs is as good as ours.
+      if (e.code !== 'ENOTEMPTY' && e.code !== 'EEXIST') throw e;
+      await rm(tmp, { recursive: true, force: true });
+    });
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/**
+ * Resolves a workspace and its store, creating the store on first use when `create` is set.
+ * A store that exists but is damaged is reported as StoreCorrupt.
+ */
+export async function openStore(worktree: string, opts: StoreOptions & { create?: boolean } = {}): Promise<Store> {
+  const real = await resolveWorkspace(worktree, opts.force ?? false);
+  const dir = await storeDir(real);
+  const exists = await stat(dir).then(() => true, () => false);
+  if (!exists) {
+    if (!opts.create) throw new StoreMissing(real);
+    await mkdir(join(dir, '..'), { recursive: true });
+    await createStore(dir, real);
+  }
+  await checkStore(dir);
+  return { worktree: real, dir, ctx: contextFor(dir, real), config: opts.config ?? loadConfig(real) };
+}
+
+/** Runs `fn` on a workspace's store while holding its lock. */
+export async function withStore<T>(worktree: string, opts: StoreOptions & { create?: boolean }, fn: (s: Store) => Promise<T>): Promise<T> {
+  const store = await openStore(worktree, opts);
+  return withStoreLock(store.dir, store.config.snapshot.lockTimeoutMs, opts.onWait, () => fn(store));
+}
+
+/** Contents of a file, or '' if it does not exist. */
+export async function readIfExists(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,177 @@
+import { accessSync, constants, lstatSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { GitError } from '../errors.js';
+import { gitRecords, gitText, runGit } from '../git/run.js';
+import { StagingFailed } from './errors.js';
+import { readIfExists, withStore, type Store, type StoreOptions } from './store.js';
+
+/** Why a file is not in a snapshot. */
+export type SkipReason = 'too-large' | 'unreadable' | 'vanished';
+
+/** A file left out of a snapshot, with the reason (and its size when known). */
+export interface SkippedFile {
+  path: string;
+  reason: SkipReason;
+  size?: number;
+}
+
+/** The result of tracking: the snapshot's tree id and every file it could not include. */
+export interface TrackResult {
+  tree: string;
+  skipped: SkippedFile[];
+}
+
+export interface TrackOptions extends StoreOptions {
+  /** Progress messages for long runs (the CLI shows them on a TTY). */
+  onProgress?: (message: string) => void;
+}
+
+/**
+ * Index entry that makes git walk into a nested repository as an ordinary directory: git
+ * treats a directory with tracked entries as tracked and does not record it as a gitlink.
+ * `git add -A` removes the entry again (the file does not exist), so it never reaches a tree.
+ */
+const PLACEHOLDER = '.snapline-nested-placeholder';
+const EMPTY_BLOB = 'e69de29bb2d1d6434b8b29ae775ad8c2e48c5391';
+
+/**
+ * Snapshots the workspace into its shadow store and returns the tree id. Only files whose
+ * stat data changed are read (git's index is the cache). Files over the size cap, unreadable
+ * or vanishing during the scan are left out and listed in `skipped`; any other failure
+ * throws StagingFailed, so a stale tree is never returned.
+ */
+export async function track(worktree: string, opts: TrackOptions = {}): Promise<TrackResult> {
+  return withStore(worktree, { ...opts, create: true }, (store) => trackLocked(store, opts.onProgress));
+}
+
+/** track() for a store whose lock the caller holds. */
+export async function trackLocked(store: Store, onProgress?: (message: string) => void): Promise<TrackResult> {
+  // We hold the store lock and every git we run on the store runs under it: a leftover
+  // index.lock can only come from a killed run.
+  await rm(join(store.dir, 'index.lock'), { force: true });
+  await writeExcludes(store);
+  const vanished: SkippedFile[] = [];
+  for (let attempt = 0; ; attempt++) {
+    onProgress?.('scanning workspace…');
+    const scan = await scanChanges(store);
+    const skipped = [...vanished, ...scan.skipped];
+    try {
+      onProgress?.(`staging ${scan.changed} changed path${scan.changed === 1 ? '' : 's'}…`);
+      await stage(store, scan.skipped.map((s) => s.path));
+      const tree = await gitText(store.ctx, ['write-tree']);
+      if (!/^[0-9a-f]{40,64}$/.test(tree)) throw new StagingFailed(`git write-tree printed '${tree}'`);
+      return { tree, skipped };
+    } catch (e) {
+      const gone = scan.untracked.filter((p) => !exists(join(store.worktree, p)));
+      if (attempt < 2 && gone.length > 0) {
+        // Files deleted while git read them: report them and take a fresh look.
+        for (const path of gone) if (!vanished.some((v) => v.path === path)) vanished.push({ path, reason: 'vanished' });
+        continue;
+      }
+      if (e instanceof StagingFailed) throw e;
+      if (e instanceof GitError) throw new StagingFailed(e.message);
+      throw e;
+    }
+  }
+}
+
+interface Scan {
+  skipped: SkippedFile[];
+  /** Untracked paths seen (to tell vanished files from failures if staging fails). */
+  untracked: string[];
+  changed: number;
+}
+
+/**
+ * Lists what `git add -A` will look at (new and modified files) and checks each one's size and
+ * readability first, because one unreadable file makes the whole `git add` fail. Nested
+ * repositories (listed as `dir/`) get a placeholder entry, then the scan runs again so their
+ * files are listed, and later staged, as ordinary files.
+ */
+async function scanChanges(store: Store): Promise<Scan> {
+  const cap = store.config.snapshot.maxFileSize;
+  for (let round = 0; round < 64; round++) {
+    const skipped: SkippedFile[] = [];
+    const untracked: string[] = [];
+    const nested: string[] = [];
+    let changed = 0;
+    for await (const rec of gitRecords(store.ctx, ['ls-files', '-z', '-t', '-o', '-m', '--exclude-standard'])) {
+      const line = rec.toString('utf8');
+      const tag = line[0];
+      const path = line.slice(2);
+      if (path.endsWith('/')) {
+        if (tag === '?') nested.push(path);
+        continue;
+      }
+      if (path === PLACEHOLDER || path.endsWith('/' + PLACEHOLDER)) continue;
+      changed++;
+      if (tag === '?') untracked.push(path);
+      const abs = join(store.worktree, path);
+      let st;
+      try {
+        st = lstatSync(abs);
+      } catch (e) {
+        // A tracked file that is gone is a deletion; an untracked one vanished since git listed it.
+        if (tag === '?') skipped.push({ path, reason: 'vanished' });
+        else if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ENOTDIR') skipped.push({ path, reason: 'unreadable' });
+        continue;
+      }
+      if (!st.isFile()) continue;
+      if (st.size > cap) {
+        skipped.push({ path, reason: 'too-large', size: st.size });
+        continue;
+      }
+      try {
+        accessSync(abs, constants.R_OK);
+      } catch {
+        skipped.push({ path, reason: 'unreadable', size: st.size });
+      }
+    }
+    if (nested.length === 0) return { skipped, untracked, changed };
+    const input = nested.map((dir) => `100644 ${EMPTY_BLOB}\t${dir}${PLACEHOLDER}\0`).join('');
+    await runGit(store.ctx, ['update-index', '-z', '--add', '--index-info'], { input });
+  }
+  throw new StagingFailed('nested repositories more than 64 levels deep');
+}
+
+/** `git add -A` of the whole workspace except the skipped paths (which also leave the index). */
+async function stage(store: Store, skipped: string[]): Promise<void> {
+  const literal = skipped.map((p) => `:(literal)${p}\0`).join('');
+  if (skipped.length) await runGit(store.ctx, ['rm', '--cached', '-q', '-r', '--ignore-unmatch', '--pathspec-from-file=-', '--pathspec-file-nul'], { input: literal });
+  const input = '.\0' + skipped.map((p) => `:(exclude,literal)${p}\0`).join('');
+  await runGit(store.ctx, ['add', '-A', '--pathspec-from-file=-', '--pathspec-file-nul'], { input });
+}
+
+/**
+ * The store's info/exclude: the user's repository's own info/exclude (the store is a different
+ * repository, so git would not read it) plus snapline's configured ignore patterns. `.gitignore`
+ * files in the workspace and the user's global excludes file are read by git directly.
+ */
+async function writeExcludes(store: Store): Promise<void> {
+  let userExclude = '';
+  try {
+    const common = await gitText({ cwd: store.worktree, env: { GIT_OPTIONAL_LOCKS: '0' } }, ['rev-parse', '--git-common-dir']);
+    if (common) userExclude = await readIfExists(join(isAbsolute(common) ? common : join(store.worktree, common), 'info', 'exclude'));
+  } catch {
+    /* not a git repository: nothing to import */
+  }
+  const text = ['# written by snapline on every track; edit snapshot.ignore in snapline.json instead', userExclude, ...store.config.snapshot.ignore, ''].join('\n');
+  const file = join(store.dir, 'info', 'exclude');
+  if ((await readIfExists(file)) !== text) await writeFile(file, text);
+}
+
+function exists(p: string): boolean {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Tree ids are full hex object names. */
+export function isTreeId(s: string): boolean {
+  return /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(s);
+}
+
