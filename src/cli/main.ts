@@ -5,6 +5,7 @@ import type { Command } from './command.js';
 /** Top-level commands, loaded on demand so `snapline diff` does not pay for SQLite. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   diff: async () => (await import('./diff.js')).default,
+  snapshot: async () => (await import('./snapshot.js')).default,
 };
 
 const VERSION = '0.1.0';

@@ -1,0 +1,161 @@
+import { UsageError } from '../errors.js';
+import { doctor, du, gc, restore, track } from '../snapshot/index.js';
+import { parse, write, type Command } from './command.js';
+
+const help = `snapline snapshot — record and restore workspace snapshots
+
+Every workspace has its own shadow git object store (under the data directory, never in
+your repository). 'track' records the workspace as a tree id; 'restore' writes files back
+from one; the store keeps trees of live sessions and 'gc' cleans the rest.
+
+Usage:
+  snapline snapshot track   [--dir D] [--format text|json] [--force]
+  snapline snapshot restore TREE [--dir D] [--force] [-- PATH...]
+  snapline snapshot gc      [--dir D] [--prune-now] [--force]
+  snapline snapshot du      [--dir D] [--format text|json]
+  snapline snapshot doctor  [--dir D] [--rebuild]
+
+Subcommands:
+  track     Snapshot the workspace; prints the tree id. Files over snapshot.maxFileSize
+            (default 1 GiB), unreadable or vanished are listed on stderr (json: "skipped").
+  restore   Put the workspace (or only the PATHs) back to TREE: writes changed files,
+            deletes files absent from TREE, touches nothing else. Prints what changed.
+  gc        Remove leftovers of killed runs; prune snapshots no session keeps once older
+            than snapshot.retention.maxAgeDays. Without --dir: every store.
+  du        Disk usage per store and per session. Without --dir: every store.
+  doctor    Check the store (git fsck); --rebuild moves a broken store aside and starts anew.
+
+Options:
+  --dir D          Workspace directory (default: current directory)
+  --format F       text (default) or json
+  --force          track/restore: allow / or the home directory;
+                   gc: also release sessions past the retention limits
+  --prune-now      gc: prune unreferenced snapshots without the grace period
+  --rebuild        doctor: replace a broken store
+
+Ignore rules: the workspace's .gitignore files, its repository's .git/info/exclude, your
+global git excludes, and snapshot.ignore in snapline.json. Nested git repositories are
+recorded as ordinary files; their .git is never touched.
+
+Examples:
+  tree=$(snapline snapshot track --dir ~/src/app)
+  snapline snapshot restore "$tree" --dir ~/src/app -- src/main.ts
+  snapline snapshot du --format json
+`;
+
+const options = {
+  dir: { type: 'string' },
+  format: { type: 'string' },
+  force: { type: 'boolean' },
+  'prune-now': { type: 'boolean' },
+  rebuild: { type: 'boolean' },
+} as const;
+
+/** Progress lines on stderr, only for a person watching a terminal. */
+function progress(): ((m: string) => void) | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  return (m) => process.stderr.write(`\r\x1b[K${m}`);
+}
+
+function endProgress(): void {
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+}
+
+const onWait = (m: string) => process.stderr.write(`snapline: ${m}\n`);
+
+function format(value: string | undefined): 'text' | 'json' {
+  if (value === undefined || value === 'text') return 'text';
+  if (value === 'json') return 'json';
+  throw new UsageError(`--format must be text or json, not '${value}'`);
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
+const command: Command = {
+  summary: 'Record, restore and clean workspace snapshots',
+  help,
+  async run(argv) {
+    const { values, positionals } = parse(argv, options);
+    const [sub, ...args] = positionals;
+    const dir = values.dir ?? process.cwd();
+    const fmt = format(values.format);
+    const only = (allowed: string[]) => {
+      for (const k of Object.keys(values)) if (!allowed.includes(k)) throw new UsageError(`--${k} does not apply to 'snapshot ${sub}'`);
+    };
+    switch (sub) {
+      case 'track': {
+        only(['dir', 'format', 'force']);
+        if (args.length) throw new UsageError(`'snapshot track' takes no arguments (got '${args[0]}')`);
+        const result = await track(dir, { force: values.force, onWait, onProgress: progress() });
+        endProgress();
+        if (fmt === 'json') await write(JSON.stringify(result) + '\n');
+        else {
+          for (const s of result.skipped) process.stderr.write(`snapline: warning: not snapshotted (${s.reason}${s.size !== undefined ? `, ${s.size} bytes` : ''}): ${s.path}\n`);
+          await write(result.tree + '\n');
+        }
+        return 0;
+      }
+      case 'restore': {
+        only(['dir', 'format', 'force']);
+        const [tree, ...paths] = args;
+        if (!tree) throw new UsageError("'snapshot restore' needs a TREE id (see 'snapline snapshot --help')");
+        const result = await restore(dir, tree, paths.length ? paths : undefined, { force: values.force, onWait });
+        if (fmt === 'json') await write(JSON.stringify(result) + '\n');
+        else {
+          for (const p of result.written) await write(`restored ${p}\n`);
+          for (const p of result.deleted) await write(`deleted  ${p}\n`);
+        }
+        return 0;
+      }
+      case 'gc': {
+        only(['dir', 'format', 'force', 'prune-now']);
+        noArgs(sub, args);
+        const reports = await gc(values.dir, { force: values.force, pruneNow: values['prune-now'], onWait });
+        if (fmt === 'json') await write(JSON.stringify(reports) + '\n');
+        else {
+          for (const r of reports) {
+            await write(`${r.store}: ${mib(r.bytesBefore)} -> ${mib(r.bytesAfter)}${r.removed.length ? `, removed ${r.removed.join(', ')}` : ''}${r.released.length ? `, released sessions ${r.released.join(', ')}` : ''}\n`);
+          }
+        }
+        return 0;
+      }
+      case 'du': {
+        only(['dir', 'format']);
+        noArgs(sub, args);
+        const usage = await du(values.dir);
+        if (fmt === 'json') await write(JSON.stringify(usage) + '\n');
+        else {
+          for (const u of usage) {
+            await write(`${mib(u.bytes).padStart(12)}  ${u.worktree || '(unknown workspace)'}  ${u.store}\n`);
+            for (const s of u.sessions) await write(`${mib(s.bytes).padStart(12)}    session ${s.id}\n`);
+          }
+        }
+        return 0;
+      }
+      case 'doctor': {
+        only(['dir', 'format', 'rebuild', 'force']);
+        noArgs(sub, args);
+        const report = await doctor(dir, { rebuild: values.rebuild, force: values.force, onWait });
+        if (fmt === 'json') await write(JSON.stringify(report) + '\n');
+        else if (report.ok) await write(`ok: ${report.store}\n`);
+        else {
+          for (const p of report.problems) process.stderr.write(`snapline: ${p}\n`);
+          await write(report.movedTo ? `rebuilt ${report.store} (broken store kept at ${report.movedTo})\n` : `damaged: ${report.store} (run 'snapline snapshot doctor --rebuild')\n`);
+        }
+        return report.ok || report.movedTo ? 0 : 1;
+      }
+      case undefined:
+        throw new UsageError("'snapshot' needs a subcommand: track, restore, gc, du or doctor (see 'snapline snapshot --help')");
+      default:
+        throw new UsageError(`unknown subcommand 'snapshot ${sub}' (track, restore, gc, du or doctor)`);
+    }
+  },
+};
+
+function noArgs(sub: string, args: string[]): void {
+  if (args.length) throw new UsageError(`'snapshot ${sub}' takes no arguments (got '${args[0]}')`);
+}
+
+export default command;
