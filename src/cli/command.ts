@@ -10,9 +10,10 @@ export interface Command {
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
+type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>;
 
 /** util.parseArgs with snapline's conventions: unknown flags are usage errors, `--` ends options. */
-export function parse<O extends Options>(argv: string[], options: O) {
+export function parse<O extends Options>(argv: string[], options: O): Parsed<O> {
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {

@@ -1,0 +1,87 @@
+import { openObjectReader, type ObjectReader } from '../git/objects.js';
+import type { GitContext } from '../git/run.js';
+import { resolveTree } from '../git/repo.js';
+import { changedPaths, type ChangeStatus, type TreeChange } from '../git/tree-diff.js';
+import { compareBlobs, countLines, type BlobRef } from './compare.js';
+
+/** Per-file statistics of a change: what a summary stores (never file bodies). */
+export interface FileStat {
+  file: string;
+  status: ChangeStatus;
+  additions: number;
+  deletions: number;
+  binary?: true;
+  approximate?: true;
+  before?: { oid: string; size: number; mode: string };
+  after?: { oid: string; size: number; mode: string };
+}
+
+export interface NumstatOptions {
+  /** Limit to these paths (each must exist in one of the trees). */
+  paths?: readonly string[];
+  /** Work-memory budget per file pair in bytes (default 48 MiB). */
+  budgetBytes?: number;
+}
+
+const GITLINK = '160000';
+
+/** The blob to diff for one side: submodules diff as git shows them, "Subproject commit <id>". */
+export function blobOf(side: { mode: string; oid: string; size: number }): BlobRef {
+  if (side.mode === GITLINK) {
+    const inline = Buffer.from(`Subproject commit ${side.oid}\n`);
+    return { oid: side.oid, size: inline.length, inline };
+  }
+  return { oid: side.oid, size: side.size };
+}
+
+/** Two object readers, so both sides of a pair stream (and inflate) at once. */
+export function openReaderPair(ctx: GitContext): { a: ObjectReader; b: ObjectReader; close(): void } {
+  const a = openObjectReader(ctx);
+  const b = openObjectReader(ctx);
+  return { a, b, close: () => (a.close(), b.close()) };
+}
+
+/** +/- counts for one changed path, equal to `git diff --no-renames --numstat`. */
+export async function statChange(readers: { a: ObjectReader; b: ObjectReader }, change: TreeChange, opts: NumstatOptions = {}): Promise<FileStat> {
+  const stat: FileStat = { file: change.path, status: change.status, additions: 0, deletions: 0 };
+  if (change.before) stat.before = { ...change.before };
+  if (change.after) stat.after = { ...change.after };
+  const { before, after } = change;
+  if (before && after) {
+    if (before.oid === after.oid) return stat; // mode-only change
+    const r = await compareBlobs(readers.a, blobOf(before), readers.b, blobOf(after), { budgetBytes: opts.budgetBytes });
+    stat.additions = r.additions;
+    stat.deletions = r.deletions;
+    if (r.binary) stat.binary = true;
+    if (r.approximate) stat.approximate = true;
+  } else {
+    const side = (before ?? after)!;
+    const r = await countLines(readers.a, blobOf(side));
+    if (r.binary) stat.binary = true;
+    else if (before) stat.deletions = r.lines;
+    else stat.additions = r.lines;
+  }
+  return stat;
+}
+
+/**
+ * Per-file +/- statistics between two tree-ishes, one file at a time in git's path order.
+ * Each file pair is compared in bounded memory whatever its size.
+ */
+export async function* numstatStream(ctx: GitContext, from: string, to: string, opts: NumstatOptions = {}): AsyncGenerator<FileStat> {
+  const [fromTree, toTree] = [await resolveTree(ctx, from), await resolveTree(ctx, to)];
+  const changes = await changedPaths(ctx, fromTree, toTree, opts.paths ?? []);
+  const readers = openReaderPair(ctx);
+  try {
+    for (const change of changes) yield await statChange(readers, change, opts);
+  } finally {
+    readers.close();
+  }
+}
+
+/** All per-file statistics between two tree-ishes (see numstatStream). */
+export async function numstatBetween(ctx: GitContext, from: string, to: string, opts: NumstatOptions = {}): Promise<FileStat[]> {
+  const out: FileStat[] = [];
+  for await (const s of numstatStream(ctx, from, to, opts)) out.push(s);
+  return out;
+}

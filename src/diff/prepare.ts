@@ -1,0 +1,118 @@
+/**
+ * git's preparation (xdiff/xprepare.c) on classified lines: trim the common head and tail,
+ * discard lines that have no match on the other side, and discard lines with very many matches
+ * when they sit in a run of discarded lines. What survives goes to the Myers search.
+ */
+import { NO_CLASS } from './classify.js';
+import { bogosqrt, type Side } from './myers.js';
+
+const MAX_EQLIMIT = 1024;
+const SIMSCAN_WINDOW = 100;
+const KPDIS_RUN = 4;
+
+/** Per-line state after preparation. */
+export const UNCHANGED = 0;
+export const DISCARDED = 1;
+export const KEPT = 2;
+
+export interface PreparedSide extends Side {
+  /** Per file line: UNCHANGED (common head/tail), DISCARDED (changed), or KEPT (searched). */
+  state: Uint8Array;
+}
+
+/**
+ * Builds the Myers input from per-line classes. `countOld[c]`/`countNew[c]` count class c's
+ * lines in each file. With `inPlace`, the class arrays are overwritten by the search input
+ * (saves their size when the caller no longer needs classes).
+ */
+export function prepare(
+  classA: Int32Array,
+  nA: number,
+  classB: Int32Array,
+  nB: number,
+  countOld: Uint16Array,
+  countNew: Uint16Array,
+  inPlace: boolean,
+  allow: (bytes: number) => void,
+): { a: PreparedSide; b: PreparedSide } {
+  const lim = Math.min(nA, nB);
+  let start = 0;
+  while (start < lim && classA[start] === classB[start]) start++;
+  let tail = 0;
+  while (tail < lim - start && classA[nA - 1 - tail] === classB[nB - 1 - tail]) tail++;
+
+  allow(nA + nB + 4);
+  const stateA = classify(classA, nA, start, nA - tail - 1, (c) => countNew[c]!, Math.min(bogosqrt(nA), MAX_EQLIMIT));
+  const stateB = classify(classB, nB, start, nB - tail - 1, (c) => (c === NO_CLASS ? 0 : countOld[c]!), Math.min(bogosqrt(nB), MAX_EQLIMIT));
+  const keptA = settle(stateA, start, nA - tail - 1);
+  const keptB = settle(stateB, start, nB - tail - 1);
+  allow((inPlace ? 0 : 4 * (keptA + keptB)) + keptA + keptB);
+  return { a: side(classA, stateA, keptA, inPlace), b: side(classB, stateB, keptB, inPlace) };
+}
+
+/** First pass: 0 = no match, 1 = keep, 3 = many matches (decided by settle). */
+function classify(cls: Int32Array, n: number, dstart: number, dend: number, matches: (c: number) => number, mlim: number): Uint8Array {
+  const dis = new Uint8Array(n + 2);
+  for (let i = dstart; i <= dend; i++) {
+    const c = cls[i]!;
+    const nm = c === NO_CLASS ? 0 : matches(c);
+    dis[i] = nm === 0 ? 0 : nm >= mlim ? 3 : 1;
+  }
+  return dis;
+}
+
+/** Second pass, in place: turns the first-pass codes into UNCHANGED/DISCARDED/KEPT. */
+function settle(dis: Uint8Array, dstart: number, dend: number): number {
+  // Decisions read first-pass codes of neighbours up to 100 lines back, so keep a window of them.
+  const ring = new Uint8Array(SIMSCAN_WINDOW + 1);
+  let kept = 0;
+  for (let i = dstart; i <= dend; i++) {
+    const d = dis[i]!;
+    ring[i % ring.length] = d;
+    const keep = d === 1 || (d === 3 && !cleanMultiMatch(dis, ring, i, dstart, dend));
+    dis[i] = keep ? KEPT : DISCARDED;
+    if (keep) kept++;
+  }
+  for (let i = 0; i < dstart; i++) dis[i] = UNCHANGED;
+  for (let i = dend + 1; i < dis.length; i++) dis[i] = UNCHANGED;
+  return kept;
+}
+
+function side(cls: Int32Array, state: Uint8Array, kept: number, inPlace: boolean): PreparedSide {
+  const ha = inPlace ? cls : new Int32Array(kept);
+  let k = 0;
+  for (let i = 0; i < state.length - 2; i++) {
+    if (state[i] === KEPT) ha[k++] = cls[i]!;
+  }
+  return { ha, mark: new Uint8Array(kept), n: kept, state };
+}
+
+/**
+ * git's xdl_clean_mmatch(): should the many-matches line at i be discarded? Reads first-pass
+ * codes; lines before i were already rewritten, so their codes come from the ring.
+ */
+function cleanMultiMatch(dis: Uint8Array, ring: Uint8Array, i: number, s: number, e: number): boolean {
+  if (i - s > SIMSCAN_WINDOW) s = i - SIMSCAN_WINDOW;
+  if (e - i > SIMSCAN_WINDOW) e = i + SIMSCAN_WINDOW;
+  let rdis0 = 0;
+  let rpdis0 = 1;
+  for (let r = 1; i - r >= s; r++) {
+    const d = ring[(i - r) % ring.length];
+    if (d === 0) rdis0++;
+    else if (d === 3) rpdis0++;
+    else break;
+  }
+  if (rdis0 === 0) return false;
+  let rdis1 = 0;
+  let rpdis1 = 1;
+  for (let r = 1; i + r <= e; r++) {
+    const d = dis[i + r];
+    if (d === 0) rdis1++;
+    else if (d === 3) rpdis1++;
+    else break;
+  }
+  if (rdis1 === 0) return false;
+  rdis1 += rdis0;
+  rpdis1 += rpdis0;
+  return rpdis1 * KPDIS_RUN < rpdis1 + rdis1;
+}
