@@ -1,0 +1,368 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ConfigError, parseConfig } from '../src/config.js';
+import { doctor, du, gc, release, restore, retain, storeContext, storeDir, track } from '../src/snapshot/index.js';
+import { PathOutsideWorkspace, StagingFailed, StoreCorrupt, StoreLocked, UnknownSnapshot } from '../src/snapshot/errors.js';
+import { git, hashTree, mtimes, prng, tempDir, walkState, type Entry } from './snapshot-helpers.js';
+
+const home = tempDir('home');
+before(() => {
+  process.env.SNAPLINE_HOME = home.dir;
+  delete process.env.SNAPLINE_CONFIG_CONTENT;
+});
+after(() => home.cleanup());
+
+function initRepo(dir: string): void {
+  git(dir, 'init', '-q');
+  writeFileSync(join(dir, 'README'), 'readme\n');
+  git(dir, 'add', 'README');
+  git(dir, 'commit', '-qm', 'init');
+}
+
+/** A workspace that is a git repo holding a nested repo `nested/` with one commit. */
+function workspace(): { dir: string; cleanup: () => void } {
+  const t = tempDir('ws');
+  initRepo(t.dir);
+  mkdirSync(join(t.dir, 'nested'));
+  initRepo(join(t.dir, 'nested'));
+  writeFileSync(join(t.dir, 'nested', 'lib.txt'), 'nested lib\n');
+  return t;
+}
+
+function assertState(actual: Map<string, Entry>, expected: Map<string, Entry>, label: string): void {
+  assert.deepEqual(Object.fromEntries(actual), Object.fromEntries(expected), label);
+}
+
+/** True when no parent of `rel` is a file or symlink, so writing there stays a plain write. */
+function parentsAreDirs(root: string, rel: string): boolean {
+  const parts = rel.split('/');
+  for (let i = 1; i < parts.length; i++) {
+    const p = join(root, ...parts.slice(0, i));
+    if (!existsSync(p) && !isLink(p)) return true;
+    if (!lstatSync(p).isDirectory()) return false;
+  }
+  return true;
+}
+
+function isLink(p: string): boolean {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/** One random file operation on the workspace (skipped when it does not apply). */
+function randomOp(root: string, r: ReturnType<typeof prng>, step: number): void {
+  const dirs = ['', 'a', 'a/b', 'c', 'nested', 'nested/sub', 'sp ace', 'ünï'];
+  const names = ['f1', 'f2.txt', 'g', 'x y', 'b'];
+  const files = [...walkState(root).keys()].filter((p) => p !== 'README');
+  const rel = () => {
+    const d = r.pick(dirs);
+    return d ? `${d}/${r.pick(names)}` : r.pick(names);
+  };
+  const content = () => `step ${step} ${r.next()}\n`.repeat(1 + r.int(5));
+  switch (r.int(9)) {
+    case 0:
+    case 1: {
+      const p = rel();
+      if (!parentsAreDirs(root, p)) return;
+      if (existsSync(join(root, p)) && lstatSync(join(root, p)).isDirectory()) return;
+      mkdirSync(dirname(join(root, p)), { recursive: true });
+      if (isLink(join(root, p))) unlinkSync(join(root, p));
+      writeFileSync(join(root, p), content());
+      return;
+    }
+    case 2: {
+      const p = files.length ? r.pick(files) : null;
+      if (p && !isLink(join(root, p))) writeFileSync(join(root, p), content());
+      return;
+    }
+    case 3: {
+      if (files.length) unlinkSync(join(root, r.pick(files)));
+      return;
+    }
+    case 4: {
+      const p = files.length ? r.pick(files) : null;
+      if (p && !isLink(join(root, p))) chmodSync(join(root, p), lstatSync(join(root, p)).mode & 0o100 ? 0o644 : 0o755);
+      return;
+    }
+    case 5: {
+      const p = rel();
+      if (!parentsAreDirs(root, p) || existsSync(join(root, p)) || isLink(join(root, p))) return;
+      mkdirSync(dirname(join(root, p)), { recursive: true });
+      symlinkSync(r.pick(['f1', '../README', 'missing', 'a/b']), join(root, p));
+      return;
+    }
+    case 6: {
+      const from = files.length ? r.pick(files) : null;
+      const to = rel();
+      if (!from || !parentsAreDirs(root, to) || existsSync(join(root, to)) || isLink(join(root, to))) return;
+      mkdirSync(dirname(join(root, to)), { recursive: true });
+      renameSync(join(root, from), join(root, to));
+      return;
+    }
+    case 7: {
+      // file -> directory
+      const p = files.length ? r.pick(files) : null;
+      if (!p) return;
+      unlinkSync(join(root, p));
+      mkdirSync(join(root, p));
+      writeFileSync(join(root, p, 'inner'), content());
+      return;
+    }
+    case 8: {
+      // directory -> file (never the nested repository itself)
+      const d = r.pick(['a', 'a/b', 'c', 'nested/sub', 'sp ace', 'ünï']);
+      const abs = join(root, d);
+      if (!existsSync(abs) || !lstatSync(abs).isDirectory()) return;
+      rmSync(abs, { recursive: true });
+      if (!parentsAreDirs(root, d)) return;
+      writeFileSync(abs, content());
+      return;
+    }
+  }
+}
+
+test('restoring any earlier snapshot reproduces it exactly; a per-path restore touches only that path (seeded property test)', async () => {
+  const ws = workspace();
+  try {
+    const nestedGit = hashTree(join(ws.dir, 'nested', '.git'));
+    const r = prng(20261123);
+    const trees: string[] = [];
+    const states: Map<string, Entry>[] = [];
+    for (let step = 0; step < 40; step++) {
+      randomOp(ws.dir, r, step);
+      if (r.int(3) === 0) randomOp(ws.dir, r, step);
+      const { tree, skipped } = await track(ws.dir);
+      assert.deepEqual(skipped, []);
+      trees.push(tree);
+      states.push(walkState(ws.dir));
+    }
+    for (let k = 0; k < 8; k++) {
+      const i = r.int(trees.length);
+      await restore(ws.dir, trees[i]!);
+      assertState(walkState(ws.dir), states[i]!, `full restore of step ${i}`);
+      assert.equal((await track(ws.dir)).tree, trees[i], 'tracking right after a restore gives the same tree');
+    }
+    // Per-path restores: only the named path changes; every other file keeps content and mtime.
+    let checked = 0;
+    for (let k = 0; k < 40 && checked < 6; k++) {
+      const i = r.int(trees.length);
+      const now = walkState(ws.dir);
+      const then = states[i]!;
+      const differing = [...new Set([...now.keys(), ...then.keys()])].filter((p) => JSON.stringify(now.get(p)) !== JSON.stringify(then.get(p)));
+      const p = differing.find((x) => now.has(x) && then.has(x) && parentsAreDirs(ws.dir, x)) ?? differing.find((x) => !then.has(x));
+      if (!p) continue;
+      const before = mtimes(ws.dir);
+      const result = await restore(ws.dir, trees[i]!, [p]);
+      const after = mtimes(ws.dir);
+      const afterState = walkState(ws.dir);
+      assert.deepEqual(afterState.get(p), then.get(p), `restored ${p} from step ${i}`);
+      for (const [q, v] of before) if (q !== p) assert.equal(after.get(q), v, `${q} untouched by restoring ${p}`);
+      for (const q of after.keys()) if (q !== p) assert.ok(before.has(q), `${q} not created by restoring ${p}`);
+      assert.deepEqual([...result.written, ...result.deleted], [p]);
+      checked++;
+    }
+    assert.ok(checked >= 3, `per-path restores exercised (${checked})`);
+    assert.deepEqual(hashTree(join(ws.dir, 'nested', '.git')), nestedGit, "nested repository's .git is byte-identical");
+  } finally {
+    ws.cleanup();
+  }
+});
+
+test("the user's repository and a nested repository are never written", async () => {
+  const ws = workspace();
+  try {
+    const top = hashTree(join(ws.dir, '.git'));
+    const nested = hashTree(join(ws.dir, 'nested', '.git'));
+    const first = await track(ws.dir);
+    writeFileSync(join(ws.dir, 'nested', 'lib.txt'), 'changed\n');
+    writeFileSync(join(ws.dir, 'nested', 'new.txt'), 'new\n');
+    await track(ws.dir);
+    await restore(ws.dir, first.tree);
+    const ctx = await storeContext(ws.dir);
+    const ls = git(ws.dir, `--git-dir=${ctx.gitDir}`, 'ls-tree', '-r', first.tree);
+    assert.match(ls, /^100644 blob \S+\tnested\/lib\.txt$/m, 'nested files are ordinary blobs');
+    assert.doesNotMatch(ls, /^160000/m, 'no gitlinks');
+    assert.doesNotMatch(ls, /\.git\//, 'no .git content');
+    assert.deepEqual(hashTree(join(ws.dir, '.git')), top);
+    assert.deepEqual(hashTree(join(ws.dir, 'nested', '.git')), nested);
+    assert.ok(!existsSync(join(ws.dir, 'nested', 'new.txt')));
+  } finally {
+    ws.cleanup();
+  }
+});
+
+test('ignore rules: .gitignore, .git/info/exclude and snapshot.ignore are honoured', async () => {
+  const ws = workspace();
+  try {
+    writeFileSync(join(ws.dir, '.gitignore'), '*.log\n');
+    writeFileSync(join(ws.dir, '.git', 'info', 'exclude'), 'secret/\n');
+    mkdirSync(join(ws.dir, 'secret'));
+    writeFileSync(join(ws.dir, 'secret', 'key'), 'k');
+    writeFileSync(join(ws.dir, 'a.log'), 'log');
+    writeFileSync(join(ws.dir, 'nested', 'b.log'), 'log');
+    writeFileSync(join(ws.dir, 'build.out'), 'o');
+    writeFileSync(join(ws.dir, 'kept.txt'), 'k');
+    process.env.SNAPLINE_CONFIG_CONTENT = JSON.stringify({ snapshot: { ignore: ['*.out'] } });
+    const { tree } = await track(ws.dir);
+    const ctx = await storeContext(ws.dir);
+    const files = git(ws.dir, `--git-dir=${ctx.gitDir}`, 'ls-tree', '-r', '--name-only', tree).split('\n');
+    assert.deepEqual(files.sort(), ['.gitignore', 'README', 'kept.txt', 'nested/README', 'nested/lib.txt']);
+  } finally {
+    delete process.env.SNAPLINE_CONFIG_CONTENT;
+    ws.cleanup();
+  }
+});
+
+test('a file over the size cap is reported in skipped and left out of the tree', async () => {
+  const ws = workspace();
+  try {
+    process.env.SNAPLINE_CONFIG_CONTENT = JSON.stringify({ snapshot: { maxFileSize: 1000 } });
+    writeFileSync(join(ws.dir, 'big.bin'), Buffer.alloc(2000, 65));
+    writeFileSync(join(ws.dir, 'nested', 'big2.bin'), Buffer.alloc(1001, 65));
+    writeFileSync(join(ws.dir, 'small.txt'), 'small');
+    const { tree, skipped } = await track(ws.dir);
+    assert.deepEqual(
+      skipped.sort((a, b) => a.path.localeCompare(b.path)),
+      [
+        { path: 'big.bin', reason: 'too-large', size: 2000 },
+        { path: 'nested/big2.bin', reason: 'too-large', size: 1001 },
+      ],
+    );
+    const ctx = await storeContext(ws.dir);
+    const files = git(ws.dir, `--git-dir=${ctx.gitDir}`, 'ls-tree', '-r', '--name-only', tree);
+    assert.doesNotMatch(files, /big/);
+    assert.match(files, /small\.txt/);
+  } finally {
+    delete process.env.SNAPLINE_CONFIG_CONTENT;
+    ws.cleanup();
+  }
+});
+
+test('a failed staging makes track throw instead of returning a tree', async () => {
+  const ws = workspace();
+  try {
+    await track(ws.dir);
+    const store = await storeDir(ws.dir);
+    // git writes big blobs into objects/pack: make that impossible.
+    rmSync(join(store, 'objects', 'pack'), { recursive: true, force: true });
+    writeFileSync(join(store, 'objects', 'pack'), 'not a directory');
+    writeFileSync(join(ws.dir, 'large.bin'), Buffer.alloc(3 * 1024 * 1024, 66));
+    await assert.rejects(track(ws.dir), StagingFailed);
+    // A store git cannot open at all is reported as damaged, pointing at doctor.
+    rmSync(join(store, 'objects'), { recursive: true, force: true });
+    writeFileSync(join(store, 'objects'), 'x');
+    await assert.rejects(track(ws.dir), (e: unknown) => e instanceof StoreCorrupt && /snapshot doctor --rebuild/.test(e.message));
+    const report = await doctor(ws.dir, { rebuild: true });
+    assert.equal(report.ok, false);
+    assert.ok(report.movedTo && existsSync(report.movedTo));
+    const { tree } = await track(ws.dir);
+    assert.match(tree, /^[0-9a-f]{40}$/);
+    assert.equal((await doctor(ws.dir)).ok, true);
+  } finally {
+    ws.cleanup();
+  }
+});
+
+test('gc removes leftovers of killed runs; retained trees survive pruning, released ones do not', async () => {
+  const ws = workspace();
+  try {
+    writeFileSync(join(ws.dir, 'f'), 'version one\n');
+    const t1 = (await track(ws.dir)).tree;
+    await retain(ws.dir, 'ses_keep', [t1]);
+    writeFileSync(join(ws.dir, 'f'), 'version two\n');
+    const t2 = (await track(ws.dir)).tree;
+    await retain(ws.dir, 'ses_drop', [t2]);
+    writeFileSync(join(ws.dir, 'f'), 'version three\n');
+    await track(ws.dir);
+    assert.equal(await release(ws.dir, 'ses_drop'), true);
+
+    const store = await storeDir(ws.dir);
+    const old = new Date(Date.now() - 3600_000);
+    writeFileSync(join(store, 'objects', 'pack', 'tmp_pack_abc123'), 'partial');
+    utimesSync(join(store, 'objects', 'pack', 'tmp_pack_abc123'), old, old);
+    writeFileSync(join(store, 'index.lock'), '');
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(join(store, 'snapline.lock'), JSON.stringify({ pid: dead, hostname: hostname(), started: Date.now() }));
+
+    const [report] = await gc(ws.dir, { pruneNow: true });
+    assert.ok(report);
+    assert.deepEqual(report.removed.sort(), ['index.lock', 'objects/pack/tmp_pack_abc123']);
+    assert.ok(!existsSync(join(store, 'snapline.lock')), 'stale snapline lock taken over and released');
+
+    const has = (oid: string) => spawnSync('git', ['--git-dir', store, 'cat-file', '-e', oid]).status === 0;
+    const blobOf = (tree: string) => git(ws.dir, `--git-dir=${store}`, 'rev-parse', `${tree}:f`);
+    const b1 = blobOf(t1);
+    assert.ok(has(t1) && has(b1), 'retained session keeps its tree and blobs');
+    assert.ok(!has(t2), 'released session tree pruned');
+    const usage = await du(ws.dir);
+    assert.equal(usage[0]!.sessions.length, 1);
+    assert.equal(usage[0]!.sessions[0]!.id, 'ses_keep');
+    assert.ok(usage[0]!.bytes > 0 && usage[0]!.sessions[0]!.bytes > 0);
+  } finally {
+    ws.cleanup();
+  }
+});
+
+test('a live lock holder makes track wait, then fail with StoreLocked', async () => {
+  const ws = workspace();
+  try {
+    await track(ws.dir);
+    const store = await storeDir(ws.dir);
+    // Our own pid is certainly alive.
+    writeFileSync(join(store, 'snapline.lock'), JSON.stringify({ pid: process.pid, hostname: hostname(), started: Date.now() }));
+    process.env.SNAPLINE_CONFIG_CONTENT = JSON.stringify({ snapshot: { lockTimeoutMs: 300 } });
+    const notices: string[] = [];
+    await assert.rejects(track(ws.dir, { onWait: (m) => notices.push(m) }), StoreLocked);
+    assert.equal(notices.length, 1);
+    assert.match(notices[0]!, new RegExp(`pid ${process.pid}`));
+    unlinkSync(join(store, 'snapline.lock'));
+  } finally {
+    delete process.env.SNAPLINE_CONFIG_CONTENT;
+    ws.cleanup();
+  }
+});
+
+test('restore refuses paths outside the workspace and unknown trees, writing nothing', async () => {
+  const ws = workspace();
+  const outside = tempDir('outside');
+  try {
+    const { tree } = await track(ws.dir);
+    symlinkSync(outside.dir, join(ws.dir, 'out'));
+    const before = mtimes(ws.dir);
+    await assert.rejects(restore(ws.dir, tree, ['../x']), PathOutsideWorkspace);
+    await assert.rejects(restore(ws.dir, tree, ['/etc/passwd']), PathOutsideWorkspace);
+    await assert.rejects(restore(ws.dir, tree, ['out/file']), PathOutsideWorkspace);
+    await assert.rejects(restore(ws.dir, '0123456789abcdef0123456789abcdef01234567'), UnknownSnapshot);
+    assert.deepEqual(mtimes(ws.dir), before);
+    assert.deepEqual(readdirSync(outside.dir), []);
+  } finally {
+    outside.cleanup();
+    ws.cleanup();
+  }
+});
+
+test('works in a directory that is not a git repository', async () => {
+  const t = tempDir('plain');
+  try {
+    writeFileSync(join(t.dir, 'a'), 'a\n');
+    const { tree } = await track(t.dir);
+    assert.match(await storeDir(t.dir), /[/\\]snapshot[/\\]global[/\\][0-9a-f]{40}$/);
+    writeFileSync(join(t.dir, 'a'), 'b\n');
+    assert.deepEqual(await restore(t.dir, tree), { written: ['a'], deleted: [] });
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('configuration errors name the bad key', () => {
+  assert.throws(() => parseConfig('{"snapshot":{"maxFileSise":1}}', 'snapline.json'), (e: unknown) => e instanceof ConfigError && /snapshot\.maxFileSise/.test(e.message));
+  assert.throws(() => parseConfig('{"snapshot":{"retention":{"maxAgeDays":-1}}}', 'x'), /snapshot\.retention\.maxAgeDays/);
+  assert.equal(parseConfig('{"snapshot":{"maxFileSize":"2MiB"}}', 'x').snapshot.maxFileSize, 2 * 1024 * 1024);
+});
