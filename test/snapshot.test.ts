@@ -143,6 +143,7 @@ test('restoring any earlier snapshot reproduces it exactly; a per-path restore t
       trees.push(tree);
       states.push(walkState(ws.dir));
     }
+    assert.ok(new Set(trees).size > 25, 'the operations changed the workspace');
     for (let k = 0; k < 8; k++) {
       const i = r.int(trees.length);
       await restore(ws.dir, trees[i]!);
@@ -156,7 +157,10 @@ test('restoring any earlier snapshot reproduces it exactly; a per-path restore t
       const now = walkState(ws.dir);
       const then = states[i]!;
       const differing = [...new Set([...now.keys(), ...then.keys()])].filter((p) => JSON.stringify(now.get(p)) !== JSON.stringify(then.get(p)));
-      const p = differing.find((x) => now.has(x) && then.has(x) && parentsAreDirs(ws.dir, x)) ?? differing.find((x) => !then.has(x));
+      // A path whose parents are directories now and that is not a directory now: one path in, one path out.
+      const under = (x: string) => [...now.keys(), ...then.keys()].some((k) => k.startsWith(x + '/'));
+      const candidates = differing.filter((x) => parentsAreDirs(ws.dir, x) && !under(x) && !(existsSync(join(ws.dir, x)) && lstatSync(join(ws.dir, x)).isDirectory()));
+      const p = candidates.length ? r.pick(candidates) : undefined;
       if (!p) continue;
       const before = mtimes(ws.dir);
       const result = await restore(ws.dir, trees[i]!, [p]);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { lstatSync, realpathSync } from 'node:fs';
-import { chmod, lstat, mkdir, open, rename, rmdir, symlink, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, rename, rmdir, symlink, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, sep } from 'node:path';
 import { openObjectReader, type ObjectReader } from '../git/objects.js';
 import { runGit } from '../git/run.js';
@@ -158,7 +158,7 @@ async function writeEntry(reader: ObjectReader, root: string, path: string, mode
       }
     }
     const existing = await lstat(abs).catch(() => null);
-    if (existing?.isDirectory()) await rmdir(abs);
+    if (existing?.isDirectory()) await removeEmptyDirs(abs);
     await rename(tmp, abs);
     if (mode !== '120000') {
       // The umask applied at creation; an existing file's bits do not carry over on rename.
@@ -171,6 +171,18 @@ async function writeEntry(reader: ObjectReader, root: string, path: string, mode
     if (e instanceof RestoreFailed) throw e;
     throw new RestoreFailed(path, (e as Error).message);
   }
+}
+
+/**
+ * Removes a directory that holds nothing but (possibly nested) empty directories, which git
+ * does not track; any file inside makes it fail with ENOTEMPTY, so nothing is lost.
+ */
+async function removeEmptyDirs(abs: string): Promise<void> {
+  for (const e of await readdir(abs, { withFileTypes: true })) {
+    if (!e.isDirectory()) throw Object.assign(new Error(`directory ${abs} is in the way and holds files the snapshot does not (${e.name})`), { code: 'ENOTEMPTY' });
+    await removeEmptyDirs(join(abs, e.name));
+  }
+  await rmdir(abs);
 }
 
 function lstatOrNull(p: string) {
