@@ -1,0 +1,137 @@
+import { execFileSync } from 'node:child_process';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { idleNodeRss, measure, mib, printTable, type Measurement } from './measure.js';
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+
+/** Writes `bytes` of deterministic ASCII text lines; `turn` changes every line. */
+async function textFile(path: string, bytes: number, turn: number): Promise<void> {
+  const out = createWriteStream(path);
+  let written = 0;
+  let line = 0;
+  while (written < bytes) {
+    let chunk = '';
+    while (chunk.length < 1 << 20 && written + chunk.length < bytes) chunk += `turn ${turn} line ${line++} the quick brown fox jumps over the lazy dog ${(line * 2654435761) % 1000003}\n`;
+    written += chunk.length;
+    if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+}
+
+function git(cwd: string, ...args: string[]): string {
+  return execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
+}
+
+function duBytes(dir: string): number {
+  return Number(execFileSync('du', ['-sb', dir], { encoding: 'utf8' }).split('\t')[0]);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** `git add -A && git write-tree` in a plain repository, as one measured process tree. */
+function rawGit(cwd: string, config: string[] = []): Promise<Measurement> {
+  const c = config.map((kv) => `-c ${kv}`).join(' ');
+  return measure('sh', ['-c', `git ${c} add -A && git ${c} write-tree`], { cwd });
+}
+
+function track(dir: string, env: NodeJS.ProcessEnv): Promise<Measurement> {
+  return measure(process.execPath, [CLI, 'snapshot', 'track', '--dir', dir], { env });
+}
+
+function check(m: Measurement, what: string): Measurement {
+  if (m.status !== 0) throw new Error(`${what} failed: ${m.stderr}`);
+  return m;
+}
+
+/**
+ * Snapshot store benchmark, side by side with raw git in the same run: (a) no-change track
+ * of 20,000 small files, (b) the report's turn (128 MiB + 96 MiB + 512 KiB of text, every line
+ * rewritten), (c) store growth per turn, (d) zlib levels for the store. SNAPLINE_BENCH_SCALE
+ * (default 1) scales the file sizes of (b)–(d).
+ */
+export async function run(): Promise<void> {
+  const scale = Number(process.env.SNAPLINE_BENCH_SCALE ?? '1') || 1;
+  const root = mkdtempSync(join(tmpdir(), 'snapline-bench-'));
+  const env = { ...process.env, SNAPLINE_HOME: join(root, 'home'), SNAPLINE_CONFIG_CONTENT: '' };
+  try {
+    const idle = await idleNodeRss();
+    console.log(`snapshot store benchmark (scale ${scale}; idle node RSS ${mib(idle)} MiB; contract: track/restore peak <= idle + 64 MiB)\n`);
+
+    // (a) no-change track of a 20,000-file workspace
+    const many = join(root, 'many');
+    const manyPlain = join(root, 'many-plain');
+    for (const d of [many, manyPlain]) {
+      for (let i = 0; i < 20_000; i++) {
+        const sub = join(d, `dir${i % 200}`);
+        if (i < 200) mkdirSync(sub, { recursive: true });
+        writeFileSync(join(sub, `file${i}.txt`), `file ${i}\n`.repeat(1 + (i % 20)));
+      }
+    }
+    git(manyPlain, 'init', '-q');
+    check(await track(many, env), 'first track');
+    check(await rawGit(manyPlain), 'first raw add');
+    const a = { ours: [] as Measurement[], raw: [] as Measurement[] };
+    for (let k = 0; k < 5; k++) {
+      a.ours.push(check(await track(many, env), 'no-change track'));
+      a.raw.push(check(await rawGit(manyPlain), 'no-change raw add'));
+    }
+    const rows: string[][] = [['case', 'snapline ms', 'raw git ms', 'ratio', 'snapline peak MiB', 'raw git peak MiB']];
+    const ms = (xs: Measurement[]) => median(xs.map((m) => m.wallMs));
+    const peak = (xs: Measurement[]) => Math.max(...xs.map((m) => m.peakTreeRss));
+    rows.push(['no-change track, 20,000 files', ms(a.ours).toFixed(0), ms(a.raw).toFixed(0), (ms(a.ours) / ms(a.raw)).toFixed(2), mib(peak(a.ours)), mib(peak(a.raw))]);
+
+    // (b) + (c) the report's turn
+    const sizes = [128 * 1048576, 96 * 1048576, 512 * 1024].map((s) => Math.max(4096, Math.round(s * scale)));
+    const turnDir = join(root, 'turn');
+    const turnPlain = join(root, 'turn-plain');
+    const generate = async (turn: number) => {
+      for (const d of [turnDir, turnPlain]) {
+        mkdirSync(d, { recursive: true });
+        for (const [i, size] of sizes.entries()) await textFile(join(d, `generated-${i}.txt`), size, turn);
+      }
+    };
+    await generate(0);
+    git(turnPlain, 'init', '-q');
+    check(await track(turnDir, env), 'track turn 0');
+    check(await rawGit(turnPlain), 'raw turn 0');
+    const storeBefore = duBytes(join(root, 'home', 'snapshot'));
+    const growth: string[][] = [['turn', 'store MiB', 'growth MiB', 'raw .git MiB']];
+    growth.push(['0', mib(storeBefore), '', mib(duBytes(join(turnPlain, '.git')))]);
+    const b = { ours: [] as Measurement[], raw: [] as Measurement[] };
+    for (let turn = 1; turn <= 3; turn++) {
+      await generate(turn);
+      const before = duBytes(join(root, 'home', 'snapshot'));
+      b.ours.push(check(await track(turnDir, env), `track turn ${turn}`));
+      b.raw.push(check(await rawGit(turnPlain), `raw turn ${turn}`));
+      const after = duBytes(join(root, 'home', 'snapshot'));
+      growth.push([String(turn), mib(after), mib(after - before), mib(duBytes(join(turnPlain, '.git')))]);
+    }
+    const label = `report's turn (${sizes.map((s) => mib(s)).join(' + ')} MiB)`;
+    rows.push([label, ms(b.ours).toFixed(0), ms(b.raw).toFixed(0), (ms(b.ours) / ms(b.raw)).toFixed(2), mib(peak(b.ours)), mib(peak(b.raw))]);
+    printTable(rows);
+    console.log(`\nsnapline peak over idle node: ${mib(peak(b.ours) - idle)} MiB (report's turn), ${mib(peak(a.ours) - idle)} MiB (20,000 files)\n`);
+    printTable(growth);
+
+    // (d) zlib level for big blobs (streamed into packs because core.bigFileThreshold=1m)
+    console.log('');
+    const levels: string[][] = [['core.compression', 'git add ms', 'stored MiB per turn']];
+    for (const level of ['0', '1', '-1 (git default, zlib 6)']) {
+      const dir = join(root, `level-${level.split(' ')[0]}`);
+      mkdirSync(dir);
+      for (const [i, size] of sizes.entries()) await textFile(join(dir, `generated-${i}.txt`), size, 7);
+      git(dir, 'init', '-q');
+      const before = duBytes(join(dir, '.git'));
+      const m = check(await rawGit(dir, [`core.compression=${level.split(' ')[0]}`, 'core.bigFileThreshold=1m']), `level ${level}`);
+      levels.push([level, m.wallMs.toFixed(0), mib(duBytes(join(dir, '.git')) - before)]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    printTable(levels);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await run();
