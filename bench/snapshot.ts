@@ -95,8 +95,8 @@ export async function run(): Promise<void> {
     };
     await generate(0);
     git(turnPlain, 'init', '-q');
-    check(await track(turnDir, env), 'track turn 0');
-    check(await rawGit(turnPlain), 'raw turn 0');
+    const tree0 = check(await track(turnDir, env), 'track turn 0').stdout.trim();
+    const rawTree0 = check(await rawGit(turnPlain), 'raw turn 0').stdout.trim();
     const storeBefore = duBytes(join(root, 'home', 'snapshot'));
     const growth: string[][] = [['turn', 'store MiB', 'growth MiB', 'raw .git MiB']];
     growth.push(['0', mib(storeBefore), '', mib(duBytes(join(turnPlain, '.git')))]);
@@ -109,10 +109,13 @@ export async function run(): Promise<void> {
       const after = duBytes(join(root, 'home', 'snapshot'));
       growth.push([String(turn), mib(after), mib(after - before), mib(duBytes(join(turnPlain, '.git')))]);
     }
+    const restoreTurn = check(await measure(process.execPath, [CLI, 'snapshot', 'restore', tree0, '--dir', turnDir], { env }), 'restore turn 0');
+    const rawCheckout = check(await measure('git', ['restore', `--source=${rawTree0}`, '--worktree', '--', '.'], { cwd: turnPlain }), 'raw checkout');
     const label = `report's turn (${sizes.map((s) => mib(s)).join(' + ')} MiB)`;
     rows.push([label, ms(b.ours).toFixed(0), ms(b.raw).toFixed(0), (ms(b.ours) / ms(b.raw)).toFixed(2), mib(peak(b.ours)), mib(peak(b.raw))]);
+    rows.push([`restore turn 0 (vs git restore -s TREE -W .)`, restoreTurn.wallMs.toFixed(0), rawCheckout.wallMs.toFixed(0), (restoreTurn.wallMs / rawCheckout.wallMs).toFixed(2), mib(restoreTurn.peakTreeRss), mib(rawCheckout.peakTreeRss)]);
     printTable(rows);
-    console.log(`\nsnapline peak over idle node: ${mib(peak(b.ours) - idle)} MiB (report's turn), ${mib(peak(a.ours) - idle)} MiB (20,000 files)\n`);
+    console.log(`\nsnapline peak over idle node: track ${mib(peak(b.ours) - idle)} MiB (report's turn), ${mib(peak(a.ours) - idle)} MiB (20,000 files); restore ${mib(restoreTurn.peakTreeRss - idle)} MiB\n`);
     printTable(growth);
 
     // (d) zlib level for big blobs (streamed into packs because core.bigFileThreshold=1m)

@@ -1,6 +1,7 @@
 import { accessSync, constants, lstatSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, relative, sep } from 'node:path';
+import { snapshotRoot } from '../config.js';
 import { GitError } from '../errors.js';
 import { gitRecords, gitText, runGit } from '../git/run.js';
 import { StagingFailed } from './errors.js';
@@ -163,7 +164,10 @@ async function writeExcludes(store: Store): Promise<void> {
   } catch {
     /* not a git repository: nothing to import */
   }
-  const text = ['# written by snapline on every track; edit snapshot.ignore in snapline.json instead', userExclude, ...store.config.snapshot.ignore, ''].join('\n');
+  // Never snapshot snapline's own data (a workspace may contain the data directory).
+  const own = relative(store.worktree, snapshotRoot());
+  const ownData = own && !own.startsWith('..') && !isAbsolute(own) ? [`/${own.split(sep).join('/')}/`] : [];
+  const text = ['# written by snapline on every track; edit snapshot.ignore in snapline.json instead', userExclude, ...store.config.snapshot.ignore, ...ownData, ''].join('\n');
   const file = join(store.dir, 'info', 'exclude');
   if ((await readIfExists(file)) !== text) await writeFile(file, text);
 }
