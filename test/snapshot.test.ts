@@ -352,6 +352,22 @@ test('restore refuses paths outside the workspace and unknown trees, writing not
   }
 });
 
+test('paths with newlines, spaces and unicode round-trip, including a directory emptied by restore', async () => {
+  const t = tempDir('names');
+  try {
+    const base = (await track(t.dir)).tree;
+    mkdirSync(join(t.dir, 'new\nline dir'));
+    writeFileSync(join(t.dir, 'new\nline dir', 'fïle\nname'), 'x\n');
+    const later = (await track(t.dir)).tree;
+    assert.deepEqual(await restore(t.dir, base), { written: [], deleted: ['new\nline dir/fïle\nname'] });
+    assert.deepEqual(readdirSync(t.dir), [], 'the emptied directory is removed too');
+    await restore(t.dir, later);
+    assert.deepEqual(readdirSync(join(t.dir, 'new\nline dir')), ['fïle\nname']);
+  } finally {
+    t.cleanup();
+  }
+});
+
 test('works in a directory that is not a git repository', async () => {
   const t = tempDir('plain');
   try {

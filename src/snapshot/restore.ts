@@ -122,10 +122,14 @@ async function removeEmptyParents(store: Store, target: string, deleted: string[
   }
   if (dirs.size === 0) return;
   const list = [...dirs].sort((a, b) => b.split('/').length - a.split('/').length);
-  const input = list.map((d) => `${target}:${d}`).join('\n') + '\n';
+  // One batch query for ordinary names; a name with a newline cannot go through the batch protocol.
+  const plain = list.filter((d) => !d.includes('\n'));
+  const input = plain.map((d) => `${target}:${d}`).join('\n') + '\n';
   const out = (await runGit(store.ctx, ['cat-file', '--batch-check=%(objecttype)'], { input })).stdout.toString('utf8').split('\n');
-  for (const [i, d] of list.entries()) {
-    if (out[i] === 'tree') continue;
+  const types = new Map(plain.map((d, i) => [d, out[i]]));
+  for (const d of list) {
+    const type = types.get(d) ?? (await runGit(store.ctx, ['cat-file', '-t', `${target}:${d}`], { okStatus: [0, 128] })).stdout.toString('utf8').trim();
+    if (type === 'tree') continue;
     await rmdir(join(store.worktree, d)).catch(() => undefined); // not empty or not there: leave it
   }
 }
