@@ -6,6 +6,9 @@ import type { Command } from './command.js';
 const COMMANDS: Record<string, () => Promise<Command>> = {
   diff: async () => (await import('./diff.js')).default,
   snapshot: async () => (await import('./snapshot.js')).default,
+  run: async () => (await import('./run.js')).default,
+  session: async () => (await import('./session.js')).default,
+  db: async () => (await import('./db.js')).default,
 };
 
 const VERSION = '0.1.0';

@@ -1,0 +1,141 @@
+import Sqlite from 'better-sqlite3';
+import { mkdirSync, openSync, readSync, closeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { databasePath } from '../config.js';
+import { DatabaseTooNew, NotADatabase } from './errors.js';
+
+/** An open session database (a better-sqlite3 handle). */
+export type Database = Sqlite.Database;
+
+/**
+ * Schema migrations, in order; `PRAGMA user_version` is the number applied. Tables follow
+ * OpenCode's layout (so queries written for `opencode db` run unchanged); `busy_pid` and
+ * `busy_host` are snapline's own: the process running a turn of the session.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE project (
+     id TEXT PRIMARY KEY,
+     worktree TEXT NOT NULL,
+     vcs TEXT,
+     name TEXT,
+     time_created INTEGER NOT NULL,
+     time_updated INTEGER NOT NULL
+   );
+   CREATE TABLE session (
+     id TEXT PRIMARY KEY,
+     project_id TEXT NOT NULL REFERENCES project(id) ON DELETE CASCADE,
+     parent_id TEXT,
+     slug TEXT NOT NULL DEFAULT '',
+     directory TEXT NOT NULL,
+     title TEXT NOT NULL,
+     version TEXT NOT NULL,
+     share_url TEXT,
+     summary_additions INTEGER NOT NULL DEFAULT 0,
+     summary_deletions INTEGER NOT NULL DEFAULT 0,
+     summary_files INTEGER NOT NULL DEFAULT 0,
+     summary_diffs TEXT,
+     revert TEXT,
+     permission TEXT,
+     time_created INTEGER NOT NULL,
+     time_updated INTEGER NOT NULL,
+     time_compacting INTEGER,
+     time_archived INTEGER,
+     busy_pid INTEGER,
+     busy_host TEXT
+   );
+   CREATE INDEX session_project_idx ON session(project_id);
+   CREATE INDEX session_directory_idx ON session(directory, time_updated);
+   CREATE TABLE message (
+     id TEXT PRIMARY KEY,
+     session_id TEXT NOT NULL REFERENCES session(id) ON DELETE CASCADE,
+     time_created INTEGER NOT NULL,
+     time_updated INTEGER NOT NULL,
+     data TEXT NOT NULL
+   );
+   CREATE INDEX message_session_idx ON message(session_id, id);
+   CREATE TABLE part (
+     id TEXT PRIMARY KEY,
+     message_id TEXT NOT NULL REFERENCES message(id) ON DELETE CASCADE,
+     session_id TEXT NOT NULL,
+     time_created INTEGER NOT NULL,
+     time_updated INTEGER NOT NULL,
+     data TEXT NOT NULL
+   );
+   CREATE INDEX part_message_idx ON part(message_id, id);
+   CREATE INDEX part_session_idx ON part(session_id);`,
+];
+
+/** Schema version this snapline writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export interface OpenOptions {
+  /** Open read-only (the `db` command without --write). The file must exist. */
+  readonly?: boolean;
+}
+
+const SQLITE_MAGIC = 'SQLite format 3\0';
+
+/**
+ * Opens (creating if needed) the session database — by default `<dataDir>/snapline.db` — in WAL
+ * mode with a busy timeout, and brings its schema up to date. A file that is not SQLite, or
+ * whose schema is newer than this snapline's, is refused with a clear error.
+ */
+export function openDatabase(path: string = databasePath(), opts: OpenOptions = {}): Database {
+  checkHeader(path);
+  if (opts.readonly) {
+    // A read-only handle cannot migrate: make sure the file exists with the current schema first.
+    openDatabase(path).close();
+  } else {
+    mkdirSync(dirname(path), { recursive: true });
+  }
+  let db: Database;
+  try {
+    db = new Sqlite(path, { readonly: opts.readonly ?? false });
+    db.pragma('busy_timeout = 10000');
+    if (!opts.readonly) db.pragma('journal_mode = WAL');
+    db.pragma('foreign_keys = ON');
+  } catch (e) {
+    throw translate(e, path);
+  }
+  try {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) throw new DatabaseTooNew(path, version, SCHEMA_VERSION);
+    if (version < SCHEMA_VERSION && !opts.readonly) migrate(db, version);
+  } catch (e) {
+    db.close();
+    throw translate(e, path);
+  }
+  return db;
+}
+
+function migrate(db: Database, from: number): void {
+  // IMMEDIATE: two processes opening a fresh database at once must not both migrate.
+  db.transaction(() => {
+    const now = db.pragma('user_version', { simple: true }) as number;
+    for (let v = Math.max(from, now); v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+/** Refuses a non-empty file that does not start with SQLite's header (before SQLite touches it). */
+function checkHeader(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return; // missing: it will be created
+  }
+  try {
+    const buf = Buffer.alloc(16);
+    const n = readSync(fd, buf, 0, 16, 0);
+    if (n > 0 && (n < 16 || buf.toString('latin1') !== SQLITE_MAGIC)) throw new NotADatabase(path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function translate(e: unknown, path: string): unknown {
+  const code = (e as { code?: string }).code;
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') return new NotADatabase(path);
+  return e;
+}

@@ -1,0 +1,29 @@
+/** Sessions: turns recorded in SQLite (OpenCode's layout), summarised in bounded memory, browsed, reverted. */
+export { openDatabase, SCHEMA_VERSION, type Database, type OpenOptions } from './db.js';
+export { newId, idTime, isId, type IdKind } from './id.js';
+export * from './errors.js';
+export type { FileDiff, TurnSummary, MessageData, UserMessageData, AssistantMessageData, PartData, ToolState, SkippedEntry, RevertState } from './model.js';
+export {
+  ensureProject,
+  createSession,
+  getSession,
+  listSessions,
+  latestSession,
+  countSessions,
+  listMessages,
+  countMessages,
+  getMessage,
+  listParts,
+  listTurns,
+  deleteSessionRows,
+  type SessionInfo,
+  type MessageInfo,
+  type PartInfo,
+  type Turn,
+} from './store.js';
+export { summarize, MAX_DIFF_ENTRIES, MAX_DIFF_BYTES } from './summary.js';
+export { runTurn, describeSkip, type TurnOptions, type TurnResult, type TurnEvent } from './turn.js';
+export { revertSession, unrevertSession, deleteSession, type RevertResult, type UndoOptions } from './revert.js';
+export { showSession, diffRange, describePart, summaryOf, type SessionView, type MessageView } from './show.js';
+export { runQuery, jsonValue, type QueryResult } from './query.js';
+export { splitCommand, PREVIEW_BYTES } from './exec.js';

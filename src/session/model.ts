@@ -1,0 +1,127 @@
+/**
+ * The JSON stored in `message.data` and `part.data` (OpenCode's shapes, minus the id columns),
+ * and checks applied when rows are read back.
+ */
+import { CorruptRow } from './errors.js';
+
+/** Per-file statistics of a turn: counts and blob ids, never file bodies. */
+export interface FileDiff {
+  file: string;
+  status: 'added' | 'deleted' | 'modified';
+  additions: number;
+  deletions: number;
+  binary?: true;
+  approximate?: true;
+  before?: { oid: string; size: number };
+  after?: { oid: string; size: number };
+}
+
+/** What a turn changed: the per-file list (capped) and exact totals. */
+export interface TurnSummary {
+  diffs: FileDiff[];
+  total: { files: number; additions: number; deletions: number };
+  /** Set when `diffs` lists only the first files (the totals still count them all). */
+  truncated?: true;
+}
+
+export interface UserMessageData {
+  role: 'user';
+  time: { created: number };
+  agent: string;
+  summary?: TurnSummary;
+}
+
+export interface AssistantMessageData {
+  role: 'assistant';
+  parentID: string;
+  time: { created: number; completed?: number };
+  agent: string;
+  mode: string;
+  path: { cwd: string; root: string };
+  finish?: string;
+  /** Exit code of the command the turn ran. */
+  exit?: number;
+  error?: { name: string; message: string };
+}
+
+export type MessageData = UserMessageData | AssistantMessageData;
+
+/** A file a snapshot left out, as reported by the snapshot store. */
+export interface SkippedEntry {
+  path: string;
+  reason: string;
+  size?: number;
+}
+
+export interface ToolState {
+  status: 'completed' | 'error';
+  input: { command: string };
+  /** The first 32 KiB of the command's output (stdout and stderr interleaved). */
+  output: string;
+  title: string;
+  metadata: { exit: number | null; outputBytes: number; truncated?: true; signal?: string };
+  time: { start: number; end: number };
+}
+
+export type PartData =
+  | { type: 'text'; text: string; time?: { start: number; end: number }; truncated?: true; bytes?: number }
+  | { type: 'step-start'; snapshot: string; skipped?: SkippedEntry[] }
+  | { type: 'step-finish'; reason: string; snapshot: string; skipped?: SkippedEntry[]; cost: number; tokens: { input: number; output: number; reasoning: number; cache: { read: number; write: number } } }
+  | { type: 'patch'; hash: string; files: string[]; total?: number; truncated?: true }
+  | { type: 'tool'; callID: string; tool: 'bash'; state: ToolState };
+
+const ROLES = new Set(['user', 'assistant']);
+const PART_TYPES = new Set(['text', 'step-start', 'step-finish', 'patch', 'tool', 'reasoning', 'file', 'agent', 'subtask', 'snapshot', 'retry', 'compaction']);
+
+function parseObject(table: string, id: string, text: unknown): Record<string, unknown> {
+  if (typeof text !== 'string') throw new CorruptRow(table, id, 'data is not text');
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new CorruptRow(table, id, 'data is not valid JSON');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new CorruptRow(table, id, 'data is not a JSON object');
+  return v as Record<string, unknown>;
+}
+
+/** Parses and checks a message row's `data`. */
+export function parseMessageData(id: string, text: unknown): MessageData {
+  const v = parseObject('message', id, text);
+  if (typeof v.role !== 'string' || !ROLES.has(v.role)) throw new CorruptRow('message', id, `unknown role ${JSON.stringify(v.role)}`);
+  if (typeof v.time !== 'object' || v.time === null) throw new CorruptRow('message', id, 'no time');
+  if (v.role === 'assistant' && typeof v.parentID !== 'string') throw new CorruptRow('message', id, 'assistant message without parentID');
+  if (v.summary !== undefined) {
+    const s = v.summary as Partial<TurnSummary> | null;
+    if (typeof s !== 'object' || s === null || !Array.isArray(s.diffs)) throw new CorruptRow('message', id, 'summary without diffs');
+  }
+  return v as unknown as MessageData;
+}
+
+/** Parses and checks a part row's `data`. */
+export function parsePartData(id: string, text: unknown): PartData {
+  const v = parseObject('part', id, text);
+  if (typeof v.type !== 'string' || !PART_TYPES.has(v.type)) throw new CorruptRow('part', id, `unknown type ${JSON.stringify(v.type)}`);
+  if ((v.type === 'step-start' || v.type === 'step-finish') && (typeof v.snapshot !== 'string' || !/^[0-9a-f]{40,64}$/.test(v.snapshot))) {
+    throw new CorruptRow('part', id, `${v.type} without a snapshot id`);
+  }
+  return v as unknown as PartData;
+}
+
+/** The session row's `revert` JSON: what unrevert needs. */
+export interface RevertState {
+  /** First reverted turn (a user message id). */
+  messageID: string;
+  /** Snapshot of the workspace taken just before the revert (retained). */
+  snapshot: string;
+  /** How many paths the revert covered. */
+  files: number;
+  time: number;
+}
+
+export function parseRevert(id: string, text: unknown): RevertState | undefined {
+  if (text === null || text === undefined) return undefined;
+  const v = parseObject('session', id, text);
+  if (typeof v.messageID !== 'string' || typeof v.snapshot !== 'string') throw new CorruptRow('session', id, 'revert without messageID/snapshot');
+  return v as unknown as RevertState;
+}

@@ -1,0 +1,150 @@
+/** Undo: revert a session to before a turn, unrevert, delete — touching only what the session changed. */
+import { UsageError } from '../errors.js';
+import type { GitContext } from '../git/run.js';
+import { changedPaths } from '../git/tree-diff.js';
+import { release, resolveWorkspace, restore, retain, storeContext, track, StoreMissing } from '../snapshot/index.js';
+import { openDatabase, type Database } from './db.js';
+import { NotReverted } from './errors.js';
+import { withTurnLock } from './lock.js';
+import type { RevertState } from './model.js';
+import { assertNotBusy, deleteSessionRows, getMessage, getSession, listTurns, setRevert, type Turn } from './store.js';
+
+export interface RevertResult {
+  sessionID: string;
+  /** First reverted turn (user message id). */
+  messageID: string;
+  /** Paths the revert covers (changed by the reverted turns). */
+  paths: number;
+  written: string[];
+  deleted: string[];
+  /** Snapshot of the workspace taken before reverting (unrevert restores from it). */
+  snapshot: string;
+}
+
+export interface UndoOptions {
+  db?: Database;
+  onProgress?: (message: string) => void;
+}
+
+async function withDb<T>(opts: UndoOptions, fn: (db: Database) => Promise<T>): Promise<T> {
+  const db = opts.db ?? openDatabase();
+  try {
+    return await fn(db);
+  } finally {
+    if (!opts.db) db.close();
+  }
+}
+
+/** The turn a message belongs to (a user message, or an assistant message answering one). */
+function turnIndex(turns: Turn[], sessionId: string, messageId: string): number {
+  const i = turns.findIndex((t) => t.id === messageId || t.assistants.includes(messageId));
+  if (i < 0) throw new UsageError(`message ${messageId} of session ${sessionId} does not start or belong to a turn`);
+  return i;
+}
+
+/** Every path changed by turns[from…]: tree diffs of their snapshots only (no blob is read). */
+async function pathsChangedFrom(ctx: GitContext, turns: Turn[], from: number): Promise<Set<string>> {
+  const paths = new Set<string>();
+  for (const t of turns.slice(from)) {
+    if (!t.start || !t.end || t.start === t.end) continue;
+    for (const c of await changedPaths(ctx, t.start, t.end)) paths.add(c.path);
+  }
+  return paths;
+}
+
+/** The paths of `wanted` that differ between two trees (restore needs no others). */
+async function differing(ctx: GitContext, a: string, b: string, wanted: Set<string>): Promise<string[]> {
+  if (a === b || wanted.size === 0) return [];
+  return (await changedPaths(ctx, a, b)).map((c) => c.path).filter((p) => wanted.has(p));
+}
+
+/**
+ * Reverts the session to its state before the turn of `messageId`: per path, every file changed
+ * by that turn or a later one is put back as it was when that turn started (files that did not
+ * exist then are deleted). The workspace is snapshotted first and the snapshot kept, so
+ * unrevert can put those paths back. Other files are never written. Refused while a turn of the
+ * session runs. Reverting a reverted session first undoes the earlier revert.
+ */
+export async function revertSession(sessionId: string, messageId: string, opts: UndoOptions = {}): Promise<RevertResult> {
+  return withDb(opts, async (db) => {
+    const s = getSession(db, sessionId);
+    assertNotBusy(s);
+    getMessage(db, sessionId, messageId);
+    const worktree = await resolveWorkspace(s.directory, true);
+    return withTurnLock(worktree, async () => {
+      assertNotBusy(getSession(db, sessionId));
+      const turns = listTurns(db, sessionId);
+      const at = turnIndex(turns, sessionId, messageId);
+      const target = turns[at]!.start;
+      if (!target) throw new UsageError(`turn ${turns[at]!.id} has no snapshot to revert to (it never started)`);
+      const ctx = await storeContext(worktree);
+      if (s.revert) await undoRevert(ctx, worktree, turns, s.revert, opts);
+      opts.onProgress?.('snapshot of the current state…');
+      const { tree: current } = await track(worktree);
+      await retain(worktree, sessionId, [current]);
+      const paths = await pathsChangedFrom(ctx, turns, at);
+      const todo = await differing(ctx, current, target, paths);
+      opts.onProgress?.(`restoring ${todo.length} path${todo.length === 1 ? '' : 's'}…`);
+      const r = todo.length ? await restore(worktree, target, todo) : { written: [], deleted: [] };
+      const state: RevertState = { messageID: turns[at]!.id, snapshot: current, files: paths.size, time: Date.now() };
+      setRevert(db, sessionId, state);
+      return { sessionID: sessionId, messageID: state.messageID, paths: paths.size, written: r.written, deleted: r.deleted, snapshot: current };
+    });
+  });
+}
+
+async function undoRevert(ctx: GitContext, worktree: string, turns: Turn[], revert: RevertState, opts: UndoOptions): Promise<{ written: string[]; deleted: string[] }> {
+  const at = turns.findIndex((t) => t.id === revert.messageID);
+  const paths = await pathsChangedFrom(ctx, turns, at < 0 ? turns.length : at);
+  opts.onProgress?.('snapshot of the current state…');
+  const { tree: current } = await track(worktree);
+  const todo = await differing(ctx, current, revert.snapshot, paths);
+  opts.onProgress?.(`restoring ${todo.length} path${todo.length === 1 ? '' : 's'}…`);
+  return todo.length ? restore(worktree, revert.snapshot, todo) : { written: [], deleted: [] };
+}
+
+/** Puts back exactly the paths the last revert covered, as they were just before it. */
+export async function unrevertSession(sessionId: string, opts: UndoOptions = {}): Promise<{ sessionID: string; written: string[]; deleted: string[] }> {
+  return withDb(opts, async (db) => {
+    const s = getSession(db, sessionId);
+    assertNotBusy(s);
+    if (!s.revert) throw new NotReverted(sessionId);
+    const worktree = await resolveWorkspace(s.directory, true);
+    return withTurnLock(worktree, async () => {
+      const fresh = getSession(db, sessionId);
+      assertNotBusy(fresh);
+      if (!fresh.revert) throw new NotReverted(sessionId);
+      const ctx = await storeContext(worktree);
+      const r = await undoRevert(ctx, worktree, listTurns(db, sessionId), fresh.revert, opts);
+      setRevert(db, sessionId, undefined);
+      return { sessionID: sessionId, ...r };
+    });
+  });
+}
+
+/** Deletes a session's rows (one transaction) and releases its snapshots for gc. */
+export async function deleteSession(sessionId: string, opts: UndoOptions = {}): Promise<{ sessionID: string; released: boolean }> {
+  return withDb(opts, async (db) => {
+    const s = getSession(db, sessionId);
+    assertNotBusy(s);
+    let worktree: string | undefined;
+    try {
+      worktree = await resolveWorkspace(s.directory, true);
+    } catch {
+      worktree = undefined; // the workspace is gone: its store can only be reached by gc
+    }
+    const drop = async () => {
+      assertNotBusy(getSession(db, sessionId));
+      deleteSessionRows(db, sessionId);
+      if (!worktree) return false;
+      try {
+        return await release(worktree, sessionId);
+      } catch (e) {
+        if (e instanceof StoreMissing) return false;
+        throw e;
+      }
+    };
+    const released = worktree ? await withTurnLock(worktree, drop) : await drop();
+    return { sessionID: sessionId, released };
+  });
+}

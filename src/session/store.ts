@@ -1,0 +1,297 @@
+/** Plain functions over the session database: projects, sessions, messages, parts. */
+import { hostname } from 'node:os';
+import type { Database } from './db.js';
+import { CorruptRow, SessionBusy, UnknownMessage, UnknownSession } from './errors.js';
+import { newId } from './id.js';
+import { parseMessageData, parsePartData, parseRevert, type MessageData, type PartData, type RevertState } from './model.js';
+
+/** snapline's version, recorded on each session like OpenCode does. */
+export const SESSION_VERSION = '0.1.0';
+
+export interface SessionInfo {
+  id: string;
+  projectID: string;
+  parentID?: string;
+  title: string;
+  directory: string;
+  version: string;
+  time: { created: number; updated: number };
+  summary: { additions: number; deletions: number; files: number };
+  revert?: RevertState;
+  /** The process running a turn of this session, if it is still alive. */
+  busy?: { pid: number; host: string };
+}
+
+export interface MessageInfo<D extends MessageData = MessageData> {
+  id: string;
+  sessionID: string;
+  time: { created: number; updated: number };
+  data: D;
+}
+
+export interface PartInfo<D extends PartData = PartData> {
+  id: string;
+  messageID: string;
+  sessionID: string;
+  time: { created: number; updated: number };
+  data: D;
+}
+
+interface SessionRow {
+  id: string;
+  project_id: string;
+  parent_id: string | null;
+  title: string;
+  directory: string;
+  version: string;
+  time_created: number;
+  time_updated: number;
+  summary_additions: number;
+  summary_deletions: number;
+  summary_files: number;
+  revert: string | null;
+  busy_pid: number | null;
+  busy_host: string | null;
+}
+
+interface DataRow {
+  id: string;
+  session_id: string;
+  message_id?: string;
+  time_created: number;
+  time_updated: number;
+  data: string;
+}
+
+/** Records the project a workspace belongs to (id: its repository's root commit, or "global"). */
+export function ensureProject(db: Database, id: string, worktree: string, vcs: string | null): void {
+  const now = Date.now();
+  db.prepare(
+    `INSERT INTO project (id, worktree, vcs, time_created, time_updated) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT(id) DO UPDATE SET time_updated = excluded.time_updated`,
+  ).run(id, worktree, vcs, now, now);
+}
+
+/** Creates a session row (the project row must exist). */
+export function createSession(db: Database, opts: { projectID: string; directory: string; title?: string; parentID?: string }): SessionInfo {
+  const now = Date.now();
+  const id = newId('session');
+  const title = opts.title ?? `New session - ${new Date(now).toISOString()}`;
+  db.prepare(
+    `INSERT INTO session (id, project_id, parent_id, slug, directory, title, version, time_created, time_updated)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(id, opts.projectID, opts.parentID ?? null, id.slice(4, 16), opts.directory, title, SESSION_VERSION, now, now);
+  return getSession(db, id);
+}
+
+const SESSION_COLUMNS = 'id, project_id, parent_id, title, directory, version, time_created, time_updated, summary_additions, summary_deletions, summary_files, revert, busy_pid, busy_host';
+
+function toSession(r: SessionRow): SessionInfo {
+  if (typeof r.id !== 'string' || typeof r.directory !== 'string') throw new CorruptRow('session', String(r.id), 'missing id or directory');
+  const s: SessionInfo = {
+    id: r.id,
+    projectID: r.project_id,
+    title: r.title,
+    directory: r.directory,
+    version: r.version,
+    time: { created: r.time_created, updated: r.time_updated },
+    summary: { additions: r.summary_additions ?? 0, deletions: r.summary_deletions ?? 0, files: r.summary_files ?? 0 },
+  };
+  if (r.parent_id) s.parentID = r.parent_id;
+  const revert = parseRevert(r.id, r.revert);
+  if (revert) s.revert = revert;
+  if (r.busy_pid !== null && processAlive(r.busy_pid, r.busy_host ?? '')) s.busy = { pid: r.busy_pid, host: r.busy_host ?? '' };
+  return s;
+}
+
+/** A session by id; UnknownSession if there is none. */
+export function getSession(db: Database, id: string): SessionInfo {
+  const r = db.prepare(`SELECT ${SESSION_COLUMNS} FROM session WHERE id = ?`).get(id) as SessionRow | undefined;
+  if (!r) throw new UnknownSession(id);
+  return toSession(r);
+}
+
+/** Sessions, newest first (ids sort that way), optionally only those of one directory. */
+export function listSessions(db: Database, opts: { directory?: string; limit?: number; offset?: number } = {}): SessionInfo[] {
+  const where = opts.directory === undefined ? '' : 'WHERE directory = @directory';
+  const rows = db
+    .prepare(`SELECT ${SESSION_COLUMNS} FROM session ${where} ORDER BY id LIMIT @limit OFFSET @offset`)
+    .all({ directory: opts.directory, limit: opts.limit ?? -1, offset: opts.offset ?? 0 }) as SessionRow[];
+  return rows.map(toSession);
+}
+
+/** The most recently updated session of a directory (`run --continue`). */
+export function latestSession(db: Database, directory: string): SessionInfo | undefined {
+  const r = db.prepare(`SELECT ${SESSION_COLUMNS} FROM session WHERE directory = ? ORDER BY time_updated DESC, id LIMIT 1`).get(directory) as SessionRow | undefined;
+  return r && toSession(r);
+}
+
+/** Total number of sessions (for paging). */
+export function countSessions(db: Database): number {
+  return (db.prepare('SELECT COUNT(*) AS n FROM session').get() as { n: number }).n;
+}
+
+/** Marks a session as running a turn in this process; SessionBusy if a live process already does. */
+export function markBusy(db: Database, id: string): void {
+  db.transaction(() => {
+    const s = getSession(db, id);
+    if (s.busy && s.busy.pid !== process.pid) throw new SessionBusy(id, s.busy.pid);
+    db.prepare('UPDATE session SET busy_pid = ?, busy_host = ? WHERE id = ?').run(process.pid, hostname(), id);
+  }).immediate();
+}
+
+/** Clears the running-turn mark set by markBusy. */
+export function clearBusy(db: Database, id: string): void {
+  db.prepare('UPDATE session SET busy_pid = NULL, busy_host = NULL WHERE id = ? AND busy_pid = ?').run(id, process.pid);
+}
+
+/** Refuses when a live process is running a turn of the session. */
+export function assertNotBusy(s: SessionInfo): void {
+  if (s.busy && s.busy.pid !== process.pid) throw new SessionBusy(s.id, s.busy.pid);
+}
+
+/** A pid on this host that still exists (a crashed turn must not leave its session busy forever). */
+function processAlive(pid: number, host: string): boolean {
+  if (host !== hostname()) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Sets the session's totals and update time. */
+export function updateSessionSummary(db: Database, id: string, totals: { additions: number; deletions: number; files: number }): void {
+  db.prepare('UPDATE session SET summary_additions = ?, summary_deletions = ?, summary_files = ?, time_updated = ? WHERE id = ?').run(totals.additions, totals.deletions, totals.files, Date.now(), id);
+}
+
+/** Sets (or clears, with undefined) the session's revert state. */
+export function setRevert(db: Database, id: string, revert: RevertState | undefined): void {
+  db.prepare('UPDATE session SET revert = ?, time_updated = ? WHERE id = ?').run(revert ? JSON.stringify(revert) : null, Date.now(), id);
+}
+
+/** Adds a message; returns it with its new id. */
+export function insertMessage<D extends MessageData>(db: Database, sessionId: string, data: D): MessageInfo<D> {
+  const now = Date.now();
+  const id = newId('message');
+  db.prepare('INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES (?, ?, ?, ?, ?)').run(id, sessionId, now, now, JSON.stringify(data));
+  return { id, sessionID: sessionId, time: { created: now, updated: now }, data };
+}
+
+/** Replaces a message's data. */
+export function updateMessage(db: Database, id: string, data: MessageData): void {
+  db.prepare('UPDATE message SET data = ?, time_updated = ? WHERE id = ?').run(JSON.stringify(data), Date.now(), id);
+}
+
+/** Adds a part to a message; returns it with its new id. */
+export function insertPart<D extends PartData>(db: Database, messageId: string, sessionId: string, data: D): PartInfo<D> {
+  const now = Date.now();
+  const id = newId('part');
+  db.prepare('INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES (?, ?, ?, ?, ?, ?)').run(id, messageId, sessionId, now, now, JSON.stringify(data));
+  return { id, messageID: messageId, sessionID: sessionId, time: { created: now, updated: now }, data };
+}
+
+function toMessage(r: DataRow): MessageInfo {
+  return { id: r.id, sessionID: r.session_id, time: { created: r.time_created, updated: r.time_updated }, data: parseMessageData(r.id, r.data) };
+}
+
+function toPart(r: DataRow): PartInfo {
+  return { id: r.id, messageID: r.message_id!, sessionID: r.session_id, time: { created: r.time_created, updated: r.time_updated }, data: parsePartData(r.id, r.data) };
+}
+
+/** A session's messages, oldest first, one page at a time. */
+export function listMessages(db: Database, sessionId: string, opts: { limit?: number; offset?: number } = {}): MessageInfo[] {
+  const rows = db
+    .prepare('SELECT id, session_id, time_created, time_updated, data FROM message WHERE session_id = ? ORDER BY id LIMIT ? OFFSET ?')
+    .all(sessionId, opts.limit ?? -1, opts.offset ?? 0) as DataRow[];
+  return rows.map(toMessage);
+}
+
+/** Number of messages of a session. */
+export function countMessages(db: Database, sessionId: string): number {
+  return (db.prepare('SELECT COUNT(*) AS n FROM message WHERE session_id = ?').get(sessionId) as { n: number }).n;
+}
+
+/** One message of a session; UnknownMessage if the session has no such message. */
+export function getMessage(db: Database, sessionId: string, id: string): MessageInfo {
+  const r = db.prepare('SELECT id, session_id, time_created, time_updated, data FROM message WHERE id = ? AND session_id = ?').get(id, sessionId) as DataRow | undefined;
+  if (!r) throw new UnknownMessage(sessionId, id);
+  return toMessage(r);
+}
+
+/** The parts of a message, oldest first. */
+export function listParts(db: Database, messageId: string): PartInfo[] {
+  const rows = db.prepare('SELECT id, message_id, session_id, time_created, time_updated, data FROM part WHERE message_id = ? ORDER BY id').all(messageId) as DataRow[];
+  return rows.map(toPart);
+}
+
+/** One turn: a user message and the snapshots bracketing the work done for it. */
+export interface Turn {
+  /** The user message id. */
+  id: string;
+  /** Assistant messages answering it. */
+  assistants: string[];
+  /** Snapshot of the first step-start (before the work), if any. */
+  start?: string;
+  /** Snapshot of the last step-finish (after the work), if any. */
+  end?: string;
+}
+
+/**
+ * A session's turns in order, with their snapshots — read from the step parts' snapshot fields
+ * only (json_extract in SQLite), so no large row is loaded.
+ */
+export function listTurns(db: Database, sessionId: string): Turn[] {
+  const users = db
+    .prepare("SELECT id, json_extract(data, '$.role') AS role, json_extract(data, '$.parentID') AS parent FROM message WHERE session_id = ? ORDER BY id")
+    .all(sessionId) as { id: string; role: string; parent: string | null }[];
+  const turns = new Map<string, Turn>();
+  const owner = new Map<string, Turn>();
+  for (const m of users) {
+    if (m.role === 'user') turns.set(m.id, { id: m.id, assistants: [] });
+    else if (m.parent && turns.has(m.parent)) {
+      const t = turns.get(m.parent)!;
+      t.assistants.push(m.id);
+      owner.set(m.id, t);
+    }
+  }
+  const steps = db
+    .prepare(
+      `SELECT message_id AS mid, json_extract(data, '$.type') AS type, json_extract(data, '$.snapshot') AS snapshot
+       FROM part WHERE session_id = ? AND json_extract(data, '$.type') IN ('step-start', 'step-finish') ORDER BY id`,
+    )
+    .all(sessionId) as { mid: string; type: string; snapshot: string | null }[];
+  for (const s of steps) {
+    const t = owner.get(s.mid);
+    if (!t || typeof s.snapshot !== 'string') continue;
+    if (s.type === 'step-start' && t.start === undefined) t.start = s.snapshot;
+    if (s.type === 'step-finish') t.end = s.snapshot;
+  }
+  return [...turns.values()];
+}
+
+/** Every snapshot id a session's parts mention (for retention). */
+export function sessionSnapshots(db: Database, sessionId: string): string[] {
+  const rows = db
+    .prepare("SELECT DISTINCT json_extract(data, '$.snapshot') AS s FROM part WHERE session_id = ? AND json_extract(data, '$.snapshot') IS NOT NULL")
+    .all(sessionId) as { s: string }[];
+  return rows.map((r) => r.s);
+}
+
+/** Deletes the messages (and their parts) from `messageId` on: the turns a revert discarded. */
+export function deleteMessagesFrom(db: Database, sessionId: string, messageId: string): number {
+  return db.transaction(() => {
+    db.prepare('DELETE FROM part WHERE session_id = ? AND message_id >= ?').run(sessionId, messageId);
+    return db.prepare('DELETE FROM message WHERE session_id = ? AND id >= ?').run(sessionId, messageId).changes;
+  })();
+}
+
+/** Deletes a session's rows (parts, messages, the session) in one transaction. */
+export function deleteSessionRows(db: Database, sessionId: string): void {
+  db.transaction(() => {
+    db.prepare('DELETE FROM part WHERE session_id = ?').run(sessionId);
+    db.prepare('DELETE FROM message WHERE session_id = ?').run(sessionId);
+    if (db.prepare('DELETE FROM session WHERE id = ?').run(sessionId).changes === 0) throw new UnknownSession(sessionId);
+  })();
+}
