@@ -1,0 +1,107 @@
+/** Memory of a child process tree, sampled from /proc (Linux), for the demo and the benchmarks. */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+export interface ProcessMeasurement {
+  wallMs: number;
+  /** Highest sum of resident set sizes over the process tree (the child and its descendants, minus excluded subtrees). */
+  peakTreeRss: number;
+  /** The child's own high-water mark (VmHWM). */
+  peakMainRss: number;
+  status: number | null;
+  /** Output, kept up to 4 MiB each. */
+  stdout: string;
+  stderr: string;
+}
+
+const PAGE = 4096;
+const KEEP = 4 << 20;
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function rssOf(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * PAGE;
+  } catch {
+    return 0;
+  }
+}
+
+function hwmOf(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function cmdlineOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Resident memory of a process and all its descendants now. Subtrees whose command line
+ * contains `exclude` are left out (the workload a `run --exec` starts is not snapline's memory).
+ */
+export function treeRss(pid: number, exclude?: string): number {
+  let sum = rssOf(pid);
+  for (const c of childrenOf(pid)) if (!exclude || !cmdlineOf(c).includes(exclude)) sum += treeRss(c, exclude);
+  return sum;
+}
+
+/**
+ * Runs a command, sampling its process tree's memory every few milliseconds until it exits.
+ * `onStderr` sees stderr as it arrives (for progress).
+ */
+export function measureProcess(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; onStderr?: (chunk: Buffer) => void; intervalMs?: number; exclude?: string } = {}): Promise<ProcessMeasurement> {
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => {
+      if (out.length < KEEP) out += b.toString('utf8');
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      if (err.length < KEEP) err += b.toString('utf8');
+      opts.onStderr?.(b);
+    });
+    let peakTree = 0;
+    let peakMain = 0;
+    const sample = () => {
+      if (child.pid === undefined) return;
+      peakTree = Math.max(peakTree, treeRss(child.pid, opts.exclude));
+      peakMain = Math.max(peakMain, hwmOf(child.pid));
+    };
+    const timer = setInterval(sample, opts.intervalMs ?? 5);
+    child.on('error', (e) => {
+      clearInterval(timer);
+      reject(e);
+    });
+    child.on('exit', () => clearInterval(timer));
+    child.on('close', (status) => {
+      resolve({ wallMs: performance.now() - start, peakTreeRss: Math.max(peakTree, peakMain), peakMainRss: peakMain, status, stdout: out, stderr: err });
+    });
+  });
+}
+
+/** Peak resident memory of an idle Node process on this machine (the base memory budgets add to). */
+export async function idleNodeRss(): Promise<number> {
+  return (await measureProcess(process.execPath, ['-e', 'setTimeout(()=>{},300)'])).peakMainRss;
+}
+
+/** Bytes as MiB with one decimal. */
+export function mib(bytes: number): string {
+  return (bytes / 1048576).toFixed(1);
+}
