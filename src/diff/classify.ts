@@ -1,110 +1,183 @@
 /**
- * Line classes: equal lines get the same class id, as in git's xdl_classify_record(). Only the
- * lines of the old side are interned; a line of the new side either finds its class (and counts
- * as an occurrence of it) or gets NO_CLASS — it cannot match anything, which is all the diff
- * needs to know about it. Memory is one slot per distinct old line.
+ * Line classes: equal lines get the same class id, as in git's xdl_classify_record(). A Bloom
+ * filter of the old side's lines screens the new side, so only new lines that may occur in the
+ * old side are interned; the old side is then looked up against those. Lines found on one side
+ * only get a sentinel class: they cannot match anything, which is all the diff needs to know.
+ * Memory: one slot per distinct candidate line, not per line.
  */
 
 /** Class of a new-side line that occurs nowhere in the old side. */
-export const NO_CLASS = -1;
+export const NEW_ONLY = -1;
+/** Class of an old-side line that occurs nowhere in the new side. */
+export const OLD_ONLY = -2;
 
 const MAX_COUNT = 0xffff;
-const LOAD = 0.7;
-/** Bytes per hash slot (key halves and class id) and per class (two counters). */
+const LOAD = 0.75;
+/** A slot is three int32 side by side (hash halves, class id + 1; 0 = empty): one cache line. */
 const SLOT_BYTES = 12;
-const CLASS_BYTES = 4;
+
+/** Screens lines: "certainly absent" or "maybe present" (8 to 16 bits a line: 1-3% false positives). */
+export class LineFilter {
+  private readonly bits: Int32Array;
+  private readonly mask: number;
+  constructor(expectedLines: number, maxBytes: number) {
+    let nbits = 1 << 16;
+    while (nbits < expectedLines * 8 && nbits / 8 < maxBytes / 2) nbits *= 2;
+    this.bits = new Int32Array(nbits / 32);
+    this.mask = nbits - 1;
+  }
+  get bytes(): number {
+    return this.bits.byteLength;
+  }
+  add(hi: Int32Array, lo: Int32Array, count: number): void {
+    const bits = this.bits;
+    const mask = this.mask;
+    for (let k = 0; k < count; k++) {
+      const x = hi[k]!;
+      const y = lo[k]!;
+      let i = x & mask;
+      bits[i >>> 5] |= 1 << (i & 31);
+      i = (x + y) & mask;
+      bits[i >>> 5] |= 1 << (i & 31);
+      i = (x + 2 * y) & mask;
+      bits[i >>> 5] |= 1 << (i & 31);
+    }
+  }
+  has(x: number, y: number): boolean {
+    const bits = this.bits;
+    const mask = this.mask;
+    let i = x & mask;
+    if ((bits[i >>> 5]! & (1 << (i & 31))) === 0) return false;
+    i = (x + y) & mask;
+    if ((bits[i >>> 5]! & (1 << (i & 31))) === 0) return false;
+    i = (x + 2 * y) & mask;
+    return (bits[i >>> 5]! & (1 << (i & 31))) !== 0;
+  }
+}
 
 export class ClassTable {
-  private keyHi: Int32Array;
-  private keyLo: Int32Array;
-  private ids: Int32Array; // -1: empty slot
-  /** Occurrences of each class in the old side (saturating; git compares with ≤ 1024). */
-  countOld: Uint16Array;
-  /** Occurrences of each class in the new side (saturating). */
+  private slots: Int32Array;
+  private nslots: number;
+  /** Occurrences of each class in the new side (saturating; git compares with ≤ 1024). */
   countNew: Uint16Array;
+  /** Occurrences of each class in the old side (saturating). */
+  countOld: Uint16Array;
   /** Number of classes. */
   size = 0;
 
-  constructor(expected: number, private readonly limitBytes: number) {
-    const slots = Math.max(1024, Math.ceil(expected / LOAD));
-    this.keyHi = new Int32Array(slots);
-    this.keyLo = new Int32Array(slots);
-    this.ids = new Int32Array(slots).fill(-1);
-    this.countOld = new Uint16Array(Math.max(1024, expected));
-    this.countNew = new Uint16Array(0);
+  constructor(private readonly limitBytes: number) {
+    this.nslots = 1024;
+    this.slots = new Int32Array(this.nslots * 3);
+    this.countNew = new Uint16Array(1024);
+    this.countOld = new Uint16Array(0);
   }
 
   /** Memory the table holds now. */
   get bytes(): number {
-    return this.ids.length * SLOT_BYTES + this.countOld.length * CLASS_BYTES;
+    return this.slots.byteLength + this.countNew.byteLength + this.countOld.byteLength;
   }
 
-  /** Class of an old-side line, created on first sight; -2 when the table would outgrow its limit. */
-  addOld(h1: number, h2: number): number {
-    if (this.size + 1 > this.ids.length * LOAD && !this.grow()) return -2;
-    const slots = this.ids.length;
-    let s = fastRange(h1 ^ h2, slots);
-    for (;;) {
-      const id = this.ids[s]!;
-      if (id < 0) {
-        const nid = this.size++;
-        if (nid >= this.countOld.length) {
-          const c = new Uint16Array(Math.ceil(this.countOld.length * 1.6));
-          c.set(this.countOld);
-          this.countOld = c;
+  /**
+   * Classifies a batch of new-side lines into `out` (at `at`): lines the filter rules out get
+   * NEW_ONLY, the others are interned. Returns false when the table would pass its limit.
+   */
+  addNew(hi: Int32Array, lo: Int32Array, count: number, filter: LineFilter, out: Int32Array, at: number): boolean {
+    for (let k = 0; k < count; k++) {
+      const h1 = hi[k]!;
+      const h2 = lo[k]!;
+      if (!filter.has(h1, h2)) {
+        out[at + k] = NEW_ONLY;
+        continue;
+      }
+      if (this.size + 1 > this.nslots * LOAD && !this.grow()) return false;
+      const slots = this.slots;
+      const n = this.nslots;
+      let s = fastRange(h1 ^ h2, n);
+      for (;;) {
+        const p = s * 3;
+        const id1 = slots[p + 2]!;
+        if (id1 === 0) {
+          const nid = this.size++;
+          if (nid >= this.countNew.length) {
+            const c = new Uint16Array(Math.ceil(this.countNew.length * 1.5));
+            c.set(this.countNew);
+            this.countNew = c;
+          }
+          slots[p] = h1;
+          slots[p + 1] = h2;
+          slots[p + 2] = nid + 1;
+          this.countNew[nid] = 1;
+          out[at + k] = nid;
+          break;
         }
-        this.ids[s] = nid;
-        this.keyHi[s] = h1;
-        this.keyLo[s] = h2;
-        this.countOld[nid] = 1;
-        return nid;
+        if (slots[p] === h1 && slots[p + 1] === h2) {
+          const id = id1 - 1;
+          if (this.countNew[id]! < MAX_COUNT) this.countNew[id]!++;
+          out[at + k] = id;
+          break;
+        }
+        if (++s === n) s = 0;
       }
-      if (this.keyHi[s] === h1 && this.keyLo[s] === h2) {
-        if (this.countOld[id]! < MAX_COUNT) this.countOld[id]!++;
-        return id;
+    }
+    return true;
+  }
+
+  /** Classifies a batch of old-side lines (class or OLD_ONLY) into `out`, counting them. */
+  addOld(hi: Int32Array, lo: Int32Array, count: number, out: Int32Array, at: number): void {
+    if (this.countOld.length < this.size) this.countOld = new Uint16Array(this.size);
+    const slots = this.slots;
+    const n = this.nslots;
+    const countOld = this.countOld;
+    for (let k = 0; k < count; k++) {
+      const h1 = hi[k]!;
+      const h2 = lo[k]!;
+      let s = fastRange(h1 ^ h2, n);
+      for (;;) {
+        const p = s * 3;
+        const id1 = slots[p + 2]!;
+        if (id1 === 0) {
+          out[at + k] = OLD_ONLY;
+          break;
+        }
+        if (slots[p] === h1 && slots[p + 1] === h2) {
+          if (countOld[id1 - 1]! < MAX_COUNT) countOld[id1 - 1]!++;
+          out[at + k] = id1 - 1;
+          break;
+        }
+        if (++s === n) s = 0;
       }
-      if (++s === slots) s = 0;
     }
   }
 
-  /** Class of a new-side line (counting it), or NO_CLASS. Call after all old lines are added. */
-  addNew(h1: number, h2: number): number {
-    if (this.countNew.length < this.size) this.countNew = new Uint16Array(this.size);
-    const slots = this.ids.length;
-    let s = fastRange(h1 ^ h2, slots);
-    for (;;) {
-      const id = this.ids[s]!;
-      if (id < 0) return NO_CLASS;
-      if (this.keyHi[s] === h1 && this.keyLo[s] === h2) {
-        if (this.countNew[id]! < MAX_COUNT) this.countNew[id]!++;
-        return id;
-      }
-      if (++s === slots) s = 0;
-    }
+  /** Whether any old-side line matched an interned class. */
+  anyOld(): boolean {
+    for (let i = 0; i < this.size; i++) if (this.countOld[i] !== 0) return true;
+    return false;
   }
 
   /** Drops the hash slots once every line is classified; the counters stay. */
   dropKeys(): void {
-    this.keyHi = this.keyLo = this.ids = new Int32Array(0);
+    this.slots = new Int32Array(0);
+    this.nslots = 0;
   }
 
-  /** Rehashes into 1.6× the slots, unless that would pass the memory limit. */
+  /** Rehashes into up to 2× the slots, staying under the memory limit. */
   private grow(): boolean {
-    const room = Math.floor((this.limitBytes - this.countOld.length * CLASS_BYTES) / SLOT_BYTES);
-    const slots = Math.min(Math.ceil(this.ids.length * 1.6), room);
-    if (slots <= this.ids.length * 1.05) return false;
-    const { keyHi, keyLo, ids } = this;
-    this.keyHi = new Int32Array(slots);
-    this.keyLo = new Int32Array(slots);
-    this.ids = new Int32Array(slots).fill(-1);
-    for (let i = 0; i < ids.length; i++) {
-      if (ids[i]! < 0) continue;
-      let s = fastRange(keyHi[i]! ^ keyLo[i]!, slots);
-      while (this.ids[s]! >= 0) if (++s === slots) s = 0;
-      this.ids[s] = ids[i]!;
-      this.keyHi[s] = keyHi[i]!;
-      this.keyLo[s] = keyLo[i]!;
+    const room = Math.floor((this.limitBytes - this.countNew.byteLength * 2) / SLOT_BYTES);
+    const n = Math.min(this.nslots * 2, room);
+    if (n <= this.nslots * 1.05) return false;
+    const old = this.slots;
+    const next = new Int32Array(n * 3);
+    for (let p = 0; p < old.length; p += 3) {
+      if (old[p + 2] === 0) continue;
+      let s = fastRange(old[p]! ^ old[p + 1]!, n);
+      while (next[s * 3 + 2] !== 0) if (++s === n) s = 0;
+      next[s * 3] = old[p]!;
+      next[s * 3 + 1] = old[p + 1]!;
+      next[s * 3 + 2] = old[p + 2]!;
     }
+    this.slots = next;
+    this.nslots = n;
     return true;
   }
 }

@@ -1,10 +1,14 @@
 /**
- * Compares two blobs line by line in bounded memory: stream the old blob (classifying its lines),
- * stream the new blob (matching its lines against those classes), then run git's preparation and
- * Myers search on class ids. Bodies pass through in chunks; only per-line integers are kept.
+ * Compares two blobs line by line in bounded memory, in two streaming passes:
+ *   1. the old blob: keep each line's 64-bit hash, then build a Bloom filter of them;
+ *   2. the new blob: lines the filter rules out can match nothing; the rest are interned,
+ *      and the old side's hashes are then looked up against them.
+ * Then git's preparation and Myers search run on per-line class ids. Bodies pass through in
+ * chunks; only per-line integers are kept (8 bytes a line on the old side, 4 on the new side,
+ * none at all on the new side when no line of it can match — a generated file rewritten).
  */
-import type { ObjectReader } from '../git/objects.js';
-import { ClassTable, NO_CLASS } from './classify.js';
+import { CHUNK_SIZE, type ObjectReader } from '../git/objects.js';
+import { ClassTable, LineFilter, NEW_ONLY, OLD_ONLY } from './classify.js';
 import { ByteList, IntList } from './int-list.js';
 import { LineHasher } from './lines.js';
 import { myersBytes, myersDiff } from './myers.js';
@@ -15,7 +19,7 @@ export const BIG_FILE_THRESHOLD = 512 * 1024 * 1024;
 /** Default work-memory budget for one file pair. */
 export const DEFAULT_BUDGET = 48 * 1024 * 1024;
 
-/** A blob to compare, or null for "absent" (an added or deleted file). */
+/** A blob to compare. */
 export interface BlobRef {
   oid: string;
   size: number;
@@ -42,8 +46,6 @@ export interface LineTables {
   rchgB: Uint8Array;
   nA: number;
   nB: number;
-  missingNewlineA: boolean;
-  missingNewlineB: boolean;
 }
 
 export interface CompareOptions {
@@ -63,6 +65,10 @@ export async function* blobChunks(reader: ObjectReader, blob: BlobRef): AsyncGen
   yield* obj.body;
 }
 
+function hasNul(chunk: Buffer, seen: number): boolean {
+  return seen < 8000 && chunk.subarray(0, 8000 - seen).indexOf(0) >= 0;
+}
+
 /** Counts a single blob's lines (for added and deleted files), or reports it binary. */
 export async function countLines(reader: ObjectReader, blob: BlobRef): Promise<{ lines: number; binary: boolean }> {
   if (blob.size > BIG_FILE_THRESHOLD) return { lines: 0, binary: true };
@@ -71,7 +77,7 @@ export async function countLines(reader: ObjectReader, blob: BlobRef): Promise<{
   let last = 10;
   for await (const chunk of blobChunks(reader, blob)) {
     // An abandoned body is drained by the reader before its next object.
-    if (seen < 8000 && chunk.subarray(0, 8000 - seen).indexOf(0) >= 0) return { lines: 0, binary: true };
+    if (hasNul(chunk, seen)) return { lines: 0, binary: true };
     seen += chunk.length;
     for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
     if (chunk.length) last = chunk[chunk.length - 1]!;
@@ -89,81 +95,137 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
   if (a.size > BIG_FILE_THRESHOLD || b.size > BIG_FILE_THRESHOLD) return binaryResult();
   const budget = opts.budgetBytes ?? DEFAULT_BUDGET;
   const keep = opts.keepLines ?? false;
+  let held = 0;
+  const allow = (bytes: number) => {
+    held += bytes;
+    if (held > budget) throw new OverBudget();
+  };
 
-  // Open both sides at once: two git processes inflate in parallel, and B's head is checked
-  // for binary content before A is read in full.
-  const itA = blobChunks(readerA, a)[Symbol.asyncIterator]();
+  // Open both sides at once: two git processes inflate in parallel, and the new side's head
+  // is checked for binary content before the old side is read in full.
   const itB = blobChunks(readerB, b)[Symbol.asyncIterator]();
   const firstB = await itB.next();
-  if (!firstB.done && firstB.value.subarray(0, 8000).indexOf(0) >= 0) return binaryResult();
+  if (!firstB.done && hasNul(firstB.value, 0)) return binaryResult();
 
   try {
-    const itAFirst = await itA.next();
-    const expectA = estimateLines(a.size, itAFirst.done ? undefined : itAFirst.value);
-    const table = new ClassTable(expectA, budget);
-    const classA = new IntList(expectA);
+    // Pass 1: the old side's line hashes (kept) and its filter (and indents, for patches).
+    const itA = blobChunks(readerA, a)[Symbol.asyncIterator]();
+    const firstA = await itA.next();
+    const expectA = estimateLines(a.size, firstA.done ? undefined : firstA.value);
+    const hiA = new IntList(expectA);
+    const loA = new IntList(expectA);
     const indentA = keep ? new ByteList(expectA) : null;
-    const used = () => table.bytes + classA.bytes + (indentA?.bytes ?? 0);
-    const hashA = new LineHasher((h1, h2, indent) => {
-      const c = table.addOld(h1, h2);
-      if (c === -2) throw new OverBudget();
-      classA.push(c);
-      indentA?.push(indent);
-    });
-    for (let r = itAFirst; !r.done; r = await itA.next()) {
-      hashA.push(r.value);
-      if (hashA.binary) return binaryResult();
-      if (used() > budget) throw new OverBudget();
+    const hasher = new LineHasher(CHUNK_SIZE, keep);
+    const takeA = (n: number) => {
+      hiA.append(hasher.hi, n);
+      loA.append(hasher.lo, n);
+      indentA?.append(hasher.indent, n);
+      if (hiA.bytes + loA.bytes + (indentA?.bytes ?? 0) > budget) throw new OverBudget();
+    };
+    for (let r = firstA; !r.done; r = await itA.next()) {
+      takeA(hasher.push(r.value));
+      if (hasher.binary) return binaryResult();
     }
-    hashA.end();
+    takeA(hasher.end());
+    const nA = hasher.lines;
+    allow(hiA.bytes + loA.bytes + (indentA?.bytes ?? 0));
+    const filter = new LineFilter(nA, budget / 8);
+    filter.add(hiA.data, loA.data, nA);
+    allow(filter.bytes);
 
+    // Pass 2: the new side, interning only lines the filter lets through. Its class column is
+    // kept sparse (line, class pairs) while candidates are rare: a rewrite needs almost none.
     const expectB = estimateLines(b.size, firstB.done ? undefined : firstB.value);
-    const classB = new IntList(expectB);
+    const sparse = new IntList(1024);
+    let classB: IntList | null = null;
+    let seenB = 0;
+    const batch = new Int32Array(CHUNK_SIZE + 1);
     const indentB = keep ? new ByteList(expectB) : null;
-    const hashB = new LineHasher((h1, h2, indent) => {
-      classB.push(table.addNew(h1, h2));
-      indentB?.push(indent);
-    });
+    const table = new ClassTable(budget - held);
+    hasher.reset();
+    const takeB = (n: number) => {
+      if (!table.addNew(hasher.hi, hasher.lo, n, filter, batch, 0)) throw new OverBudget();
+      if (classB !== null) {
+        classB.append(batch, n);
+      } else {
+        for (let k = 0; k < n; k++) if (batch[k]! >= 0) sparse.push(seenB + k, batch[k]!);
+        if (sparse.length / 2 > Math.max(4096, (seenB + n) / 8)) {
+          classB = densify(sparse, seenB, Math.max(expectB, seenB + n));
+          classB.append(batch, n);
+        }
+      }
+      seenB += n;
+      indentB?.append(hasher.indent, n);
+      if (held + (classB?.bytes ?? sparse.bytes) + table.bytes + (indentB?.bytes ?? 0) > budget) throw new OverBudget();
+    };
     for (let r = firstB; !r.done; r = await itB.next()) {
-      hashB.push(r.value);
-      if (hashB.binary) return binaryResult();
-      if (used() + classB.bytes + (indentB?.bytes ?? 0) > budget) throw new OverBudget();
+      takeB(hasher.push(r.value));
+      if (hasher.binary) return binaryResult();
     }
-    hashB.end();
+    takeB(hasher.end());
+    const nB = hasher.lines;
+
+    // The old side's classes, looked up from its kept hashes; they overwrite the hashes.
+    allow(table.bytes);
+    const classA = hiA.data;
+    table.addOld(hiA.data, loA.data, nA, classA, 0);
+    loA.data = new Int32Array(0);
     table.dropKeys();
 
-    const nA = classA.length;
-    const nB = classB.length;
-    let held = classA.bytes + classB.bytes + (indentA?.bytes ?? 0) + (indentB?.bytes ?? 0) + table.bytes;
-    const allow = (bytes: number) => {
-      held += bytes;
-      if (held > budget) throw new OverBudget();
-    };
-    const { a: sa, b: sb } = prepare(classA.data, nA, classB.data, nB, table.countOld, table.countNew, !keep, allow);
+    // No line of the new side occurs in the old one: every line of both changed.
+    if (!table.anyOld()) {
+      const result: Comparison = { additions: nB, deletions: nA, binary: false, approximate: false };
+      if (keep) result.lines = allChanged(nA, nB, indentA!.data, indentB!.data);
+      return result;
+    }
+    const classesB: IntList = classB ?? densify(sparse, nB, nB);
+    allow(classesB.bytes + (indentB?.bytes ?? 0));
+
+    const { a: sa, b: sb } = prepare(classA, nA, classesB.data, nB, table.countOld, table.countNew, !keep, allow);
     allow(myersBytes(sa.n, sb.n));
     myersDiff(sa, sb);
     const result: Comparison = { additions: changedCount(sb), deletions: changedCount(sa), binary: false, approximate: false };
     if (keep) {
       result.lines = {
-        classA: classA.data,
-        classB: classB.data,
+        classA,
+        classB: classesB.data,
         indentA: indentA!.data,
         indentB: indentB!.data,
         rchgA: changedFlags(sa),
         rchgB: changedFlags(sb),
         nA,
         nB,
-        missingNewlineA: hashA.missingNewlineAtEnd,
-        missingNewlineB: hashB.missingNewlineAtEnd,
       };
     }
     return result;
   } catch (e) {
     if (!(e instanceof OverBudget)) throw e;
-    await itA.return?.(undefined);
     await itB.return?.(undefined);
     return approximate(readerA, a, readerB, b);
   }
+}
+
+/** A dense class column for lines [0, upTo) from (line, class) pairs; other lines NEW_ONLY. */
+function densify(pairs: IntList, upTo: number, capacity: number): IntList {
+  const dense = new IntList(capacity);
+  dense.data.fill(NEW_ONLY, 0, upTo);
+  for (let k = 0; k < pairs.length; k += 2) dense.data[pairs.data[k]!] = pairs.data[k + 1]!;
+  dense.length = upTo;
+  return dense;
+}
+
+/** Line tables for a pair with no line in common. */
+function allChanged(nA: number, nB: number, indentA: Uint8Array, indentB: Uint8Array): LineTables {
+  return {
+    classA: new Int32Array(nA).fill(OLD_ONLY),
+    classB: new Int32Array(nB).fill(NEW_ONLY),
+    indentA,
+    indentB,
+    rchgA: new Uint8Array(nA + 2).fill(1, 0, nA),
+    rchgB: new Uint8Array(nB + 2).fill(1, 0, nB),
+    nA,
+    nB,
+  };
 }
 
 function binaryResult(): Comparison {
@@ -194,38 +256,87 @@ function estimateLines(size: number, first?: Buffer): number {
   if (!first || first.length === 0) return 16;
   let n = 0;
   for (let i = first.indexOf(10); i >= 0; i = first.indexOf(10, i + 1)) n++;
-  return Math.ceil(((n + 1) / first.length) * size * 1.05) + 16;
+  return Math.ceil(((n + 1) / first.length) * size * 1.2) + 16;
 }
 
-/** Buckets of the bounded approximation: 2^20 counters per side (8 MiB). */
-const SKETCH_BITS = 20;
+/** Buckets of the bounded approximation. */
+const SAMPLE_SLOTS = 1 << 19;
 
 /**
- * The over-budget method: every line is hashed into 2^20 counters per side; lines "in common"
- * are Σ min(countA, countB) per counter, and the counts are the lines outside that multiset
- * intersection. Order is ignored, so a moved block counts as unchanged, and colliding lines
- * can only inflate the common part: counts never exceed the true line totals.
+ * The over-budget method, in fixed memory (about 6 MiB): lines are sampled by hash (a line is
+ * in the sample when its hash falls under a threshold, so equal lines are sampled together);
+ * the sample's exact multiset intersection, scaled by the sampling rate, estimates the lines
+ * the two sides have in common. Counts are the lines outside that intersection. Order is
+ * ignored, so moved blocks count as unchanged: the result is marked approximate.
  */
 async function approximate(readerA: ObjectReader, a: BlobRef, readerB: ObjectReader, b: BlobRef): Promise<Comparison> {
-  const size = 1 << SKETCH_BITS;
-  const ca = new Uint32Array(size);
-  const cb = new Uint32Array(size);
+  const keysHi = new Int32Array(SAMPLE_SLOTS);
+  const keysLo = new Int32Array(SAMPLE_SLOTS);
+  const countA = new Uint32Array(SAMPLE_SLOTS);
+  const countB = new Uint32Array(SAMPLE_SLOTS);
+  let used = 0;
+  let level = 0; // a line is sampled when the top `level` bits of its hash are zero
+  const sampled = (h: number) => level === 0 || h >>> (32 - level) === 0;
+  const slotOf = (h1: number, h2: number): number => {
+    let s = (h2 >>> 0) & (SAMPLE_SLOTS - 1);
+    for (;;) {
+      if (countA[s] === 0 && countB[s] === 0) return -1 - s;
+      if (keysHi[s] === h1 && keysLo[s] === h2) return s;
+      s = (s + 1) & (SAMPLE_SLOTS - 1);
+    }
+  };
+  const raise = () => {
+    // Halve the sampling rate and rebuild the table with the lines still sampled.
+    level++;
+    const entries: [number, number, number, number][] = [];
+    for (let s = 0; s < SAMPLE_SLOTS; s++) if ((countA[s] || countB[s]) && sampled(keysHi[s]!)) entries.push([keysHi[s]!, keysLo[s]!, countA[s]!, countB[s]!]);
+    countA.fill(0);
+    countB.fill(0);
+    used = 0;
+    for (const [h1, h2, ca, cb] of entries) {
+      const s = -1 - slotOf(h1, h2);
+      keysHi[s] = h1;
+      keysLo[s] = h2;
+      countA[s] = ca;
+      countB[s] = cb;
+      used++;
+    }
+  };
   const fill = async (reader: ObjectReader, blob: BlobRef, into: Uint32Array) => {
-    const h = new LineHasher((h1, h2) => {
-      into[(h1 ^ Math.imul(h2, 0x9e3779b1)) >>> (32 - SKETCH_BITS)]!++;
-    });
+    const h = new LineHasher(CHUNK_SIZE, false);
+    const take = (n: number) => {
+      for (let k = 0; k < n; k++) {
+        const h1 = h.hi[k]!;
+        if (!sampled(h1)) continue;
+        let s = slotOf(h1, h.lo[k]!);
+        if (s < 0) {
+          if (used + 1 > SAMPLE_SLOTS / 2) {
+            raise();
+            if (!sampled(h1)) continue;
+            s = slotOf(h1, h.lo[k]!);
+          }
+          if (s < 0) {
+            s = -1 - s;
+            keysHi[s] = h1;
+            keysLo[s] = h.lo[k]!;
+            used++;
+          }
+        }
+        into[s]!++;
+      }
+    };
     for await (const chunk of blobChunks(reader, blob)) {
-      h.push(chunk);
+      take(h.push(chunk));
       if (h.binary) return { lines: 0, binary: true };
     }
-    h.end();
+    take(h.end());
     return { lines: h.lines, binary: false };
   };
-  const [ra, rb] = await Promise.all([fill(readerA, a, ca), fill(readerB, b, cb)]);
+  const ra = await fill(readerA, a, countA);
+  const rb = await fill(readerB, b, countB);
   if (ra.binary || rb.binary) return binaryResult();
   let common = 0;
-  for (let i = 0; i < size; i++) common += Math.min(ca[i]!, cb[i]!);
+  for (let s = 0; s < SAMPLE_SLOTS; s++) common += Math.min(countA[s]!, countB[s]!);
+  common = Math.min(Math.round(common * 2 ** level), ra.lines, rb.lines);
   return { additions: rb.lines - common, deletions: ra.lines - common, binary: false, approximate: true };
 }
-
-export { NO_CLASS };

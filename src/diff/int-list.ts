@@ -1,37 +1,49 @@
-/** A growable array of int32 (or uint8) values: the per-line columns the engine builds while streaming. */
+/** A growable int32 column (one value per line), filled a batch at a time while streaming. */
 export class IntList {
   data: Int32Array;
   length = 0;
   constructor(capacity: number) {
     this.data = new Int32Array(Math.max(16, capacity));
   }
-  push(v: number): void {
-    if (this.length === this.data.length) this.grow();
+  /** Makes room for `n` more values. */
+  reserve(n: number): void {
+    if (this.length + n <= this.data.length) return;
+    const next = new Int32Array(Math.max(this.length + n, Math.ceil(this.data.length * 1.25)));
+    next.set(this.data.subarray(0, this.length));
+    this.data = next;
+  }
+  /** Appends one or two values. */
+  push(v: number, w?: number): void {
+    this.reserve(2);
     this.data[this.length++] = v;
+    if (w !== undefined) this.data[this.length++] = w;
+  }
+  /** Appends the first `n` values of `src`. */
+  append(src: Int32Array, n: number): void {
+    this.reserve(n);
+    this.data.set(src.subarray(0, n), this.length);
+    this.length += n;
   }
   get bytes(): number {
     return this.data.byteLength;
   }
-  private grow(): void {
-    const next = new Int32Array(Math.ceil(this.data.length * 1.5));
-    next.set(this.data);
-    this.data = next;
-  }
 }
 
+/** A growable uint8 column, filled a batch at a time. */
 export class ByteList {
   data: Uint8Array;
   length = 0;
   constructor(capacity: number) {
     this.data = new Uint8Array(Math.max(16, capacity));
   }
-  push(v: number): void {
-    if (this.length === this.data.length) {
-      const next = new Uint8Array(Math.ceil(this.data.length * 1.5));
-      next.set(this.data);
+  append(src: Uint8Array, n: number): void {
+    if (this.length + n > this.data.length) {
+      const next = new Uint8Array(Math.max(this.length + n, Math.ceil(this.data.length * 1.25)));
+      next.set(this.data.subarray(0, this.length));
       this.data = next;
     }
-    this.data[this.length++] = v;
+    this.data.set(src.subarray(0, n), this.length);
+    this.length += n;
   }
   get bytes(): number {
     return this.data.byteLength;

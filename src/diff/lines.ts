@@ -1,14 +1,12 @@
 /**
  * Streaming line hashing. Each line (its bytes including the newline, if any) is reduced to a
  * 64-bit hash made of two independently mixed 32-bit halves, computed chunk by chunk so a line
- * may span chunks and no line or blob is ever held whole.
+ * may span chunks and no line or blob is ever held whole. Hashes of the lines completed by a
+ * chunk are returned in reusable batch arrays, so callers run tight loops over integers.
  */
 
 /** git treats a blob as binary when a NUL appears in its first 8000 bytes. */
 export const BINARY_SNIFF_BYTES = 8000;
-
-/** Per-line callback: 64-bit hash as two int32 halves, the line's indent (255 = blank), its length. */
-export type LineSink = (h1: number, h2: number, indent: number) => void;
 
 /** Indent value for a line holding only whitespace (git's get_indent() returns -1). */
 export const BLANK = 255;
@@ -18,6 +16,8 @@ const P1 = 0x9e3779b1 | 0;
 const P2 = 0x85ebca77 | 0;
 const P3 = 0xc2b2ae3d | 0;
 const P4 = 0x27d4eb2f | 0;
+const SEED1 = 0x165667b1;
+const SEED2 = 0x2f1b3c4d;
 
 function fmix(h: number): number {
   h ^= h >>> 16;
@@ -27,12 +27,8 @@ function fmix(h: number): number {
   return h ^ (h >>> 16);
 }
 
-/**
- * Splits a byte stream into lines and reports each line's hash to the sink. Feed chunks in
- * order with `push`, then call `end`. Also tracks git's binary test on the first 8000 bytes.
- */
 export class LineHasher {
-  /** Lines reported so far. */
+  /** Lines completed so far. */
   lines = 0;
   /** Bytes seen so far. */
   bytes = 0;
@@ -40,31 +36,46 @@ export class LineHasher {
   binary = false;
   /** The stream ended with a line that has no newline. */
   missingNewlineAtEnd = false;
+  /** Batch output of the last push/end: hash halves and indents of `count` lines. */
+  hi: Int32Array;
+  lo: Int32Array;
+  indent: Uint8Array;
 
-  // State of the line in progress (it may span chunks).
-  private h1 = 0;
-  private h2 = 0;
+  // The line in progress (it may span chunks).
+  private h1 = SEED1;
+  private h2 = SEED2;
   private len = 0;
-  private indent = 0;
+  private ind = 0;
   private inIndent = true;
   private carry = 0; // up to 3 bytes not yet folded into the hash, little-endian
   private carryLen = 0;
 
-  constructor(private readonly sink: LineSink) {
-    this.reset();
+  constructor(
+    maxChunk: number,
+    private readonly wantIndent: boolean,
+  ) {
+    this.hi = new Int32Array(maxChunk + 1);
+    this.lo = new Int32Array(maxChunk + 1);
+    this.indent = new Uint8Array(wantIndent ? maxChunk + 1 : 0);
   }
 
-  private reset(): void {
-    this.h1 = 0x165667b1;
-    this.h2 = 0x2f1b3c4d;
+  /** Starts over for another stream, keeping the batch arrays. */
+  reset(): void {
+    this.lines = 0;
+    this.bytes = 0;
+    this.binary = false;
+    this.missingNewlineAtEnd = false;
+    this.h1 = SEED1;
+    this.h2 = SEED2;
     this.len = 0;
-    this.indent = 0;
+    this.ind = 0;
     this.inIndent = true;
     this.carry = 0;
     this.carryLen = 0;
   }
 
-  push(chunk: Uint8Array): void {
+  /** Consumes a chunk (at most maxChunk bytes); returns how many lines it completed. */
+  push(chunk: Uint8Array): number {
     if (this.bytes < BINARY_SNIFF_BYTES && !this.binary) {
       const end = Math.min(chunk.length, BINARY_SNIFF_BYTES - this.bytes);
       if (chunk.subarray(0, end).indexOf(0) >= 0) this.binary = true;
@@ -72,57 +83,94 @@ export class LineHasher {
     this.bytes += chunk.length;
     const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const n = chunk.length;
+    const hi = this.hi;
+    const lo = this.lo;
+    let count = 0;
     let s = 0;
     while (s < n) {
-      let e = chunk.indexOf(10, s);
-      const complete = e >= 0;
-      e = complete ? e + 1 : n;
-      this.feed(chunk, view, s, e);
-      if (complete) this.finishLine();
+      const nl = chunk.indexOf(10, s);
+      const e = nl >= 0 ? nl + 1 : n;
+      if (this.wantIndent && this.inIndent) this.scanIndent(chunk, s, e);
+      let h1 = this.h1;
+      let h2 = this.h2;
+      let i = s;
+      if (this.carryLen > 0) {
+        // Complete the word left over from the previous chunk.
+        let carry = this.carry;
+        let cl = this.carryLen;
+        while (cl < 4 && i < e) carry |= chunk[i++]! << (8 * cl++);
+        if (cl === 4) {
+          h1 = Math.imul(h1 ^ carry, P1);
+          h1 = (h1 << 13) | (h1 >>> 19);
+          h2 = Math.imul(h2 + carry, P3) ^ (h2 >>> 15);
+          carry = 0;
+          cl = 0;
+        }
+        this.carry = carry;
+        this.carryLen = cl;
+      }
+      if (this.carryLen === 0) {
+        for (; i + 4 <= e; i += 4) {
+          const w = view.getInt32(i, true);
+          h1 = Math.imul(h1 ^ w, P1);
+          h1 = (h1 << 13) | (h1 >>> 19);
+          h2 = Math.imul(h2 + w, P3) ^ (h2 >>> 15);
+        }
+        let carry = 0;
+        let cl = 0;
+        while (i < e) carry |= chunk[i++]! << (8 * cl++);
+        this.carry = carry;
+        this.carryLen = cl;
+      }
+      this.len += e - s;
+      if (nl >= 0) {
+        const len = this.len;
+        if (this.carryLen > 0) {
+          h1 = Math.imul(h1 ^ this.carry, P2);
+          h2 = Math.imul(h2 + this.carry, P4) ^ (h2 >>> 15);
+        }
+        hi[count] = fmix(h1 ^ len);
+        lo[count] = fmix(Math.imul(h2 ^ (len * 0x9e37 + this.carryLen), P2));
+        if (this.wantIndent) this.indent[count] = this.inIndent ? BLANK : this.ind;
+        count++;
+        this.h1 = SEED1;
+        this.h2 = SEED2;
+        this.len = 0;
+        this.ind = 0;
+        this.inIndent = true;
+        this.carry = 0;
+        this.carryLen = 0;
+      } else {
+        this.h1 = h1;
+        this.h2 = h2;
+      }
       s = e;
     }
+    this.lines += count;
+    return count;
   }
 
-  /** Signals end of stream; reports a last line without newline, if any. */
-  end(): void {
-    if (this.len > 0) {
-      this.missingNewlineAtEnd = true;
-      this.finishLine();
-    }
-  }
-
-  /** Hashes bytes [s, e) of the current line. */
-  private feed(buf: Uint8Array, view: DataView, s: number, e: number): void {
-    if (s === e) return;
-    if (this.inIndent) this.scanIndent(buf, s, e);
-    this.len += e - s;
+  /** Ends the stream; returns 1 when a last line without newline was completed (in the batch). */
+  end(): number {
+    if (this.len === 0) return 0;
+    this.missingNewlineAtEnd = true;
     let h1 = this.h1;
     let h2 = this.h2;
-    let i = s;
-    // Complete a word left over from the previous chunk byte by byte.
+    const len = this.len;
     if (this.carryLen > 0) {
-      while (this.carryLen < 4 && i < e) this.carry |= buf[i++]! << (8 * this.carryLen++);
-      if (this.carryLen < 4) return;
-      const w = this.carry;
-      h1 = Math.imul(h1 ^ w, P1);
-      h1 = (h1 << 13) | (h1 >>> 19);
-      h2 = Math.imul(h2 + w, P3) ^ (h2 >>> 15);
-      this.carry = 0;
-      this.carryLen = 0;
+      h1 = Math.imul(h1 ^ this.carry, P2);
+      h2 = Math.imul(h2 + this.carry, P4) ^ (h2 >>> 15);
     }
-    for (; i + 4 <= e; i += 4) {
-      const w = view.getInt32(i, true);
-      h1 = Math.imul(h1 ^ w, P1);
-      h1 = (h1 << 13) | (h1 >>> 19);
-      h2 = Math.imul(h2 + w, P3) ^ (h2 >>> 15);
-    }
-    this.h1 = h1;
-    this.h2 = h2;
-    while (i < e) this.carry |= buf[i++]! << (8 * this.carryLen++);
+    this.hi[0] = fmix(h1 ^ len);
+    this.lo[0] = fmix(Math.imul(h2 ^ (len * 0x9e37 + this.carryLen), P2));
+    if (this.wantIndent) this.indent[0] = this.inIndent ? BLANK : this.ind;
+    this.lines++;
+    this.len = 0;
+    return 1;
   }
 
   private scanIndent(buf: Uint8Array, s: number, e: number): void {
-    let ind = this.indent;
+    let ind = this.ind;
     for (let i = s; i < e; i++) {
       const c = buf[i]!;
       if (c === 32) ind += 1;
@@ -139,21 +187,6 @@ export class LineHasher {
         break;
       }
     }
-    this.indent = ind;
-  }
-
-  private finishLine(): void {
-    let h1 = this.h1;
-    let h2 = this.h2;
-    if (this.carryLen > 0) {
-      const w = this.carry;
-      h1 = Math.imul(h1 ^ w, P2);
-      h2 = Math.imul(h2 + w, P4) ^ (h2 >>> 15);
-    }
-    h1 = fmix(h1 ^ this.len);
-    h2 = fmix(Math.imul(h2 ^ (this.len * 0x9e37 + this.carryLen), P2));
-    this.sink(h1, h2, this.inIndent ? BLANK : this.indent);
-    this.lines++;
-    this.reset();
+    this.ind = ind;
   }
 }

@@ -2,6 +2,7 @@ import { openObjectReader, type ObjectReader } from '../git/objects.js';
 import type { GitContext } from '../git/run.js';
 import { resolveTree } from '../git/repo.js';
 import { changedPaths, type ChangeStatus, type TreeChange } from '../git/tree-diff.js';
+import { reclaimArrays } from '../git/reclaim.js';
 import { compareBlobs, countLines, type BlobRef } from './compare.js';
 
 /** Per-file statistics of a change: what a summary stores (never file bodies). */
@@ -24,6 +25,8 @@ export interface NumstatOptions {
 }
 
 const GITLINK = '160000';
+/** Pairs this large leave arrays worth freeing before the next file. */
+export const BIG_PAIR = 16 * 1024 * 1024;
 
 /** The blob to diff for one side: submodules diff as git shows them, "Subproject commit <id>". */
 export function blobOf(side: { mode: string; oid: string; size: number }): BlobRef {
@@ -50,6 +53,7 @@ export async function statChange(readers: { a: ObjectReader; b: ObjectReader }, 
   if (before && after) {
     if (before.oid === after.oid) return stat; // mode-only change
     const r = await compareBlobs(readers.a, blobOf(before), readers.b, blobOf(after), { budgetBytes: opts.budgetBytes });
+    if (before.size + after.size > BIG_PAIR) reclaimArrays();
     stat.additions = r.additions;
     stat.deletions = r.deletions;
     if (r.binary) stat.binary = true;

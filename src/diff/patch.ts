@@ -11,7 +11,8 @@ import { changedPaths, type Side, type TreeChange } from '../git/tree-diff.js';
 import { compact } from './compact.js';
 import { blobChunks, compareBlobs, countLines, type BlobRef, type LineTables } from './compare.js';
 import { LineCursor, type Out } from './line-cursor.js';
-import { blobOf, openReaderPair } from './numstat.js';
+import { reclaimArrays } from '../git/reclaim.js';
+import { BIG_PAIR, blobOf, openReaderPair } from './numstat.js';
 import { quotePath } from './quote.js';
 
 export interface PatchOptions {
@@ -209,6 +210,7 @@ async function* fileSection(
     compact(sb, sa);
   }
   await emitHunks(readers, a, b, tables, context, out, lineDone);
+  if (a.size + b.size > BIG_PAIR) reclaimArrays();
 }
 
 /** Over the budget: the whole file as one replacement hunk (valid, applies, not minimal). */
@@ -225,8 +227,6 @@ async function rewriteTables(readers: { a: ObjectReader; b: ObjectReader }, a: B
     rchgB: new Uint8Array(lb.lines + 2).fill(1, 0, lb.lines),
     nA: la.lines,
     nB: lb.lines,
-    missingNewlineA: false,
-    missingNewlineB: false,
   };
 }
 

@@ -3,7 +3,6 @@
  * discard lines that have no match on the other side, and discard lines with very many matches
  * when they sit in a run of discarded lines. What survives goes to the Myers search.
  */
-import { NO_CLASS } from './classify.js';
 import { bogosqrt, type Side } from './myers.js';
 
 const MAX_EQLIMIT = 1024;
@@ -42,20 +41,23 @@ export function prepare(
   while (tail < lim - start && classA[nA - 1 - tail] === classB[nB - 1 - tail]) tail++;
 
   allow(nA + nB + 4);
-  const stateA = classify(classA, nA, start, nA - tail - 1, (c) => countNew[c]!, Math.min(bogosqrt(nA), MAX_EQLIMIT));
-  const stateB = classify(classB, nB, start, nB - tail - 1, (c) => (c === NO_CLASS ? 0 : countOld[c]!), Math.min(bogosqrt(nB), MAX_EQLIMIT));
+  const stateA = classify(classA, nA, start, nA - tail - 1, countNew, Math.min(bogosqrt(nA), MAX_EQLIMIT));
+  const stateB = classify(classB, nB, start, nB - tail - 1, countOld, Math.min(bogosqrt(nB), MAX_EQLIMIT));
   const keptA = settle(stateA, start, nA - tail - 1);
   const keptB = settle(stateB, start, nB - tail - 1);
   allow((inPlace ? 0 : 4 * (keptA + keptB)) + keptA + keptB);
   return { a: side(classA, stateA, keptA, inPlace), b: side(classB, stateB, keptB, inPlace) };
 }
 
-/** First pass: 0 = no match, 1 = keep, 3 = many matches (decided by settle). */
-function classify(cls: Int32Array, n: number, dstart: number, dend: number, matches: (c: number) => number, mlim: number): Uint8Array {
+/**
+ * First pass: 0 = no match, 1 = keep, 3 = many matches (decided by settle). `otherCount[c]` is
+ * how often class c occurs on the other side; negative classes occur on one side only.
+ */
+function classify(cls: Int32Array, n: number, dstart: number, dend: number, otherCount: Uint16Array, mlim: number): Uint8Array {
   const dis = new Uint8Array(n + 2);
   for (let i = dstart; i <= dend; i++) {
     const c = cls[i]!;
-    const nm = c === NO_CLASS ? 0 : matches(c);
+    const nm = c < 0 ? 0 : otherCount[c]!;
     dis[i] = nm === 0 ? 0 : nm >= mlim ? 3 : 1;
   }
   return dis;

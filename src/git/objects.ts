@@ -1,10 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { GitError, MissingObject } from '../errors.js';
 import { PullReader } from './pull-reader.js';
+import { noteStreamed } from './reclaim.js';
 import { spawnGit, type GitContext } from './run.js';
 
 /** Chunk size handed to consumers of a blob stream. */
-export const CHUNK_SIZE = 256 * 1024;
+export const CHUNK_SIZE = 64 * 1024;
 
 export interface ObjectHeader {
   oid: string;
@@ -82,6 +83,7 @@ export function openObjectReader(ctx: GitContext): ObjectReader {
             if (c === null) throw new GitError(['cat-file'], null, stderr(), `object ${oid} ended early: ${stderr().trim() || 'git cat-file exited'}`);
             remaining -= c.length;
             leftover -= c.length;
+            noteStreamed(c.length);
             yield c;
           }
           const nl = await reader.chunk(1);
