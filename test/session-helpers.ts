@@ -1,0 +1,67 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, realpathSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, tempRepo } from './helpers/repo.js';
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A workspace (real git repo) plus a private SNAPLINE_HOME, and a runner for the real CLI. */
+export function sessionFixture() {
+  const repo = tempRepo('snapline-session-');
+  const home = mkdtempSync(join(tmpdir(), 'snapline-home-'));
+  const env = { ...process.env, SNAPLINE_HOME: home, SNAPLINE_CONFIG_CONTENT: '', XDG_CONFIG_HOME: join(home, 'config') };
+  const cli = (...args: string[]): CliResult => {
+    const r = spawnSync(process.execPath, [CLI, ...args], { cwd: repo.dir, env, encoding: 'utf8', maxBuffer: 1 << 28 });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const ok = (...args: string[]): string => {
+    const r = cli(...args);
+    if (r.status !== 0) throw new Error(`snapline ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const db = <T = Record<string, unknown>>(sql: string): T[] => JSON.parse(ok('db', '--format', 'json', sql)) as T[];
+  /** The shadow store's git dir (the one holding this workspace's snapshots). */
+  const storeGitDir = (): string => {
+    const root = join(home, 'snapshot');
+    for (const project of readdirSync(root)) for (const d of readdirSync(join(root, project))) if (existsSync(join(root, project, d, 'snapline-worktree'))) return join(root, project, d);
+    throw new Error('no snapshot store');
+  };
+  return {
+    dir: realpathSync(repo.dir),
+    home,
+    env,
+    git: repo.git,
+    cli,
+    ok,
+    db,
+    storeGitDir,
+    cleanup: () => {
+      repo.cleanup();
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The session id from `run --format json` output (first event). */
+export function sessionOf(jsonLines: string): string {
+  for (const line of jsonLines.split('\n')) {
+    if (!line.trim()) continue;
+    const e = JSON.parse(line) as { sessionID?: string };
+    if (e.sessionID) return e.sessionID;
+  }
+  throw new Error('no sessionID in output: ' + jsonLines);
+}
+
+/** Asserts a failed CLI call: non-zero exit and exactly one line on stderr. */
+export function oneLineError(r: CliResult): string {
+  if (r.status === 0) throw new Error(`expected failure, got exit 0: ${r.stdout}`);
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+  if (lines.length !== 1) throw new Error(`expected a one-line error, got:\n${r.stderr}`);
+  if (lines[0]!.includes('internal error')) throw new Error(`internal error: ${r.stderr}`);
+  return lines[0]!;
+}
