@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
+import { storeContext, StoreMissing } from '../snapshot/index.js';
 import { openRepository } from '../git/repo.js';
 import type { GitContext } from '../git/run.js';
 import { numstatStream, type FileStat } from '../diff/numstat.js';
@@ -10,10 +13,11 @@ import { intOption, parse, write, type Command } from './command.js';
 const help = `snapline diff — what changed between two trees, with git's exact +/- numbers
 
 Usage:
-  snapline diff [--git-dir DIR | --repo DIR] FROM TO [--numstat | --stat | --patch] [options] [-- PATH...]
+  snapline diff [--git-dir DIR | --repo DIR | --dir WORKSPACE] FROM TO [--numstat | --stat | --patch] [options] [-- PATH...]
 
-FROM and TO are any tree-ish git understands: commits, branches, tags, tree ids,
-HEAD~2, or snapshot tree ids printed by 'snapline snapshot track'.
+FROM and TO are any tree-ish git understands: commits, branches, tags, tree ids, HEAD~2.
+With --dir, they are snapshot trees of that workspace (ids printed by 'snapline snapshot
+track' or stored in a session's step parts), read from its snapshot store.
 
 Output (pick one; default --stat):
   --numstat          "added<TAB>deleted<TAB>path" per file, exactly as 'git diff --numstat'
@@ -24,6 +28,7 @@ Output (pick one; default --stat):
 Options:
   --git-dir DIR      the repository's git directory (default: the repository around --repo)
   --repo DIR         a directory inside the repository (default: the current directory)
+  --dir WORKSPACE    compare snapshots in WORKSPACE's snapshot store
   --format FMT       text (default) or json: numstat/stat as a JSON array of
                      {file, status, additions, deletions, binary?, approximate?, before?, after?};
                      with --patch, {"patch": TEXT, "next": CURSOR|null}
@@ -42,9 +47,17 @@ Examples:
   snapline diff HEAD~1 HEAD --numstat
   snapline diff main feature --patch -U1 -- src/app.ts
   snapline diff 4b825dc HEAD --patch --max-bytes 65536 > page1.diff
+  snapline diff --dir ~/work/app 3f2a9c1 8d04e7b --stat
 `;
 
-export async function repoFromOptions(v: { 'git-dir'?: string; repo?: string }): Promise<GitContext> {
+/** The repository a diff reads: a workspace's snapshot store, or a git repository. */
+export async function repoFromOptions(v: { 'git-dir'?: string; repo?: string; dir?: string }): Promise<GitContext> {
+  if ([v['git-dir'], v.repo, v.dir].filter((x) => x !== undefined).length > 1) throw new UsageError('use only one of --git-dir, --repo and --dir');
+  if (v.dir !== undefined) {
+    const ctx = await storeContext(v.dir);
+    if (!existsSync(ctx.gitDir!)) throw new StoreMissing(resolve(v.dir));
+    return ctx;
+  }
   return openRepository({ gitDir: v['git-dir'], dir: v.repo });
 }
 
@@ -55,6 +68,7 @@ const command: Command = {
     const { values: v, positionals } = parse(argv, {
       'git-dir': { type: 'string' },
       repo: { type: 'string' },
+      dir: { type: 'string' },
       numstat: { type: 'boolean' },
       stat: { type: 'boolean' },
       patch: { type: 'boolean' },
