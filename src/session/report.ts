@@ -59,6 +59,7 @@ export function reportTurn(root: string, turn: number, sizes: ReportSizes): void
   writeGenerated(join(root, REPORT_FILES.big1), sizes.big1Bytes, turn, 'configure');
   writeGenerated(join(root, REPORT_FILES.big2), sizes.big2Bytes, turn, 'ninja');
   writeGenerated(join(root, REPORT_FILES.small), sizes.smallBytes, turn, 'log');
+  mkdirSync(dirname(join(root, REPORT_FILES.main)), { recursive: true });
   appendFileSync(join(root, REPORT_FILES.main), `turn ${turn}\n`);
 }
 
