@@ -17,7 +17,9 @@ export function parse<O extends Options>(argv: string[], options: O): Parsed<O> 
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+    // util.parseArgs explains over several lines; a usage error is one line.
+    const first = (e as Error).message.split('\n')[0]!.replace(/\. To specify a positional argument.*$/s, '');
+    throw new UsageError(`${first.replace(/\.$/, '')} (values starting with '-' go as --option=VALUE; see --help)`);
   }
 }
 
