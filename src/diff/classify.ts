@@ -12,7 +12,9 @@ export const NEW_ONLY = -1;
 export const OLD_ONLY = -2;
 
 const MAX_COUNT = 0xffff;
+/** Load factor the table grows at, and the one it may reach when memory allows no growth. */
 const LOAD = 0.75;
+const MAX_LOAD = 0.9;
 /** A slot is three int32 side by side (hash halves, class id + 1; 0 = empty): one cache line. */
 const SLOT_BYTES = 12;
 
@@ -65,10 +67,10 @@ export class ClassTable {
   /** Number of classes. */
   size = 0;
 
-  constructor(private readonly limitBytes: number) {
-    this.nslots = 1024;
+  constructor(expected: number, private readonly limitBytes: number) {
+    this.nslots = Math.max(1024, Math.min(Math.ceil(expected / LOAD), Math.floor(limitBytes / (SLOT_BYTES + 2))));
     this.slots = new Int32Array(this.nslots * 3);
-    this.countNew = new Uint16Array(1024);
+    this.countNew = new Uint16Array(Math.max(1024, Math.min(expected, this.nslots)));
     this.countOld = new Uint16Array(0);
   }
 
@@ -89,7 +91,7 @@ export class ClassTable {
         out[at + k] = NEW_ONLY;
         continue;
       }
-      if (this.size + 1 > this.nslots * LOAD && !this.grow()) return false;
+      if (this.size + 1 > this.nslots * LOAD && !this.grow() && this.size + 1 > this.nslots * MAX_LOAD) return false;
       const slots = this.slots;
       const n = this.nslots;
       let s = fastRange(h1 ^ h2, n);
@@ -122,12 +124,10 @@ export class ClassTable {
     return true;
   }
 
-  /** Classifies a batch of old-side lines (class or OLD_ONLY) into `out`, counting them. */
-  addOld(hi: Int32Array, lo: Int32Array, count: number, out: Int32Array, at: number): void {
-    if (this.countOld.length < this.size) this.countOld = new Uint16Array(this.size);
+  /** Classifies a batch of old-side lines (class or OLD_ONLY) into `out`. */
+  classifyOld(hi: Int32Array, lo: Int32Array, count: number, out: Int32Array, at: number): void {
     const slots = this.slots;
     const n = this.nslots;
-    const countOld = this.countOld;
     for (let k = 0; k < count; k++) {
       const h1 = hi[k]!;
       const h2 = lo[k]!;
@@ -140,13 +140,22 @@ export class ClassTable {
           break;
         }
         if (slots[p] === h1 && slots[p + 1] === h2) {
-          if (countOld[id1 - 1]! < MAX_COUNT) countOld[id1 - 1]!++;
           out[at + k] = id1 - 1;
           break;
         }
         if (++s === n) s = 0;
       }
     }
+  }
+
+  /** Counts the old side's occurrences of each class from its classified lines. */
+  countOldFrom(classes: Int32Array, count: number): void {
+    const countOld = new Uint16Array(this.size);
+    for (let i = 0; i < count; i++) {
+      const c = classes[i]!;
+      if (c >= 0 && countOld[c]! < MAX_COUNT) countOld[c]!++;
+    }
+    this.countOld = countOld;
   }
 
   /** Whether any old-side line matched an interned class. */

@@ -95,11 +95,6 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
   if (a.size > BIG_FILE_THRESHOLD || b.size > BIG_FILE_THRESHOLD) return binaryResult();
   const budget = opts.budgetBytes ?? DEFAULT_BUDGET;
   const keep = opts.keepLines ?? false;
-  let held = 0;
-  const allow = (bytes: number) => {
-    held += bytes;
-    if (held > budget) throw new OverBudget();
-  };
 
   // Open both sides at once: two git processes inflate in parallel, and the new side's head
   // is checked for binary content before the old side is read in full.
@@ -107,20 +102,36 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
   const firstB = await itB.next();
   if (!firstB.done && hasNul(firstB.value, 0)) return binaryResult();
 
+  // Work memory: every per-line array alive at a time, checked against the budget.
+  let hiA: IntList | null = null;
+  let loA: IntList | null = null;
+  let filter: LineFilter | null = null;
+  let table: ClassTable | null = null;
+  let classB: IntList | null = null;
+  let indentA: ByteList | null = null;
+  let indentB: ByteList | null = null;
+  const sparse = new IntList(1024);
+  const live = () =>
+    (hiA?.bytes ?? 0) + (loA?.bytes ?? 0) + (filter?.bytes ?? 0) + (table?.bytes ?? 0) + (classB?.bytes ?? sparse.bytes) + (indentA?.bytes ?? 0) + (indentB?.bytes ?? 0);
+  const check = (extra = 0) => {
+    if (live() + extra > budget) throw new OverBudget();
+  };
+
   try {
     // Pass 1: the old side's line hashes (kept) and its filter (and indents, for patches).
     const itA = blobChunks(readerA, a)[Symbol.asyncIterator]();
     const firstA = await itA.next();
     const expectA = estimateLines(a.size, firstA.done ? undefined : firstA.value);
-    const hiA = new IntList(expectA);
-    const loA = new IntList(expectA);
-    const indentA = keep ? new ByteList(expectA) : null;
+    const hashesA = { hi: new IntList(expectA), lo: new IntList(expectA) };
+    hiA = hashesA.hi;
+    loA = hashesA.lo;
+    indentA = keep ? new ByteList(expectA) : null;
     const hasher = new LineHasher(CHUNK_SIZE, keep);
     const takeA = (n: number) => {
-      hiA.append(hasher.hi, n);
-      loA.append(hasher.lo, n);
+      hashesA.hi.append(hasher.hi, n);
+      hashesA.lo.append(hasher.lo, n);
       indentA?.append(hasher.indent, n);
-      if (hiA.bytes + loA.bytes + (indentA?.bytes ?? 0) > budget) throw new OverBudget();
+      check();
     };
     for (let r = firstA; !r.done; r = await itA.next()) {
       takeA(hasher.push(r.value));
@@ -128,23 +139,27 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
     }
     takeA(hasher.end());
     const nA = hasher.lines;
-    allow(hiA.bytes + loA.bytes + (indentA?.bytes ?? 0));
-    const filter = new LineFilter(nA, budget / 8);
-    filter.add(hiA.data, loA.data, nA);
-    allow(filter.bytes);
+    const screen = new LineFilter(nA, budget / 8);
+    screen.add(hashesA.hi.data, hashesA.lo.data, nA);
+    filter = screen;
+    check();
 
     // Pass 2: the new side, interning only lines the filter lets through. Its class column is
     // kept sparse (line, class pairs) while candidates are rare: a rewrite needs almost none.
     const expectB = estimateLines(b.size, firstB.done ? undefined : firstB.value);
-    const sparse = new IntList(1024);
-    let classB: IntList | null = null;
     let seenB = 0;
     const batch = new Int32Array(CHUNK_SIZE + 1);
-    const indentB = keep ? new ByteList(expectB) : null;
-    const table = new ClassTable(budget - held);
+    indentB = keep ? new ByteList(expectB) : null;
     hasher.reset();
     const takeB = (n: number) => {
-      if (!table.addNew(hasher.hi, hasher.lo, n, filter, batch, 0)) throw new OverBudget();
+      if (table === null) {
+        // Size the table from how many lines of the first batch may match.
+        let hits = 0;
+        for (let k = 0; k < n; k++) if (screen.has(hasher.hi[k]!, hasher.lo[k]!)) hits++;
+        // Leave room for the new side's class column, which grows alongside the table.
+        table = new ClassTable(Math.ceil((hits / Math.max(1, n)) * expectB) + 1024, budget - live() - (hits ? 4 * expectB : 0));
+      }
+      if (!table.addNew(hasher.hi, hasher.lo, n, screen, batch, 0)) throw new OverBudget();
       if (classB !== null) {
         classB.append(batch, n);
       } else {
@@ -156,7 +171,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
       }
       seenB += n;
       indentB?.append(hasher.indent, n);
-      if (held + (classB?.bytes ?? sparse.bytes) + table.bytes + (indentB?.bytes ?? 0) > budget) throw new OverBudget();
+      check();
     };
     for (let r = firstB; !r.done; r = await itB.next()) {
       takeB(hasher.push(r.value));
@@ -164,24 +179,34 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
     }
     takeB(hasher.end());
     const nB = hasher.lines;
+    filter = null;
+    const classes: ClassTable = table ?? new ClassTable(0, budget);
 
     // The old side's classes, looked up from its kept hashes; they overwrite the hashes.
-    allow(table.bytes);
-    const classA = hiA.data;
-    table.addOld(hiA.data, loA.data, nA, classA, 0);
-    loA.data = new Int32Array(0);
-    table.dropKeys();
+    const classA = hashesA.hi.data;
+    classes.classifyOld(hashesA.hi.data, hashesA.lo.data, nA, classA, 0);
+    loA = null;
+    classes.dropKeys();
+    check(classes.size * 2);
+    classes.countOldFrom(classA, nA);
 
     // No line of the new side occurs in the old one: every line of both changed.
-    if (!table.anyOld()) {
+    if (!classes.anyOld()) {
       const result: Comparison = { additions: nB, deletions: nA, binary: false, approximate: false };
       if (keep) result.lines = allChanged(nA, nB, indentA!.data, indentB!.data);
       return result;
     }
     const classesB: IntList = classB ?? densify(sparse, nB, nB);
-    allow(classesB.bytes + (indentB?.bytes ?? 0));
+    classB = classesB;
 
-    const { a: sa, b: sb } = prepare(classA, nA, classesB.data, nB, table.countOld, table.countNew, !keep, allow);
+    let extra = 0;
+    const allow = (bytes: number) => {
+      extra += bytes;
+      check(extra);
+    };
+    const { a: sa, b: sb } = prepare(classA, nA, classesB.data, nB, classes.countOld, classes.countNew, !keep, allow, () => {
+      table = null; // the counters are no longer needed once lines are screened
+    });
     allow(myersBytes(sa.n, sb.n));
     myersDiff(sa, sb);
     const result: Comparison = { additions: changedCount(sb), deletions: changedCount(sa), binary: false, approximate: false };
@@ -256,7 +281,7 @@ function estimateLines(size: number, first?: Buffer): number {
   if (!first || first.length === 0) return 16;
   let n = 0;
   for (let i = first.indexOf(10); i >= 0; i = first.indexOf(10, i + 1)) n++;
-  return Math.ceil(((n + 1) / first.length) * size * 1.2) + 16;
+  return Math.ceil(((n + 1) / first.length) * size * 1.1) + 16;
 }
 
 /** Buckets of the bounded approximation. */

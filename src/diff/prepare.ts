@@ -33,6 +33,7 @@ export function prepare(
   countNew: Uint16Array,
   inPlace: boolean,
   allow: (bytes: number) => void,
+  countsDone: () => void,
 ): { a: PreparedSide; b: PreparedSide } {
   const lim = Math.min(nA, nB);
   let start = 0;
@@ -43,6 +44,7 @@ export function prepare(
   allow(nA + nB + 4);
   const stateA = classify(classA, nA, start, nA - tail - 1, countNew, Math.min(bogosqrt(nA), MAX_EQLIMIT));
   const stateB = classify(classB, nB, start, nB - tail - 1, countOld, Math.min(bogosqrt(nB), MAX_EQLIMIT));
+  countsDone();
   const keptA = settle(stateA, start, nA - tail - 1);
   const keptB = settle(stateB, start, nB - tail - 1);
   allow((inPlace ? 0 : 4 * (keptA + keptB)) + keptA + keptB);
