@@ -100,7 +100,15 @@ export function runCommand(argv: string[], cwd: string, onOutput: (chunk: Buffer
     child.on('error', (e) => {
       spawnError = e.message;
     });
+    // Ctrl-C or a kill aimed at snapline goes to the command, so the turn still finishes and is recorded.
+    const forward = (sig: NodeJS.Signals) => () => void child.kill(sig);
+    const onInt = forward('SIGINT');
+    const onTerm = forward('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
     child.on('close', (code, signal) => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
       const exit = code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 127);
       const r: CommandResult = {
         exit: spawnError && code === null && !signal ? 127 : exit,
