@@ -99,3 +99,19 @@ test('--agent runs the agent with the message as its last argument and stores it
     f.cleanup();
   }
 });
+
+test('files a snapshot leaves out are warned about and recorded in the step parts, never dropped silently', () => {
+  const f = sessionFixture();
+  try {
+    f.env.SNAPLINE_CONFIG_CONTENT = JSON.stringify({ snapshot: { maxFileSize: 1000 } });
+    const r = f.cli('run', 'big', '--dir', f.dir, '--format', 'json', '--exec', 'head -c 5000 /dev/zero | tr "\\0" a > big.txt; echo ok > small.txt');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /warning: not snapshotted \(after\): big\.txt — larger than snapshot\.maxFileSize \(5000 bytes\)/);
+    const finish = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; part: { skipped?: unknown } }).find((e) => e.type === 'step_finish')!;
+    assert.deepEqual(finish.part.skipped, [{ path: 'big.txt', reason: 'too-large', size: 5000 }]);
+    const sid = sessionOf(r.stdout);
+    assert.match(f.ok('session', 'show', sid), /not snapshotted: big\.txt/);
+  } finally {
+    f.cleanup();
+  }
+});
