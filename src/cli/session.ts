@@ -17,7 +17,6 @@ import {
   type FileDiff,
   type SessionInfo,
 } from '../session/index.js';
-import { lowMemory } from '../session/summary.js';
 import { intOption, parse, write, type Command } from './command.js';
 import { asStats } from './run.js';
 
@@ -158,7 +157,7 @@ const command: Command = {
         }
         const maxBytes = v['max-bytes'] === undefined ? (asJson ? 1 << 20 : undefined) : intOption('max-bytes', v['max-bytes'], 0);
         if (maxBytes === 0) throw new UsageError('--max-bytes must be at least 1');
-        const ctx = lowMemory(await storeContext(range.directory));
+        const ctx = await storeContext(range.directory);
         const stream = patchStream(ctx, range.from, range.to, { paths: v.file ?? [], context: intOption('context', v.context, 3, 100000), maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined });
         if (asJson) {
           const parts: Buffer[] = [];

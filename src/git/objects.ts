@@ -20,8 +20,7 @@ export interface ObjectStream extends ObjectHeader {
 
 /**
  * A long-lived `git cat-file --batch` process. Objects are read one after another; each body is
- * streamed in chunks with backpressure and never buffered whole. `core.bigFileThreshold=1m`
- * makes git stream big loose blobs too instead of inflating them into its own memory.
+ * streamed in chunks with backpressure and never buffered whole (see STREAMING_GIT).
  */
 export interface ObjectReader {
   /** Opens one object; the previous object's body is drained first if left unread. */
@@ -31,8 +30,20 @@ export interface ObjectReader {
   close(): void;
 }
 
+/**
+ * git settings that keep a reader's own memory small: big blobs stream instead of being
+ * inflated whole, and pack files are mapped in 1 MiB windows (git maps up to 1 GiB at a time
+ * by default, and every page it touches counts as resident).
+ */
+export const STREAMING_GIT: Readonly<Record<string, string>> = {
+  'core.bigFileThreshold': '1m',
+  'core.packedGitWindowSize': '1m',
+  'core.packedGitLimit': '4m',
+  'core.deltaBaseCacheLimit': '4m',
+};
+
 export function openObjectReader(ctx: GitContext): ObjectReader {
-  const big = { ...ctx, config: { 'core.bigFileThreshold': '1m', ...(ctx.config ?? {}) } };
+  const big = { ...ctx, config: { ...(ctx.config ?? {}), ...STREAMING_GIT } };
   const batch = lazyBatch(big, ['cat-file', '--batch']);
   const check = lazyBatch(big, ['cat-file', '--batch-check']);
   let queue: Promise<unknown> = Promise.resolve();

@@ -23,23 +23,11 @@ export function toFileDiff(s: FileStat): FileDiff {
  * per-file entries until MAX_DIFF_ENTRIES or MAX_DIFF_BYTES is reached (then `truncated`).
  * Files are compared one at a time in bounded memory by the diff engine.
  */
-/**
- * git settings for reading snapshot blobs: git maps pack files in windows of up to 1 GiB by
- * default, and every mapped page it touches counts as its resident memory; small windows keep
- * a cat-file streaming a 128 MiB blob at a few MiB.
- */
-export const LOW_MEMORY_GIT: Readonly<Record<string, string>> = { 'core.packedGitWindowSize': '1m', 'core.packedGitLimit': '4m', 'core.deltaBaseCacheLimit': '4m' };
-
-/** A store context with LOW_MEMORY_GIT applied. */
-export function lowMemory(ctx: GitContext): GitContext {
-  return { ...ctx, config: { ...(ctx.config ?? {}), ...LOW_MEMORY_GIT } };
-}
-
 export async function summarize(ctx: GitContext, from: string, to: string, onFile?: (stat: FileStat) => void): Promise<TurnSummary> {
   const summary: TurnSummary = { diffs: [], total: { files: 0, additions: 0, deletions: 0 } };
   let bytes = 0;
   if (from === to) return summary;
-  for await (const stat of numstatStream(lowMemory(ctx), from, to)) {
+  for await (const stat of numstatStream(ctx, from, to)) {
     onFile?.(stat);
     summary.total.files++;
     summary.total.additions += stat.additions;

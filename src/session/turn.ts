@@ -26,7 +26,7 @@ import {
   type PartInfo,
   type SessionInfo,
 } from './store.js';
-import { capPaths, lowMemory, summarize } from './summary.js';
+import { capPaths, summarize } from './summary.js';
 
 /** Events of a turn, shaped like OpenCode's `run --format json` lines. */
 export interface TurnEvent {
@@ -213,7 +213,7 @@ async function sessionTotals(db: Database, ctx: GitContext, sid: string, before:
   const first = listTurns(db, sid).find((t) => t.start !== undefined)?.start ?? before;
   if (first === before) return turn.total;
   const totals = { additions: 0, deletions: 0, files: 0 };
-  for await (const s of numstatStream(lowMemory(ctx), first, after)) {
+  for await (const s of numstatStream(ctx, first, after)) {
     totals.files++;
     totals.additions += s.additions;
     totals.deletions += s.deletions;
