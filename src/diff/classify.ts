@@ -22,11 +22,16 @@ const SLOT_BYTES = 12;
 export class LineFilter {
   private readonly bits: Int32Array;
   private readonly mask: number;
-  constructor(expectedLines: number, maxBytes: number) {
+  /** `reuse`: a previous filter's bit array, cleared and used again when large enough. */
+  constructor(expectedLines: number, maxBytes: number, reuse?: Int32Array) {
     let nbits = 1 << 16;
     while (nbits < expectedLines * 8 && nbits / 8 < maxBytes / 2) nbits *= 2;
-    this.bits = new Int32Array(nbits / 32);
+    this.bits = reuse && reuse.length >= nbits / 32 ? reuse.subarray(0, nbits / 32).fill(0) : new Int32Array(nbits / 32);
     this.mask = nbits - 1;
+  }
+  /** The bit array, for reuse by the next filter. */
+  get words(): Int32Array {
+    return this.bits;
   }
   get bytes(): number {
     return this.bits.byteLength;

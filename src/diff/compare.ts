@@ -1,11 +1,13 @@
 /**
- * Compares two blobs line by line in bounded memory, in two streaming passes:
- *   1. the old blob: keep each line's 64-bit hash, then build a Bloom filter of them;
- *   2. the new blob: lines the filter rules out can match nothing; the rest are interned,
- *      and the old side's hashes are then looked up against them.
+ * Compares two blobs line by line in bounded memory, in two or three streaming passes:
+ *   1. the old blob: a Bloom filter of its lines' 64-bit hashes, and the hashes themselves
+ *      while they fit a third of the budget;
+ *   2. the new blob: lines the filter rules out can match nothing; the rest are interned;
+ *   3. the old side's lines are looked up against those classes: from the kept hashes, or by
+ *      reading the old blob again when they did not fit (only if anything was interned).
  * Then git's preparation and Myers search run on per-line class ids. Bodies pass through in
- * chunks; only per-line integers are kept (8 bytes a line on the old side, 4 on the new side,
- * none at all on the new side when no line of it can match — a generated file rewritten).
+ * chunks; only per-line integers are kept, and sparsely while few lines can match: a
+ * generated file rewritten needs little more than the filter.
  */
 import { CHUNK_SIZE, type ObjectReader } from '../git/objects.js';
 import { ClassTable, LineFilter, NEW_ONLY, OLD_ONLY } from './classify.js';
@@ -51,6 +53,20 @@ export interface LineTables {
 export interface CompareOptions {
   budgetBytes?: number;
   keepLines?: boolean;
+  /** Arrays reused from one comparison to the next (see Scratch). */
+  scratch?: Scratch;
+}
+
+/**
+ * Per-line arrays kept between comparisons of a run of files, so memory peaks at the largest
+ * file instead of piling up while freed arrays wait for the collector. Line tables returned
+ * with `keepLines` stay valid only until the next comparison using the same scratch.
+ */
+export class Scratch {
+  readonly hi = new IntList(0);
+  readonly lo = new IntList(0);
+  filterWords?: Int32Array;
+  readonly batch = new Int32Array(CHUNK_SIZE + 1);
 }
 
 class OverBudget extends Error {}
@@ -95,6 +111,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
   if (a.size > BIG_FILE_THRESHOLD || b.size > BIG_FILE_THRESHOLD) return binaryResult();
   const budget = opts.budgetBytes ?? DEFAULT_BUDGET;
   const keep = opts.keepLines ?? false;
+  const scratch = opts.scratch ?? new Scratch();
 
   // Open both sides at once: two git processes inflate in parallel, and the new side's head
   // is checked for binary content before the old side is read in full.
@@ -118,18 +135,31 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
   };
 
   try {
-    // Pass 1: the old side's line hashes (kept) and its filter (and indents, for patches).
+    // Pass 1: the old side's filter, its line hashes while they fit a third of the budget
+    // (past that a third pass reads the old side again instead), and indents for patches.
     const itA = blobChunks(readerA, a)[Symbol.asyncIterator]();
     const firstA = await itA.next();
     const expectA = estimateLines(a.size, firstA.done ? undefined : firstA.value);
-    const hashesA = { hi: new IntList(expectA), lo: new IntList(expectA) };
-    hiA = hashesA.hi;
-    loA = hashesA.lo;
+    const screen = new LineFilter(expectA, budget / 8, scratch.filterWords);
+    scratch.filterWords = screen.words;
+    filter = screen;
+    const keepLines = Math.floor(budget / 3 / 8);
+    let hashesA: { hi: IntList; lo: IntList } | null = expectA <= keepLines * 1.2 ? { hi: scratch.hi.clear(), lo: scratch.lo.clear() } : null;
+    hashesA?.hi.reserve(Math.min(expectA, keepLines));
+    hashesA?.lo.reserve(Math.min(expectA, keepLines));
+    hiA = hashesA?.hi ?? null;
+    loA = hashesA?.lo ?? null;
     indentA = keep ? new ByteList(expectA) : null;
     const hasher = new LineHasher(CHUNK_SIZE, keep);
     const takeA = (n: number) => {
-      hashesA.hi.append(hasher.hi, n);
-      hashesA.lo.append(hasher.lo, n);
+      screen.add(hasher.hi, hasher.lo, n);
+      if (hashesA !== null && hashesA.hi.length + n > keepLines) {
+        scratch.hi.release();
+        scratch.lo.release();
+        hashesA = hiA = loA = null;
+      }
+      hashesA?.hi.append(hasher.hi, n);
+      hashesA?.lo.append(hasher.lo, n);
       indentA?.append(hasher.indent, n);
       check();
     };
@@ -139,16 +169,12 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
     }
     takeA(hasher.end());
     const nA = hasher.lines;
-    const screen = new LineFilter(nA, budget / 8);
-    screen.add(hashesA.hi.data, hashesA.lo.data, nA);
-    filter = screen;
-    check();
 
     // Pass 2: the new side, interning only lines the filter lets through. Its class column is
     // kept sparse (line, class pairs) while candidates are rare: a rewrite needs almost none.
     const expectB = estimateLines(b.size, firstB.done ? undefined : firstB.value);
     let seenB = 0;
-    const batch = new Int32Array(CHUNK_SIZE + 1);
+    const batch = scratch.batch;
     indentB = keep ? new ByteList(expectB) : null;
     hasher.reset();
     const takeB = (n: number) => {
@@ -179,19 +205,43 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
     }
     takeB(hasher.end());
     const nB = hasher.lines;
-    filter = null;
     const classes: ClassTable = table ?? new ClassTable(0, budget);
 
-    // The old side's classes, looked up from its kept hashes; they overwrite the hashes.
-    const classA = hashesA.hi.data;
-    classes.classifyOld(hashesA.hi.data, hashesA.lo.data, nA, classA, 0);
-    loA = null;
+    // The old side's classes: from its kept hashes (overwriting them), or from a third pass.
+    let classA: Int32Array | null = null;
+    if (hashesA !== null) {
+      classA = hashesA.hi.data;
+      classes.classifyOld(hashesA.hi.data, hashesA.lo.data, nA, classA, 0);
+      loA = null;
+    } else if (classes.size > 0) {
+      const found = new IntList(1024);
+      let dense: IntList | null = null;
+      let seenA = 0;
+      hasher.reset();
+      const takeA3 = (n: number) => {
+        classes.classifyOld(hasher.hi, hasher.lo, n, batch, 0);
+        if (dense !== null) dense.append(batch, n);
+        else {
+          for (let k = 0; k < n; k++) if (batch[k]! >= 0) found.push(seenA + k, batch[k]!);
+          if (found.length / 2 > Math.max(4096, (seenA + n) / 8)) {
+            dense = densify(found, seenA, nA, OLD_ONLY);
+            hiA = dense;
+            dense.append(batch, n);
+          }
+        }
+        seenA += n;
+        check(found.bytes);
+      };
+      for await (const chunk of blobChunks(readerA, a)) takeA3(hasher.push(chunk));
+      takeA3(hasher.end());
+      if (seenA !== nA) throw new Error(`blob ${a.oid} changed between reads`);
+      if (dense !== null || found.length > 0) classA = (dense ?? densify(found, nA, nA, OLD_ONLY)).data;
+    }
+    filter = null;
     classes.dropKeys();
-    check(classes.size * 2);
-    classes.countOldFrom(classA, nA);
 
     // No line of the new side occurs in the old one: every line of both changed.
-    if (!classes.anyOld()) {
+    if (classA === null || (classes.countOldFrom(classA, nA), !classes.anyOld())) {
       const result: Comparison = { additions: nB, deletions: nA, binary: false, approximate: false };
       if (keep) result.lines = allChanged(nA, nB, indentA!.data, indentB!.data);
       return result;
@@ -230,10 +280,10 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
   }
 }
 
-/** A dense class column for lines [0, upTo) from (line, class) pairs; other lines NEW_ONLY. */
-function densify(pairs: IntList, upTo: number, capacity: number): IntList {
+/** A dense class column for lines [0, upTo) from (line, class) pairs; other lines `none`. */
+function densify(pairs: IntList, upTo: number, capacity: number, none = NEW_ONLY): IntList {
   const dense = new IntList(capacity);
-  dense.data.fill(NEW_ONLY, 0, upTo);
+  dense.data.fill(none, 0, upTo);
   for (let k = 0; k < pairs.length; k += 2) dense.data[pairs.data[k]!] = pairs.data[k + 1]!;
   dense.length = upTo;
   return dense;

@@ -5,6 +5,16 @@ export class IntList {
   constructor(capacity: number) {
     this.data = new Int32Array(Math.max(16, capacity));
   }
+  /** Empties the list, keeping its storage for reuse. */
+  clear(): this {
+    this.length = 0;
+    return this;
+  }
+  /** Empties the list and gives its storage back. */
+  release(): void {
+    this.length = 0;
+    this.data = new Int32Array(0);
+  }
   /** Makes room for `n` more values. */
   reserve(n: number): void {
     if (this.length + n <= this.data.length) return;

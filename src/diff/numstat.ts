@@ -3,7 +3,7 @@ import type { GitContext } from '../git/run.js';
 import { resolveTree } from '../git/repo.js';
 import { changedPaths, type ChangeStatus, type TreeChange } from '../git/tree-diff.js';
 import { reclaimArrays } from '../git/reclaim.js';
-import { compareBlobs, countLines, type BlobRef } from './compare.js';
+import { compareBlobs, countLines, Scratch, type BlobRef } from './compare.js';
 
 /** Per-file statistics of a change: what a summary stores (never file bodies). */
 export interface FileStat {
@@ -22,6 +22,8 @@ export interface NumstatOptions {
   paths?: readonly string[];
   /** Work-memory budget per file pair in bytes (default 48 MiB). */
   budgetBytes?: number;
+  /** Arrays reused across files (numstatStream makes one). */
+  scratch?: Scratch;
 }
 
 const GITLINK = '160000';
@@ -52,7 +54,7 @@ export async function statChange(readers: { a: ObjectReader; b: ObjectReader }, 
   const { before, after } = change;
   if (before && after) {
     if (before.oid === after.oid) return stat; // mode-only change
-    const r = await compareBlobs(readers.a, blobOf(before), readers.b, blobOf(after), { budgetBytes: opts.budgetBytes });
+    const r = await compareBlobs(readers.a, blobOf(before), readers.b, blobOf(after), { budgetBytes: opts.budgetBytes, scratch: opts.scratch });
     if (before.size + after.size > BIG_PAIR) reclaimArrays();
     stat.additions = r.additions;
     stat.deletions = r.deletions;
@@ -76,8 +78,9 @@ export async function* numstatStream(ctx: GitContext, from: string, to: string, 
   const [fromTree, toTree] = [await resolveTree(ctx, from), await resolveTree(ctx, to)];
   const changes = await changedPaths(ctx, fromTree, toTree, opts.paths ?? []);
   const readers = openReaderPair(ctx);
+  const scratch = opts.scratch ?? new Scratch();
   try {
-    for (const change of changes) yield await statChange(readers, change, opts);
+    for (const change of changes) yield await statChange(readers, change, { ...opts, scratch });
   } finally {
     readers.close();
   }

@@ -9,7 +9,7 @@ import { resolveTree } from '../git/repo.js';
 import { runGit, type GitContext } from '../git/run.js';
 import { changedPaths, type Side, type TreeChange } from '../git/tree-diff.js';
 import { compact } from './compact.js';
-import { blobChunks, compareBlobs, countLines, type BlobRef, type LineTables } from './compare.js';
+import { blobChunks, compareBlobs, countLines, Scratch, type BlobRef, type LineTables } from './compare.js';
 import { LineCursor, type Out } from './line-cursor.js';
 import { reclaimArrays } from '../git/reclaim.js';
 import { BIG_PAIR, blobOf, openReaderPair } from './numstat.js';
@@ -59,6 +59,7 @@ export function patchStream(ctx: GitContext, from: string, to: string, opts: Pat
     const sections = changes.flatMap(splitTypeChange);
     const abbrev = await abbreviations(ctx, sections);
     const readers = openReaderPair(ctx);
+    const scratch = new Scratch();
     const start = opts.cursor ?? { file: 0, offset: 0 };
     if (start.file > sections.length) throw new UsageError(`cursor ${formatCursor(start)} is past the end of this diff`);
     const limit = opts.maxBytes ?? Infinity;
@@ -98,7 +99,7 @@ export function patchStream(ctx: GitContext, from: string, to: string, opts: Pat
           }
         };
         try {
-          for await (const b of fileSection(readers, sections[f]!, abbrev, opts, out, lineDone)) void b;
+          for await (const b of fileSection(readers, sections[f]!, abbrev, { ...opts, scratch }, out, lineDone)) void b;
         } catch (e) {
           if (!(e instanceof PageFull)) throw e;
         }
@@ -156,7 +157,7 @@ async function* fileSection(
   readers: { a: ObjectReader; b: ObjectReader },
   c: TreeChange,
   abbrev: Map<string, string>,
-  opts: PatchOptions,
+  opts: PatchOptions & { scratch: Scratch },
   out: Out,
   lineDone: () => void,
 ): AsyncGenerator<never> {
@@ -199,7 +200,7 @@ async function* fileSection(
 
   const a = blobOf(before);
   const b = blobOf(after);
-  const cmp = await compareBlobs(readers.a, a, readers.b, b, { budgetBytes: opts.budgetBytes, keepLines: true });
+  const cmp = await compareBlobs(readers.a, a, readers.b, b, { budgetBytes: opts.budgetBytes, keepLines: true, scratch: opts.scratch });
   if (cmp.binary) return binary();
   fileHeader();
   const tables = cmp.lines ?? (await rewriteTables(readers, a, b));
