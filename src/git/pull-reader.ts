@@ -1,11 +1,17 @@
 import type { Readable } from 'node:stream';
 
+/** Bytes read ahead of the consumer, so git keeps working while a chunk is being processed. */
+const READ_AHEAD = 1024 * 1024;
+
 /**
- * Pull-based reading of a byte stream: the producer is read only as fast as the consumer asks,
- * so a child process writing a large object blocks on its pipe instead of filling our memory.
+ * Pull-based reading of a byte stream with a bounded read-ahead: the producer runs up to 1 MiB
+ * ahead of the consumer (a pipe alone holds 64 KiB, which would make git and us take turns),
+ * and is paused beyond that, so a child writing a large object never fills our memory.
  */
 export class PullReader {
-  private pending: Buffer | null = null;
+  private readonly queue: Buffer[] = [];
+  private head = 0; // offset into queue[0]
+  private queued = 0;
   private ended = false;
   private failure: Error | null = null;
   private wake: (() => void) | null = null;
@@ -16,7 +22,12 @@ export class PullReader {
       this.wake = null;
       w?.();
     };
-    stream.on('readable', notify);
+    stream.on('data', (b: Buffer) => {
+      this.queue.push(b);
+      this.queued += b.length;
+      if (this.queued >= READ_AHEAD) stream.pause();
+      notify();
+    });
     stream.on('end', () => {
       this.ended = true;
       notify();
@@ -30,19 +41,20 @@ export class PullReader {
   /** Up to `max` bytes, or null at end of stream. */
   async chunk(max: number): Promise<Buffer | null> {
     for (;;) {
-      const p = this.pending;
-      if (p !== null && p.length > 0) {
-        if (p.length <= max) {
-          this.pending = null;
-          return p;
+      const first = this.queue[0];
+      if (first !== undefined) {
+        const available = first.length - this.head;
+        const take = Math.min(available, max);
+        const out = first.subarray(this.head, this.head + take);
+        if (take === available) {
+          this.queue.shift();
+          this.head = 0;
+        } else {
+          this.head += take;
         }
-        this.pending = p.subarray(max);
-        return p.subarray(0, max);
-      }
-      const next = this.stream.read() as Buffer | null;
-      if (next !== null) {
-        this.pending = next;
-        continue;
+        this.queued -= take;
+        if (this.queued < READ_AHEAD / 4 && this.stream.isPaused()) this.stream.resume();
+        return out;
       }
       if (this.failure) throw this.failure;
       if (this.ended) return null;
@@ -69,9 +81,14 @@ export class PullReader {
     }
   }
 
-  /** Puts bytes back in front of the stream (only what the last call returned). */
+  /** Puts back the tail of the buffer the last call returned. */
   unread(b: Buffer): void {
     if (b.length === 0) return;
-    this.pending = this.pending && this.pending.length ? Buffer.concat([b, this.pending]) : b;
+    if (this.head > 0) {
+      this.queue[0] = this.queue[0]!.subarray(this.head);
+      this.head = 0;
+    }
+    this.queue.unshift(b);
+    this.queued += b.length;
   }
 }
