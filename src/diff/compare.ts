@@ -113,11 +113,16 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
   const keep = opts.keepLines ?? false;
   const scratch = opts.scratch ?? new Scratch();
 
-  // Open both sides at once: two git processes inflate in parallel, and the new side's head
-  // is checked for binary content before the old side is read in full.
-  const itB = blobChunks(readerB, b)[Symbol.asyncIterator]();
-  const firstB = await itB.next();
-  if (!firstB.done && hasNul(firstB.value, 0)) return binaryResult();
+  // With two readers, the new side's head is checked for binary content before the old side
+  // is read in full; one reader serves both sides in turn (one git process fewer).
+  let itB = blobChunks(readerB, b)[Symbol.asyncIterator]();
+  let firstB = { done: true, value: undefined } as IteratorResult<Buffer>;
+  const openB = async () => {
+    itB = blobChunks(readerB, b)[Symbol.asyncIterator]();
+    firstB = await itB.next();
+    return !firstB.done && hasNul(firstB.value, 0);
+  };
+  if (readerA !== readerB && (await openB())) return binaryResult();
 
   // Work memory: every per-line array alive at a time, checked against the budget.
   let hiA: IntList | null = null;
@@ -169,6 +174,8 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
     }
     takeA(hasher.end());
     const nA = hasher.lines;
+
+    if (readerA === readerB && (await openB())) return binaryResult();
 
     // Pass 2: the new side, interning only lines the filter lets through. Its class column is
     // kept sparse (line, class pairs) while candidates are rare: a rewrite needs almost none.

@@ -39,10 +39,10 @@ export function blobOf(side: { mode: string; oid: string; size: number }): BlobR
   return { oid: side.oid, size: side.size };
 }
 
-/** Two object readers, so both sides of a pair stream (and inflate) at once. */
-export function openReaderPair(ctx: GitContext): { a: ObjectReader; b: ObjectReader; close(): void } {
+/** Readers for the two sides of a pair: two (patches read both at once) or one shared. */
+export function openReaderPair(ctx: GitContext, shared = false): { a: ObjectReader; b: ObjectReader; close(): void } {
   const a = openObjectReader(ctx);
-  const b = openObjectReader(ctx);
+  const b = shared ? a : openObjectReader(ctx);
   return { a, b, close: () => (a.close(), b.close()) };
 }
 
@@ -77,7 +77,8 @@ export async function statChange(readers: { a: ObjectReader; b: ObjectReader }, 
 export async function* numstatStream(ctx: GitContext, from: string, to: string, opts: NumstatOptions = {}): AsyncGenerator<FileStat> {
   const [fromTree, toTree] = [await resolveTree(ctx, from), await resolveTree(ctx, to)];
   const changes = await changedPaths(ctx, fromTree, toTree, opts.paths ?? []);
-  const readers = openReaderPair(ctx);
+  // Statistics read the sides one after the other: one git process is enough.
+  const readers = openReaderPair(ctx, true);
   const scratch = opts.scratch ?? new Scratch();
   try {
     for (const change of changes) yield await statChange(readers, change, { ...opts, scratch });
