@@ -122,6 +122,29 @@ describe('snapline diff (CLI)', () => {
     }
   });
 
+  it('--dir compares two snapshots of a workspace, and says so when there are none yet', () => {
+    const home = mkdtempSync(join(tmpdir(), 'snapline-home-'));
+    const ws = mkdtempSync(join(tmpdir(), 'snapline-ws-'));
+    const env = { ...process.env, SNAPLINE_HOME: home };
+    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { cwd: ws, encoding: 'utf8', env });
+    try {
+      const none = run('diff', '--dir', ws, 'HEAD', 'HEAD');
+      assert.notEqual(none.status, 0);
+      assert.match(none.stderr, /no snapshots for .* yet/);
+      writeFileSync(join(ws, 'notes.txt'), 'one\ntwo\n');
+      const t1 = run('snapshot', 'track', '--dir', ws).stdout.trim();
+      writeFileSync(join(ws, 'notes.txt'), 'one\nthree\nfour\n');
+      const t2 = run('snapshot', 'track', '--dir', ws).stdout.trim();
+      assert.match(t1, /^[0-9a-f]{40}$/);
+      const r = run('diff', '--dir', ws, t1, t2, '--numstat');
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, '2\t1\tnotes.txt\n');
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+      rmSync(ws, { recursive: true, force: true });
+    }
+  });
+
   it('--help teaches the command', () => {
     const r = snapline(repo.dir, 'diff', '--help');
     assert.equal(r.status, 0);

@@ -11,7 +11,7 @@ import { rng, tempRepo } from './helpers/repo.js';
  * Differential test: thousands of generated file pairs in one real repository, compared by
  * snapline and by the git binary (the oracle) between the same two trees.
  */
-const CASES = Number(process.env.SNAPLINE_DIFF_CASES ?? 1500);
+const CASES = Number(process.env.SNAPLINE_DIFF_CASES ?? 3000);
 const SEED = 20261123;
 
 function makeLines(r: () => number, vocab: string[], n: number): string[] {
