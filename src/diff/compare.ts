@@ -12,7 +12,7 @@
 import { CHUNK_SIZE, type ObjectReader } from '../git/objects.js';
 import { ClassTable, LineFilter, NEW_ONLY, OLD_ONLY } from './classify.js';
 import { ByteList, IntList } from './int-list.js';
-import { LineHasher } from './lines.js';
+import { BINARY_SNIFF_BYTES, LineHasher } from './lines.js';
 import { myersBytes, myersDiff } from './myers.js';
 import { DISCARDED, KEPT, prepare, type PreparedSide } from './prepare.js';
 
@@ -81,8 +81,9 @@ export async function* blobChunks(reader: ObjectReader, blob: BlobRef): AsyncGen
   yield* obj.body;
 }
 
+/** git's binary test on the part of the first 8000 bytes that `chunk` holds. */
 function hasNul(chunk: Buffer, seen: number): boolean {
-  return seen < 8000 && chunk.subarray(0, 8000 - seen).indexOf(0) >= 0;
+  return seen < BINARY_SNIFF_BYTES && chunk.subarray(0, BINARY_SNIFF_BYTES - seen).indexOf(0) >= 0;
 }
 
 /** Counts a single blob's lines (for added and deleted files), or reports it binary. */
@@ -297,7 +298,7 @@ function densify(pairs: IntList, upTo: number, capacity: number, none = NEW_ONLY
 }
 
 /** Line tables for a pair with no line in common. */
-function allChanged(nA: number, nB: number, indentA: Uint8Array, indentB: Uint8Array): LineTables {
+export function allChanged(nA: number, nB: number, indentA: Uint8Array, indentB: Uint8Array): LineTables {
   return {
     classA: new Int32Array(nA).fill(OLD_ONLY),
     classB: new Int32Array(nB).fill(NEW_ONLY),

@@ -9,7 +9,7 @@ import { resolveTree } from '../git/repo.js';
 import { runGit, type GitContext } from '../git/run.js';
 import { changedPaths, type Side, type TreeChange } from '../git/tree-diff.js';
 import { compact } from './compact.js';
-import { blobChunks, compareBlobs, countLines, Scratch, type BlobRef, type LineTables } from './compare.js';
+import { allChanged, blobChunks, compareBlobs, countLines, Scratch, type BlobRef, type LineTables } from './compare.js';
 import { LineCursor, type Out } from './line-cursor.js';
 import { reclaimArrays } from '../git/reclaim.js';
 import { BIG_PAIR, blobOf, openReaderPair } from './numstat.js';
@@ -99,7 +99,7 @@ export function patchStream(ctx: GitContext, from: string, to: string, opts: Pat
           }
         };
         try {
-          for await (const b of fileSection(readers, sections[f]!, abbrev, { ...opts, scratch }, out, lineDone)) void b;
+          await fileSection(readers, sections[f]!, abbrev, { ...opts, scratch }, out, lineDone);
         } catch (e) {
           if (!(e instanceof PageFull)) throw e;
         }
@@ -152,15 +152,15 @@ const MINUS = Buffer.from('-');
 const PLUS = Buffer.from('+');
 const SPACE = Buffer.from(' ');
 
-/** Writes one file's section: headers, then hunks copied from the blobs. Yields nothing. */
-async function* fileSection(
+/** Writes one file's section: headers, then hunks copied from the blobs. */
+async function fileSection(
   readers: { a: ObjectReader; b: ObjectReader },
   c: TreeChange,
   abbrev: Map<string, string>,
   opts: PatchOptions & { scratch: Scratch },
   out: Out,
   lineDone: () => void,
-): AsyncGenerator<never> {
+): Promise<void> {
   const text = (s: string) => {
     out(Buffer.from(s));
     lineDone();
@@ -218,17 +218,7 @@ async function* fileSection(
 async function rewriteTables(readers: { a: ObjectReader; b: ObjectReader }, a: BlobRef, b: BlobRef): Promise<LineTables> {
   const la = await countLines(readers.a, a);
   const lb = await countLines(readers.b, b);
-  const none = new Int32Array(0);
-  return {
-    classA: none,
-    classB: none,
-    indentA: new Uint8Array(0),
-    indentB: new Uint8Array(0),
-    rchgA: new Uint8Array(la.lines + 2).fill(1, 0, la.lines),
-    rchgB: new Uint8Array(lb.lines + 2).fill(1, 0, lb.lines),
-    nA: la.lines,
-    nB: lb.lines,
-  };
+  return allChanged(la.lines, lb.lines, new Uint8Array(0), new Uint8Array(0));
 }
 
 interface Change {

@@ -25,8 +25,6 @@ export interface ObjectStream extends ObjectHeader {
 export interface ObjectReader {
   /** Opens one object; the previous object's body is drained first if left unread. */
   open(oid: string): Promise<ObjectStream>;
-  /** Header only (type and size), without reading the body. */
-  header(oid: string): Promise<ObjectHeader>;
   close(): void;
 }
 
@@ -45,7 +43,6 @@ export const STREAMING_GIT: Readonly<Record<string, string>> = {
 export function openObjectReader(ctx: GitContext): ObjectReader {
   const big = { ...ctx, config: { ...(ctx.config ?? {}), ...STREAMING_GIT } };
   const batch = lazyBatch(big, ['cat-file', '--batch']);
-  const check = lazyBatch(big, ['cat-file', '--batch-check']);
   let queue: Promise<unknown> = Promise.resolve();
   let leftover = 0;
 
@@ -55,13 +52,13 @@ export function openObjectReader(ctx: GitContext): ObjectReader {
     return run;
   };
 
-  async function readHeader(p: ReturnType<typeof lazyBatch>, oid: string): Promise<ObjectHeader> {
+  async function readHeader(oid: string): Promise<ObjectHeader> {
     if (!/^[0-9a-f]{4,64}$/i.test(oid) && !oid.includes(':')) throw new MissingObject(oid, 'not a valid object name');
-    const { child, reader, stderr } = p.get();
+    const { child, reader, stderr } = batch.get();
     child.stdin!.write(oid + '\n');
     const line = await reader.line();
     if (line === null) {
-      p.reset();
+      batch.reset();
       throw new GitError(['cat-file'], child.exitCode, stderr(), `cannot read object ${oid}: ${stderr().trim() || 'git cat-file exited'}`);
     }
     const text = line.toString('utf8');
@@ -80,11 +77,10 @@ export function openObjectReader(ctx: GitContext): ObjectReader {
   }
 
   return {
-    header: (oid) => serial(() => readHeader(check, oid)),
     open: (oid) =>
       serial(async () => {
         await drain();
-        const head = await readHeader(batch, oid);
+        const head = await readHeader(oid);
         const { reader, stderr } = batch.get();
         leftover = head.size + 1; // body plus git's trailing newline
         async function* body(): AsyncGenerator<Buffer> {
@@ -104,7 +100,6 @@ export function openObjectReader(ctx: GitContext): ObjectReader {
       }),
     close() {
       batch.close();
-      check.close();
     },
   };
 }
