@@ -112,27 +112,53 @@ const command: Command = {
       return 0;
     }
 
-    const stats = numstatStream(ctx, from, to, { paths, budgetBytes });
+    const progress = progressLine();
+    const stats = numstatStream(ctx, from, to, { paths, budgetBytes, onProgress: progress.update });
     if (format === 'json') {
       let first = true;
       await write('[');
       for await (const s of stats) {
+        progress.clear();
         await write((first ? '\n' : ',\n') + JSON.stringify(s));
         first = false;
       }
+      progress.clear();
       await write(first ? ']\n' : '\n]\n');
       return 0;
     }
     if (v.numstat) {
-      for await (const s of stats) await write(numstatLine(s));
+      for await (const s of stats) {
+        progress.clear();
+        await write(numstatLine(s));
+      }
+      progress.clear();
       return 0;
     }
     const all: FileStat[] = [];
     for await (const s of stats) all.push(s);
+    progress.clear();
     await write(formatStat(all, process.stdout.isTTY ? process.stdout.columns : 80));
     return 0;
   },
 };
+
+/** On a terminal, a one-line "comparing N/M path" status on stderr; clear() before output. */
+function progressLine(): { update?: (done: number, total: number, path: string) => void; clear(): void } {
+  if (!process.stderr.isTTY) return { clear() {} };
+  let shown = false;
+  return {
+    update(done, total, path) {
+      const width = Math.max(20, (process.stderr.columns ?? 80) - 30);
+      const name = path.length > width ? '…' + path.slice(-width + 1) : path;
+      process.stderr.write(`\r\x1b[Kcomparing ${done + 1}/${total} ${name}`);
+      shown = true;
+    },
+    clear() {
+      if (shown) process.stderr.write('\r\x1b[K');
+      shown = false;
+    },
+  };
+}
 
 function numstatLine(s: FileStat): string {
   const mark = s.approximate ? '~' : '';

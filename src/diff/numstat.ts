@@ -24,6 +24,8 @@ export interface NumstatOptions {
   budgetBytes?: number;
   /** Arrays reused across files (numstatStream makes one). */
   scratch?: Scratch;
+  /** Called before each file is compared: files done, files in all, and the path. */
+  onProgress?: (done: number, total: number, path: string) => void;
 }
 
 const GITLINK = '160000';
@@ -81,7 +83,10 @@ export async function* numstatStream(ctx: GitContext, from: string, to: string, 
   const readers = openReaderPair(ctx, true);
   const scratch = opts.scratch ?? new Scratch();
   try {
-    for (const change of changes) yield await statChange(readers, change, { ...opts, scratch });
+    for (const [i, change] of changes.entries()) {
+      opts.onProgress?.(i, changes.length, change.path);
+      yield await statChange(readers, change, { ...opts, scratch });
+    }
   } finally {
     readers.close();
   }
