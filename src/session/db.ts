@@ -3,6 +3,7 @@ import { mkdirSync, openSync, readSync, closeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { databasePath } from '../config.js';
 import { DatabaseTooNew, NotADatabase } from './errors.js';
+import { recoverInterruptedTurns } from './store.js';
 
 /** An open session database (a better-sqlite3 handle). */
 export type Database = Sqlite.Database;
@@ -101,6 +102,8 @@ export function openDatabase(path: string = databasePath(), opts: OpenOptions = 
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) throw new DatabaseTooNew(path, version, SCHEMA_VERSION);
     if (version < SCHEMA_VERSION && !opts.readonly) migrate(db, version);
+    // A turn whose process was killed is marked interrupted by the next process that can write.
+    if (!opts.readonly) recoverInterruptedTurns(db);
   } catch (e) {
     db.close();
     throw translate(e, path);

@@ -145,6 +145,39 @@ export function clearBusy(db: Database, id: string): void {
   db.prepare('UPDATE session SET busy_pid = NULL, busy_host = NULL WHERE id = ? AND busy_pid = ?').run(id, process.pid);
 }
 
+/** What an interrupted turn's assistant message says (snapline was killed before finishing it). */
+export const INTERRUPTED = 'interrupted';
+
+/**
+ * Marks the turns of sessions whose busy process died (killed, machine crash) as interrupted:
+ * each assistant message left without a completion time gets `finish: "error"` and
+ * `error: {name: "interrupted"}`, keeping the parts it captured (step-start snapshot, output,
+ * maybe step-finish); the busy mark is cleared. Returns how many messages were marked.
+ */
+export function recoverInterruptedTurns(db: Database): number {
+  const stale = (db.prepare('SELECT id, busy_pid, busy_host FROM session WHERE busy_pid IS NOT NULL').all() as { id: string; busy_pid: number; busy_host: string | null }[]).filter(
+    (r) => !processAlive(r.busy_pid, r.busy_host ?? ''),
+  );
+  let marked = 0;
+  for (const r of stale) {
+    db.transaction(() => {
+      // Re-checked inside the write transaction: another process may have taken the session over.
+      const still = db.prepare('SELECT 1 FROM session WHERE id = ? AND busy_pid = ?').get(r.id, r.busy_pid);
+      if (!still) return;
+      const now = Date.now();
+      const error = JSON.stringify({ name: INTERRUPTED, message: `snapline (pid ${r.busy_pid}) stopped before this turn was fully recorded; its parts hold what was captured` });
+      marked += db
+        .prepare(
+          `UPDATE message SET time_updated = ?, data = json_set(data, '$.finish', 'error', '$.error', json(?), '$.time.completed', ?)
+           WHERE session_id = ? AND json_extract(data, '$.role') = 'assistant' AND json_extract(data, '$.time.completed') IS NULL`,
+        )
+        .run(now, error, now, r.id).changes;
+      db.prepare('UPDATE session SET busy_pid = NULL, busy_host = NULL WHERE id = ? AND busy_pid = ?').run(r.id, r.busy_pid);
+    }).immediate();
+  }
+  return marked;
+}
+
 /** Refuses when a live process is running a turn of the session. */
 export function assertNotBusy(s: SessionInfo): void {
   if (s.busy && s.busy.pid !== process.pid) throw new SessionBusy(s.id, s.busy.pid);
