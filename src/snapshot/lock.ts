@@ -1,4 +1,4 @@
-import { open, readFile, unlink, stat } from 'node:fs/promises';
+import { open, readdir, readFile, readlink, unlink, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { StoreLocked } from './errors.js';
@@ -48,6 +48,7 @@ export async function withStoreLock<T>(storeDir: string, timeoutMs: number, onWa
   const startedWaiting = Date.now();
   let noticed = false;
   let delay = 25;
+  let tookOver = false;
   for (;;) {
     const me: LockHolder = { pid: process.pid, hostname: hostname(), started: Date.now() };
     try {
@@ -64,6 +65,7 @@ export async function withStoreLock<T>(storeDir: string, timeoutMs: number, onWa
     const holder = await readLock(file);
     if (holder && holderIsDead(holder)) {
       await unlink(file).catch(() => undefined);
+      tookOver = true;
       continue;
     }
     if (!holder) {
@@ -85,8 +87,48 @@ export async function withStoreLock<T>(storeDir: string, timeoutMs: number, onWa
     delay = Math.min(delay * 2, 250);
   }
   try {
+    // A holder killed with SIGKILL leaves its git children running (an orphaned `git add` still
+    // holds index.lock, an orphaned `git gc` its gc.pid): let them finish before we start.
+    if (tookOver) await waitForOrphans(storeDir, startedWaiting, timeoutMs, onWait, noticed);
     return await fn();
   } finally {
     await unlink(file).catch(() => undefined);
+  }
+}
+
+/**
+ * Other processes working on `dir`: an argument naming it or a path inside it (git gets
+ * `--git-dir <store>`), or it as working directory. Linux only (reads /proc); [] elsewhere.
+ */
+export async function processesUsing(dir: string): Promise<number[]> {
+  const names = await readdir('/proc').catch(() => [] as string[]);
+  const out: number[] = [];
+  for (const name of names) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const args = (await readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0');
+      const cwd = await readlink(`/proc/${name}/cwd`).catch(() => '');
+      if (cwd === dir || args.some((a) => a === dir || a.startsWith(dir + '/'))) out.push(Number(name));
+    } catch {
+      /* exited, or not ours to read */
+    }
+  }
+  return out;
+}
+
+async function waitForOrphans(dir: string, startedWaiting: number, timeoutMs: number, onWait: WaitNotice | undefined, noticed: boolean): Promise<void> {
+  const deadline = startedWaiting + timeoutMs;
+  let delay = 10;
+  for (;;) {
+    const pids = await processesUsing(dir);
+    if (pids.length === 0) return;
+    const who = `pid ${pids.join(', ')} (left running by a killed snapline)`;
+    if (Date.now() >= deadline) throw new StoreLocked(dir, who, Date.now() - startedWaiting);
+    if (!noticed) {
+      onWait?.(`waiting for ${who} to finish with the snapshot store…`);
+      noticed = true;
+    }
+    await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(1, deadline - Date.now()))));
+    delay = Math.min(delay * 2, 250);
   }
 }
