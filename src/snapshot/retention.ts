@@ -1,10 +1,12 @@
 import { readdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { loadConfig, snapshotRoot } from '../config.js';
+import { createHash } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { hostname } from 'node:os';
+import { dataDir, loadConfig, snapshotRoot } from '../config.js';
 import { UsageError } from '../errors.js';
 import { gitText, runGit, type GitContext } from '../git/run.js';
 import { UnknownSnapshot } from './errors.js';
-import { LOCK_NAME, withStoreLock } from './lock.js';
+import { holderIsDead, LOCK_NAME, processesUsing, readLock, withStoreLock } from './lock.js';
 import { checkStore, openStore, readIfExists, withStore, WORKTREE_FILE, type StoreOptions } from './store.js';
 
 /** Sessions keep their trees reachable from this ref namespace, so git gc never prunes them. */
@@ -168,11 +170,31 @@ const LEFTOVER_AGE_MS = 5 * 60 * 1000;
  * which releases sessions idle past maxAgeDays, then oldest-first until under maxBytes.
  */
 export async function gc(worktree?: string, opts: GcOptions = {}): Promise<GcReport[]> {
-  const targets = worktree ? [{ dir: (await openStore(worktree, opts)).dir, config: opts.config ?? loadConfig(worktree) }] : (await allStores()).map((dir) => ({ dir, config: opts.config ?? loadConfig() }));
+  const opened = worktree ? await openStore(worktree, opts) : undefined;
+  const targets = opened ? [{ dir: opened.dir, config: opts.config ?? loadConfig(opened.worktree) }] : (await allStores()).map((dir) => ({ dir, config: opts.config ?? loadConfig() }));
   const reports: GcReport[] = [];
   for (const { dir, config } of targets) {
     await checkStore(dir);
     reports.push(await withStoreLock(dir, config.snapshot.lockTimeoutMs, opts.onWait, () => gcStore(dir, config.snapshot.retention, opts)));
+  }
+  // Leftovers outside the stores: turn locks and half-built stores of processes that died.
+  const turnLocks = join(dataDir(), 'locks');
+  for (const hash of opened ? [createHash('sha1').update(opened.worktree).digest('hex')] : await readdir(turnLocks).catch(() => [] as string[])) {
+    const file = join(turnLocks, hash, LOCK_NAME);
+    const holder = await readLock(file);
+    if (holder && holderIsDead(holder)) {
+      await rm(file, { force: true });
+      reports[0]?.removed.push(file);
+    }
+  }
+  for (const dir of opened ? [dirname(opened.dir)] : await readdir(snapshotRoot()).then((ps) => ps.map((p) => join(snapshotRoot(), p)), () => [] as string[])) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const m = /^[0-9a-f]{40}\.tmp-(\d+)-\d+$/.exec(name);
+      if (m && holderIsDead({ pid: Number(m[1]), hostname: hostname(), started: 0 })) {
+        await rm(join(dir, name), { recursive: true, force: true });
+        reports[0]?.removed.push(join(dir, name));
+      }
+    }
   }
   return reports;
 }
@@ -180,7 +202,9 @@ export async function gc(worktree?: string, opts: GcOptions = {}): Promise<GcRep
 async function gcStore(dir: string, limits: { maxAgeDays: number; maxBytes: number }, opts: GcOptions): Promise<GcReport> {
   const ctx: GitContext = { gitDir: dir };
   const report: GcReport = { store: dir, removed: [], released: [], bytesBefore: await dirBytes(dir), bytesAfter: 0 };
-  await removeLeftovers(dir, '', report.removed);
+  // With no other process working on the store, a temporary file of any age is a leftover.
+  const quiet = (await processesUsing(dir)).length === 0;
+  await removeLeftovers(dir, '', report.removed, quiet);
   const now = Date.now();
   const ageMs = limits.maxAgeDays * 86_400_000;
   if (opts.force && limits.maxAgeDays > 0) {
@@ -214,22 +238,27 @@ async function gcStore(dir: string, limits: { maxAgeDays: number; maxBytes: numb
   return report;
 }
 
-/** Removes `*.lock` files (we hold the store lock, so no git of ours is running) and old `tmp_*` files. */
-async function removeLeftovers(root: string, rel: string, removed: string[]): Promise<void> {
+/**
+ * Removes `*.lock` files (we hold the store lock, so no git of ours is running), `tmp_*` files
+ * (any age when `quiet`: no process works on the store; else only old ones) and a stale gc.pid.
+ */
+async function removeLeftovers(root: string, rel: string, removed: string[], quiet: boolean): Promise<void> {
   for (const e of await readdir(join(root, rel), { withFileTypes: true }).catch(() => [])) {
     const r = rel ? `${rel}/${e.name}` : e.name;
     const p = join(root, r);
     if (e.isDirectory()) {
-      await removeLeftovers(root, r, removed);
+      await removeLeftovers(root, r, removed, quiet);
       continue;
     }
     if (r === LOCK_NAME) continue;
     const isLock = e.name.endsWith('.lock');
     const isTmp = /^tmp_(pack|obj|idx|rev|mtimes)_?/.test(e.name) || /^tmp_/.test(e.name);
-    if (!isLock && !isTmp) continue;
+    // A killed `git gc` leaves gc.pid; once its pid is reused, every later gc says "already running".
+    const isGcPid = r === 'gc.pid' && quiet;
+    if (!isLock && !isTmp && !isGcPid) continue;
     const st = await stat(p).catch(() => null);
     if (!st) continue;
-    if (isTmp && Date.now() - st.mtimeMs < LEFTOVER_AGE_MS) continue;
+    if (isTmp && !quiet && Date.now() - st.mtimeMs < LEFTOVER_AGE_MS) continue;
     await rm(p, { force: true });
     removed.push(r);
   }
