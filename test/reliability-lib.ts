@@ -1,0 +1,591 @@
+/**
+ * Reliability checks shared by test/reliability*.test.ts (light settings) and
+ * scripts/torture.ts (full strength): kills, concurrency, hostile input, disk bounds.
+ * Everything runs the built CLI as real child processes on real git repositories and a real
+ * SQLite file; nothing is mocked. Each scenario returns figures plus a list of failures.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Sqlite from 'better-sqlite3';
+import { CLI, rng, tempRepo } from './helpers/repo.js';
+
+/** Result of one CLI call. */
+export interface Run {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** A workspace (real git repository) and a private data directory, plus CLI runners. */
+export interface Fixture {
+  dir: string;
+  home: string;
+  env: NodeJS.ProcessEnv;
+  /** Runs the CLI to completion. */
+  cli: (args: string[], opts?: { cwd?: string; env?: NodeJS.ProcessEnv }) => Promise<Run>;
+  /** Starts the CLI in its own process group; `done` settles when it exits. */
+  start: (args: string[], opts?: { cwd?: string; env?: NodeJS.ProcessEnv }) => { pid: number; done: Promise<Run> };
+  /** Runs the CLI and throws unless it exits 0; returns stdout. */
+  ok: (args: string[]) => Promise<string>;
+  git: (...args: string[]) => string;
+  cleanup: () => void;
+}
+
+export interface FixtureOptions {
+  /** snapline configuration (JSON) for every child, through SNAPLINE_CONFIG_CONTENT. */
+  config?: unknown;
+  home?: string;
+}
+
+export function fixture(opts: FixtureOptions = {}): Fixture {
+  const repo = tempRepo('snapline-rel-');
+  const home = opts.home ?? mkdtempSync(join(tmpdir(), 'snapline-rel-home-'));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SNAPLINE_HOME: home,
+    SNAPLINE_CONFIG_CONTENT: opts.config === undefined ? '' : JSON.stringify(opts.config),
+    XDG_CONFIG_HOME: join(home, 'config'),
+  };
+  const dir = realpathSync(repo.dir);
+  const start = (args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) => {
+    const t0 = Date.now();
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: o.cwd ?? dir, env: o.env ?? env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    const done = new Promise<Run>((resolve) => {
+      child.on('close', (status, signal) => resolve({ status, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), ms: Date.now() - t0 }));
+    });
+    return { pid: child.pid!, done };
+  };
+  const cli = (args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) => start(args, o).done;
+  const ok = async (args: string[]) => {
+    const r = await cli(args);
+    if (r.status !== 0) throw new Error(`snapline ${args.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr.trim()}`);
+    return r.stdout;
+  };
+  return {
+    dir,
+    home,
+    env,
+    cli,
+    start,
+    ok,
+    git: repo.git,
+    cleanup: () => {
+      repo.cleanup();
+      if (!opts.home) rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Observations shared by every scenario
+// ---------------------------------------------------------------------------------------------
+
+/** git's blob id of a file's content (what a snapshot tree would hold for it). */
+export function blobId(content: Buffer): string {
+  return createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
+}
+
+/** Every file and symlink of a workspace (outside `.git`) → its blob id (`link:` target for symlinks). */
+export function workspaceState(root: string, skip: (rel: string) => boolean = () => false): Map<string, string> {
+  const out = new Map<string, string>();
+  const visit = (rel: string) => {
+    for (const name of readdirSync(join(root, rel))) {
+      if (name === '.git') continue;
+      const r = rel ? `${rel}/${name}` : name;
+      if (skip(r)) continue;
+      let st;
+      try {
+        st = lstatSync(join(root, r));
+      } catch {
+        continue; // vanished while we looked
+      }
+      if (st.isDirectory()) visit(r);
+      else if (st.isSymbolicLink()) out.set(r, 'link:' + readlinkSync(join(root, r)));
+      else if (st.isFile()) {
+        try {
+          out.set(r, blobId(readFileSync(join(root, r))));
+        } catch {
+          /* vanished */
+        }
+      }
+    }
+  };
+  visit('');
+  return out;
+}
+
+/** Paths whose current state is neither `before` nor `after` (undefined = absent). */
+export function neitherBeforeNorAfter(now: Map<string, string>, before: Map<string, string>, after: Map<string, string>): string[] {
+  const bad: string[] = [];
+  for (const p of new Set([...now.keys(), ...before.keys(), ...after.keys()])) {
+    const v = now.get(p);
+    if (v !== before.get(p) && v !== after.get(p)) bad.push(p);
+  }
+  return bad.sort();
+}
+
+/** The shadow store directories under a data directory. */
+export function storeDirs(home: string): string[] {
+  const root = join(home, 'snapshot');
+  const out: string[] = [];
+  for (const project of existsSync(root) ? readdirSync(root) : []) {
+    for (const d of readdirSync(join(root, project))) if (/^[0-9a-f]{40}$/.test(d)) out.push(join(root, project, d));
+  }
+  return out;
+}
+
+/**
+ * Temporary files and locks left anywhere snapline writes: `*.lock`, `tmp_*`, `gc.pid` inside
+ * stores, half-built stores (`<store>.tmp-*`), turn locks, and restore temporaries
+ * (`*.snapline-tmp`) in the workspace.
+ */
+export function leftovers(home: string, workspace?: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string, match: (name: string) => boolean, skipDir: (name: string) => boolean = () => false) => {
+    for (const e of existsSync(dir) ? readdirSync(dir, { withFileTypes: true }) : []) {
+      const p = join(dir, e.name);
+      if (match(e.name)) found.push(p);
+      else if (e.isDirectory() && !skipDir(e.name)) walk(p, match, skipDir);
+    }
+  };
+  walk(join(home, 'snapshot'), (n) => n.endsWith('.lock') || n.startsWith('tmp_') || n === 'gc.pid' || /\.tmp-\d+-\d+$/.test(n));
+  walk(join(home, 'locks'), (n) => n.endsWith('.lock'));
+  if (workspace) walk(workspace, (n) => n.endsWith('.snapline-tmp'), (n) => n === '.git');
+  return found.sort();
+}
+
+/** `PRAGMA integrity_check` of the session database ('ok' when healthy or absent). */
+export function integrity(home: string): string {
+  const path = join(home, 'snapline.db');
+  if (!existsSync(path)) return 'ok';
+  const db = new Sqlite(path, { fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 10000');
+    const rows = db.pragma('integrity_check') as { integrity_check: string }[];
+    return rows.map((r) => r.integrity_check).join('; ');
+  } finally {
+    db.close();
+  }
+}
+
+/** How each turn of the database is recorded. */
+export interface TurnAudit {
+  complete: number;
+  /** Marked interrupted (finish "error", error.name "interrupted"), with the parts it captured. */
+  interrupted: number;
+  /** Not complete and not marked, while no live process runs it: a half-recorded turn. */
+  half: string[];
+  /** Not complete, and its session's process is still alive or was never recovered. */
+  pending: string[];
+}
+
+interface MessageRow {
+  id: string;
+  session_id: string;
+  data: string;
+}
+
+/**
+ * Classifies every turn: complete (assistant completed with finish "stop", user summary, a
+ * step-start and a step-finish part), marked interrupted, or half-recorded. A turn whose session
+ * still carries the busy mark of a dead process counts as pending (the next writer marks it) when
+ * `allowPending`, else as half-recorded.
+ */
+export function auditTurns(home: string, allowPending: boolean): TurnAudit {
+  const audit: TurnAudit = { complete: 0, interrupted: 0, half: [], pending: [] };
+  const path = join(home, 'snapline.db');
+  if (!existsSync(path)) return audit;
+  const db = new Sqlite(path, { fileMustExist: true, readonly: true });
+  try {
+    db.pragma('busy_timeout = 10000');
+    const busy = new Set((db.prepare('SELECT id FROM session WHERE busy_pid IS NOT NULL').all() as { id: string }[]).map((r) => r.id));
+    const messages = db.prepare('SELECT id, session_id, data FROM message ORDER BY id').all() as MessageRow[];
+    const partTypes = db.prepare("SELECT json_extract(data, '$.type') AS t FROM part WHERE message_id = ?");
+    const users = new Map<string, { summary: boolean }>();
+    for (const m of messages) {
+      const d = JSON.parse(m.data) as { role: string; summary?: unknown; parentID?: string; finish?: string; error?: { name: string }; time: { completed?: number } };
+      if (d.role === 'user') {
+        users.set(m.id, { summary: d.summary !== undefined });
+        continue;
+      }
+      const user = users.get(d.parentID ?? '');
+      const types = new Set((partTypes.all(m.id) as { t: string }[]).map((r) => r.t));
+      const label = `${m.session_id}/${d.parentID}`;
+      if (d.finish === 'stop' && d.time.completed && user?.summary && types.has('step-start') && types.has('step-finish')) audit.complete++;
+      else if (d.finish === 'error' && d.error?.name === 'interrupted' && d.time.completed) audit.interrupted++;
+      else if (d.finish === 'error' && d.time.completed) audit.complete++; // snapline itself failed and said so
+      else if (allowPending && busy.has(m.session_id)) audit.pending.push(label);
+      else audit.half.push(label);
+    }
+  } finally {
+    db.close();
+  }
+  return audit;
+}
+
+/** Processes other than us whose working directory is `dir` or whose arguments name `dir`. */
+export function processesUsing(dir: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const cwd = readlinkSync(`/proc/${name}/cwd`);
+      const args = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      if (cwd === dir || args.some((a) => a === dir || a.startsWith(dir + '/'))) out.push(Number(name));
+    } catch {
+      /* gone, or not ours to read */
+    }
+  }
+  return out;
+}
+
+/** Waits until no process works in `dirs` (orphans of a killed run), up to `ms`. */
+export async function waitQuiet(dirs: string[], ms = 20_000): Promise<boolean> {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (dirs.every((d) => processesUsing(d).length === 0)) return true;
+    if (Date.now() > until) return false;
+    await sleep(25);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The session id from `run --format json` output. */
+export function sessionOf(jsonLines: string): string {
+  for (const line of jsonLines.split('\n')) {
+    if (!line.trim()) continue;
+    const e = JSON.parse(line) as { sessionID?: string };
+    if (e.sessionID) return e.sessionID;
+  }
+  throw new Error('no sessionID in output: ' + jsonLines);
+}
+
+/** Bytes used by a directory tree (allocated blocks). */
+export function diskBytes(dir: string): number {
+  let sum = 0;
+  for (const e of existsSync(dir) ? readdirSync(dir, { withFileTypes: true }) : []) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) sum += diskBytes(p);
+    else {
+      try {
+        const st = statSync(p);
+        sum += st.blocks * 512 || st.size;
+      } catch {
+        /* vanished */
+      }
+    }
+  }
+  return sum;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Kill safety
+// ---------------------------------------------------------------------------------------------
+
+export type KillTarget = 'run' | 'track' | 'revert' | 'gc';
+
+export interface KillOptions {
+  seed: number;
+  /** Kills that must land (the process was still running when SIGKILL arrived). */
+  kills: number;
+  /** Files in the workspace, and how many a turn rewrites. */
+  files: number;
+  touched: number;
+  fileBytes: number;
+  log?: (line: string) => void;
+}
+
+export interface KillReport {
+  attempted: number;
+  /** Kills after which every check passed. */
+  survived: number;
+  /** SIGKILLs sent to a process that had already finished (not counted as kills). */
+  missed: number;
+  byTarget: Record<KillTarget, { attempted: number; survived: number }>;
+  nextCommands: number;
+  turns: { complete: number; interrupted: number };
+  filesLost: number;
+  leftoversAfterGc: number;
+  failures: string[];
+}
+
+/** Content a turn writes into file `i`: deterministic, so the harness knows the "after" state. */
+function turnContent(turn: number, i: number, bytes: number): Buffer {
+  const line = Buffer.from(`turn ${turn} file ${i}\n`);
+  const out = Buffer.alloc(bytes);
+  for (let o = 0; o < bytes; o += line.length) line.copy(out, o);
+  return out;
+}
+
+const NAME = (i: number) => `src/f${String(i).padStart(4, '0')}.txt`;
+
+/** The bash command of turn `turn`: rewrites `which` files atomically (tmp + mv), deletes one, creates one. */
+function turnCommand(turn: number, which: number[], bytes: number, files: number): { cmd: string; apply: (s: Map<string, string>) => Map<string, string> } {
+  const parts: string[] = [];
+  const after = (s: Map<string, string>) => {
+    const m = new Map(s);
+    for (const i of which) m.set(NAME(i), blobId(turnContent(turn, i, bytes)));
+    m.delete(`extra/t${turn - 1}.txt`);
+    m.set(`extra/t${turn}.txt`, blobId(turnContent(turn, files, 64)));
+    return m;
+  };
+  for (const i of which) parts.push(`yes 'turn ${turn} file ${i}' | head -c ${bytes} > ${NAME(i)}.new && mv -f ${NAME(i)}.new ${NAME(i)}`);
+  parts.push(`rm -f extra/t${turn - 1}.txt`, `mkdir -p extra`, `yes 'turn ${turn} file ${files}' | head -c 64 > extra/t${turn}.new && mv -f extra/t${turn}.new extra/t${turn}.txt`);
+  return { cmd: parts.join(' && '), apply: after };
+}
+
+/** Paths the killed command's own tmp files may leave (they belong to the command, not snapline). */
+const commandTmp = (rel: string) => rel.endsWith('.new');
+
+interface TurnRow {
+  user: string;
+  start?: string;
+  end?: string;
+}
+
+function turnsOf(home: string, sid: string): TurnRow[] {
+  const db = new Sqlite(join(home, 'snapline.db'), { readonly: true, fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 10000');
+    const msgs = db.prepare("SELECT id, json_extract(data, '$.role') AS role, json_extract(data, '$.parentID') AS parent FROM message WHERE session_id = ? ORDER BY id").all(sid) as { id: string; role: string; parent: string }[];
+    const turns = new Map<string, TurnRow>();
+    const owner = new Map<string, TurnRow>();
+    for (const m of msgs) {
+      if (m.role === 'user') turns.set(m.id, { user: m.id });
+      else if (turns.has(m.parent)) owner.set(m.id, turns.get(m.parent)!);
+    }
+    const steps = db
+      .prepare("SELECT message_id AS mid, json_extract(data, '$.type') AS type, json_extract(data, '$.snapshot') AS snap FROM part WHERE session_id = ? AND json_extract(data, '$.type') IN ('step-start','step-finish') ORDER BY id")
+      .all(sid) as { mid: string; type: string; snap: string }[];
+    for (const s of steps) {
+      const t = owner.get(s.mid);
+      if (!t) continue;
+      if (s.type === 'step-start' && !t.start) t.start = s.snap;
+      if (s.type === 'step-finish') t.end = s.snap;
+    }
+    return [...turns.values()];
+  } finally {
+    db.close();
+  }
+}
+
+function sessionReverted(home: string, sid: string): boolean {
+  const db = new Sqlite(join(home, 'snapline.db'), { readonly: true, fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 10000');
+    return (db.prepare('SELECT revert FROM session WHERE id = ?').get(sid) as { revert: string | null }).revert !== null;
+  } finally {
+    db.close();
+  }
+}
+
+/** git in a shadow store, output as text. */
+function storeGit(store: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', ['--git-dir', store, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out).toString('utf8')) : reject(new Error(`git ${args.join(' ')} exited ${code}`))));
+  });
+}
+
+/** The workspace state a completed revert to turn `at` would leave (computed from the store). */
+async function revertTarget(store: string, turns: TurnRow[], at: number, now: Map<string, string>): Promise<Map<string, string>> {
+  const paths = new Set<string>();
+  for (const t of turns.slice(at)) {
+    if (!t.start || !t.end || t.start === t.end) continue;
+    for (const p of (await storeGit(store, ['diff-tree', '-r', '-z', '--name-only', '--no-renames', t.start, t.end])).split('\0')) if (p) paths.add(p);
+  }
+  const target = new Map<string, string>();
+  for (const rec of (await storeGit(store, ['ls-tree', '-r', '-z', turns[at]!.start!])).split('\0')) {
+    if (!rec) continue;
+    const [meta, path] = rec.split('\t') as [string, string];
+    const [mode, , oid] = meta.split(' ');
+    target.set(path, mode === '120000' ? `link:${oid}` : oid!);
+  }
+  const after = new Map(now);
+  for (const p of paths) {
+    const v = target.get(p);
+    if (v === undefined) after.delete(p);
+    else after.set(p, v);
+  }
+  return after;
+}
+
+/**
+ * Kills `snapline run`, `snapshot track`, `session revert` and `snapshot gc` with SIGKILL at
+ * staggered moments (fixed seed): half the time only snapline's own process (its git children
+ * and the command live on as orphans), half the time its whole process group. After each kill,
+ * the next command (of every kind, in turn) must succeed with no cleanup; then the database must
+ * pass integrity_check, no turn may be half-recorded, every workspace file must be in its state
+ * before or after the killed command, and after gc no temporary file or lock may remain.
+ */
+export async function killScenario(o: KillOptions): Promise<KillReport> {
+  const random = rng(o.seed);
+  const f = fixture({ config: { snapshot: { lockTimeoutMs: 60_000 } } });
+  const log = o.log ?? (() => undefined);
+  const report: KillReport = {
+    attempted: 0,
+    survived: 0,
+    missed: 0,
+    byTarget: { run: { attempted: 0, survived: 0 }, track: { attempted: 0, survived: 0 }, revert: { attempted: 0, survived: 0 }, gc: { attempted: 0, survived: 0 } },
+    nextCommands: 0,
+    turns: { complete: 0, interrupted: 0 },
+    filesLost: 0,
+    leftoversAfterGc: 0,
+    failures: [],
+  };
+  try {
+    const { writeFileSync, mkdirSync } = await import('node:fs');
+    mkdirSync(join(f.dir, 'src'));
+    for (let i = 0; i < o.files; i++) writeFileSync(join(f.dir, NAME(i)), turnContent(0, i, o.fileBytes));
+    f.git('add', '-A');
+    f.git('commit', '-qm', 'base');
+    let turn = 1;
+    const pick = () => {
+      const set = new Set<number>();
+      while (set.size < Math.min(o.touched, o.files)) set.add(Math.floor(random() * o.files));
+      return [...set];
+    };
+    const runArgs = (cmd: string, sid?: string) => ['run', `turn ${turn}`, '--dir', f.dir, '--format', 'json', ...(sid ? ['--session', sid] : []), '--exec', cmd];
+    // A session with a few turns, and how long each command takes unkilled (to spread the kills).
+    const durations: Record<KillTarget, number> = { run: 0, track: 0, revert: 0, gc: 0 };
+    let t0 = Date.now();
+    const sid = sessionOf(await f.ok(runArgs(turnCommand(turn++, pick(), o.fileBytes, o.files).cmd)));
+    durations.run = Date.now() - t0;
+    await f.ok(runArgs(turnCommand(turn++, pick(), o.fileBytes, o.files).cmd, sid));
+    t0 = Date.now();
+    await f.ok(['snapshot', 'track', '--dir', f.dir]);
+    durations.track = Date.now() - t0;
+    const firstTurns = turnsOf(f.home, sid);
+    t0 = Date.now();
+    await f.ok(['session', 'revert', sid, '--message', firstTurns[1]!.user]);
+    durations.revert = Date.now() - t0;
+    await f.ok(['session', 'unrevert', sid]);
+    t0 = Date.now();
+    await f.ok(['snapshot', 'gc', '--dir', f.dir]);
+    durations.gc = Date.now() - t0;
+    const store = storeDirs(f.home)[0]!;
+    log(`unkilled durations (ms): ${JSON.stringify(durations)}`);
+
+    const targets: KillTarget[] = ['run', 'track', 'revert', 'gc'];
+    const nextKinds = ['run', 'track', 'show', 'db', 'gc', 'revert', 'list', 'diff'] as const;
+    const per = Math.ceil(o.kills / targets.length);
+    let next = 0;
+    for (let attempt = 0; report.attempted < o.kills && attempt < o.kills * 3; attempt++) {
+      const target = targets[attempt % targets.length]!;
+      const k = report.byTarget[target].attempted;
+      // Stratified over [0, 1.1 × the unkilled duration]: early, middle and late kills.
+      const delay = Math.floor(((k % per) + random()) / per * durations[target] * 1.1);
+      const group = attempt % 2 === 1;
+      const before = workspaceState(f.dir, commandTmp);
+      let after = before;
+      let args: string[];
+      if (target === 'run') {
+        const t = turnCommand(turn++, pick(), o.fileBytes, o.files);
+        after = t.apply(before);
+        args = runArgs(t.cmd, sid);
+      } else if (target === 'track') args = ['snapshot', 'track', '--dir', f.dir];
+      else if (target === 'gc') args = ['snapshot', 'gc', '--dir', f.dir, ...(random() < 0.5 ? ['--prune-now'] : [])];
+      else {
+        const turns = turnsOf(f.home, sid).filter((t) => t.start);
+        const at = Math.floor(random() * turns.length);
+        after = await revertTarget(store, turns, at, before);
+        args = ['session', 'revert', sid, '--message', turns[at]!.user];
+      }
+      const p = f.start(args);
+      await sleep(delay);
+      let landed = true;
+      try {
+        process.kill(group ? -p.pid : p.pid, 'SIGKILL');
+      } catch {
+        landed = false;
+      }
+      const r = await p.done;
+      if (r.signal !== 'SIGKILL') landed = false;
+      if (!landed) {
+        report.missed++;
+        if (r.status !== 0) report.failures.push(`${target} (not killed) exited ${r.status}: ${r.stderr.trim()}`);
+        await waitQuiet([f.dir, store]);
+        if (target === 'revert' && sessionReverted(f.home, sid)) await f.ok(['session', 'unrevert', sid]);
+        continue;
+      }
+      report.attempted++;
+      report.byTarget[target].attempted++;
+      const label = `kill #${report.attempted} (${target}, ${group ? 'group' : 'process'}, ${delay} ms)`;
+      const failuresBefore = report.failures.length;
+      // Each workspace file must be as before or as after the killed command.
+      const bad = neitherBeforeNorAfter(workspaceState(f.dir, commandTmp), before, after);
+      if (bad.length) {
+        report.filesLost += bad.length;
+        report.failures.push(`${label}: files neither before nor after: ${bad.slice(0, 5).join(', ')}`);
+      }
+      // The next command, of every kind in turn, right away: no waiting, no cleanup.
+      const kind = nextKinds[next++ % nextKinds.length]!;
+      let nextArgs: string[];
+      if (kind === 'run') nextArgs = runArgs(turnCommand(turn++, pick(), o.fileBytes, o.files).cmd, sid);
+      else if (kind === 'track') nextArgs = ['snapshot', 'track', '--dir', f.dir];
+      else if (kind === 'show') nextArgs = ['session', 'show', sid];
+      else if (kind === 'list') nextArgs = ['session', 'list'];
+      else if (kind === 'diff') nextArgs = ['session', 'diff', sid];
+      else if (kind === 'db') nextArgs = ['db', 'SELECT COUNT(*) AS n FROM part'];
+      else if (kind === 'gc') nextArgs = ['snapshot', 'gc', '--dir', f.dir];
+      else {
+        const turns = turnsOf(f.home, sid).filter((t) => t.start);
+        nextArgs = ['session', 'revert', sid, '--message', turns[Math.floor(random() * turns.length)]!.user];
+      }
+      const nr = await f.cli(nextArgs);
+      report.nextCommands++;
+      if (nr.status !== 0) report.failures.push(`${label}: next command '${nextArgs.slice(0, 2).join(' ')}' exited ${nr.status}: ${nr.stderr.trim()}`);
+      if (!(await waitQuiet([f.dir, store]))) report.failures.push(`${label}: processes still working in the workspace after 20 s`);
+      if (sessionReverted(f.home, sid)) {
+        const u = await f.cli(['session', 'unrevert', sid]);
+        if (u.status !== 0) report.failures.push(`${label}: unrevert exited ${u.status}: ${u.stderr.trim()}`);
+      }
+      const ic = integrity(f.home);
+      if (ic !== 'ok') report.failures.push(`${label}: integrity_check: ${ic}`);
+      const audit = auditTurns(f.home, kind === 'show' || kind === 'db' || kind === 'list' || kind === 'diff' || kind === 'track' || kind === 'gc');
+      if (audit.half.length) report.failures.push(`${label}: half-recorded turns: ${audit.half.join(', ')}`);
+      if (kind === 'gc') {
+        const left = leftovers(f.home, f.dir);
+        if (left.length) {
+          report.leftoversAfterGc += left.length;
+          report.failures.push(`${label}: left after gc: ${left.map((l) => l.slice(f.home.length)).join(', ')}`);
+        }
+      }
+      if (report.failures.length === failuresBefore) {
+        report.survived++;
+        report.byTarget[target].survived++;
+      }
+      log(`${label}: next '${kind}' exit ${nr.status}${report.failures.length > failuresBefore ? ' FAILED' : ''}`);
+    }
+    // Finally: a writer, a gc with nothing running, and the strict checks.
+    await f.ok(runArgs('true', sid));
+    await f.ok(['snapshot', 'gc', '--dir', f.dir]);
+    const left = leftovers(f.home, f.dir);
+    if (left.length) {
+      report.leftoversAfterGc += left.length;
+      report.failures.push(`final gc left: ${left.join(', ')}`);
+    }
+    const audit = auditTurns(f.home, false);
+    if (audit.half.length) report.failures.push(`final: half-recorded turns: ${audit.half.join(', ')}`);
+    report.turns = { complete: audit.complete, interrupted: audit.interrupted };
+    const doc = await f.cli(['snapshot', 'doctor', '--dir', f.dir]);
+    if (doc.status !== 0) report.failures.push(`final: doctor says ${doc.stdout.trim()} ${doc.stderr.trim()}`);
+  } finally {
+    f.cleanup();
+  }
+  return report;
+}
