@@ -72,6 +72,7 @@ const command: Command = {
         else process.stdout.write(chunk);
       },
       onWarning: (m) => process.stderr.write(`snapline: warning: ${m}\n`),
+      onWait: (m) => process.stderr.write(`snapline: ${m}\n`),
       onProgress: process.stderr.isTTY && !json ? (m) => process.stderr.write(`snapline: ${m}\n`) : undefined,
     });
     if (!json) {

@@ -70,6 +70,9 @@ const progress = (m: string) => {
   if (process.stderr.isTTY) process.stderr.write(`snapline: ${m}\n`);
 };
 
+/** Waiting for another process is always said, terminal or not: the user should know why. */
+const onWait = (m: string) => process.stderr.write(`snapline: ${m}\n`);
+
 const command: Command = {
   summary: 'list, show, diff, revert, unrevert or delete sessions',
   help,
@@ -172,19 +175,19 @@ const command: Command = {
       }
       case 'revert': {
         if (!v.message) throw new UsageError("session revert needs --message MSG (the first turn to undo; see 'snapline session show')");
-        const r = await revertSession(id(), v.message, { onProgress: progress });
+        const r = await revertSession(id(), v.message, { onProgress: progress, onWait });
         if (asJson) return (await json(r), 0);
         await write(`reverted ${r.sessionID} to before ${r.messageID}: ${r.written.length} written, ${r.deleted.length} deleted (${r.paths} paths covered; 'snapline session unrevert ${r.sessionID}' puts them back)\n`);
         return 0;
       }
       case 'unrevert': {
-        const r = await unrevertSession(id(), { onProgress: progress });
+        const r = await unrevertSession(id(), { onProgress: progress, onWait });
         if (asJson) return (await json(r), 0);
         await write(`unreverted ${r.sessionID}: ${r.written.length} written, ${r.deleted.length} deleted\n`);
         return 0;
       }
       case 'delete': {
-        const r = await deleteSession(id());
+        const r = await deleteSession(id(), { onWait });
         if (asJson) return (await json(r), 0);
         await write(`deleted ${r.sessionID}${r.released ? ' and released its snapshots' : ''}\n`);
         return 0;

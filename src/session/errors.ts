@@ -43,6 +43,13 @@ export class SessionBusy extends SnaplineError {
 }
 
 /** unrevert on a session that has nothing reverted. */
+/** Another turn, revert or delete kept the workspace's turn lock longer than snapshot.lockTimeoutMs. */
+export class WorkspaceBusy extends SnaplineError {
+  constructor(worktree: string, holder: string, waitedMs: number) {
+    super('workspace-busy', `workspace ${worktree} is busy: ${holder} is running a turn, revert or delete there; gave up after ${waitedMs} ms (raise snapshot.lockTimeoutMs, or try again when it is done)`);
+  }
+}
+
 export class NotReverted extends SnaplineError {
   constructor(id: string) {
     super('not-reverted', `session ${id} has no revert to undo (revert a turn first with 'snapline session revert ${id} --message MSG')`, 2);

@@ -24,6 +24,8 @@ export interface RevertResult {
 export interface UndoOptions {
   db?: Database;
   onProgress?: (message: string) => void;
+  /** Told once when another turn holds the workspace and this waits for it. */
+  onWait?: (message: string) => void;
 }
 
 async function withDb<T>(opts: UndoOptions, fn: (db: Database) => Promise<T>): Promise<T> {
@@ -89,7 +91,7 @@ export async function revertSession(sessionId: string, messageId: string, opts: 
       const state: RevertState = { messageID: turns[at]!.id, snapshot: current, files: paths.size, time: Date.now() };
       setRevert(db, sessionId, state);
       return { sessionID: sessionId, messageID: state.messageID, paths: paths.size, written: r.written, deleted: r.deleted, snapshot: current };
-    });
+    }, { onWait: opts.onWait });
   });
 }
 
@@ -118,7 +120,7 @@ export async function unrevertSession(sessionId: string, opts: UndoOptions = {})
       const r = await undoRevert(ctx, worktree, listTurns(db, sessionId), fresh.revert, opts);
       setRevert(db, sessionId, undefined);
       return { sessionID: sessionId, ...r };
-    });
+    }, { onWait: opts.onWait });
   });
 }
 
@@ -144,7 +146,7 @@ export async function deleteSession(sessionId: string, opts: UndoOptions = {}): 
         throw e;
       }
     };
-    const released = worktree ? await withTurnLock(worktree, drop) : await drop();
+    const released = worktree ? await withTurnLock(worktree, drop, { onWait: opts.onWait }) : await drop();
     return { sessionID: sessionId, released };
   });
 }

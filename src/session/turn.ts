@@ -61,6 +61,8 @@ export interface TurnOptions {
   /** Warnings for the user (files a snapshot left out). */
   onWarning?: (message: string) => void;
   onProgress?: (message: string) => void;
+  /** Told once when another turn holds the workspace and this one waits for it. */
+  onWait?: (message: string) => void;
 }
 
 export interface TurnResult {
@@ -105,7 +107,7 @@ export async function runTurn(opts: TurnOptions): Promise<TurnResult> {
       }
     }
     const argv = opts.agent !== undefined ? [...resolveAgent(opts.agent, worktree), opts.message] : ['bash', '-c', opts.exec!];
-    return await withTurnLock(worktree, () => recordTurn(db, worktree, session, argv, opts), { onWait: opts.onProgress });
+    return await withTurnLock(worktree, () => recordTurn(db, worktree, session, argv, opts), { onWait: opts.onWait ?? opts.onProgress });
   } finally {
     if (!opts.db) db.close();
   }

@@ -37,8 +37,13 @@ export class StoreMissing extends SnaplineError {
 
 /** Another process holds the store's lock and did not release it in time. */
 export class StoreLocked extends SnaplineError {
+  /** Who holds the lock ("pid N on HOST"), and how long we waited for it. */
+  readonly holder: string;
+  readonly waitedMs: number;
   constructor(path: string, holder: string, waitedMs: number) {
     super('store-locked', `snapshot store ${path} is locked by ${holder}; gave up after ${waitedMs} ms (raise snapshot.lockTimeoutMs or stop that process)`);
+    this.holder = holder;
+    this.waitedMs = waitedMs;
   }
 }
 
