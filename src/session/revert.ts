@@ -2,10 +2,11 @@
 import { UsageError } from '../errors.js';
 import type { GitContext } from '../git/run.js';
 import { changedPaths } from '../git/tree-diff.js';
-import { release, resolveWorkspace, restore, retain, storeContext, track, StoreMissing } from '../snapshot/index.js';
+import { release, restore, retain, storeContext, track, StoreMissing } from '../snapshot/index.js';
 import { openDatabase, type Database } from './db.js';
 import { NotReverted } from './errors.js';
 import { withTurnLock } from './lock.js';
+import { sessionWorkspace } from './turn.js';
 import type { RevertState } from './model.js';
 import { assertNotBusy, deleteSessionRows, getMessage, getSession, listTurns, setRevert, type Turn } from './store.js';
 
@@ -72,7 +73,7 @@ export async function revertSession(sessionId: string, messageId: string, opts: 
     const s = getSession(db, sessionId);
     assertNotBusy(s);
     getMessage(db, sessionId, messageId);
-    const worktree = await resolveWorkspace(s.directory, true);
+    const worktree = await sessionWorkspace(s);
     return withTurnLock(worktree, async () => {
       assertNotBusy(getSession(db, sessionId));
       const turns = listTurns(db, sessionId);
@@ -111,7 +112,7 @@ export async function unrevertSession(sessionId: string, opts: UndoOptions = {})
     const s = getSession(db, sessionId);
     assertNotBusy(s);
     if (!s.revert) throw new NotReverted(sessionId);
-    const worktree = await resolveWorkspace(s.directory, true);
+    const worktree = await sessionWorkspace(s);
     return withTurnLock(worktree, async () => {
       const fresh = getSession(db, sessionId);
       assertNotBusy(fresh);
@@ -131,7 +132,7 @@ export async function deleteSession(sessionId: string, opts: UndoOptions = {}): 
     assertNotBusy(s);
     let worktree: string | undefined;
     try {
-      worktree = await resolveWorkspace(s.directory, true);
+      worktree = await sessionWorkspace(s);
     } catch {
       worktree = undefined; // the workspace is gone: its store can only be reached by gc
     }

@@ -1,10 +1,11 @@
 /** Recording one turn: user message, snapshot, the work, snapshot, summary — all in the database. */
+import { isAbsolute } from 'node:path';
 import { SnaplineError, UsageError } from '../errors.js';
 import { numstatStream } from '../diff/numstat.js';
 import type { GitContext } from '../git/run.js';
 import { projectId, resolveWorkspace, retain, storeContext, track, type SkippedFile } from '../snapshot/index.js';
 import { openDatabase, type Database } from './db.js';
-import { UnknownSession } from './errors.js';
+import { CorruptRow, UnknownSession } from './errors.js';
 import { PREVIEW_BYTES, resolveAgent, runCommand, type CommandResult } from './exec.js';
 import { newId } from './id.js';
 import { withTurnLock } from './lock.js';
@@ -95,7 +96,7 @@ export async function runTurn(opts: TurnOptions): Promise<TurnResult> {
     let worktree: string;
     if (opts.sessionId !== undefined) {
       session = getSession(db, opts.sessionId);
-      worktree = await resolveWorkspace(session.directory, true);
+      worktree = await sessionWorkspace(session);
       if (opts.directory !== undefined && (await resolveWorkspace(opts.directory, true)) !== worktree) {
         throw new UsageError(`session ${session.id} belongs to ${session.directory}, not ${opts.directory}`);
       }
@@ -111,6 +112,16 @@ export async function runTurn(opts: TurnOptions): Promise<TurnResult> {
   } finally {
     if (!opts.db) db.close();
   }
+}
+
+/**
+ * The workspace a session belongs to. The row is checked like any external input: a directory
+ * that is not absolute is a damaged row, and `/` or the home directory (which `run` never
+ * records) is refused rather than snapshotted or restored.
+ */
+export async function sessionWorkspace(s: SessionInfo): Promise<string> {
+  if (!isAbsolute(s.directory)) throw new CorruptRow('session', s.id, `directory '${s.directory}' is not an absolute path`);
+  return resolveWorkspace(s.directory, false);
 }
 
 async function recordTurn(db: Database, worktree: string, existing: SessionInfo | undefined, argv: string[], opts: TurnOptions): Promise<TurnResult> {
