@@ -589,3 +589,163 @@ export async function killScenario(o: KillOptions): Promise<KillReport> {
   }
   return report;
 }
+
+// ---------------------------------------------------------------------------------------------
+// 2. Concurrency
+// ---------------------------------------------------------------------------------------------
+
+export interface ConcurrencyReport {
+  /** `run`s started in all. */
+  runs: number;
+  /** Pairs on one workspace: the second waited (with a message) and started its snapshot after the first finished. */
+  serialized: number;
+  /** The second of a pair given a short lock timeout failed cleanly (one line, nothing recorded). */
+  timedOutCleanly: number;
+  /** Runs on different workspaces whose commands overlapped in time. */
+  parallel: number;
+  /** Slowest `session show` / `db` while a run held the workspace (and while a write transaction was open). */
+  readerMaxMs: number;
+  readers: number;
+  failures: string[];
+}
+
+interface StepTimes {
+  start: number;
+  finish: number;
+  toolStart: number;
+  toolEnd: number;
+}
+
+/** When each turn's snapshots were recorded and its command ran, by user message order. */
+function stepTimes(home: string): StepTimes[] {
+  const db = new Sqlite(join(home, 'snapline.db'), { readonly: true, fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 10000');
+    const rows = db
+      .prepare(
+        `SELECT m.id AS mid, p.time_created AS t, json_extract(p.data, '$.type') AS type,
+                json_extract(p.data, '$.state.time.start') AS ts, json_extract(p.data, '$.state.time.end') AS te
+         FROM part p JOIN message m ON m.id = p.message_id WHERE json_extract(m.data, '$.role') = 'assistant' ORDER BY m.id, p.id`,
+      )
+      .all() as { mid: string; t: number; type: string; ts: number | null; te: number | null }[];
+    const out = new Map<string, StepTimes>();
+    for (const r of rows) {
+      const s = out.get(r.mid) ?? { start: 0, finish: 0, toolStart: 0, toolEnd: 0 };
+      if (r.type === 'step-start') s.start = r.t;
+      if (r.type === 'step-finish') s.finish = r.t;
+      if (r.type === 'tool') {
+        s.toolStart = r.ts ?? 0;
+        s.toolEnd = r.te ?? 0;
+      }
+      out.set(r.mid, s);
+    }
+    return [...out.values()];
+  } finally {
+    db.close();
+  }
+}
+
+function rowCounts(home: string): string {
+  const db = new Sqlite(join(home, 'snapline.db'), { readonly: true, fileMustExist: true });
+  try {
+    return JSON.stringify(db.prepare('SELECT (SELECT COUNT(*) FROM session) AS s, (SELECT COUNT(*) FROM message) AS m, (SELECT COUNT(*) FROM part) AS p').get());
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * `pairs` × two runs on one workspace at once (they must serialize on the workspace's lock, the
+ * second saying it waits), one pair with a short lock timeout (the second must fail cleanly),
+ * `pairs` × two runs on different workspaces (their commands must overlap), and readers
+ * (`session show`, `db`) while a run holds the workspace and while another process holds a
+ * write transaction open: each must answer within `readerBoundMs`.
+ */
+export async function concurrencyScenario(o: { pairs: number; commandMs: number; readerBoundMs: number }): Promise<ConcurrencyReport> {
+  const report: ConcurrencyReport = { runs: 0, serialized: 0, timedOutCleanly: 0, parallel: 0, readerMaxMs: 0, readers: 0, failures: [] };
+  const sleepCmd = (name: string) => `sleep ${(o.commandMs / 1000).toFixed(2)}; echo ${name} > ${name}.txt`;
+  const a = fixture({ config: { snapshot: { lockTimeoutMs: 60_000 } } });
+  const b = fixture({ home: a.home, config: { snapshot: { lockTimeoutMs: 60_000 } } });
+  try {
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(a.dir, 'base.txt'), 'a\n');
+    writeFileSync(join(b.dir, 'base.txt'), 'b\n');
+    const sid = sessionOf(await a.ok(['run', 'setup', '--dir', a.dir, '--format', 'json', '--exec', 'true']));
+    report.runs++;
+    // Same workspace: serialize, the second one saying why it waits.
+    for (let i = 0; i < o.pairs; i++) {
+      const before = stepTimes(a.home).length;
+      const first = a.start(['run', `first ${i}`, '--session', sid, '--exec', sleepCmd(`first${i}`)]);
+      await sleep(Math.min(300, o.commandMs / 3));
+      const second = a.start(['run', `second ${i}`, '--dir', a.dir, '--continue', '--exec', `echo second${i} > second${i}.txt`]);
+      // Readers while the first holds the workspace.
+      for (const args of [['session', 'show', sid], ['db', 'SELECT COUNT(*) AS n FROM message'], ['session', 'list']]) {
+        const r = await a.cli(args);
+        report.readers++;
+        report.readerMaxMs = Math.max(report.readerMaxMs, r.ms);
+        if (r.status !== 0 || r.ms > o.readerBoundMs) report.failures.push(`reader ${args.join(' ')} during a run: exit ${r.status} after ${r.ms} ms ${r.stderr.trim()}`);
+      }
+      const [r1, r2] = await Promise.all([first.done, second.done]);
+      report.runs += 2;
+      if (r1.status !== 0 || r2.status !== 0) {
+        report.failures.push(`same-workspace pair ${i}: exits ${r1.status}, ${r2.status}: ${r1.stderr.trim()} ${r2.stderr.trim()}`);
+        continue;
+      }
+      const times = stepTimes(a.home).slice(before);
+      const waited = /waiting for pid \d+ .* to release the workspace/.test(r2.stderr);
+      const ordered = times.length === 2 && times[1]!.start >= times[0]!.finish;
+      if (waited && ordered) report.serialized++;
+      else report.failures.push(`same-workspace pair ${i}: waited message ${waited}, serialized ${ordered} (${JSON.stringify(times)}; stderr: ${r2.stderr.trim()})`);
+    }
+    // A short timeout: the second gives up with one line, and records nothing.
+    {
+      const short = { ...a.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ snapshot: { lockTimeoutMs: 500 } }) };
+      const first = a.start(['run', 'long', '--session', sid, '--exec', `sleep ${(Math.max(o.commandMs, 1500) / 1000).toFixed(2)}`]);
+      await sleep(300);
+      const counts = rowCounts(a.home);
+      const r2 = await a.cli(['run', 'impatient', '--dir', a.dir, '--exec', 'echo no > no.txt'], { env: short });
+      const countsAfter = rowCounts(a.home);
+      const r1 = await first.done;
+      report.runs += 2;
+      const lines = r2.stderr.split('\n').filter((l) => l.trim() && !/waiting for/.test(l));
+      if (r2.status !== 0 && lines.length === 1 && /workspace .* is busy: pid \d+ .*gave up after \d+ ms/.test(lines[0]!) && counts === countsAfter && !existsSync(join(a.dir, 'no.txt')) && r1.status === 0) report.timedOutCleanly++;
+      else report.failures.push(`short timeout: exit ${r2.status}, stderr ${JSON.stringify(r2.stderr)}, rows ${counts} -> ${countsAfter}, first exit ${r1.status}`);
+    }
+    // Different workspaces: in parallel.
+    for (let i = 0; i < o.pairs; i++) {
+      const before = stepTimes(a.home).length;
+      const p1 = a.start(['run', `par a ${i}`, '--dir', a.dir, '--exec', sleepCmd(`pa${i}`)]);
+      const p2 = b.start(['run', `par b ${i}`, '--dir', b.dir, '--exec', sleepCmd(`pb${i}`)]);
+      const [r1, r2] = await Promise.all([p1.done, p2.done]);
+      report.runs += 2;
+      const t = stepTimes(a.home).slice(before);
+      const overlap = t.length === 2 && t[0]!.toolStart < t[1]!.toolEnd && t[1]!.toolStart < t[0]!.toolEnd;
+      if (r1.status === 0 && r2.status === 0 && overlap && !/waiting/.test(r1.stderr + r2.stderr)) report.parallel++;
+      else report.failures.push(`different workspaces ${i}: exits ${r1.status}, ${r2.status}, overlap ${overlap}: ${r1.stderr.trim()} ${r2.stderr.trim()}`);
+    }
+    // Readers while another process holds a write transaction open.
+    {
+      const db = new Sqlite(join(a.home, 'snapline.db'));
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        for (const args of [['session', 'show', sid], ['db', 'SELECT COUNT(*) AS n FROM part'], ['session', 'list']]) {
+          const r = await a.cli(args);
+          report.readers++;
+          report.readerMaxMs = Math.max(report.readerMaxMs, r.ms);
+          if (r.status !== 0 || r.ms > o.readerBoundMs) report.failures.push(`reader ${args.join(' ')} during a write transaction: exit ${r.status} after ${r.ms} ms ${r.stderr.trim()}`);
+        }
+      } finally {
+        db.exec('COMMIT');
+        db.close();
+      }
+    }
+    const ic = integrity(a.home);
+    if (ic !== 'ok') report.failures.push(`integrity_check: ${ic}`);
+    const audit = auditTurns(a.home, false);
+    if (audit.half.length) report.failures.push(`half-recorded turns: ${audit.half.join(', ')}`);
+  } finally {
+    b.cleanup();
+    a.cleanup();
+  }
+  return report;
+}
