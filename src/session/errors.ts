@@ -50,6 +50,13 @@ export class WorkspaceBusy extends SnaplineError {
   }
 }
 
+/** A snapshot a session row names is not in its workspace's store (an edited row, or a rebuilt store). */
+export class SnapshotsMissing extends SnaplineError {
+  constructor(sessionId: string, tree: string, worktree: string) {
+    super('snapshots-missing', `session ${sessionId} names snapshot ${tree}, which the snapshot store of ${worktree} does not hold (the session row or the store was changed); nothing was written`);
+  }
+}
+
 export class NotReverted extends SnaplineError {
   constructor(id: string) {
     super('not-reverted', `session ${id} has no revert to undo (revert a turn first with 'snapline session revert ${id} --message MSG')`, 2);

@@ -1,10 +1,10 @@
 /** Undo: revert a session to before a turn, unrevert, delete — touching only what the session changed. */
 import { UsageError } from '../errors.js';
-import type { GitContext } from '../git/run.js';
+import { runGit, type GitContext } from '../git/run.js';
 import { changedPaths } from '../git/tree-diff.js';
 import { release, restore, retain, storeContext, track, StoreMissing } from '../snapshot/index.js';
 import { openDatabase, type Database } from './db.js';
-import { NotReverted } from './errors.js';
+import { NotReverted, SnapshotsMissing } from './errors.js';
 import { withTurnLock } from './lock.js';
 import { sessionWorkspace } from './turn.js';
 import type { RevertState } from './model.js';
@@ -55,6 +55,22 @@ async function pathsChangedFrom(ctx: GitContext, turns: Turn[], from: number): P
   return paths;
 }
 
+/**
+ * Refuses (before anything is snapshotted or written) when a tree the session names is not in
+ * the workspace's store: the row was edited, or points at another directory's store.
+ */
+async function requireTrees(ctx: GitContext, sessionId: string, worktree: string, trees: (string | undefined)[]): Promise<void> {
+  const ids = [...new Set(trees.filter((t): t is string => typeof t === 'string'))];
+  if (ids.length === 0) return;
+  const bad = ids.find((t) => !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(t));
+  if (bad !== undefined) throw new SnapshotsMissing(sessionId, bad, worktree);
+  const r = await runGit(ctx, ['cat-file', '--batch-check=%(objecttype)'], { input: ids.join('\n') + '\n', okStatus: [0, 128] });
+  const types = r.stdout.toString('utf8').split('\n');
+  ids.forEach((t, i) => {
+    if (r.status !== 0 || types[i] !== 'tree') throw new SnapshotsMissing(sessionId, t, worktree);
+  });
+}
+
 /** The paths of `wanted` that differ between two trees (restore needs no others). */
 async function differing(ctx: GitContext, a: string, b: string, wanted: Set<string>): Promise<string[]> {
   if (a === b || wanted.size === 0) return [];
@@ -81,6 +97,7 @@ export async function revertSession(sessionId: string, messageId: string, opts: 
       const target = turns[at]!.start;
       if (!target) throw new UsageError(`turn ${turns[at]!.id} has no snapshot to revert to (it never started)`);
       const ctx = await storeContext(worktree);
+      await requireTrees(ctx, sessionId, worktree, [...turns.flatMap((t) => [t.start, t.end]), s.revert?.snapshot]);
       if (s.revert) await undoRevert(ctx, worktree, turns, s.revert, opts);
       opts.onProgress?.('snapshot of the current state…');
       const { tree: current } = await track(worktree);
@@ -118,7 +135,9 @@ export async function unrevertSession(sessionId: string, opts: UndoOptions = {})
       assertNotBusy(fresh);
       if (!fresh.revert) throw new NotReverted(sessionId);
       const ctx = await storeContext(worktree);
-      const r = await undoRevert(ctx, worktree, listTurns(db, sessionId), fresh.revert, opts);
+      const turns = listTurns(db, sessionId);
+      await requireTrees(ctx, sessionId, worktree, [...turns.flatMap((t) => [t.start, t.end]), fresh.revert.snapshot]);
+      const r = await undoRevert(ctx, worktree, turns, fresh.revert, opts);
       setRevert(db, sessionId, undefined);
       return { sessionID: sessionId, ...r };
     }, { onWait: opts.onWait });
