@@ -3,7 +3,8 @@ import { lstatSync, realpathSync } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, rename, rmdir, symlink, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, sep } from 'node:path';
 import { openObjectReader, type ObjectReader } from '../git/objects.js';
-import { runGit } from '../git/run.js';
+import { UnknownPath } from '../errors.js';
+import { runGit, type GitContext } from '../git/run.js';
 import { changedPaths, type TreeChange } from '../git/tree-diff.js';
 import { PathOutsideWorkspace, RestoreFailed, UnknownSnapshot } from './errors.js';
 import { withStore, type Store, type StoreOptions } from './store.js';
@@ -24,13 +25,61 @@ export interface RestoreResult {
  */
 export async function restore(worktree: string, tree: string, paths?: readonly string[], opts: StoreOptions = {}): Promise<RestoreResult> {
   const wanted = (paths ?? []).map(checkRelative);
+  const wantedSet = new Set(wanted);
   return withStore(worktree, { ...opts, create: true }, async (store) => {
-    for (const p of wanted) checkInside(store.worktree, p);
+    for (const p of wanted) checkInside(store.worktree, p, wantedSet);
     const target = await treeInStore(store, tree);
     const { tree: current } = await trackLocked(store);
-    const changes = await changedPaths(store.ctx, current, target, wanted);
+    const changes = await changesUnder(store.ctx, current, target, wanted);
+    for (const c of changes) checkSnapshotPath(c.path);
     return applyChanges(store, target, changes);
   });
+}
+
+/**
+ * The changes between two trees at or under `wanted` (all of them when it is empty). One
+ * whole-tree diff filtered here: a pathspec per path would put 100,000 paths on one command
+ * line. A wanted path in neither tree is UnknownPath.
+ */
+async function changesUnder(ctx: GitContext, from: string, to: string, wanted: readonly string[]): Promise<TreeChange[]> {
+  const all = await changedPaths(ctx, from, to);
+  if (wanted.length === 0) return all;
+  const set = new Set(wanted);
+  const covered = new Set<string>();
+  const out: TreeChange[] = [];
+  for (const c of all) {
+    for (let p = c.path; ; ) {
+      if (set.has(p)) {
+        covered.add(p);
+        out.push(c);
+        break;
+      }
+      const slash = p.lastIndexOf('/');
+      if (slash < 0) break;
+      p = p.slice(0, slash);
+    }
+  }
+  const rest = wanted.filter((p) => !covered.has(p));
+  if (rest.length) {
+    // Unchanged paths need nothing, but a path in neither tree is a mistake worth saying.
+    const input = rest.flatMap((p) => [`${from}:${p}`, `${to}:${p}`]).join('\n') + '\n';
+    const out2 = (await runGit(ctx, ['cat-file', '--batch-check=%(objecttype)'], { input })).stdout.toString('utf8').split('\n');
+    rest.forEach((p, i) => {
+      if (p.includes('\n') || p.includes('\ufffd')) throw new UnknownPath(p);
+      if (/missing$/.test(out2[2 * i] ?? 'missing') && /missing$/.test(out2[2 * i + 1] ?? 'missing')) throw new UnknownPath(p);
+    });
+  }
+  return out;
+}
+
+/**
+ * Refuses a path from a tree that could land outside the workspace or in a .git directory (a
+ * crafted or damaged snapshot), or that cannot be named faithfully (not valid UTF-8 — the
+ * replacement character would write a different file). Checked before anything is written.
+ */
+function checkSnapshotPath(p: string): void {
+  if (isAbsolute(p) || p.split('/').some((c) => c === '' || c === '.' || c === '..' || c.toLowerCase() === '.git')) throw new PathOutsideWorkspace(p, 'the snapshot names a path outside the workspace or inside .git');
+  if (p.includes('\ufffd')) throw new RestoreFailed(p, 'its name is not valid UTF-8, which snapline cannot restore yet; nothing was written');
 }
 
 /** The full id of `tree` if the store holds a tree by that name, else UnknownSnapshot. */
@@ -52,12 +101,17 @@ function checkRelative(p: string): string {
   return parts.join('/');
 }
 
-/** Refuses a path whose existing parent directories lead outside the workspace through symlinks. */
-function checkInside(root: string, rel: string): void {
+/**
+ * Refuses a path whose existing parent directories lead outside the workspace through symlinks.
+ * A parent that is itself being restored is not followed (it is replaced first, and the writes
+ * check their parents again just before writing).
+ */
+function checkInside(root: string, rel: string, restoring: ReadonlySet<string> = new Set()): void {
   const parts = rel.split('/');
   let dir = root;
-  for (const part of parts.slice(0, -1)) {
-    dir = join(dir, part);
+  for (let i = 0; i < parts.length - 1; i++) {
+    if (restoring.has(parts.slice(0, i + 1).join('/'))) return;
+    dir = join(dir, parts[i]!);
     let real: string;
     try {
       real = realpathSync(dir);
