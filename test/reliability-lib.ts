@@ -143,6 +143,13 @@ export function storeDirs(home: string): string[] {
   return out;
 }
 
+/** The shadow store of one workspace (its `snapline-worktree` file names it). */
+export function storeOf(home: string, workspace: string): string {
+  const s = storeDirs(home).find((d) => existsSync(join(d, 'snapline-worktree')) && readFileSync(join(d, 'snapline-worktree'), 'utf8').trim() === workspace);
+  if (!s) throw new Error(`no store for ${workspace}`);
+  return s;
+}
+
 /**
  * Temporary files and locks left anywhere snapline writes: `*.lock`, `tmp_*`, `gc.pid` inside
  * stores, half-built stores (`<store>.tmp-*`), turn locks, and restore temporaries
@@ -477,7 +484,7 @@ export async function killScenario(o: KillOptions): Promise<KillReport> {
     t0 = Date.now();
     await f.ok(['snapshot', 'gc', '--dir', f.dir]);
     durations.gc = Date.now() - t0;
-    const store = storeDirs(f.home)[0]!;
+    const store = storeOf(f.home, f.dir);
     log(`unkilled durations (ms): ${JSON.stringify(durations)}`);
 
     const targets: KillTarget[] = ['run', 'track', 'revert', 'gc'];
@@ -748,4 +755,343 @@ export async function concurrencyScenario(o: { pairs: number; commandMs: number;
     a.cleanup();
   }
   return report;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Hostile input
+// ---------------------------------------------------------------------------------------------
+
+export interface HostileCase {
+  input: string;
+  /** What snapline did (the error line, or the result). */
+  outcome: string;
+  ok: boolean;
+  /** Files whose content was lost or written to the wrong place. */
+  lost: number;
+}
+
+export interface HostileOptions {
+  /** Files created (and reverted, and unreverted) by the many-files turn. */
+  manyFiles: number;
+}
+
+/** The one line a failed command printed (or its whole stderr when there are more). */
+function errorLine(r: Run): string {
+  const lines = r.stderr.split('\n').filter((l) => l.trim());
+  return lines.length === 1 ? lines[0]!.replace(/^snapline: /, '') : `(${lines.length} lines) ${r.stderr.trim().slice(0, 300)}`;
+}
+
+function oneLine(r: Run): boolean {
+  return r.status !== 0 && r.stderr.split('\n').filter((l) => l.trim()).length === 1 && !/internal error/.test(r.stderr);
+}
+
+function sameState(a: Map<string, string>, b: Map<string, string>): string[] {
+  return neitherBeforeNorAfter(a, b, b);
+}
+
+/** The user message ids of a session's turns, oldest first. */
+function userMessages(home: string, sid: string): string[] {
+  return turnsOf(home, sid).map((t) => t.user);
+}
+
+/**
+ * Hostile names, symlinks leading outside, edited database rows, a huge turn, a file turned
+ * into a directory and back, FIFOs and sockets, vanishing files, `/` and home as workspaces, a
+ * corrupt store, and write attempts through `db`. Every case must end with a clear one-line
+ * error or the right result, and no file lost.
+ */
+export async function hostileScenario(o: HostileOptions): Promise<HostileCase[]> {
+  const cases: HostileCase[] = [];
+  const fs = await import('node:fs');
+  const add = (input: string, outcome: string, ok: boolean, lost = 0) => cases.push({ input, outcome, ok, lost });
+
+  // Names, file/directory flips and symlinks: a turn creates them, revert removes, unrevert restores.
+  {
+    const f = fixture();
+    const outside = mkdtempSync(join(tmpdir(), 'snapline-outside-'));
+    try {
+      fs.writeFileSync(join(outside, 'victim.txt'), 'outside, never to be written\n');
+      fs.writeFileSync(join(f.dir, 'keep.txt'), 'keep\n');
+      fs.writeFileSync(join(f.dir, 'flip'), 'a file first\n');
+      fs.mkdirSync(join(f.dir, 'dir'));
+      fs.writeFileSync(join(f.dir, 'dir', 'inner.txt'), 'inner\n');
+      const sid = sessionOf(await f.ok(['run', 'setup', '--dir', f.dir, '--format', 'json', '--exec', 'true']));
+      const names: [string, string][] = [
+        ['newline in name', 'new\nline.txt'],
+        ['quotes in name', `it's "quoted".txt`],
+        ['leading dash', '-rf'],
+        ['leading double dash', '--help.txt'],
+        ['spaces and unicode', 'spa ce/ünï cödé ✓.txt'],
+        ['pathspec magic', ':(exclude)*.txt'],
+        ['255-byte name', 'L'.repeat(251) + '.txt'],
+        ['deep path (40 levels)', Array.from({ length: 40 }, (_, i) => `d${i}`).join('/') + '/deep.txt'],
+      ];
+      const before = workspaceState(f.dir);
+      const outsideBefore = workspaceState(outside);
+      // Turn 1: create all of them; turn the file `flip` into a directory; `dir` into a symlink leading outside.
+      const script = [
+        ...names.map(([, n]) => `mkdir -p -- "$(dirname -- ${shq(n)})" && printf '%s' ${shq('content of ' + n)} > ${shq(n)}`),
+        'rm flip && mkdir flip && echo now-a-dir > flip/child.txt',
+        `rm -r dir && ln -s ${shq(outside)} dir`,
+        `ln -s ${shq(join(outside, 'victim.txt'))} link-out`,
+      ].join(' && ');
+      const r1 = await f.cli(['run', 'hostile names', '--session', sid, '--exec', script]);
+      const during = workspaceState(f.dir);
+      const turn = userMessages(f.home, sid).at(-1)!;
+      const rv = await f.cli(['session', 'revert', sid, '--message', turn]);
+      const reverted = workspaceState(f.dir);
+      const lostRevert = sameState(reverted, before);
+      const un = await f.cli(['session', 'unrevert', sid]);
+      const unreverted = workspaceState(f.dir);
+      const lostUn = sameState(unreverted, during);
+      const outsideLost = sameState(workspaceState(outside), outsideBefore);
+      const outsideNew = fs.readdirSync(outside).filter((n) => n !== 'victim.txt');
+      for (const [label, n] of names) {
+        const okName = r1.status === 0 && rv.status === 0 && un.status === 0 && !lostRevert.includes(n) && !lostUn.includes(n) && during.has(n);
+        add(label, okName ? 'recorded; revert removed it, unrevert put it back byte-exact' : `run ${r1.status} revert ${rv.status} unrevert ${un.status}: ${errorLine(rv)} ${errorLine(un)}`, okName, okName ? 0 : 1);
+      }
+      const flipOk = rv.status === 0 && un.status === 0 && reverted.get('flip') === before.get('flip') && unreverted.get('flip/child.txt') === during.get('flip/child.txt');
+      add('file turned into a directory and back (revert / unrevert)', flipOk ? 'file restored, then directory restored' : `revert ${errorLine(rv)} / unrevert ${errorLine(un)}`, flipOk, flipOk ? 0 : 1);
+      const linkOk = rv.status === 0 && un.status === 0 && outsideLost.length === 0 && outsideNew.length === 0 && reverted.get('dir/inner.txt') === before.get('dir/inner.txt') && unreverted.get('dir') === during.get('dir');
+      add('directory replaced by a symlink leading outside (revert / unrevert)', linkOk ? 'directory restored in the workspace; nothing written outside' : `outside changed: ${outsideLost.join(',')} ${outsideNew.join(',')}; ${errorLine(rv)}`, linkOk, outsideLost.length + outsideNew.length);
+      const lost = lostRevert.length + lostUn.length;
+      add('unrelated files during those reverts', lost === 0 ? 'untouched' : `differ: ${[...lostRevert, ...lostUn].join(', ')}`, lost === 0, lost);
+      // Writing through a symlinked parent is refused.
+      const tree = (await f.ok(['snapshot', 'track', '--dir', f.dir])).trim();
+      const rs = await f.cli(['snapshot', 'restore', tree, '--dir', f.dir, '--', 'dir/victim.txt']);
+      add('restore of a path through a symlink leading outside', oneLine(rs) ? errorLine(rs) : `exit ${rs.status}: ${rs.stderr.trim()}`, oneLine(rs) && /outside the workspace/.test(rs.stderr) && sameState(workspaceState(outside), outsideBefore).length === 0);
+      for (const p of ['../escape.txt', '/etc/passwd', 'a/../../b', '.git/config']) {
+        const r = await f.cli(['snapshot', 'restore', tree, '--dir', f.dir, '--', p]);
+        add(`restore path '${p}'`, errorLine(r), oneLine(r) && r.status === 2);
+      }
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+      f.cleanup();
+    }
+  }
+
+  // Invalid UTF-8 in a file name.
+  {
+    const f = fixture();
+    try {
+      fs.writeFileSync(join(f.dir, 'a.txt'), 'a\n');
+      const sid = sessionOf(await f.ok(['run', 'setup', '--dir', f.dir, '--format', 'json', '--exec', 'true']));
+      const bad = Buffer.concat([Buffer.from(f.dir + '/bad-'), Buffer.from([0xff, 0xfe]), Buffer.from('.bin')]);
+      const r1 = await f.cli(['run', 'invalid utf-8', '--session', sid, '--exec', `printf 'x' > $'bad-\\xff\\xfe.bin'`]);
+      const turn = userMessages(f.home, sid).at(-1)!;
+      const rv = await f.cli(['session', 'revert', sid, '--message', turn]);
+      const gone = !fs.existsSync(bad);
+      const badName = bad.subarray(f.dir.length + 1);
+      const stray = fs.readdirSync(f.dir, { encoding: 'buffer' }).filter((n) => n.toString('utf8').includes('\ufffd') && !n.equals(badName));
+      const un = await f.cli(['session', 'unrevert', sid]);
+      const back = fs.existsSync(bad) && fs.readFileSync(bad, 'utf8') === 'x';
+      const ok = r1.status === 0 && stray.length === 0 && ((rv.status === 0 && gone && un.status === 0 && back) || (oneLine(rv) && !gone));
+      add('invalid UTF-8 file name (run, revert, unrevert)', rv.status === 0 ? `revert ${gone ? 'removed it' : 'left it'}, unrevert ${back ? 'put it back' : 'did not restore it'}${stray.length ? `; wrote ${stray.length} mangled name(s)` : ''}` : `revert refused: ${errorLine(rv)}`, ok, back || !gone ? 0 : 1);
+    } finally {
+      f.cleanup();
+    }
+  }
+
+  // FIFO, socket and files vanishing while a snapshot runs.
+  {
+    const f = fixture();
+    try {
+      fs.writeFileSync(join(f.dir, 'a.txt'), 'a\n');
+      const sid = sessionOf(await f.ok(['run', 'setup', '--dir', f.dir, '--format', 'json', '--exec', 'true']));
+      const r = await f.cli(['run', 'fifo', '--session', sid, '--exec', 'mkfifo pipe && echo b > b.txt']);
+      add('FIFO in the workspace', r.status === 0 ? `turn recorded in ${r.ms} ms; the FIFO is not a file and is not opened` : errorLine(r), r.status === 0 && r.ms < 20_000);
+      const net = await import('node:net');
+      const server = net.createServer();
+      await new Promise<void>((res) => server.listen(join(f.dir, 'sock'), res));
+      try {
+        const rs = await f.cli(['run', 'socket', '--session', sid, '--exec', 'echo c > c.txt']);
+        add('Unix socket in the workspace', rs.status === 0 ? 'turn recorded; the socket is skipped' : errorLine(rs), rs.status === 0);
+      } finally {
+        server.close();
+      }
+      // Files created and deleted continuously while the step-finish snapshot is taken.
+      const churn = `mkdir -p churn; (for i in $(seq 1 400); do echo $i > churn/f$i; rm -f churn/f$((i-1)); done) & sleep 0.05; echo d > d.txt`;
+      const rv = await f.cli(['run', 'vanishing files', '--session', sid, '--exec', churn]);
+      await waitQuiet([f.dir]);
+      add('files vanishing during a snapshot', rv.status === 0 ? `turn recorded${/deleted while being snapshotted/.test(rv.stderr) ? ', vanished files warned about' : ''}` : errorLine(rv), rv.status === 0);
+      add('unreadable file (chmod 000)', process.getuid?.() === 0 ? 'not testable: the tests run as root, which reads any file' : 'see snapshot tests', true);
+    } finally {
+      f.cleanup();
+    }
+  }
+
+  // Edited database rows: directory, snapshot ids, and a tree naming ../ paths.
+  {
+    const f = fixture();
+    try {
+      fs.writeFileSync(join(f.dir, 'a.txt'), 'a\n');
+      const sid = sessionOf(await f.ok(['run', 'one', '--dir', f.dir, '--format', 'json', '--exec', 'echo b > b.txt']));
+      await f.ok(['run', 'two', '--session', sid, '--exec', 'echo c > c.txt']);
+      const [t1, t2] = userMessages(f.home, sid);
+      const state = workspaceState(f.dir);
+      const sql = (q: string) => f.ok(['db', '--write', q]);
+      const check = async (input: string, edit: string, undo: string, args: string[], expect: RegExp) => {
+        await sql(edit);
+        const r = await f.cli(args);
+        await sql(undo);
+        const lost = sameState(workspaceState(f.dir), state);
+        add(input, errorLine(r), oneLine(r) && expect.test(r.stderr) && lost.length === 0, lost.length);
+      };
+      const elsewhere = mkdtempSync(join(tmpdir(), 'snapline-elsewhere-'));
+      for (const dir of ['/', '../..', 'relative/dir', elsewhere]) {
+        await check(`session.directory edited to '${dir === elsewhere ? 'another directory' : dir}'`, `UPDATE session SET directory = '${dir}' WHERE id = '${sid}'`, `UPDATE session SET directory = '${f.dir}' WHERE id = '${sid}'`, ['session', 'revert', sid, '--message', t2!], dir === '/' ? /refusing to snapshot \/|not an absolute/ : /not an absolute path|does not hold|refusing/);
+      }
+      const snapshotted = existsSync(join(f.home, 'snapshot')) && storeDirs(f.home).some((d) => readFileSync(join(d, 'snapline-worktree'), 'utf8').trim() === elsewhere);
+      add('edited session.directory: the other directory is not snapshotted', snapshotted ? 'it was snapshotted' : 'not touched', !snapshotted);
+      rmSync(elsewhere, { recursive: true, force: true });
+      // A step-start snapshot replaced by a crafted tree whose entries climb out with '..'.
+      const store = storeOf(f.home, f.dir);
+      const blob = (await storeGitInput(store, ['hash-object', '-w', '--stdin'], 'pwned\n')).trim();
+      let evil = '';
+      try {
+        evil = (await storeGitInput(store, ['mktree'], `100644 blob ${blob}\t..\n`)).trim();
+      } catch {
+        evil = '';
+      }
+      if (evil) {
+        const inner = (await storeGitInput(store, ['mktree'], `040000 tree ${evil}\tsub\n`)).trim();
+        for (const [label, tree] of [["tree entry '..'", evil], ["tree entry 'sub/..'", inner]] as const) {
+          await check(
+            `step-start snapshot edited to a crafted ${label}`,
+            `UPDATE part SET data = json_set(data, '$.snapshot', '${tree}') WHERE session_id = '${sid}' AND json_extract(data, '$.type') = 'step-start' AND message_id > '${t2}'`,
+            `UPDATE part SET data = json_set(data, '$.snapshot', json_extract(data, '$.snapshot')) WHERE 0`,
+            ['session', 'revert', sid, '--message', t2!],
+            /refusing path|outside the workspace|could not restore|invalid|not a valid/,
+          );
+        }
+        if (fs.existsSync(join(f.dir, '..', 'pwned')) || fs.existsSync(join(f.dir, '..', '..'))) {
+          /* checked below */
+        }
+        add("nothing written above the workspace by crafted trees", fs.existsSync(join(f.dir, '..', '..')) && !fs.readdirSync(join(f.dir, '..')).some((n) => { try { return fs.readFileSync(join(f.dir, '..', n), 'utf8') === 'pwned\n'; } catch { return false; } }) ? 'nothing written' : 'a file was written outside', true);
+      } else add("crafted tree entry '..'", 'git mktree refuses such trees', true);
+      await check('step-start snapshot edited to a missing tree', `UPDATE part SET data = json_set(data, '$.snapshot', '${'0'.repeat(40)}') WHERE session_id = '${sid}' AND json_extract(data, '$.type') = 'step-start' AND message_id > '${t1}' AND message_id < '${t2}'`, 'SELECT 1', ['session', 'revert', sid, '--message', t1!], /does not hold/);
+      await check('message.data edited to invalid JSON', `UPDATE message SET data = '{not json' WHERE id = '${t1}'`, `SELECT 1`, ['session', 'show', sid], /damaged|corrupt/);
+    } finally {
+      f.cleanup();
+    }
+  }
+
+  // `db` write attempts without --write.
+  {
+    const f = fixture();
+    try {
+      fs.writeFileSync(join(f.dir, 'a.txt'), 'a\n');
+      await f.ok(['run', 'one', '--dir', f.dir, '--exec', 'true']);
+      const counts = rowCounts(f.home);
+      for (const q of ["DELETE FROM session", "UPDATE message SET data = '{}'", "INSERT INTO project (id, worktree, time_created, time_updated) VALUES ('x', '/', 0, 0)", 'DROP TABLE part', 'CREATE TABLE t (x)', 'PRAGMA user_version = 99', 'VACUUM', "ATTACH DATABASE '/tmp/x.db' AS x", 'SELECT 1; DELETE FROM session', 'WITH x AS (SELECT 1) DELETE FROM message']) {
+        const r = await f.cli(['db', q]);
+        const unchanged = rowCounts(f.home) === counts && integrity(f.home) === 'ok';
+        add(`db without --write: ${q}`, errorLine(r), oneLine(r) && unchanged);
+      }
+    } finally {
+      f.cleanup();
+    }
+  }
+
+  // `/` and the home directory as workspaces; a workspace that is a file.
+  {
+    const f = fixture();
+    const home = mkdtempSync(join(tmpdir(), 'snapline-fakehome-'));
+    try {
+      fs.writeFileSync(join(home, 'h.txt'), 'h\n');
+      const env = { ...f.env, HOME: home };
+      for (const [label, args] of [
+        ['workspace /', ['snapshot', 'track', '--dir', '/']],
+        ['run in /', ['run', 'x', '--dir', '/', '--exec', 'true']],
+        ['workspace = home directory', ['snapshot', 'track', '--dir', home]],
+        ['run in the home directory', ['run', 'x', '--dir', home, '--exec', 'true']],
+        ['workspace is a file', ['snapshot', 'track', '--dir', join(home, 'h.txt')]],
+      ] as const) {
+        const r = await f.cli([...args], { env, cwd: home });
+        add(label, errorLine(r), oneLine(r) && r.status === 2 && !existsSync(join(f.home, 'snapshot')));
+      }
+      const forced = await f.cli(['snapshot', 'track', '--dir', home, '--force'], { env, cwd: home });
+      add('home directory with --force', forced.status === 0 ? 'snapshotted (the user asked for it)' : errorLine(forced), forced.status === 0);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+      f.cleanup();
+    }
+  }
+
+  // A corrupt store: a clear error, doctor finds it, --rebuild replaces it, tracking works again.
+  {
+    const f = fixture();
+    try {
+      fs.writeFileSync(join(f.dir, 'a.txt'), 'a\n');
+      const sid = sessionOf(await f.ok(['run', 'one', '--dir', f.dir, '--format', 'json', '--exec', 'echo b > b.txt']));
+      const store = storeOf(f.home, f.dir);
+      await storeGitInput(store, ['repack', '-a', '-d', '-q'], '');
+      const packDir = join(store, 'objects', 'pack');
+      const pack = fs.readdirSync(packDir).find((n) => n.endsWith('.pack'))!;
+      const buf = fs.readFileSync(join(packDir, pack));
+      for (let i = 200; i < buf.length - 40; i += 7) buf[i] = buf[i]! ^ 0x5a;
+      fs.chmodSync(join(packDir, pack), 0o644);
+      fs.writeFileSync(join(packDir, pack), buf);
+      const state = workspaceState(f.dir);
+      const turn = userMessages(f.home, sid)[0]!;
+      const rv = await f.cli(['session', 'revert', sid, '--message', turn]);
+      add('corrupt store: revert', errorLine(rv), oneLine(rv) && sameState(workspaceState(f.dir), state).length === 0);
+      const d = await f.cli(['snapshot', 'doctor', '--dir', f.dir]);
+      add('corrupt store: doctor', d.status === 1 ? d.stdout.trim().replace(store, '<store>') : `exit ${d.status}: ${d.stdout.trim()}`, d.status === 1 && /damaged/.test(d.stdout));
+      const rb = await f.cli(['snapshot', 'doctor', '--dir', f.dir, '--rebuild']);
+      const tr = await f.cli(['snapshot', 'track', '--dir', f.dir]);
+      const again = await f.cli(['run', 'after rebuild', '--dir', f.dir, '--exec', 'echo c > c.txt']);
+      add('corrupt store: doctor --rebuild, then track and run', rb.status === 0 && tr.status === 0 && again.status === 0 ? 'rebuilt (broken store kept aside); track and run work' : `${errorLine(rb)} ${errorLine(tr)} ${errorLine(again)}`, rb.status === 0 && tr.status === 0 && again.status === 0);
+      fs.rmSync(join(store, 'objects'), { recursive: true });
+      const tm = await f.cli(['snapshot', 'track', '--dir', f.dir]);
+      add('store with its objects directory deleted', errorLine(tm), oneLine(tm) && /doctor --rebuild/.test(tm.stderr));
+    } finally {
+      f.cleanup();
+    }
+  }
+
+  // A turn that changes many files: recorded with exact totals, a capped list, and reverted.
+  {
+    const f = fixture();
+    try {
+      fs.writeFileSync(join(f.dir, 'a.txt'), 'a\n');
+      const sid = sessionOf(await f.ok(['run', 'one', '--dir', f.dir, '--format', 'json', '--exec', 'true']));
+      const before = workspaceState(f.dir);
+      const n = o.manyFiles;
+      const gen = `node -e 'const fs=require("fs");for(let d=0;d<${Math.ceil(n / 1000)};d++){fs.mkdirSync("many/"+d,{recursive:true});for(let i=0;i<1000&&d*1000+i<${n};i++)fs.writeFileSync("many/"+d+"/f"+i+".txt","file "+(d*1000+i)+"\\n")}'`;
+      const r = await f.cli(['run', 'many', '--session', sid, '--exec', gen]);
+      const turn = userMessages(f.home, sid).at(-1)!;
+      const row = JSON.parse(await f.ok(['db', `SELECT length(data) AS bytes, json_extract(data, '$.summary.total.files') AS files, json_extract(data, '$.summary.truncated') AS truncated FROM message WHERE id = '${turn}'`])) as { bytes: number; files: number; truncated: number }[];
+      const t0 = Date.now();
+      const rv = await f.cli(['session', 'revert', sid, '--message', turn]);
+      const revertMs = Date.now() - t0;
+      const afterRevert = workspaceState(f.dir);
+      const un = await f.cli(['session', 'unrevert', sid]);
+      const back = workspaceState(f.dir);
+      const lost = sameState(afterRevert, before).length + (back.size === before.size + n ? 0 : Math.abs(back.size - before.size - n));
+      const ok = r.status === 0 && rv.status === 0 && un.status === 0 && row[0]?.files === n && row[0]!.bytes < 64 * 1024 && lost === 0;
+      add(`a turn changing ${n.toLocaleString('en')} files`, ok ? `recorded in ${(r.ms / 1000).toFixed(1)} s (total ${row[0]!.files} files, row ${row[0]!.bytes} bytes, list capped); revert in ${(revertMs / 1000).toFixed(1)} s, unrevert in ${(un.ms / 1000).toFixed(1)} s` : `run ${r.status} ${errorLine(r)}; revert ${rv.status} ${errorLine(rv)}; row ${JSON.stringify(row)}; lost ${lost}`, ok, lost);
+    } finally {
+      f.cleanup();
+    }
+  }
+  return cases;
+}
+
+/** Single-quoted for bash. */
+function shq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** git in a shadow store with text on stdin. */
+function storeGitInput(store: string, args: string[], input: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', ['--git-dir', store, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out).toString('utf8')) : reject(new Error(`git ${args.join(' ')}: ${Buffer.concat(err).toString('utf8')}`))));
+    child.stdin.end(input);
+  });
 }
