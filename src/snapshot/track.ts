@@ -59,12 +59,12 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
     const skipped = [...vanished, ...scan.skipped];
     try {
       onProgress?.(`staging ${scan.changed} changed path${scan.changed === 1 ? '' : 's'}…`);
-      await stage(store, scan.skipped.map((s) => s.path));
+      await stage(store, scan.skipped.map((s) => scan.raw.get(s.path) ?? Buffer.from(s.path)));
       const tree = await gitText(store.ctx, ['write-tree']);
       if (!/^[0-9a-f]{40,64}$/.test(tree)) throw new StagingFailed(`git write-tree printed '${tree}'`);
       return { tree, skipped };
     } catch (e) {
-      const gone = scan.untracked.filter((p) => !exists(join(store.worktree, p)));
+      const gone = scan.untracked.filter((p) => !exists(inWorktree(store, scan.raw.get(p) ?? Buffer.from(p))));
       if (attempt < 2 && gone.length > 0) {
         // Files deleted while git read them: report them and take a fresh look.
         for (const path of gone) if (!vanished.some((v) => v.path === path)) vanished.push({ path, reason: 'vanished' });
@@ -82,6 +82,8 @@ interface Scan {
   /** Untracked paths seen (to tell vanished files from failures if staging fails). */
   untracked: string[];
   changed: number;
+  /** The bytes of listed names that are not valid UTF-8 (their string form is lossy). */
+  raw: Map<string, Buffer>;
 }
 
 /**
@@ -96,11 +98,12 @@ async function scanChanges(store: Store): Promise<Scan> {
     const skipped: SkippedFile[] = [];
     const untracked: string[] = [];
     const nested: string[] = [];
+    const raw = new Map<string, Buffer>();
     let changed = 0;
     // Untracked files, and tracked files whose stat data changed. Not `ls-files -m`: for a
     // same-size file with a new mtime it hashes the content, doubling the cost of a big turn.
     const listings = await Promise.all([list(store, ['ls-files', '-z', '-o', '--exclude-standard'], '?'), list(store, ['diff-files', '-z', '--name-only'], 'C')]);
-    for (const [tag, path] of listings.flat()) {
+    for (const [tag, path, bytes] of listings.flat()) {
       if (path.endsWith('/')) {
         if (tag === '?') nested.push(path);
         continue;
@@ -108,7 +111,9 @@ async function scanChanges(store: Store): Promise<Scan> {
       if (path === PLACEHOLDER || path.endsWith('/' + PLACEHOLDER)) continue;
       changed++;
       if (tag === '?') untracked.push(path);
-      const abs = join(store.worktree, path);
+      // Stat the real name: a name that is not UTF-8 would otherwise look vanished.
+      if (path.includes('\ufffd')) raw.set(path, bytes);
+      const abs = inWorktree(store, bytes);
       let st;
       try {
         st = lstatSync(abs);
@@ -129,7 +134,7 @@ async function scanChanges(store: Store): Promise<Scan> {
         skipped.push({ path, reason: 'unreadable', size: st.size });
       }
     }
-    if (nested.length === 0) return { skipped, untracked, changed };
+    if (nested.length === 0) return { skipped, untracked, changed, raw };
     const input = nested.map((dir) => `100644 ${EMPTY_BLOB}\t${dir}${PLACEHOLDER}\0`).join('');
     await runGit(store.ctx, ['update-index', '-z', '--add', '--index-info'], { input });
   }
@@ -137,17 +142,22 @@ async function scanChanges(store: Store): Promise<Scan> {
 }
 
 /** Paths listed by a git command with NUL-separated output, each with `tag`. */
-async function list(store: Store, args: string[], tag: '?' | 'C'): Promise<['?' | 'C', string][]> {
-  const out: ['?' | 'C', string][] = [];
-  for await (const rec of gitRecords(store.ctx, args)) if (rec.length) out.push([tag, rec.toString('utf8')]);
+async function list(store: Store, args: string[], tag: '?' | 'C'): Promise<['?' | 'C', string, Buffer][]> {
+  const out: ['?' | 'C', string, Buffer][] = [];
+  for await (const rec of gitRecords(store.ctx, args)) if (rec.length) out.push([tag, rec.toString('utf8'), Buffer.from(rec)]);
   return out;
 }
 
+/** Absolute path (as bytes, so any file name works) of a workspace-relative git path. */
+function inWorktree(store: Store, rel: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(store.worktree + sep), rel]);
+}
+
 /** `git add -A` of the whole workspace except the skipped paths (which also leave the index). */
-async function stage(store: Store, skipped: string[]): Promise<void> {
-  const literal = skipped.map((p) => `:(literal)${p}\0`).join('');
-  if (skipped.length) await runGit(store.ctx, ['rm', '--cached', '-q', '-r', '--ignore-unmatch', '--pathspec-from-file=-', '--pathspec-file-nul'], { input: literal });
-  const input = '.\0' + skipped.map((p) => `:(exclude,literal)${p}\0`).join('');
+async function stage(store: Store, skipped: Buffer[]): Promise<void> {
+  const spec = (magic: string) => Buffer.concat(skipped.flatMap((p) => [Buffer.from(magic), p, Buffer.from([0])]));
+  if (skipped.length) await runGit(store.ctx, ['rm', '--cached', '-q', '-r', '--ignore-unmatch', '--pathspec-from-file=-', '--pathspec-file-nul'], { input: spec(':(literal)') });
+  const input = Buffer.concat([Buffer.from('.\0'), spec(':(exclude,literal)')]);
   await runGit(store.ctx, ['add', '-A', '--pathspec-from-file=-', '--pathspec-file-nul'], { input });
 }
 
@@ -172,7 +182,7 @@ async function writeExcludes(store: Store): Promise<void> {
   if ((await readIfExists(file)) !== text) await writeFile(file, text);
 }
 
-function exists(p: string): boolean {
+function exists(p: string | Buffer): boolean {
   try {
     lstatSync(p);
     return true;
