@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { lstatSync, realpathSync } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, rename, rmdir, symlink, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, sep } from 'node:path';
@@ -8,6 +7,7 @@ import { runGit, type GitContext } from '../git/run.js';
 import { changedPaths, type TreeChange } from '../git/tree-diff.js';
 import { PathOutsideWorkspace, RestoreFailed, UnknownSnapshot } from './errors.js';
 import { withStore, type Store, type StoreOptions } from './store.js';
+import { beginRestore, endRestore, tempName } from './journal.js';
 import { trackLocked } from './track.js';
 
 /** What a restore changed in the workspace (paths relative to it, `/`-separated). */
@@ -156,14 +156,18 @@ async function applyChanges(store: Store, target: string, changes: TreeChange[])
   }
   await removeEmptyParents(store, target, deletions);
 
+  // The journal lets the next process remove our temporary files if we are killed mid-write.
+  const journal = await beginRestore(store.dir, writes.map((c) => dirname(join(root, c.path))));
   const reader = openObjectReader(store.ctx);
   try {
+    let n = 0;
     for (const c of writes) {
-      await writeEntry(reader, root, c.path, c.after!.mode, c.after!.oid);
+      await writeEntry(reader, root, c.path, c.after!.mode, c.after!.oid, tempName(journal, n++));
       result.written.push(c.path);
     }
   } finally {
     reader.close();
+    await endRestore(store.dir);
   }
   return result;
 }
@@ -189,7 +193,7 @@ async function removeEmptyParents(store: Store, target: string, deleted: string[
 }
 
 /** Writes one blob or symlink at `path` via a temporary sibling and a rename. */
-async function writeEntry(reader: ObjectReader, root: string, path: string, mode: string, oid: string): Promise<void> {
+async function writeEntry(reader: ObjectReader, root: string, path: string, mode: string, oid: string, tmpName: string): Promise<void> {
   const abs = join(root, path);
   const dir = dirname(abs);
   try {
@@ -197,7 +201,7 @@ async function writeEntry(reader: ObjectReader, root: string, path: string, mode
   } catch (e) {
     throw new RestoreFailed(path, (e as Error).message);
   }
-  const tmp = join(dir, `.${randomBytes(6).toString('hex')}.snapline-tmp`);
+  const tmp = join(dir, tmpName);
   try {
     const obj = await reader.open(oid);
     if (mode === '120000') {

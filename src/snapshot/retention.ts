@@ -6,6 +6,7 @@ import { dataDir, loadConfig, snapshotRoot } from '../config.js';
 import { UsageError } from '../errors.js';
 import { gitText, runGit, type GitContext } from '../git/run.js';
 import { UnknownSnapshot } from './errors.js';
+import { cleanRestoreLeftovers } from './journal.js';
 import { holderIsDead, LOCK_NAME, processesUsing, readLock, withStoreLock } from './lock.js';
 import { checkStore, openStore, readIfExists, withStore, WORKTREE_FILE, type StoreOptions } from './store.js';
 
@@ -205,6 +206,7 @@ async function gcStore(dir: string, limits: { maxAgeDays: number; maxBytes: numb
   // With no other process working on the store, a temporary file of any age is a leftover.
   const quiet = (await processesUsing(dir)).length === 0;
   await removeLeftovers(dir, '', report.removed, quiet);
+  report.removed.push(...(await cleanRestoreLeftovers(dir)));
   const now = Date.now();
   const ageMs = limits.maxAgeDays * 86_400_000;
   if (opts.force && limits.maxAgeDays > 0) {

@@ -5,6 +5,7 @@ import { snapshotRoot } from '../config.js';
 import { GitError } from '../errors.js';
 import { gitRecords, gitText, runGit } from '../git/run.js';
 import { StagingFailed } from './errors.js';
+import { cleanRestoreLeftovers } from './journal.js';
 import { readIfExists, withStore, type Store, type StoreOptions } from './store.js';
 
 /** Why a file is not in a snapshot. */
@@ -51,6 +52,8 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
   // We hold the store lock and every git we run on the store runs under it: a leftover
   // index.lock can only come from a killed run.
   await rm(join(store.dir, 'index.lock'), { force: true });
+  // Temporary files of a restore that was killed are not the user's: remove them before scanning.
+  await cleanRestoreLeftovers(store.dir);
   await writeExcludes(store);
   const vanished: SkippedFile[] = [];
   for (let attempt = 0; ; attempt++) {
