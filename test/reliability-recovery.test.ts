@@ -93,3 +93,27 @@ test('gc removes every leftover of killed runs: fresh tmp packs, index.lock, a s
     f.cleanup();
   }
 });
+
+test('temporary files of a restore killed mid-write are removed by the next track (and are never snapshotted)', async () => {
+  const f = fixture();
+  try {
+    mkdirSync(join(f.dir, 'sub'));
+    writeFileSync(join(f.dir, 'sub', 'a.txt'), 'a\n');
+    await f.ok(['snapshot', 'track', '--dir', f.dir]);
+    const store = storeDirs(f.home)[0]!;
+    // What a restore killed while writing leaves: its journal and half-written temporaries.
+    writeFileSync(join(store, 'restore-journal'), JSON.stringify({ token: 'abcdef012345', dirs: [f.dir, join(f.dir, 'sub')] }));
+    writeFileSync(join(f.dir, '.abcdef012345.0.snapline-tmp'), 'half');
+    writeFileSync(join(f.dir, 'sub', '.abcdef012345.1.snapline-tmp'), 'half');
+    writeFileSync(join(f.dir, 'sub', '.user-file.snapline-tmp'), 'the user named this one');
+    const tree = (await f.ok(['snapshot', 'track', '--dir', f.dir])).trim();
+    assert.equal(existsSync(join(f.dir, '.abcdef012345.0.snapline-tmp')), false);
+    assert.equal(existsSync(join(f.dir, 'sub', '.abcdef012345.1.snapline-tmp')), false);
+    assert.equal(readFileSync(join(f.dir, 'sub', '.user-file.snapline-tmp'), 'utf8'), 'the user named this one');
+    assert.equal(existsSync(join(store, 'restore-journal')), false);
+    const listed = f.git('--git-dir', store, 'ls-tree', '-r', '--name-only', tree).split('\n').filter(Boolean).sort();
+    assert.deepEqual(listed, ['sub/.user-file.snapline-tmp', 'sub/a.txt']);
+  } finally {
+    f.cleanup();
+  }
+});
