@@ -1,5 +1,5 @@
 import { lstatSync, realpathSync } from 'node:fs';
-import { chmod, lstat, mkdir, open, readdir, rename, rmdir, symlink, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rmdir, symlink, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, sep } from 'node:path';
 import { openObjectReader, type ObjectReader } from '../git/objects.js';
 import { UnknownPath } from '../errors.js';
@@ -156,13 +156,21 @@ async function applyChanges(store: Store, target: string, changes: TreeChange[])
   }
   await removeEmptyParents(store, target, deletions);
 
-  // The journal lets the next process remove our temporary files if we are killed mid-write.
-  const journal = await beginRestore(store.dir, writes.map((c) => dirname(join(root, c.path))));
+  // Files are written in the store's staging directory and renamed into place, so a kill leaves
+  // nothing half-written in the workspace. Where the store is on another file system, a
+  // temporary sibling is used instead; the journal lets the next process remove those.
+  const staging = join(store.dir, STAGING);
+  let stageIn: string | null = (await sameFileSystem(store.dir, root)) ? staging : null;
+  if (stageIn) await mkdir(staging, { recursive: true });
+  const journal = await beginRestore(store.dir, [staging, ...writes.map((c) => dirname(join(root, c.path)))]);
   const reader = openObjectReader(store.ctx);
   try {
     let n = 0;
     for (const c of writes) {
-      await writeEntry(reader, root, c.path, c.after!.mode, c.after!.oid, tempName(journal, n++));
+      if (!(await writeEntry(reader, root, c.path, c.after!.mode, c.after!.oid, stageIn, tempName(journal, n++)))) {
+        stageIn = null; // rename across mounts (EXDEV): write beside the target from now on
+        await writeEntry(reader, root, c.path, c.after!.mode, c.after!.oid, stageIn, tempName(journal, n++));
+      }
       result.written.push(c.path);
     }
   } finally {
@@ -192,8 +200,20 @@ async function removeEmptyParents(store: Store, target: string, deleted: string[
   }
 }
 
-/** Writes one blob or symlink at `path` via a temporary sibling and a rename. */
-async function writeEntry(reader: ObjectReader, root: string, path: string, mode: string, oid: string, tmpName: string): Promise<void> {
+/** Directory in a store where restore writes files before renaming them into the workspace. */
+const STAGING = 'restore-tmp';
+
+async function sameFileSystem(a: string, b: string): Promise<boolean> {
+  const [sa, sb] = await Promise.all([lstat(a), lstat(b)]);
+  return sa.dev === sb.dev;
+}
+
+/**
+ * Writes one blob or symlink at `path`: into a temporary file (in `stageIn`, else beside the
+ * target) with its final mode, then renamed into place. False when the rename crossed file
+ * systems (nothing was written; retry without `stageIn`).
+ */
+async function writeEntry(reader: ObjectReader, root: string, path: string, mode: string, oid: string, stageIn: string | null, tmpName: string): Promise<boolean> {
   const abs = join(root, path);
   const dir = dirname(abs);
   try {
@@ -201,7 +221,7 @@ async function writeEntry(reader: ObjectReader, root: string, path: string, mode
   } catch (e) {
     throw new RestoreFailed(path, (e as Error).message);
   }
-  const tmp = join(dir, tmpName);
+  const tmp = join(stageIn ?? dir, tmpName);
   try {
     const obj = await reader.open(oid);
     if (mode === '120000') {
@@ -215,19 +235,26 @@ async function writeEntry(reader: ObjectReader, root: string, path: string, mode
           let off = 0;
           while (off < c.length) off += (await fh.write(c, off, c.length - off)).bytesWritten;
         }
+        // The umask applied at creation; set the final bits before the file appears.
+        const st = await fh.stat();
+        const want = mode === '100755' ? st.mode | ((st.mode & 0o444) >> 2) : st.mode & ~0o111;
+        if ((want & 0o777) !== (st.mode & 0o777)) await fh.chmod(want & 0o777);
       } finally {
         await fh.close();
       }
     }
     const existing = await lstat(abs).catch(() => null);
     if (existing?.isDirectory()) await removeEmptyDirs(abs);
-    await rename(tmp, abs);
-    if (mode !== '120000') {
-      // The umask applied at creation; an existing file's bits do not carry over on rename.
-      const st = await lstat(abs);
-      const want = mode === '100755' ? st.mode | ((st.mode & 0o444) >> 2) : st.mode & ~0o111;
-      if ((want & 0o777) !== (st.mode & 0o777)) await chmod(abs, want & 0o777);
+    try {
+      await rename(tmp, abs);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EXDEV' && stageIn) {
+        await unlink(tmp).catch(() => undefined);
+        return false;
+      }
+      throw e;
     }
+    return true;
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
     if (e instanceof RestoreFailed) throw e;
