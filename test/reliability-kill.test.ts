@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { killScenario } from './reliability-lib.js';
 
 test('SIGKILL of run, track, revert and gc at 24 staggered moments loses nothing and blocks nothing', { timeout: 240_000 }, async () => {
-  const r = await killScenario({ seed: 5, kills: 24, files: 40, touched: 6, fileBytes: 4096, log: process.env.SNAPLINE_TEST_LOG ? (l) => console.error(l) : undefined });
+  const r = await killScenario({ seed: 5, kills: 24, files: 40, touched: 8, fileBytes: 256 << 10, log: process.env.SNAPLINE_TEST_LOG ? (l) => console.error(l) : undefined });
   assert.deepEqual(r.failures, []);
   assert.equal(r.attempted, 24);
   assert.equal(r.survived, 24);
