@@ -491,8 +491,9 @@ export async function killScenario(o: KillOptions): Promise<KillReport> {
     const nextKinds = ['run', 'track', 'show', 'db', 'gc', 'revert', 'list', 'diff'] as const;
     const per = Math.ceil(o.kills / targets.length);
     let next = 0;
-    for (let attempt = 0; report.attempted < o.kills && attempt < o.kills * 3; attempt++) {
-      const target = targets[attempt % targets.length]!;
+    for (let attempt = 0; report.attempted < o.kills && attempt < o.kills * 4; attempt++) {
+      // The command with the fewest landed kills goes next (a kill after it finished does not count).
+      const target = targets.reduce((best, t) => (report.byTarget[t].attempted < report.byTarget[best].attempted ? t : best), targets[attempt % targets.length]!);
       const k = report.byTarget[target].attempted;
       // Stratified over [0, 1.1 × the unkilled duration]: early, middle and late kills.
       const delay = Math.floor(((k % per) + random()) / per * durations[target] * 1.1);
@@ -524,6 +525,8 @@ export async function killScenario(o: KillOptions): Promise<KillReport> {
       if (r.signal !== 'SIGKILL') landed = false;
       if (!landed) {
         report.missed++;
+        // It finished sooner than measured: aim earlier next time.
+        durations[target] = Math.max(20, Math.min(durations[target], r.ms) * 0.85);
         if (r.status !== 0) report.failures.push(`${target} (not killed) exited ${r.status}: ${r.stderr.trim()}`);
         await waitQuiet([f.dir, store]);
         if (target === 'revert' && sessionReverted(f.home, sid)) await f.ok(['session', 'unrevert', sid]);
