@@ -968,10 +968,22 @@ export async function hostileScenario(o: HostileOptions): Promise<HostileCase[]>
             /refusing path|outside the workspace|could not restore|invalid|not a valid/,
           );
         }
-        if (fs.existsSync(join(f.dir, '..', 'pwned')) || fs.existsSync(join(f.dir, '..', '..'))) {
-          /* checked below */
-        }
-        add("nothing written above the workspace by crafted trees", fs.existsSync(join(f.dir, '..', '..')) && !fs.readdirSync(join(f.dir, '..')).some((n) => { try { return fs.readFileSync(join(f.dir, '..', n), 'utf8') === 'pwned\n'; } catch { return false; } }) ? 'nothing written' : 'a file was written outside', true);
+        // A directory named '..' holding a file: `snapshot restore` of the whole tree (no paths given).
+        const withFile = (await storeGitInput(store, ['mktree'], `100644 blob ${blob}\tpwned.txt\n`)).trim();
+        const climbing = (await storeGitInput(store, ['mktree'], `040000 tree ${withFile}\t..\n100644 blob ${blob}\tkeep.txt\n`)).trim();
+        const before = workspaceState(f.dir);
+        const rc = await f.cli(['snapshot', 'restore', climbing, '--dir', f.dir]);
+        const lostHere = sameState(workspaceState(f.dir), before).length;
+        add("snapshot restore of a crafted tree with a directory '..' (whole tree)", errorLine(rc), oneLine(rc) && /outside the workspace/.test(rc.stderr) && lostHere === 0 && !fs.existsSync(join(f.dir, '..', 'pwned.txt')), lostHere);
+        // The crafted blob says "pwned": no file next to or above the workspace may hold it.
+        const pwned = [join(f.dir, '..'), join(f.dir, '..', '..')].flatMap((d) => fs.readdirSync(d).map((n) => join(d, n))).filter((p) => {
+          try {
+            return fs.lstatSync(p).isFile() && fs.statSync(p).size === 6 && fs.readFileSync(p, 'utf8') === 'pwned\n';
+          } catch {
+            return false;
+          }
+        });
+        add('nothing written outside the workspace by crafted trees', pwned.length ? `written: ${pwned.join(', ')}` : 'nothing written', pwned.length === 0, pwned.length);
       } else add("crafted tree entry '..'", 'git mktree refuses such trees', true);
       await check('step-start snapshot edited to a missing tree', `UPDATE part SET data = json_set(data, '$.snapshot', '${'0'.repeat(40)}') WHERE session_id = '${sid}' AND json_extract(data, '$.type') = 'step-start' AND message_id > '${t1}' AND message_id < '${t2}'`, 'SELECT 1', ['session', 'revert', sid, '--message', t1!], /does not hold/);
       await check('message.data edited to invalid JSON', `UPDATE message SET data = '{not json' WHERE id = '${t1}'`, `SELECT 1`, ['session', 'show', sid], /damaged|corrupt/);
