@@ -36,7 +36,8 @@ function sessionRef(sessionId: string): string {
  */
 export async function retain(worktree: string, sessionId: string, trees: readonly string[], opts: StoreOptions = {}): Promise<void> {
   const ref = sessionRef(sessionId);
-  await withStore(worktree, { ...opts, create: true }, async ({ ctx }) => {
+  await withStore(worktree, { ...opts, create: true }, async ({ ctx, dir }) => {
+    await removeRefLocks(dir, ref);
     const all = new Set<string>();
     for (const t of trees) all.add(await fullTree(ctx, t));
     const r = await runGit(ctx, ['rev-parse', '--verify', '--quiet', `${ref}^{tree}`], { okStatus: [0, 1] });
@@ -55,12 +56,23 @@ export async function retain(worktree: string, sessionId: string, trees: readonl
 /** Drops a session's hold on its trees; the next gc may prune those no other session keeps. */
 export async function release(worktree: string, sessionId: string, opts: StoreOptions = {}): Promise<boolean> {
   const ref = sessionRef(sessionId);
-  return withStore(worktree, opts, async ({ ctx }) => {
+  return withStore(worktree, opts, async ({ ctx, dir }) => {
+    await removeRefLocks(dir, ref);
     const r = await runGit(ctx, ['rev-parse', '--verify', '--quiet', ref], { okStatus: [0, 1] });
     if (r.status !== 0) return false;
     await runGit(ctx, ['update-ref', '-d', ref]);
     return true;
   });
+}
+
+/**
+ * Removes git's lock files for a ref (and packed-refs) left by a git killed mid-update: we hold
+ * the store lock, and a killed holder's git children were waited for, so none is live. Without
+ * this, every later retain of the session fails with "Unable to create '….lock': File exists".
+ */
+async function removeRefLocks(dir: string, ref: string): Promise<void> {
+  await rm(join(dir, `${ref}.lock`), { force: true });
+  await rm(join(dir, 'packed-refs.lock'), { force: true });
 }
 
 /** A session holding trees in a store, with when it last retained something (ms since epoch). */
