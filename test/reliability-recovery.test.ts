@@ -117,3 +117,20 @@ test('temporary files of a restore killed mid-write are removed by the next trac
     f.cleanup();
   }
 });
+
+test("a session ref lock left by a git killed mid-update does not block the session's next turn", async () => {
+  const f = fixture();
+  try {
+    writeFileSync(join(f.dir, 'a.txt'), 'a\n');
+    const sid = sessionOf(await f.ok(['run', 'one', '--dir', f.dir, '--format', 'json', '--exec', 'echo b > b.txt']));
+    const store = storeDirs(f.home)[0]!;
+    writeFileSync(join(store, 'refs', 'snapline', 'sessions', `${sid}.lock`), '');
+    writeFileSync(join(store, 'packed-refs.lock'), '');
+    const r = await f.cli(['run', 'two', '--session', sid, '--exec', 'echo c > c.txt']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(auditTurns(f.home, false).complete, 2);
+    assert.deepEqual(leftovers(f.home, f.dir), []);
+  } finally {
+    f.cleanup();
+  }
+});
