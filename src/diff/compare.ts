@@ -13,7 +13,7 @@ import { CHUNK_SIZE, type ObjectReader } from '../git/objects.js';
 import { ClassTable, LineFilter, NEW_ONLY, OLD_ONLY } from './classify.js';
 import { ByteList, IntList } from './int-list.js';
 import { BINARY_SNIFF_BYTES, LineHasher } from './lines.js';
-import { myersBytes, myersDiff } from './myers.js';
+import { myersDiff } from './myers.js';
 import { DISCARDED, KEPT, prepare, type PreparedSide } from './prepare.js';
 
 /** git's core.bigFileThreshold default: larger blobs are treated as binary by `git diff`. */
@@ -77,7 +77,7 @@ export async function* blobChunks(reader: ObjectReader, blob: BlobRef): AsyncGen
     yield blob.inline;
     return;
   }
-  const obj = await reader.open(blob.oid);
+  const obj = await reader.open(blob.oid, blob.size);
   yield* obj.body;
 }
 
@@ -265,8 +265,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
     const { a: sa, b: sb } = prepare(classA, nA, classesB.data, nB, classes.countOld, classes.countNew, !keep, allow, () => {
       table = null; // the counters are no longer needed once lines are screened
     });
-    allow(myersBytes(sa.n, sb.n));
-    myersDiff(sa, sb);
+    myersDiff(sa, sb, allow);
     const result: Comparison = { additions: changedCount(sb), deletions: changedCount(sa), binary: false, approximate: false };
     if (keep) {
       result.lines = {

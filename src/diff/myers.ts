@@ -27,21 +27,27 @@ export interface Side {
   n: number;
 }
 
-/** Bytes the search needs for two sides of these sizes (its diagonal vectors). */
-export function myersBytes(n1: number, n2: number): number {
-  return (2 * (n1 + n2 + 3) + 2) * 4;
-}
+/** Diagonals each vector covers at first on each side of a box's middle (grown on demand). */
+const FIRST_REACH = 1024;
 
-/** Marks changed lines in `a.mark` and `b.mark` the way git's xdl_do_diff() does. */
-export function myersDiff(a: Side, b: Side): void {
+/**
+ * Marks changed lines in `a.mark` and `b.mark` the way git's xdl_do_diff() does. `allow` is
+ * told the bytes of every growth of the search vectors (it may throw to stop the search).
+ */
+export function myersDiff(a: Side, b: Side, allow: (bytes: number) => void = () => undefined): void {
   const ndiags = a.n + b.n + 3;
-  const kvd = new Int32Array(2 * ndiags + 2);
-  const fOff = b.n + 1;
-  const bOff = ndiags + b.n + 1;
   const mxcost = Math.max(bogosqrt(ndiags), MAX_COST_MIN);
   const ha1 = a.ha;
   const ha2 = b.ha;
   const split = { i1: 0, i2: 0, minLo: false, minHi: false };
+  // git keeps one forward and one backward value per diagonal of the whole problem. A search
+  // only touches diagonals within its cost of the box's middle, and the cost is capped
+  // (mxcost) unless a minimal diff is needed, so the vectors are windows around the middle:
+  // forward value of diagonal d at kvd[fOff + d], backward at kvd[bOff + d].
+  let reach = 0;
+  let kvd = new Int32Array(0);
+  let fOff = 0;
+  let bOff = 0;
 
   // Explicit stack instead of recursion: sub-boxes are independent.
   const stack: number[] = [0, a.n, 0, b.n, 0];
@@ -71,21 +77,48 @@ export function myersDiff(a: Side, b: Side): void {
     }
   }
 
+  /** Places the windows on a box's middles (values of an earlier box are not kept). */
+  function centre(fmid: number, bmid: number): void {
+    fOff = reach + 1 - fmid;
+    bOff = 3 * reach + 4 - bmid;
+  }
+
+  /** Widens the windows to `next` diagonals each side, keeping the values of this box. */
+  function widen(next: number, fmid: number, bmid: number): void {
+    const half = 2 * next + 3;
+    allow(2 * half * 4);
+    const grown = new Int32Array(2 * half);
+    const shift = next - reach;
+    if (reach > 0) {
+      grown.set(kvd.subarray(0, 2 * reach + 3), shift);
+      grown.set(kvd.subarray(2 * reach + 3), half + shift);
+    }
+    kvd = grown;
+    reach = next;
+    centre(fmid, bmid);
+  }
+
   function splitBox(off1: number, lim1: number, off2: number, lim2: number, needMin: boolean, spl: typeof split): void {
     const dmin = off1 - lim2;
     const dmax = lim1 - off2;
     const fmid = off1 - off2;
     const bmid = lim1 - lim2;
     const odd = ((fmid - bmid) & 1) !== 0;
+    // No diagonal the search reads or writes is further than this from either middle.
+    const span = Math.max(lim1 - off1, lim2 - off2) + 1;
     let fmin = fmid;
     let fmax = fmid;
     let bmin = bmid;
     let bmax = bmid;
+    if (reach < Math.min(span, FIRST_REACH)) widen(Math.min(span, FIRST_REACH), fmid, bmid);
+    else centre(fmid, bmid);
     kvd[fOff + fmid] = off1;
     kvd[bOff + bmid] = lim1;
 
     for (let ec = 1; ; ec++) {
       let gotSnake = false;
+      // Step ec reaches diagonals ec + 1 away from the middles.
+      if (ec + 1 > reach && reach < span) widen(Math.min(span, Math.max(2 * reach, ec + 1)), fmid, bmid);
       if (fmin > dmin) kvd[fOff + --fmin - 1] = -1;
       else ++fmin;
       if (fmax < dmax) kvd[fOff + ++fmax + 1] = -1;
