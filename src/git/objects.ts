@@ -1,11 +1,15 @@
 import type { ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
 import { GitError, MissingObject } from '../errors.js';
+import { openObjectFiles, type ObjectFiles } from './object-files.js';
 import { PullReader } from './pull-reader.js';
 import { noteStreamed } from './reclaim.js';
-import { spawnGit, type GitContext } from './run.js';
+import { gitText, spawnGit, type GitContext } from './run.js';
 
 /** Chunk size handed to consumers of a blob stream. */
 export const CHUNK_SIZE = 64 * 1024;
+/** Objects at least this large are read from the object files when git stores them whole. */
+const DIRECT_MIN = 256 * 1024;
 
 export interface ObjectHeader {
   oid: string;
@@ -23,8 +27,11 @@ export interface ObjectStream extends ObjectHeader {
  * streamed in chunks with backpressure and never buffered whole (see STREAMING_GIT).
  */
 export interface ObjectReader {
-  /** Opens one object; the previous object's body is drained first if left unread. */
-  open(oid: string): Promise<ObjectStream>;
+  /**
+   * Opens one object; the previous object's body is drained first if left unread. `size`, when
+   * the caller knows it, lets a big object be read from the object files instead of the pipe.
+   */
+  open(oid: string, size?: number): Promise<ObjectStream>;
   close(): void;
 }
 
@@ -45,6 +52,8 @@ export function openObjectReader(ctx: GitContext): ObjectReader {
   const batch = lazyBatch(big, ['cat-file', '--batch']);
   let queue: Promise<unknown> = Promise.resolve();
   let leftover = 0;
+  let files: Promise<ObjectFiles | null> | undefined;
+  let direct: AsyncGenerator<Buffer> | null = null;
 
   const serial = <T>(job: () => Promise<T>): Promise<T> => {
     const run = queue.then(job, job);
@@ -68,6 +77,9 @@ export function openObjectReader(ctx: GitContext): ObjectReader {
   }
 
   async function drain(): Promise<void> {
+    if (direct) await direct.return(undefined);
+    direct = null;
+    if (leftover === 0) return;
     const { reader } = batch.get();
     while (leftover > 0) {
       const c = await reader.chunk(Math.min(leftover, CHUNK_SIZE));
@@ -77,9 +89,16 @@ export function openObjectReader(ctx: GitContext): ObjectReader {
   }
 
   return {
-    open: (oid) =>
+    open: (oid, size) =>
       serial(async () => {
         await drain();
+        if (size !== undefined && size >= DIRECT_MIN) {
+          const found = await (await (files ??= objectFiles(ctx)))?.open(oid, CHUNK_SIZE);
+          if (found) {
+            direct = found.body;
+            return { oid, type: found.type, size: found.size, body: noted(found.body) };
+          }
+        }
         const head = await readHeader(oid);
         const { reader, stderr } = batch.get();
         leftover = head.size + 1; // body plus git's trailing newline
@@ -99,9 +118,31 @@ export function openObjectReader(ctx: GitContext): ObjectReader {
         return { ...head, body: body() };
       }),
     close() {
+      void direct?.return(undefined);
       batch.close();
+      void files?.then((f) => f?.close());
     },
   };
+}
+
+/** Passes chunks on, noting them for reclaim (see reclaim.ts). */
+async function* noted(body: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
+  for await (const c of body) {
+    noteStreamed(c.length);
+    yield c;
+  }
+}
+
+/**
+ * The repository's object files, unless replace refs are in use: git would then substitute
+ * objects, which only git itself can do.
+ */
+async function objectFiles(ctx: GitContext): Promise<ObjectFiles | null> {
+  const [objects, replaced] = await Promise.all([
+    gitText(ctx, ['rev-parse', '--git-path', 'objects']),
+    gitText(ctx, ['for-each-ref', '--count=1', '--format=%(refname)', 'refs/replace/']),
+  ]);
+  return replaced === '' ? openObjectFiles(resolve(ctx.cwd ?? process.cwd(), objects)) : null;
 }
 
 /** A batch-mode git child started on first use, restarted after a failure. */

@@ -4,7 +4,7 @@ import { dirname, isAbsolute, join, sep } from 'node:path';
 import { openObjectReader, type ObjectReader } from '../git/objects.js';
 import { UnknownPath } from '../errors.js';
 import { runGit, type GitContext } from '../git/run.js';
-import { changedPaths, type TreeChange } from '../git/tree-diff.js';
+import { changedPaths, type Side, type TreeChange } from '../git/tree-diff.js';
 import { PathOutsideWorkspace, RestoreFailed, UnknownSnapshot } from './errors.js';
 import { withStore, type Store, type StoreOptions } from './store.js';
 import { beginRestore, endRestore, tempName } from './journal.js';
@@ -167,9 +167,9 @@ async function applyChanges(store: Store, target: string, changes: TreeChange[])
   try {
     let n = 0;
     for (const c of writes) {
-      if (!(await writeEntry(reader, root, c.path, c.after!.mode, c.after!.oid, stageIn, tempName(journal, n++)))) {
+      if (!(await writeEntry(reader, root, c.path, c.after!, stageIn, tempName(journal, n++)))) {
         stageIn = null; // rename across mounts (EXDEV): write beside the target from now on
-        await writeEntry(reader, root, c.path, c.after!.mode, c.after!.oid, stageIn, tempName(journal, n++));
+        await writeEntry(reader, root, c.path, c.after!, stageIn, tempName(journal, n++));
       }
       result.written.push(c.path);
     }
@@ -213,7 +213,8 @@ async function sameFileSystem(a: string, b: string): Promise<boolean> {
  * target) with its final mode, then renamed into place. False when the rename crossed file
  * systems (nothing was written; retry without `stageIn`).
  */
-async function writeEntry(reader: ObjectReader, root: string, path: string, mode: string, oid: string, stageIn: string | null, tmpName: string): Promise<boolean> {
+async function writeEntry(reader: ObjectReader, root: string, path: string, entry: Side, stageIn: string | null, tmpName: string): Promise<boolean> {
+  const { mode } = entry;
   const abs = join(root, path);
   const dir = dirname(abs);
   try {
@@ -223,7 +224,7 @@ async function writeEntry(reader: ObjectReader, root: string, path: string, mode
   }
   const tmp = join(stageIn ?? dir, tmpName);
   try {
-    const obj = await reader.open(oid);
+    const obj = await reader.open(entry.oid, entry.size);
     if (mode === '120000') {
       const chunks: Buffer[] = [];
       for await (const c of obj.body) chunks.push(c);
