@@ -15,6 +15,8 @@ const MAX_COUNT = 0xffff;
 /** Load factor the table grows at, and the one it may reach when memory allows no growth. */
 const LOAD = 0.75;
 const MAX_LOAD = 0.9;
+/** Load factor of a table sized for a known number of lines (no growth, so it may be denser). */
+const EXACT_LOAD = 0.85;
 /** A slot is three int32 side by side (hash halves, class id + 1; 0 = empty): one cache line. */
 const SLOT_BYTES = 12;
 
@@ -66,21 +68,34 @@ export class LineFilter {
   }
 }
 
+/** Which file a batch of lines comes from. */
+export type FileSide = 'old' | 'new';
+
+/**
+ * Equal lines get equal class ids (hash → id, open addressing), with per-class occurrence
+ * counts for each side. Lines are interned from one side and looked up from the other.
+ */
 export class ClassTable {
   private slots: Int32Array;
   private nslots: number;
-  /** Occurrences of each class in the new side (saturating; git compares with ≤ 1024). */
-  countNew: Uint16Array;
-  /** Occurrences of each class in the old side (saturating). */
+  /** Occurrences of each class in the old side (saturating; git compares with ≤ 1024). */
   countOld: Uint16Array;
+  /** Occurrences of each class in the new side (saturating). */
+  countNew: Uint16Array;
   /** Number of classes. */
   size = 0;
 
-  constructor(expected: number, private readonly limitBytes: number) {
-    this.nslots = Math.max(1024, Math.min(Math.ceil(expected / LOAD), Math.floor(limitBytes / (SLOT_BYTES + 2))));
+  /**
+   * Room for `expected` classes at first; the table never grows past `limitBytes`. `exact`:
+   * there will be at most `expected` classes, so the table is sized once, more densely.
+   */
+  constructor(expected: number, private readonly limitBytes: number, private readonly exact = false) {
+    const load = exact ? EXACT_LOAD : LOAD;
+    this.nslots = Math.max(1024, Math.min(Math.ceil(expected / load), Math.floor(limitBytes / (SLOT_BYTES + 4))));
     this.slots = new Int32Array(this.nslots * 3);
-    this.countNew = new Uint16Array(Math.max(1024, Math.min(expected, this.nslots)));
-    this.countOld = new Uint16Array(0);
+    const counters = Math.max(1024, Math.min(expected, this.nslots));
+    this.countOld = new Uint16Array(counters);
+    this.countNew = new Uint16Array(counters);
   }
 
   /** Memory the table holds now. */
@@ -89,15 +104,17 @@ export class ClassTable {
   }
 
   /**
-   * Classifies a batch of new-side lines into `out` (at `at`): lines the filter rules out get
-   * NEW_ONLY, the others are interned. Returns false when the table would pass its limit.
+   * Interns a batch of `side` lines, writing their classes to `out` (at `at`) and counting
+   * them; lines `screen` rules out get the side's sentinel instead. Returns false when the
+   * table would pass its limit.
    */
-  addNew(hi: Int32Array, lo: Int32Array, count: number, filter: LineFilter, out: Int32Array, at: number): boolean {
+  intern(hi: Int32Array, lo: Int32Array, count: number, side: FileSide, screen: LineFilter | null, out: Int32Array, at: number): boolean {
+    const none = side === 'old' ? OLD_ONLY : NEW_ONLY;
     for (let k = 0; k < count; k++) {
       const h1 = hi[k]!;
       const h2 = lo[k]!;
-      if (!filter.has(h1, h2)) {
-        out[at + k] = NEW_ONLY;
+      if (screen !== null && !screen.has(h1, h2)) {
+        out[at + k] = none;
         continue;
       }
       if (this.size + 1 > this.nslots * LOAD && !this.grow() && this.size + 1 > this.nslots * MAX_LOAD) return false;
@@ -109,32 +126,27 @@ export class ClassTable {
         const id1 = slots[p + 2]!;
         if (id1 === 0) {
           const nid = this.size++;
-          if (nid >= this.countNew.length) {
-            const c = new Uint16Array(Math.ceil(this.countNew.length * 1.5));
-            c.set(this.countNew);
-            this.countNew = c;
-          }
+          if (nid >= this.countNew.length) this.widenCounters();
           slots[p] = h1;
           slots[p + 1] = h2;
           slots[p + 2] = nid + 1;
-          this.countNew[nid] = 1;
           out[at + k] = nid;
           break;
         }
         if (slots[p] === h1 && slots[p + 1] === h2) {
-          const id = id1 - 1;
-          if (this.countNew[id]! < MAX_COUNT) this.countNew[id]!++;
-          out[at + k] = id;
+          out[at + k] = id1 - 1;
           break;
         }
         if (++s === n) s = 0;
       }
     }
+    this.countFrom(out, at, count, side);
     return true;
   }
 
-  /** Classifies a batch of old-side lines (class or OLD_ONLY) into `out`. */
-  classifyOld(hi: Int32Array, lo: Int32Array, count: number, out: Int32Array, at: number): void {
+  /** Looks up a batch of `side` lines: their class (counted), or the side's sentinel. */
+  lookup(hi: Int32Array, lo: Int32Array, count: number, side: FileSide, out: Int32Array, at: number): void {
+    const none = side === 'old' ? OLD_ONLY : NEW_ONLY;
     const slots = this.slots;
     const n = this.nslots;
     for (let k = 0; k < count; k++) {
@@ -145,7 +157,7 @@ export class ClassTable {
         const p = s * 3;
         const id1 = slots[p + 2]!;
         if (id1 === 0) {
-          out[at + k] = OLD_ONLY;
+          out[at + k] = none;
           break;
         }
         if (slots[p] === h1 && slots[p + 1] === h2) {
@@ -155,21 +167,12 @@ export class ClassTable {
         if (++s === n) s = 0;
       }
     }
+    this.countFrom(out, at, count, side);
   }
 
-  /** Counts the old side's occurrences of each class from its classified lines. */
-  countOldFrom(classes: Int32Array, count: number): void {
-    const countOld = new Uint16Array(this.size);
-    for (let i = 0; i < count; i++) {
-      const c = classes[i]!;
-      if (c >= 0 && countOld[c]! < MAX_COUNT) countOld[c]!++;
-    }
-    this.countOld = countOld;
-  }
-
-  /** Whether any old-side line matched an interned class. */
-  anyOld(): boolean {
-    for (let i = 0; i < this.size; i++) if (this.countOld[i] !== 0) return true;
+  /** Whether some class occurs in both files. */
+  anyCommon(): boolean {
+    for (let i = 0; i < this.size; i++) if (this.countOld[i] !== 0 && this.countNew[i] !== 0) return true;
     return false;
   }
 
@@ -179,9 +182,28 @@ export class ClassTable {
     this.nslots = 0;
   }
 
+  private countFrom(classes: Int32Array, at: number, count: number, side: FileSide): void {
+    const counts = side === 'old' ? this.countOld : this.countNew;
+    for (let k = at; k < at + count; k++) {
+      const c = classes[k]!;
+      if (c >= 0 && counts[c]! < MAX_COUNT) counts[c]!++;
+    }
+  }
+
+  private widenCounters(): void {
+    const n = Math.ceil(this.countNew.length * 1.5);
+    const old = new Uint16Array(n);
+    old.set(this.countOld);
+    this.countOld = old;
+    const fresh = new Uint16Array(n);
+    fresh.set(this.countNew);
+    this.countNew = fresh;
+  }
+
   /** Rehashes into up to 2× the slots, staying under the memory limit. */
   private grow(): boolean {
-    const room = Math.floor((this.limitBytes - this.countNew.byteLength * 2) / SLOT_BYTES);
+    if (this.exact) return false;
+    const room = Math.floor((this.limitBytes - this.countNew.byteLength * 3) / SLOT_BYTES);
     const n = Math.min(this.nslots * 2, room);
     if (n <= this.nslots * 1.05) return false;
     const old = this.slots;

@@ -10,16 +10,24 @@
  * generated file rewritten needs little more than the filter.
  */
 import { CHUNK_SIZE, type ObjectReader } from '../git/objects.js';
+import { reclaimArrays } from '../git/reclaim.js';
 import { ClassTable, LineFilter, NEW_ONLY, OLD_ONLY } from './classify.js';
 import { ByteList, IntList } from './int-list.js';
 import { BINARY_SNIFF_BYTES, LineHasher } from './lines.js';
 import { myersDiff } from './myers.js';
-import { DISCARDED, KEPT, prepare, type PreparedSide } from './prepare.js';
+import { DISCARDED, KEPT, prepare, squeezeRuns, type PreparedSide } from './prepare.js';
 
 /** git's core.bigFileThreshold default: larger blobs are treated as binary by `git diff`. */
 export const BIG_FILE_THRESHOLD = 512 * 1024 * 1024;
 /** Default work-memory budget for one file pair. */
 export const DEFAULT_BUDGET = 48 * 1024 * 1024;
+/**
+ * Pairs with more lines than this free the arrays a phase leaves behind before the next
+ * phase allocates (V8 frees array memory only when it collects, which a small heap rarely does).
+ */
+const RECLAIM_LINES = 1 << 18;
+/** Lines in common below 1/SQUEEZE_RATIO of all lines: runs of one-sided lines are squeezed. */
+const SQUEEZE_RATIO = 8;
 
 /** A blob to compare. */
 export interface BlobRef {
@@ -178,22 +186,42 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
 
     if (readerA === readerB && (await openB())) return binaryResult();
 
-    // Pass 2: the new side, interning only lines the filter lets through. Its class column is
-    // kept sparse (line, class pairs) while candidates are rare: a rewrite needs almost none.
+    // Pass 2: the new side. When most of its lines may occur in the old side (an edit, not a
+    // rewrite), the old side's kept hashes are interned first, in place, and the new lines
+    // looked up: the hashes turn into the old side's classes, and the filter is dropped.
+    // Otherwise only new lines the filter lets through are interned, and the class column
+    // is kept sparse (line, class pairs) while candidates are rare: a rewrite needs almost none.
     const expectB = estimateLines(b.size, firstB.done ? undefined : firstB.value);
     let seenB = 0;
     const batch = scratch.batch;
     indentB = keep ? new ByteList(expectB) : null;
     hasher.reset();
+    let classA: Int32Array | null = null;
     const takeB = (n: number) => {
       if (table === null) {
-        // Size the table from how many lines of the first batch may match.
         let hits = 0;
         for (let k = 0; k < n; k++) if (screen.has(hasher.hi[k]!, hasher.lo[k]!)) hits++;
-        // Leave room for the new side's class column, which grows alongside the table.
-        table = new ClassTable(Math.ceil((hits / Math.max(1, n)) * expectB) + 1024, budget - live() - (hits ? 4 * expectB : 0));
+        if (hashesA !== null && hits * 2 > n) {
+          const old = hashesA;
+          filter = null;
+          // While interning, the old side's hashes are alive; afterwards its classes (in place
+          // of the upper halves) and the new side's class column.
+          table = new ClassTable(nA, budget - live() + old.lo.bytes - Math.max(old.lo.bytes, 4 * expectB), true);
+          check();
+          if (!table.intern(old.hi.data, old.lo.data, nA, 'old', null, old.hi.data, 0)) throw new OverBudget();
+          classA = old.hi.data;
+          scratch.lo.release();
+          hashesA = loA = null;
+          classB = new IntList(expectB);
+          if (nA + expectB > RECLAIM_LINES) reclaimArrays();
+        } else {
+          // Size the table from how many lines of the first batch may match, leaving room for
+          // the new side's class column, which grows alongside the table.
+          table = new ClassTable(Math.ceil((hits / Math.max(1, n)) * expectB) + 1024, budget - live() - (hits ? 4 * expectB : 0));
+        }
       }
-      if (!table.addNew(hasher.hi, hasher.lo, n, screen, batch, 0)) throw new OverBudget();
+      if (classA !== null) table.lookup(hasher.hi, hasher.lo, n, 'new', batch, 0);
+      else if (!table.intern(hasher.hi, hasher.lo, n, 'new', screen, batch, 0)) throw new OverBudget();
       if (classB !== null) {
         classB.append(batch, n);
       } else {
@@ -215,11 +243,14 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
     const nB = hasher.lines;
     const classes: ClassTable = table ?? new ClassTable(0, budget);
 
-    // The old side's classes: from its kept hashes (overwriting them), or from a third pass.
-    let classA: Int32Array | null = null;
-    if (hashesA !== null) {
+    // The old side's classes, unless interned above: from its kept hashes (overwriting them),
+    // or from a third pass.
+    if (classA !== null) {
+      // interned from the old side's hashes
+    } else if (hashesA !== null) {
       classA = hashesA.hi.data;
-      classes.classifyOld(hashesA.hi.data, hashesA.lo.data, nA, classA, 0);
+      classes.lookup(hashesA.hi.data, hashesA.lo.data, nA, 'old', classA, 0);
+      scratch.lo.release();
       loA = null;
     } else if (classes.size > 0) {
       const found = new IntList(1024);
@@ -227,7 +258,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
       let seenA = 0;
       hasher.reset();
       const takeA3 = (n: number) => {
-        classes.classifyOld(hasher.hi, hasher.lo, n, batch, 0);
+        classes.lookup(hasher.hi, hasher.lo, n, 'old', batch, 0);
         if (dense !== null) dense.append(batch, n);
         else {
           for (let k = 0; k < n; k++) if (batch[k]! >= 0) found.push(seenA + k, batch[k]!);
@@ -247,30 +278,59 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
     }
     filter = null;
     classes.dropKeys();
+    if (nA + nB > RECLAIM_LINES) reclaimArrays();
 
     // No line of the new side occurs in the old one: every line of both changed.
-    if (classA === null || (classes.countOldFrom(classA, nA), !classes.anyOld())) {
+    if (classA === null || !classes.anyCommon()) {
       const result: Comparison = { additions: nB, deletions: nA, binary: false, approximate: false };
       if (keep) result.lines = allChanged(nA, nB, indentA!.data, indentB!.data);
       return result;
     }
-    const classesB: IntList = classB ?? densify(sparse, nB, nB);
-    classB = classesB;
-
     let extra = 0;
     const allow = (bytes: number) => {
       extra += bytes;
       check(extra);
     };
-    const { a: sa, b: sb } = prepare(classA, nA, classesB.data, nB, classes.countOld, classes.countNew, !keep, allow, () => {
+
+    // Few lines in common (a rewrite): squeeze the runs of one-sided lines, so preparation
+    // and the search work on a few hundred lines instead of millions.
+    const { countOld, countNew } = classes;
+    const inA = (c: number) => c >= 0 && countNew[c]! > 0;
+    const inB = (c: number) => c >= 0 && countOld[c]! > 0;
+    let common = 0;
+    for (let i = 0; i < nA; i++) if (inA(classA[i]!)) common++;
+    let cutA = 0;
+    let cutB = 0;
+    let sideA = classA;
+    let sideB: Int32Array;
+    let lenA = nA;
+    let lenB = nB;
+    if (!keep && common * SQUEEZE_RATIO < nA + nB) {
+      const denseB = (classB as IntList | null)?.data;
+      const a2 = squeezeRuns(nA, (take) => {
+        for (let i = 0; i < nA; i++) if (inA(classA![i]!)) take(i, classA![i]!);
+      }, OLD_ONLY, classA, 0);
+      const b2 = squeezeRuns(nB, (take) => {
+        if (denseB) for (let i = 0; i < nB; i++) inB(denseB[i]!) && take(i, denseB[i]!);
+        else for (let k = 0; k < sparse.length; k += 2) inB(sparse.data[k + 1]!) && take(sparse.data[k]!, sparse.data[k + 1]!);
+      }, NEW_ONLY, denseB ?? null, 1024);
+      [sideA, lenA, cutA] = [a2.classes, a2.n, a2.cut];
+      [sideB, lenB, cutB] = [b2.classes, b2.n, b2.cut];
+      allow(sideB === denseB ? 0 : sideB.byteLength);
+    } else {
+      classB ??= densify(sparse, nB, nB);
+      sideB = classB.data;
+    }
+    const { a: sa, b: sb } = prepare(sideA, lenA, sideB, lenB, countOld, countNew, !keep, allow, () => {
       table = null; // the counters are no longer needed once lines are screened
-    });
+    }, nA, nB);
+    if (nA + nB > RECLAIM_LINES) reclaimArrays();
     myersDiff(sa, sb, allow);
-    const result: Comparison = { additions: changedCount(sb), deletions: changedCount(sa), binary: false, approximate: false };
+    const result: Comparison = { additions: changedCount(sb) + cutB, deletions: changedCount(sa) + cutA, binary: false, approximate: false };
     if (keep) {
       result.lines = {
         classA,
-        classB: classesB.data,
+        classB: sideB,
         indentA: indentA!.data,
         indentB: indentB!.data,
         rchgA: changedFlags(sa),

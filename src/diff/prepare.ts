@@ -34,6 +34,9 @@ export function prepare(
   inPlace: boolean,
   allow: (bytes: number) => void,
   countsDone: () => void,
+  /** Line counts of the files, when the class arrays hold squeezed runs (see squeezeRuns). */
+  linesA = nA,
+  linesB = nB,
 ): { a: PreparedSide; b: PreparedSide } {
   const lim = Math.min(nA, nB);
   let start = 0;
@@ -42,8 +45,8 @@ export function prepare(
   while (tail < lim - start && classA[nA - 1 - tail] === classB[nB - 1 - tail]) tail++;
 
   allow(nA + nB + 4);
-  const stateA = classify(classA, nA, start, nA - tail - 1, countNew, Math.min(bogosqrt(nA), MAX_EQLIMIT));
-  const stateB = classify(classB, nB, start, nB - tail - 1, countOld, Math.min(bogosqrt(nB), MAX_EQLIMIT));
+  const stateA = classify(classA, nA, start, nA - tail - 1, countNew, Math.min(bogosqrt(linesA), MAX_EQLIMIT));
+  const stateB = classify(classB, nB, start, nB - tail - 1, countOld, Math.min(bogosqrt(linesB), MAX_EQLIMIT));
   countsDone();
   const keptA = settle(stateA, start, nA - tail - 1);
   const keptB = settle(stateB, start, nB - tail - 1);
@@ -119,4 +122,44 @@ function cleanMultiMatch(dis: Uint8Array, ring: Uint8Array, i: number, s: number
   rdis1 += rdis0;
   rpdis1 += rpdis0;
   return rpdis1 * KPDIS_RUN < rpdis1 + rdis1;
+}
+
+/** Lines of a run of one-sided lines that squeezeRuns keeps: more than any window looks at. */
+const RUN_KEPT = SIMSCAN_WINDOW + 1;
+
+/**
+ * The class column of a file whose lines mostly occur in it alone (a rewrite), with every run
+ * of such lines cut to RUN_KEPT lines: those lines are discarded (changed) whatever happens,
+ * the common head and tail end at the first of them, and preparation never looks further than
+ * SIMSCAN_WINDOW lines, so no decision changes; the caller counts the `cut` lines as changed.
+ * `visit` calls back, in line order, each line that occurs in both files with its class.
+ * `into` may be the file's own dense column: output never overtakes what visit has read.
+ */
+export function squeezeRuns(n: number, visit: (take: (line: number, cls: number) => void) => void, none: number, into: Int32Array | null, capacity: number): { classes: Int32Array; n: number; cut: number } {
+  let out = into ?? new Int32Array(Math.max(16, capacity));
+  let w = 0;
+  let cut = 0;
+  let next = 0;
+  const put = (v: number, count: number) => {
+    if (w + count > out.length) {
+      const grown = new Int32Array(Math.max(w + count, out.length * 2));
+      grown.set(out.subarray(0, w));
+      out = grown;
+    }
+    out.fill(v, w, w + count);
+    w += count;
+  };
+  const gap = (upTo: number) => {
+    const run = upTo - next;
+    const kept = Math.min(run, RUN_KEPT);
+    put(none, kept);
+    cut += run - kept;
+  };
+  visit((line, cls) => {
+    gap(line);
+    put(cls, 1);
+    next = line + 1;
+  });
+  gap(n);
+  return { classes: out, n: w, cut };
 }
