@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
-import { storeContext, StoreMissing } from '../snapshot/index.js';
 import { openRepository } from '../git/repo.js';
 import type { GitContext } from '../git/run.js';
 import { numstatStream, type FileStat } from '../diff/numstat.js';
@@ -54,6 +53,8 @@ Examples:
 export async function repoFromOptions(v: { 'git-dir'?: string; repo?: string; dir?: string }): Promise<GitContext> {
   if ([v['git-dir'], v.repo, v.dir].filter((x) => x !== undefined).length > 1) throw new UsageError('use only one of --git-dir, --repo and --dir');
   if (v.dir !== undefined) {
+    // Loaded only here: a plain diff does not pay for the snapshot modules' memory.
+    const [{ storeContext }, { StoreMissing }] = await Promise.all([import('../snapshot/store.js'), import('../snapshot/errors.js')]);
     const ctx = await storeContext(v.dir);
     if (!existsSync(ctx.gitDir!)) throw new StoreMissing(resolve(v.dir));
     return ctx;

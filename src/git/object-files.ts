@@ -7,9 +7,8 @@
  * (deltified entries, alternates, unknown index versions) is left to git: `open` says null.
  * Formats: gitformat-pack(5) (pack v2/v3, index v2) and gitformat-loose(5).
  */
-import { closeSync, createReadStream, openSync, read, readdirSync, readSync } from 'node:fs';
+import { close, closeSync, openSync, read, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { pipeline, Readable } from 'node:stream';
 import { createInflate } from 'node:zlib';
 import { MissingObject } from '../errors.js';
 
@@ -123,7 +122,7 @@ export function openObjectFiles(objectsDir: string): ObjectFiles {
       size += (c & 0x7f) * 2 ** shift;
     }
     if (type === undefined) return null;
-    return { type, size, body: inflated(readAt(p.pack, offset + i), oid, size, maxChunk) };
+    return { type, size, body: inflated(p.pack, offset + i, oid, size, maxChunk) };
   };
 
   const fromLoose = async (oid: string, maxChunk: number): Promise<ObjectFile | null> => {
@@ -133,7 +132,7 @@ export function openObjectFiles(objectsDir: string): ObjectFiles {
     } catch {
       return null;
     }
-    const body = inflated(createReadStream('', { fd, highWaterMark: READ_BLOCK }), oid, Infinity, maxChunk);
+    const body = closing(inflated(fd, 0, oid, Infinity, maxChunk), fd);
     // The inflated object starts with "<type> <size>\0".
     let header = Buffer.alloc(0);
     for (;;) {
@@ -176,31 +175,39 @@ export function openObjectFiles(objectsDir: string): ObjectFiles {
   };
 }
 
-/** The bytes of an open file from `start` on, leaving the descriptor open (packs are shared). */
-function readAt(fd: number, start: number): Readable {
-  let pos = start;
-  return new Readable({
-    highWaterMark: READ_BLOCK,
-    read() {
-      const buf = Buffer.allocUnsafe(READ_BLOCK);
-      read(fd, buf, 0, READ_BLOCK, pos, (e, got) => {
-        if (e) return this.destroy(e);
-        pos += got;
-        this.push(got > 0 ? buf.subarray(0, got) : null);
-      });
-    },
-  });
-}
-
 /**
- * The inflated bytes of `source` in chunks of at most `maxChunk`. The zlib stream is read to
- * its end, so its checksum is verified; what follows it (other pack entries) is not read.
+ * The inflated bytes of the zlib stream at `start` in a file, in chunks of at most `maxChunk`.
+ * The stream is read to its end, so its checksum is verified; what follows it (other pack
+ * entries) is not read beyond one block. Two read buffers take turns: one is inflated while
+ * the next block is read into the other.
  */
-async function* inflated(source: Readable, oid: string, size: number, maxChunk: number): AsyncGenerator<Buffer> {
+async function* inflated(fd: number, start: number, oid: string, size: number, maxChunk: number): AsyncGenerator<Buffer> {
   const inflate = createInflate({ chunkSize: INFLATE_BLOCK });
+  const buffers = [Buffer.allocUnsafe(READ_BLOCK), Buffer.allocUnsafe(READ_BLOCK)];
   let failure: Error | null = null;
-  pipeline(source, inflate, (e) => {
-    if (e && e.name !== 'AbortError' && (e as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') failure = e;
+  let stopped = false;
+  const readBlock = (buf: Buffer, pos: number) =>
+    new Promise<number>((resolve, reject) => read(fd, buf, 0, buf.length, pos, (e, got) => (e ? reject(e) : resolve(got))));
+  const consumed = (chunk: Buffer) => new Promise<void>((resolve, reject) => inflate.write(chunk, (e) => (e ? reject(e) : resolve())));
+  const feed = async () => {
+    let pos = start;
+    let pending: Promise<void> = Promise.resolve();
+    for (let turn = 0; !stopped; turn++) {
+      const buf = buffers[turn & 1]!;
+      const got = await readBlock(buf, pos);
+      await pending; // the other buffer's block is inflated: that buffer may be read into next
+      if (got === 0 || stopped) break;
+      pos += got;
+      pending = consumed(buf.subarray(0, got));
+    }
+    await pending;
+    if (!stopped) inflate.end();
+  };
+  feed().catch((e: Error) => {
+    if (!stopped) {
+      failure = e;
+      inflate.destroy(e);
+    }
   });
   let produced = 0;
   try {
@@ -210,13 +217,21 @@ async function* inflated(source: Readable, oid: string, size: number, maxChunk: 
       for (let o = 0; o < block.length; o += maxChunk) yield block.subarray(o, o + maxChunk);
     }
   } catch (e) {
-    throw new MissingObject(oid, `corrupt (${(e as Error).message})`);
+    throw new MissingObject(oid, failure ? `unreadable (${(failure as Error).message})` : `corrupt (${(e as Error).message})`);
   } finally {
+    stopped = true;
     inflate.destroy();
-    source.destroy();
   }
-  if (failure) throw new MissingObject(oid, `unreadable (${(failure as Error).message})`);
   if (size !== Infinity && produced !== size) throw new MissingObject(oid, `corrupt (${produced} bytes where ${size} were expected)`);
+}
+
+/** A body that closes `fd` when it ends or is abandoned. */
+async function* closing(body: AsyncGenerator<Buffer>, fd: number): AsyncGenerator<Buffer> {
+  try {
+    yield* body;
+  } finally {
+    close(fd);
+  }
 }
 
 /** A body whose first bytes were already read (with the header), then the rest of `body`. */
