@@ -15,8 +15,8 @@ const MAX_COUNT = 0xffff;
 /** Load factor the table grows at, and the one it may reach when memory allows no growth. */
 const LOAD = 0.75;
 const MAX_LOAD = 0.9;
-/** Load factor of a table sized for a known number of lines (no growth, so it may be denser). */
-const EXACT_LOAD = 0.85;
+/** Load factor of a FirstLineTable, sized once for a known number of lines. */
+const FIRST_LINE_LOAD = 0.85;
 /** A slot is three int32 side by side (hash halves, class id + 1; 0 = empty): one cache line. */
 const SLOT_BYTES = 12;
 
@@ -85,13 +85,9 @@ export class ClassTable {
   /** Number of classes. */
   size = 0;
 
-  /**
-   * Room for `expected` classes at first; the table never grows past `limitBytes`. `exact`:
-   * there will be at most `expected` classes, so the table is sized once, more densely.
-   */
-  constructor(expected: number, private readonly limitBytes: number, private readonly exact = false) {
-    const load = exact ? EXACT_LOAD : LOAD;
-    this.nslots = Math.max(1024, Math.min(Math.ceil(expected / load), Math.floor(limitBytes / (SLOT_BYTES + 4))));
+  /** Room for `expected` classes at first; the table never grows past `limitBytes`. */
+  constructor(expected: number, private readonly limitBytes: number) {
+    this.nslots = Math.max(1024, Math.min(Math.ceil(expected / LOAD), Math.floor(limitBytes / (SLOT_BYTES + 4))));
     this.slots = new Int32Array(this.nslots * 3);
     const counters = Math.max(1024, Math.min(expected, this.nslots));
     this.countOld = new Uint16Array(counters);
@@ -202,7 +198,6 @@ export class ClassTable {
 
   /** Rehashes into up to 2× the slots, staying under the memory limit. */
   private grow(): boolean {
-    if (this.exact) return false;
     const room = Math.floor((this.limitBytes - this.countNew.byteLength * 3) / SLOT_BYTES);
     const n = Math.min(this.nslots * 2, room);
     if (n <= this.nslots * 1.05) return false;
@@ -219,6 +214,107 @@ export class ClassTable {
     this.slots = next;
     this.nslots = n;
     return true;
+  }
+}
+
+/**
+ * Classes of a file whose lines are all interned: a line's class is the index of the first
+ * line equal to it, and a slot holds only that index (4 bytes), the hashes being read from
+ * the file's own hash columns. Those columns are borrowed: a repeated line's upper half is
+ * overwritten by its class at once, a first line's only by `finish`, so until then every
+ * first line still holds its hash for comparisons.
+ */
+export class FirstLineTable {
+  private slots: Int32Array;
+  private readonly nslots: number;
+  /** Bit i: line i is the first of its class (its upper hash half is still a hash). */
+  private readonly first: Uint8Array;
+  /** Occurrences of each class (by first-line index) in the old side and in the new side. */
+  readonly countOld: Uint16Array;
+  readonly countNew: Uint16Array;
+
+  /** Memory the table needs for `n` lines. */
+  static bytesFor(n: number): number {
+    return Math.ceil(n / FIRST_LINE_LOAD) * 4 + Math.ceil(n / 8) + 4 * n;
+  }
+
+  /** Interns the `n` old lines whose hash halves are `hi`, `lo`. */
+  constructor(
+    private readonly hi: Int32Array,
+    private readonly lo: Int32Array,
+    private readonly n: number,
+  ) {
+    this.nslots = Math.max(1024, Math.ceil(n / FIRST_LINE_LOAD));
+    this.slots = new Int32Array(this.nslots);
+    this.first = new Uint8Array(Math.ceil(n / 8));
+    this.countOld = new Uint16Array(n);
+    this.countNew = new Uint16Array(n);
+    const slots = this.slots;
+    const ns = this.nslots;
+    for (let k = 0; k < n; k++) {
+      const h1 = hi[k]!;
+      const h2 = lo[k]!;
+      let s = fastRange(h1 ^ h2, ns);
+      for (;;) {
+        const r = slots[s]! - 1;
+        if (r < 0) {
+          slots[s] = k + 1;
+          this.first[k >>> 3]! |= 1 << (k & 7);
+          this.countOld[k] = 1;
+          break;
+        }
+        if (hi[r] === h1 && lo[r] === h2) {
+          hi[k] = r;
+          if (this.countOld[r]! < MAX_COUNT) this.countOld[r]!++;
+          break;
+        }
+        if (++s === ns) s = 0;
+      }
+    }
+  }
+
+  get bytes(): number {
+    return this.slots.byteLength + this.first.byteLength + this.countOld.byteLength + this.countNew.byteLength;
+  }
+
+  /** Looks up a batch of new lines: their class (counted), or NEW_ONLY. */
+  lookup(hi: Int32Array, lo: Int32Array, count: number, out: Int32Array, at: number): void {
+    const slots = this.slots;
+    const ns = this.nslots;
+    const ohi = this.hi;
+    const olo = this.lo;
+    const countNew = this.countNew;
+    for (let k = 0; k < count; k++) {
+      const h1 = hi[k]!;
+      const h2 = lo[k]!;
+      let s = fastRange(h1 ^ h2, ns);
+      for (;;) {
+        const r = slots[s]! - 1;
+        if (r < 0) {
+          out[at + k] = NEW_ONLY;
+          break;
+        }
+        if (ohi[r] === h1 && olo[r] === h2) {
+          out[at + k] = r;
+          if (countNew[r]! < MAX_COUNT) countNew[r]!++;
+          break;
+        }
+        if (++s === ns) s = 0;
+      }
+    }
+  }
+
+  /** Whether some class occurs in both files. */
+  anyCommon(): boolean {
+    for (let i = 0; i < this.n; i++) if (this.countOld[i] !== 0 && this.countNew[i] !== 0) return true;
+    return false;
+  }
+
+  /** Ends the lookups: the borrowed upper halves become the old side's classes; slots are freed. */
+  finish(): Int32Array {
+    for (let k = 0; k < this.n; k++) if (this.first[k >>> 3]! & (1 << (k & 7))) this.hi[k] = k;
+    this.slots = new Int32Array(0);
+    return this.hi;
   }
 }
 

@@ -11,7 +11,7 @@
  */
 import { CHUNK_SIZE, type ObjectReader } from '../git/objects.js';
 import { reclaimArrays } from '../git/reclaim.js';
-import { ClassTable, LineFilter, NEW_ONLY, OLD_ONLY } from './classify.js';
+import { ClassTable, FirstLineTable, LineFilter, NEW_ONLY, OLD_ONLY } from './classify.js';
 import { ByteList, IntList } from './int-list.js';
 import { BINARY_SNIFF_BYTES, LineHasher } from './lines.js';
 import { myersDiff } from './myers.js';
@@ -137,7 +137,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
   let hiA: IntList | null = null;
   let loA: IntList | null = null;
   let filter: LineFilter | null = null;
-  let table: ClassTable | null = null;
+  let table: ClassTable | FirstLineTable | null = null;
   let classB: IntList | null = null;
   let indentA: ByteList | null = null;
   let indentB: ByteList | null = null;
@@ -196,7 +196,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
     const batch = scratch.batch;
     indentB = keep ? new ByteList(expectB) : null;
     hasher.reset();
-    let classA: Int32Array | null = null;
+    let firstLines: FirstLineTable | null = null;
     const takeB = (n: number) => {
       if (table === null) {
         let hits = 0;
@@ -204,14 +204,11 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
         if (hashesA !== null && hits * 2 > n) {
           const old = hashesA;
           filter = null;
-          // While interning, the old side's hashes are alive; afterwards its classes (in place
-          // of the upper halves) and the new side's class column.
-          table = new ClassTable(nA, budget - live() + old.lo.bytes - Math.max(old.lo.bytes, 4 * expectB), true);
-          check();
-          if (!table.intern(old.hi.data, old.lo.data, nA, 'old', null, old.hi.data, 0)) throw new OverBudget();
-          classA = old.hi.data;
-          scratch.lo.release();
-          hashesA = loA = null;
+          // While new lines are looked up, the old side's hashes stay (the table reads them)
+          // beside the table and the new side's class column.
+          check(FirstLineTable.bytesFor(nA) + 4 * expectB);
+          firstLines = new FirstLineTable(old.hi.data, old.lo.data, nA);
+          table = firstLines;
           classB = new IntList(expectB);
           if (nA + expectB > RECLAIM_LINES) reclaimArrays();
         } else {
@@ -220,8 +217,8 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
           table = new ClassTable(Math.ceil((hits / Math.max(1, n)) * expectB) + 1024, budget - live() - (hits ? 4 * expectB : 0));
         }
       }
-      if (classA !== null) table.lookup(hasher.hi, hasher.lo, n, 'new', batch, 0);
-      else if (!table.intern(hasher.hi, hasher.lo, n, 'new', screen, batch, 0)) throw new OverBudget();
+      if (firstLines !== null) firstLines.lookup(hasher.hi, hasher.lo, n, batch, 0);
+      else if (!(table as ClassTable).intern(hasher.hi, hasher.lo, n, 'new', screen, batch, 0)) throw new OverBudget();
       if (classB !== null) {
         classB.append(batch, n);
       } else {
@@ -241,12 +238,15 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
     }
     takeB(hasher.end());
     const nB = hasher.lines;
-    const classes: ClassTable = table ?? new ClassTable(0, budget);
+    const classes = (table as ClassTable | FirstLineTable | null) ?? new ClassTable(0, budget);
 
-    // The old side's classes, unless interned above: from its kept hashes (overwriting them),
-    // or from a third pass.
-    if (classA !== null) {
-      // interned from the old side's hashes
+    // The old side's classes: interned above (in place of its hashes' upper halves), looked
+    // up from its kept hashes (overwriting them), or from a third pass.
+    let classA: Int32Array | null = null;
+    if (classes instanceof FirstLineTable) {
+      classA = classes.finish();
+      scratch.lo.release();
+      hashesA = loA = null;
     } else if (hashesA !== null) {
       classA = hashesA.hi.data;
       classes.lookup(hashesA.hi.data, hashesA.lo.data, nA, 'old', classA, 0);
@@ -277,7 +277,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
       if (dense !== null || found.length > 0) classA = (dense ?? densify(found, nA, nA, OLD_ONLY)).data;
     }
     filter = null;
-    classes.dropKeys();
+    if (classes instanceof ClassTable) classes.dropKeys();
     if (nA + nB > RECLAIM_LINES) reclaimArrays();
 
     // No line of the new side occurs in the old one: every line of both changed.
