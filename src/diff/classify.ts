@@ -196,10 +196,15 @@ export class ClassTable {
     this.countNew = fresh;
   }
 
-  /** Rehashes into up to 2× the slots, staying under the memory limit. */
-  private grow(): boolean {
+  /** Makes room for `expected` classes in all, as far as the memory limit allows. */
+  reserve(expected: number): void {
+    if (expected / LOAD > this.nslots * 1.05) this.grow(Math.ceil(expected / LOAD));
+  }
+
+  /** Rehashes into more slots (twice as many by default), staying under the memory limit. */
+  private grow(want = this.nslots * 2): boolean {
     const room = Math.floor((this.limitBytes - this.countNew.byteLength * 3) / SLOT_BYTES);
-    const n = Math.min(this.nslots * 2, room);
+    const n = Math.min(want, room);
     if (n <= this.nslots * 1.05) return false;
     const old = this.slots;
     const next = new Int32Array(n * 3);

@@ -197,6 +197,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
     indentB = keep ? new ByteList(expectB) : null;
     hasher.reset();
     let firstLines: FirstLineTable | null = null;
+    let sizeFromFirst = 0;
     const takeB = (n: number) => {
       if (table === null) {
         let hits = 0;
@@ -212,13 +213,19 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
           classB = new IntList(expectB);
           if (nA + expectB > RECLAIM_LINES) reclaimArrays();
         } else {
-          // Size the table from how many lines of the first batch may match, leaving room for
-          // the new side's class column, which grows alongside the table.
-          table = new ClassTable(Math.ceil((hits / Math.max(1, n)) * expectB) + 1024, budget - live() - (hits ? 4 * expectB : 0));
+          // Sized below from the distinct candidates of the first batch, leaving room for the
+          // new side's class column, which grows alongside the table.
+          table = new ClassTable(1024, budget - live() - (hits ? 4 * expectB : 0));
+          sizeFromFirst = n;
         }
       }
       if (firstLines !== null) firstLines.lookup(hasher.hi, hasher.lo, n, batch, 0);
-      else if (!(table as ClassTable).intern(hasher.hi, hasher.lo, n, 'new', screen, batch, 0)) throw new OverBudget();
+      else {
+        const t = table as ClassTable;
+        if (!t.intern(hasher.hi, hasher.lo, n, 'new', screen, batch, 0)) throw new OverBudget();
+        if (sizeFromFirst > 0) t.reserve(Math.ceil((t.size / sizeFromFirst) * expectB));
+        sizeFromFirst = 0;
+      }
       if (classB !== null) {
         classB.append(batch, n);
       } else {
