@@ -42,12 +42,21 @@ function mutate(r: () => number, lines: string[], vocab: string[]): string[] {
 /**
  * A rewrite: most lines replaced by lines found nowhere else, a few kept, and vocabulary lines
  * (many of them occurring very often in the old file) sprinkled every few dozen to few hundred
- * lines: long runs of one-sided lines around sparse, often repeated, matches.
+ * lines, alone or (with `blocks`) sometimes in blocks of up to 200: long runs of one-sided
+ * lines around sparse, often repeated, matches.
  */
-function rewrite(r: () => number, lines: string[], vocab: string[], id: number): string[] {
+function rewrite(r: () => number, lines: string[], vocab: string[], id: number, blocks: boolean): string[] {
   const keep = [0.002, 0.02, 0.1][Math.floor(r() * 3)]!;
   const sprinkle = 1 / (20 + Math.floor(r() * 400));
-  return lines.map((line, k) => (r() < keep ? line : r() < sprinkle ? vocab[Math.floor(r() * vocab.length)]! : `fresh ${id} ${k}`));
+  const out: string[] = [];
+  lines.forEach((line, k) => {
+    if (r() < keep) out.push(line);
+    else if (r() < sprinkle) {
+      const block = blocks && r() < 0.3 ? 1 + Math.floor(r() * 200) : 1;
+      for (let j = 0; j < block; j++) out.push(vocab[Math.floor(r() * vocab.length)]!);
+    } else out.push(`fresh ${id} ${k}`);
+  });
+  return out;
 }
 
 function render(r: () => number, lines: string[], crlf: boolean): string {
@@ -83,13 +92,15 @@ describe('diff engine against git', () => {
       pairs.push([before, after]);
       writeFileSync(join(dir, `f${i}.txt`), before);
     }
-    const rr = rng(SEED + 1);
-    for (let i = 0; i < CASES / 10; i++) {
-      const vocab = Array.from({ length: [3, 30, 2000][Math.floor(rr() * 3)]! }, (_, k) => `line ${k}`);
-      const a = makeLines(rr, vocab, 200 + Math.floor(rr() * 3000));
-      const before = render(rr, a, false);
-      pairs.push([before, render(rr, rewrite(rr, a, vocab, i), false)]);
-      writeFileSync(join(dir, `f${pairs.length - 1}.txt`), before);
+    for (const blocks of [false, true]) {
+      const rr = rng(SEED + (blocks ? 2 : 1));
+      for (let i = 0; i < CASES / 20; i++) {
+        const vocab = Array.from({ length: [3, 30, 2000][Math.floor(rr() * 3)]! }, (_, k) => `line ${k}`);
+        const a = makeLines(rr, vocab, 200 + Math.floor(rr() * 3000));
+        const before = render(rr, a, false);
+        pairs.push([before, render(rr, rewrite(rr, a, vocab, i, blocks), false)]);
+        writeFileSync(join(dir, `f${pairs.length - 1}.txt`), before);
+      }
     }
     writeFileSync(join(dir, 'only-in-new.txt'), 'fresh\nfile\n');
     repo.git('add', '-A');

@@ -8,6 +8,8 @@ import { bogosqrt, type Side } from './myers.js';
 const MAX_EQLIMIT = 1024;
 const SIMSCAN_WINDOW = 100;
 const KPDIS_RUN = 4;
+/** First-pass codes kept behind the line being settled: a power of two above the window. */
+const RING = 128;
 
 /** Per-line state after preparation. */
 export const UNCHANGED = 0;
@@ -71,12 +73,20 @@ function classify(cls: Int32Array, n: number, dstart: number, dend: number, othe
 /** Second pass, in place: turns the first-pass codes into UNCHANGED/DISCARDED/KEPT. */
 function settle(dis: Uint8Array, dstart: number, dend: number): number {
   // Decisions read first-pass codes of neighbours up to 100 lines back, so keep a window of them.
-  const ring = new Uint8Array(SIMSCAN_WINDOW + 1);
+  const ring = new Uint8Array(RING);
   let kept = 0;
+  // A many-matches line is kept at once unless a no-match line lies between it and the
+  // previous plain match, within the window (git's scan would find none): this makes runs of
+  // many-matches lines (a file of a few distinct lines) cost O(1) a line.
+  let lastNone = -1;
+  let lastPlain = -1;
   for (let i = dstart; i <= dend; i++) {
     const d = dis[i]!;
-    ring[i % ring.length] = d;
-    const keep = d === 1 || (d === 3 && !cleanMultiMatch(dis, ring, i, dstart, dend));
+    ring[i & (RING - 1)] = d;
+    const nearNone = lastNone > lastPlain && i - lastNone <= SIMSCAN_WINDOW;
+    const keep = d === 1 || (d === 3 && !(nearNone && cleanMultiMatch(dis, ring, i, dstart, dend)));
+    if (d === 0) lastNone = i;
+    else if (d === 1) lastPlain = i;
     dis[i] = keep ? KEPT : DISCARDED;
     if (keep) kept++;
   }
@@ -104,7 +114,7 @@ function cleanMultiMatch(dis: Uint8Array, ring: Uint8Array, i: number, s: number
   let rdis0 = 0;
   let rpdis0 = 1;
   for (let r = 1; i - r >= s; r++) {
-    const d = ring[(i - r) % ring.length];
+    const d = ring[(i - r) & (RING - 1)];
     if (d === 0) rdis0++;
     else if (d === 3) rpdis0++;
     else break;
