@@ -65,7 +65,12 @@ function randomOp(root: string, r: ReturnType<typeof prng>, step: number): void 
     const d = r.pick(dirs);
     return d ? `${d}/${r.pick(names)}` : r.pick(names);
   };
-  const content = () => `step ${step} ${r.next()}\n`.repeat(1 + r.int(5));
+  // Mostly small files; now and then one that restore streams (over 64 KiB), or one stored
+  // in a pack and read from the object files (over 1 MiB).
+  const content = () => {
+    const kind = r.int(16);
+    return `step ${step} ${r.next()}\n`.repeat(kind === 0 ? 60000 : kind === 1 ? 4000 : 1 + r.int(5));
+  };
   switch (r.int(9)) {
     case 0:
     case 1: {
@@ -144,10 +149,15 @@ test('restoring any earlier snapshot reproduces it exactly; a per-path restore t
       states.push(walkState(ws.dir));
     }
     assert.ok(new Set(trees).size > 25, 'the operations changed the workspace');
+    const store = await storeDir(ws.dir);
+    const sizes = trees.flatMap((t) => git(ws.dir, `--git-dir=${store}`, 'ls-tree', '-r', '-l', t).split('\n').map((l) => Number(l.split(/\s+/)[3])));
+    assert.ok(sizes.some((n) => n > 1 << 20) && sizes.some((n) => n > 64 << 10 && n < 1 << 20), 'files for every way restore reads');
     for (let k = 0; k < 8; k++) {
       const i = r.int(trees.length);
-      await restore(ws.dir, trees[i]!);
+      let progress = [0, 0];
+      const { written } = await restore(ws.dir, trees[i]!, undefined, { onProgress: (done, total) => (progress = [done, total]) });
       assertState(walkState(ws.dir), states[i]!, `full restore of step ${i}`);
+      assert.deepEqual(progress, [written.length, written.length], 'progress counts every file written');
       assert.equal((await track(ws.dir)).tree, trees[i], 'tracking right after a restore gives the same tree');
     }
     // Per-path restores: only the named path changes; every other file keeps content and mtime.

@@ -34,3 +34,26 @@ export function intOption(name: string, value: string | undefined, fallback: num
 export function write(text: string | Buffer): Promise<void> | void {
   if (!process.stdout.write(text)) return new Promise((resolve) => process.stdout.once('drain', () => resolve()));
 }
+
+/**
+ * A `LABEL done/total` line on stderr, redrawn at most every 100 ms, only for a person
+ * watching a terminal (pipes and files stay clean).
+ */
+export function counterLine(label: string): { update?: (done: number, total: number) => void; clear(): void } {
+  if (!process.stderr.isTTY) return { clear() {} };
+  let shown = false;
+  let last = 0;
+  return {
+    update(done, total) {
+      const now = Date.now();
+      if (done < total && now - last < 100) return;
+      last = now;
+      process.stderr.write(`\r\x1b[K${label} ${done}/${total}`);
+      shown = true;
+    },
+    clear() {
+      if (shown) process.stderr.write('\r\x1b[K');
+      shown = false;
+    },
+  };
+}

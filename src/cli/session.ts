@@ -17,7 +17,7 @@ import {
   type FileDiff,
   type SessionInfo,
 } from '../session/index.js';
-import { intOption, parse, write, type Command } from './command.js';
+import { counterLine, intOption, parse, write, type Command } from './command.js';
 import { asStats } from './run.js';
 
 const help = `snapline session — browse, diff, revert and delete recorded sessions
@@ -175,13 +175,15 @@ const command: Command = {
       }
       case 'revert': {
         if (!v.message) throw new UsageError("session revert needs --message MSG (the first turn to undo; see 'snapline session show')");
-        const r = await revertSession(id(), v.message, { onProgress: progress, onWait });
+        const files = counterLine('restoring files');
+        const r = await revertSession(id(), v.message, { onProgress: progress, onFiles: files.update, onWait }).finally(() => files.clear());
         if (asJson) return (await json(r), 0);
         await write(`reverted ${r.sessionID} to before ${r.messageID}: ${r.written.length} written, ${r.deleted.length} deleted (${r.paths} paths covered; 'snapline session unrevert ${r.sessionID}' puts them back)\n`);
         return 0;
       }
       case 'unrevert': {
-        const r = await unrevertSession(id(), { onProgress: progress, onWait });
+        const files = counterLine('restoring files');
+        const r = await unrevertSession(id(), { onProgress: progress, onFiles: files.update, onWait }).finally(() => files.clear());
         if (asJson) return (await json(r), 0);
         await write(`unreverted ${r.sessionID}: ${r.written.length} written, ${r.deleted.length} deleted\n`);
         return 0;

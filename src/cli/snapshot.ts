@@ -1,6 +1,6 @@
 import { UsageError } from '../errors.js';
 import { doctor, du, gc, restore, track } from '../snapshot/index.js';
-import { parse, write, type Command } from './command.js';
+import { counterLine, parse, write, type Command } from './command.js';
 
 const help = `snapline snapshot — record and restore workspace snapshots
 
@@ -101,7 +101,8 @@ const command: Command = {
         only(['dir', 'format', 'force']);
         const [tree, ...paths] = args;
         if (!tree) throw new UsageError("'snapshot restore' needs a TREE id (see 'snapline snapshot --help')");
-        const result = await restore(dir, tree, paths.length ? paths : undefined, { force: values.force, onWait });
+        const files = counterLine('restoring files');
+        const result = await restore(dir, tree, paths.length ? paths : undefined, { force: values.force, onWait, onProgress: files.update }).finally(() => files.clear());
         if (fmt === 'json') await write(JSON.stringify(result) + '\n');
         else {
           for (const p of result.written) await write(`restored ${p}\n`);

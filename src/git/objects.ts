@@ -62,18 +62,12 @@ export function openObjectReader(ctx: GitContext): ObjectReader {
   };
 
   async function readHeader(oid: string): Promise<ObjectHeader> {
-    if (!/^[0-9a-f]{4,64}$/i.test(oid) && !oid.includes(':')) throw new MissingObject(oid, 'not a valid object name');
+    checkName(oid);
     const { child, reader, stderr } = batch.get();
     child.stdin!.write(oid + '\n');
     const line = await reader.line();
-    if (line === null) {
-      batch.reset();
-      throw new GitError(['cat-file'], child.exitCode, stderr(), `cannot read object ${oid}: ${stderr().trim() || 'git cat-file exited'}`);
-    }
-    const text = line.toString('utf8');
-    const m = /^(\S+) (\S+) (\d+)$/.exec(text);
-    if (!m) throw new MissingObject(oid, text.endsWith(' missing') ? 'missing' : text.endsWith(' ambiguous') ? 'ambiguous' : `unreadable (${text})`);
-    return { oid: m[1]!, type: m[2]!, size: Number(m[3]) };
+    if (line === null) batch.reset();
+    return parseHeader(oid, line, child, stderr);
   }
 
   async function drain(): Promise<void> {
@@ -143,6 +137,49 @@ async function objectFiles(ctx: GitContext): Promise<ObjectFiles | null> {
     gitText(ctx, ['for-each-ref', '--count=1', '--format=%(refname)', 'refs/replace/']),
   ]);
   return replaced === '' ? openObjectFiles(resolve(ctx.cwd ?? process.cwd(), objects)) : null;
+}
+
+/**
+ * The whole bodies of small objects (at most `maxSize` bytes each), in order. Every request is
+ * sent at once, so git answers without waiting for us between objects: a round trip per object
+ * dominated restoring many small files.
+ */
+export async function* smallObjects(ctx: GitContext, oids: readonly string[], maxSize: number): AsyncGenerator<Buffer> {
+  if (oids.length === 0) return;
+  oids.forEach(checkName);
+  const batch = lazyBatch({ ...ctx, config: { ...(ctx.config ?? {}), ...STREAMING_GIT } }, ['cat-file', '--batch']);
+  const { child, reader, stderr } = batch.get();
+  try {
+    child.stdin!.end(oids.join('\n') + '\n');
+    for (const oid of oids) {
+      const head = parseHeader(oid, await reader.line(), child, stderr);
+      if (head.size > maxSize) throw new MissingObject(oid, `larger than expected (${head.size} bytes)`);
+      const parts: Buffer[] = [];
+      for (let left = head.size + 1; left > 0; ) {
+        const c = await reader.chunk(left);
+        if (c === null) throw new GitError(['cat-file'], null, stderr(), `object ${oid} ended early: ${stderr().trim() || 'git cat-file exited'}`);
+        parts.push(c);
+        left -= c.length;
+      }
+      yield Buffer.concat(parts).subarray(0, head.size);
+    }
+  } finally {
+    batch.close();
+  }
+}
+
+/** Refuses what cannot be an object name (and could not pass through the batch protocol). */
+function checkName(oid: string): void {
+  if (!/^[0-9a-f]{4,64}$/i.test(oid) && !(oid.includes(':') && !oid.includes('\n'))) throw new MissingObject(oid, 'not a valid object name');
+}
+
+/** The header line git answered for `oid` (null: git exited), or the error it means. */
+function parseHeader(oid: string, line: Buffer | null, child: ChildProcess, stderr: () => string): ObjectHeader {
+  if (line === null) throw new GitError(['cat-file'], child.exitCode, stderr(), `cannot read object ${oid}: ${stderr().trim() || 'git cat-file exited'}`);
+  const text = line.toString('utf8');
+  const m = /^(\S+) (\S+) (\d+)$/.exec(text);
+  if (!m) throw new MissingObject(oid, text.endsWith(' missing') ? 'missing' : text.endsWith(' ambiguous') ? 'ambiguous' : `unreadable (${text})`);
+  return { oid: m[1]!, type: m[2]!, size: Number(m[3]) };
 }
 
 /** A batch-mode git child started on first use, restarted after a failure. */

@@ -25,6 +25,8 @@ export interface RevertResult {
 export interface UndoOptions {
   db?: Database;
   onProgress?: (message: string) => void;
+  /** Called as files are restored: how many so far, of how many. */
+  onFiles?: (done: number, total: number) => void;
   /** Told once when another turn holds the workspace and this waits for it. */
   onWait?: (message: string) => void;
 }
@@ -105,7 +107,7 @@ export async function revertSession(sessionId: string, messageId: string, opts: 
       const paths = await pathsChangedFrom(ctx, turns, at);
       const todo = await differing(ctx, current, target, paths);
       opts.onProgress?.(`restoring ${todo.length} path${todo.length === 1 ? '' : 's'}…`);
-      const r = todo.length ? await restore(worktree, target, todo) : { written: [], deleted: [] };
+      const r = todo.length ? await restore(worktree, target, todo, { onProgress: opts.onFiles }) : { written: [], deleted: [] };
       const state: RevertState = { messageID: turns[at]!.id, snapshot: current, files: paths.size, time: Date.now() };
       setRevert(db, sessionId, state);
       return { sessionID: sessionId, messageID: state.messageID, paths: paths.size, written: r.written, deleted: r.deleted, snapshot: current };
@@ -120,7 +122,7 @@ async function undoRevert(ctx: GitContext, worktree: string, turns: Turn[], reve
   const { tree: current } = await track(worktree);
   const todo = await differing(ctx, current, revert.snapshot, paths);
   opts.onProgress?.(`restoring ${todo.length} path${todo.length === 1 ? '' : 's'}…`);
-  return todo.length ? restore(worktree, revert.snapshot, todo) : { written: [], deleted: [] };
+  return todo.length ? restore(worktree, revert.snapshot, todo, { onProgress: opts.onFiles }) : { written: [], deleted: [] };
 }
 
 /** Puts back exactly the paths the last revert covered, as they were just before it. */

@@ -1,6 +1,6 @@
 /** The snapshot store: one shadow git object store per workspace. */
 export { track, type TrackResult, type TrackOptions, type SkippedFile, type SkipReason } from './track.js';
-export { restore, type RestoreResult } from './restore.js';
+export { restore, type RestoreOptions, type RestoreResult } from './restore.js';
 export { retain, release, gc, du, sessionsIn, SESSION_REFS, type GcOptions, type GcReport, type StoreUsage, type RetainedSession } from './retention.js';
 export { doctor, type DoctorReport } from './doctor.js';
 export { storeContext, storeDir, projectId, resolveWorkspace, type StoreOptions } from './store.js';

@@ -1,14 +1,19 @@
-import { lstatSync, realpathSync } from 'node:fs';
-import { lstat, mkdir, open, readdir, rename, rmdir, symlink, unlink } from 'node:fs/promises';
+import { closeSync, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync, renameSync, rmdirSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { lstat, mkdir, open, rmdir, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, sep } from 'node:path';
-import { openObjectReader, type ObjectReader } from '../git/objects.js';
+import { openObjectReader, smallObjects } from '../git/objects.js';
 import { UnknownPath } from '../errors.js';
 import { runGit, type GitContext } from '../git/run.js';
-import { changedPaths, type Side, type TreeChange } from '../git/tree-diff.js';
+import { changedPaths, type TreeChange } from '../git/tree-diff.js';
 import { PathOutsideWorkspace, RestoreFailed, UnknownSnapshot } from './errors.js';
 import { withStore, type Store, type StoreOptions } from './store.js';
 import { beginRestore, endRestore, tempName } from './journal.js';
 import { trackLocked } from './track.js';
+
+export interface RestoreOptions extends StoreOptions {
+  /** Called as files are written: how many so far, of how many. */
+  onProgress?: (done: number, total: number) => void;
+}
 
 /** What a restore changed in the workspace (paths relative to it, `/`-separated). */
 export interface RestoreResult {
@@ -23,7 +28,7 @@ export interface RestoreResult {
  * workspace now and the tree; with `paths`, only those (a directory means everything under it).
  * Nothing else is written. The workspace is tracked first, so its prior state stays recoverable.
  */
-export async function restore(worktree: string, tree: string, paths?: readonly string[], opts: StoreOptions = {}): Promise<RestoreResult> {
+export async function restore(worktree: string, tree: string, paths?: readonly string[], opts: RestoreOptions = {}): Promise<RestoreResult> {
   const wanted = (paths ?? []).map(checkRelative);
   const wantedSet = new Set(wanted);
   return withStore(worktree, { ...opts, create: true }, async (store) => {
@@ -32,7 +37,7 @@ export async function restore(worktree: string, tree: string, paths?: readonly s
     const { tree: current } = await trackLocked(store);
     const changes = await changesUnder(store.ctx, current, target, wanted);
     for (const c of changes) checkSnapshotPath(c.path);
-    return applyChanges(store, target, changes);
+    return applyChanges(store, target, changes, opts.onProgress);
   });
 }
 
@@ -122,7 +127,7 @@ function checkInside(root: string, rel: string, restoring: ReadonlySet<string> =
   }
 }
 
-async function applyChanges(store: Store, target: string, changes: TreeChange[]): Promise<RestoreResult> {
+async function applyChanges(store: Store, target: string, changes: TreeChange[], onProgress?: (done: number, total: number) => void): Promise<RestoreResult> {
   const root = store.worktree;
   const deletions = changes.filter((c) => !c.after).map((c) => c.path);
   const writes = changes.filter((c) => c.after && c.after.mode !== '160000');
@@ -164,16 +169,29 @@ async function applyChanges(store: Store, target: string, changes: TreeChange[])
   if (stageIn) await mkdir(staging, { recursive: true });
   const journal = await beginRestore(store.dir, [staging, ...writes.map((c) => dirname(join(root, c.path)))]);
   const reader = openObjectReader(store.ctx);
+  const made = new Set<string>();
+  let n = 0;
+  // Small files are read whole, their requests sent to git ahead, and written with direct
+  // system calls (a thread-pool round trip per call cost more than the call); big ones stream.
+  const small = smallObjects(store.ctx, writes.flatMap((c) => (c.after!.size <= SMALL_FILE ? [c.after!.oid] : [])), SMALL_FILE);
   try {
-    let n = 0;
-    for (const c of writes) {
-      if (!(await writeEntry(reader, root, c.path, c.after!, stageIn, tempName(journal, n++)))) {
+    for (const [i, c] of writes.entries()) {
+      const { oid, size, mode } = c.after!;
+      let content: Content;
+      if (size <= SMALL_FILE) {
+        const next = await small.next();
+        if (next.done) throw new RestoreFailed(c.path, 'git answered fewer objects than asked');
+        content = next.value;
+      } else content = async () => (await reader.open(oid, size)).body;
+      if (!(await writeEntry(root, c.path, mode, content, stageIn, tempName(journal, n++), made))) {
         stageIn = null; // rename across mounts (EXDEV): write beside the target from now on
-        await writeEntry(reader, root, c.path, c.after!, stageIn, tempName(journal, n++));
+        await writeEntry(root, c.path, mode, content, stageIn, tempName(journal, n++), made);
       }
       result.written.push(c.path);
+      onProgress?.(i + 1, writes.length);
     }
   } finally {
+    await small.return(undefined);
     reader.close();
     await endRestore(store.dir);
   }
@@ -208,52 +226,64 @@ async function sameFileSystem(a: string, b: string): Promise<boolean> {
   return sa.dev === sb.dev;
 }
 
+/** A file's content: read already (small), or opened when the write starts (and again on a retry). */
+type Content = Buffer | (() => Promise<AsyncIterable<Buffer>>);
+
+/** Files up to this size are read whole (requested ahead) and written synchronously. */
+const SMALL_FILE = 64 * 1024;
+
 /**
  * Writes one blob or symlink at `path`: into a temporary file (in `stageIn`, else beside the
  * target) with its final mode, then renamed into place. False when the rename crossed file
- * systems (nothing was written; retry without `stageIn`).
+ * systems (nothing was written; retry without `stageIn`). `made`: directories known to exist.
  */
-async function writeEntry(reader: ObjectReader, root: string, path: string, entry: Side, stageIn: string | null, tmpName: string): Promise<boolean> {
-  const { mode } = entry;
+async function writeEntry(root: string, path: string, mode: string, content: Content, stageIn: string | null, tmpName: string, made: Set<string>): Promise<boolean> {
   const abs = join(root, path);
   const dir = dirname(abs);
   try {
-    await mkdir(dir, { recursive: true });
+    if (!made.has(dir)) mkdirSync(dir, { recursive: true });
+    made.add(dir);
   } catch (e) {
     throw new RestoreFailed(path, (e as Error).message);
   }
   const tmp = join(stageIn ?? dir, tmpName);
   try {
-    const obj = await reader.open(entry.oid, entry.size);
     if (mode === '120000') {
       const chunks: Buffer[] = [];
-      for await (const c of obj.body) chunks.push(c);
-      await symlink(Buffer.concat(chunks).toString('utf8'), tmp);
+      for await (const c of Buffer.isBuffer(content) ? [content] : await content()) chunks.push(c);
+      symlinkSync(Buffer.concat(chunks).toString('utf8'), tmp);
+    } else if (Buffer.isBuffer(content)) {
+      const fd = openSync(tmp, 'wx', mode === '100755' ? 0o777 : 0o666);
+      try {
+        for (let off = 0; off < content.length; ) off += writeSync(fd, content, off, content.length - off);
+        setMode(fd, mode);
+      } finally {
+        closeSync(fd);
+      }
     } else {
       const fh = await open(tmp, 'wx', mode === '100755' ? 0o777 : 0o666);
       try {
-        for await (const c of obj.body) {
+        for await (const c of await content()) {
           let off = 0;
           while (off < c.length) off += (await fh.write(c, off, c.length - off)).bytesWritten;
         }
-        // The umask applied at creation; set the final bits before the file appears.
-        const st = await fh.stat();
-        const want = mode === '100755' ? st.mode | ((st.mode & 0o444) >> 2) : st.mode & ~0o111;
-        if ((want & 0o777) !== (st.mode & 0o777)) await fh.chmod(want & 0o777);
+        setMode(fh.fd, mode);
       } finally {
         await fh.close();
       }
     }
-    const existing = await lstat(abs).catch(() => null);
-    if (existing?.isDirectory()) await removeEmptyDirs(abs);
     try {
-      await rename(tmp, abs);
+      renameSync(tmp, abs);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EXDEV' && stageIn) {
-        await unlink(tmp).catch(() => undefined);
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EXDEV' && stageIn) {
+        unlinkSync(tmp);
         return false;
       }
-      throw e;
+      // A directory in the way (git does not track empty ones): replaced only if empty.
+      if (!lstatOrNull(abs)?.isDirectory()) throw e;
+      removeEmptyDirs(abs);
+      renameSync(tmp, abs);
     }
     return true;
   } catch (e) {
@@ -263,16 +293,23 @@ async function writeEntry(reader: ObjectReader, root: string, path: string, entr
   }
 }
 
+/** The umask applied at creation; sets the final permission bits before the file appears. */
+function setMode(fd: number, mode: string): void {
+  const st = fstatSync(fd);
+  const want = mode === '100755' ? st.mode | ((st.mode & 0o444) >> 2) : st.mode & ~0o111;
+  if ((want & 0o777) !== (st.mode & 0o777)) fchmodSync(fd, want & 0o777);
+}
+
 /**
  * Removes a directory that holds nothing but (possibly nested) empty directories, which git
  * does not track; any file inside makes it fail with ENOTEMPTY, so nothing is lost.
  */
-async function removeEmptyDirs(abs: string): Promise<void> {
-  for (const e of await readdir(abs, { withFileTypes: true })) {
+function removeEmptyDirs(abs: string): void {
+  for (const e of readdirSync(abs, { withFileTypes: true })) {
     if (!e.isDirectory()) throw Object.assign(new Error(`directory ${abs} is in the way and holds files the snapshot does not (${e.name})`), { code: 'ENOTEMPTY' });
-    await removeEmptyDirs(join(abs, e.name));
+    removeEmptyDirs(join(abs, e.name));
   }
-  await rmdir(abs);
+  rmdirSync(abs);
 }
 
 function lstatOrNull(p: string) {
