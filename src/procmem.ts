@@ -62,9 +62,13 @@ export function treeRss(pid: number, exclude?: string): number {
 
 /**
  * Runs a command, sampling its process tree's memory every few milliseconds until it exits.
- * `onStderr` sees stderr as it arrives (for progress).
+ * `onStdout` and `onStderr` see the output as it arrives (stdout is kept only up to 4 MiB).
  */
-export function measureProcess(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; onStderr?: (chunk: Buffer) => void; intervalMs?: number; exclude?: string } = {}): Promise<ProcessMeasurement> {
+export function measureProcess(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; onStdout?: (chunk: Buffer) => void; onStderr?: (chunk: Buffer) => void; intervalMs?: number; exclude?: string } = {},
+): Promise<ProcessMeasurement> {
   return new Promise((resolve, reject) => {
     const start = performance.now();
     const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -72,6 +76,7 @@ export function measureProcess(cmd: string, args: string[], opts: { cwd?: string
     let err = '';
     child.stdout.on('data', (b: Buffer) => {
       if (out.length < KEEP) out += b.toString('utf8');
+      opts.onStdout?.(b);
     });
     child.stderr.on('data', (b: Buffer) => {
       if (err.length < KEEP) err += b.toString('utf8');

@@ -2,6 +2,9 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { measureProcess } from '../src/procmem.js';
 import { writeGenerated } from '../bench/workload.js';
 import { CLI, tempRepo } from './helpers/repo.js';
@@ -45,5 +48,28 @@ describe('memory contract on a 128 MiB pair', () => {
     assert.ok(m.stdout.length >= 1 << 20 && m.stdout.length < (1 << 20) + 4096, `page of ${m.stdout.length} bytes`);
     assert.match(m.stderr, /--continue \d+\.\d+/);
     assert.ok(m.stdout.startsWith('diff --git a/build/log.txt b/build/log.txt\n'));
+  });
+
+  it('a whole patch of a 128 MiB rewrite (256 MiB of text) streams under 200 MiB, byte-identical to git diff', async () => {
+    await writeGenerated(join(repo.dir, 'build/log.txt'), SIZE, 3);
+    repo.git('add', '-A');
+    const t3 = repo.git('write-tree').trim();
+    const ours = createHash('sha1');
+    let bytes = 0;
+    const m = await measureProcess(process.execPath, [CLI, 'diff', t1, t3, '--patch'], {
+      cwd: repo.dir,
+      onStdout: (b) => {
+        ours.update(b);
+        bytes += b.length;
+      },
+    });
+    assert.equal(m.status, 0, m.stderr);
+    assert.ok(m.peakTreeRss < CEILING, `peak ${(m.peakTreeRss / 1048576).toFixed(1)} MiB`);
+    assert.ok(bytes > 2 * SIZE, `patch of ${bytes} bytes`);
+    const theirs = createHash('sha1');
+    const git = spawn('git', ['-c', 'core.bigFileThreshold=512m', 'diff', t1, t3], { cwd: repo.dir });
+    git.stdout.on('data', (b: Buffer) => theirs.update(b));
+    await once(git, 'close');
+    assert.equal(ours.digest('hex'), theirs.digest('hex'));
   });
 });

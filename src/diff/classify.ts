@@ -178,6 +178,11 @@ export class ClassTable {
     this.nslots = 0;
   }
 
+  /** Drops the counters once lines are screened. */
+  dropCounts(): void {
+    this.countOld = this.countNew = new Uint16Array(0);
+  }
+
   private countFrom(classes: Int32Array, at: number, count: number, side: FileSide): void {
     const counts = side === 'old' ? this.countOld : this.countNew;
     for (let k = at; k < at + count; k++) {
@@ -235,8 +240,8 @@ export class FirstLineTable {
   /** Bit i: line i is the first of its class (its upper hash half is still a hash). */
   private readonly first: Uint8Array;
   /** Occurrences of each class (by first-line index) in the old side and in the new side. */
-  readonly countOld: Uint16Array;
-  readonly countNew: Uint16Array;
+  countOld: Uint16Array;
+  countNew: Uint16Array;
 
   /** Memory the table needs for `n` lines. */
   static bytesFor(n: number): number {
@@ -307,6 +312,11 @@ export class FirstLineTable {
         if (++s === ns) s = 0;
       }
     }
+  }
+
+  /** Drops the counters once lines are screened. */
+  dropCounts(): void {
+    this.countOld = this.countNew = new Uint16Array(0);
   }
 
   /** Whether some class occurs in both files. */

@@ -26,6 +26,8 @@ export const DEFAULT_BUDGET = 48 * 1024 * 1024;
  * phase allocates (V8 frees array memory only when it collects, which a small heap rarely does).
  */
 const RECLAIM_LINES = 1 << 18;
+/** Blobs this large in all leave arrays worth freeing before the next comparison. */
+const BIG_PAIR = 16 * 1024 * 1024;
 /** Lines in common below 1/SQUEEZE_RATIO of all lines: runs of one-sided lines are squeezed. */
 const SQUEEZE_RATIO = 8;
 
@@ -121,6 +123,8 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
   const budget = opts.budgetBytes ?? DEFAULT_BUDGET;
   const keep = opts.keepLines ?? false;
   const scratch = opts.scratch ?? new Scratch();
+  // Free what earlier comparisons (and their callers, such as a patch's line tables) left.
+  if (a.size + b.size > BIG_PAIR) reclaimArrays();
 
   // With two readers, the new side's head is checked for binary content before the old side
   // is read in full; one reader serves both sides in turn (one git process fewer).
@@ -301,9 +305,8 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
 
     // Few lines in common (a rewrite): squeeze the runs of one-sided lines, so preparation
     // and the search work on a few hundred lines instead of millions.
-    const { countOld, countNew } = classes;
-    const inA = (c: number) => c >= 0 && countNew[c]! > 0;
-    const inB = (c: number) => c >= 0 && countOld[c]! > 0;
+    const inA = (c: number) => c >= 0 && classes.countNew[c]! > 0;
+    const inB = (c: number) => c >= 0 && classes.countOld[c]! > 0;
     let common = 0;
     for (let i = 0; i < nA; i++) if (inA(classA[i]!)) common++;
     let cutA = 0;
@@ -328,10 +331,9 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
       classB ??= densify(sparse, nB, nB);
       sideB = classB.data;
     }
-    const { a: sa, b: sb } = prepare(sideA, lenA, sideB, lenB, countOld, countNew, !keep, allow, () => {
-      table = null; // the counters are no longer needed once lines are screened
+    const { a: sa, b: sb } = prepare(sideA, lenA, sideB, lenB, classes, !keep, allow, () => {
+      if (nA + nB > RECLAIM_LINES) reclaimArrays(); // the counters, before the search input
     }, nA, nB);
-    if (nA + nB > RECLAIM_LINES) reclaimArrays();
     myersDiff(sa, sb, allow);
     const result: Comparison = { additions: changedCount(sb) + cutB, deletions: changedCount(sa) + cutA, binary: false, approximate: false };
     if (keep) {
@@ -345,6 +347,11 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
         nA,
         nB,
       };
+      // The search's own arrays are not part of the tables: free them before the caller reads
+      // both blobs again.
+      sa.ha = sb.ha = new Int32Array(0);
+      sa.mark = sb.mark = new Uint8Array(0);
+      if (nA + nB > RECLAIM_LINES) reclaimArrays();
     }
     return result;
   } catch (e) {

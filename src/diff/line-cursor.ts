@@ -1,8 +1,14 @@
 /**
- * Walks a blob's lines in order without holding any line whole: lines are skipped or copied
- * to an output callback in the chunks they arrive in.
+ * Walks a blob's lines in order without holding any line whole: lines are passed over or
+ * copied to an output callback as bytes of the chunks they arrive in. Work per line is
+ * synchronous and allocation-free; only a chunk boundary or a waiting consumer suspends.
  */
-export type Out = (b: Buffer) => void;
+
+/**
+ * Receives `b[start, end)`, copying the bytes before returning (`b` is reused); returns a
+ * promise to wait on while the consumer is behind.
+ */
+export type Out = (b: Buffer, start: number, end: number) => Promise<void> | undefined;
 
 const NO_NEWLINE = Buffer.from('\n\\ No newline at end of file\n');
 const FUNC_MAX = 80;
@@ -13,13 +19,24 @@ export class LineCursor {
   private done = false;
   /** Index of the next line. */
   line = 0;
-  /** Start (up to 80 bytes) of the last line that qualifies as a hunk-header function name. */
-  funcname: Buffer | null = null;
+  // The start of the line being read, and of the last line that qualifies as a function name.
+  private readonly head: Buffer;
+  private headLen = 0;
+  private readonly func: Buffer;
+  private funcLen = -1;
 
   constructor(
     private readonly it: AsyncIterator<Buffer>,
     private readonly trackFuncname = false,
-  ) {}
+  ) {
+    this.head = Buffer.alloc(trackFuncname ? FUNC_MAX : 0);
+    this.func = Buffer.alloc(trackFuncname ? FUNC_MAX : 0);
+  }
+
+  /** Start (up to 80 bytes) of the last line passed that qualifies as a hunk-header function name. */
+  get funcname(): Buffer | null {
+    return this.funcLen < 0 ? null : this.func.subarray(0, this.funcLen);
+  }
 
   private async fill(): Promise<boolean> {
     while (this.pos >= this.buf.length) {
@@ -37,43 +54,50 @@ export class LineCursor {
 
   /** Passes over lines up to (not including) line `to`. */
   async skipTo(to: number): Promise<void> {
-    while (this.line < to) await this.copyLine(null, null);
+    if (this.line < to) await this.lines(to - this.line, null, null);
   }
 
-  /** Copies `n` lines, each preceded by `prefix`, to `out`. */
-  async emit(n: number, prefix: Buffer, out: Out): Promise<void> {
-    for (let k = 0; k < n; k++) await this.copyLine(prefix, out);
-  }
-
-  private async copyLine(prefix: Buffer | null, out: Out | null): Promise<void> {
-    if (!(await this.fill())) throw new Error(`blob ended before line ${this.line + 1}`);
-    if (prefix && out) out(prefix);
-    let head: Buffer | null = this.trackFuncname ? Buffer.alloc(0) : null;
-    for (;;) {
-      const nl = this.buf.indexOf(10, this.pos);
-      const end = nl >= 0 ? nl + 1 : this.buf.length;
-      const piece = this.buf.subarray(this.pos, end);
-      if (out) out(piece);
-      if (head !== null && head.length < FUNC_MAX) head = Buffer.concat([head, piece.subarray(0, FUNC_MAX - head.length)]);
-      this.pos = end;
-      if (nl >= 0) break;
-      if (!(await this.fill())) {
-        if (out) out(NO_NEWLINE);
-        break;
+  /**
+   * Copies `n` lines to `out`, each preceded by `prefix`, calling `after` after each; with a
+   * null `out`, passes over them.
+   */
+  async lines(n: number, prefix: Buffer | null, out: Out | null, after?: () => void): Promise<void> {
+    for (let k = 0; k < n; k++) {
+      if (this.pos >= this.buf.length && !(await this.fill())) throw new Error(`blob ended before line ${this.line + 1}`);
+      if (out && prefix) {
+        const wait = out(prefix, 0, prefix.length);
+        if (wait) await wait;
       }
+      this.headLen = 0;
+      for (;;) {
+        const nl = this.buf.indexOf(10, this.pos);
+        const end = nl >= 0 ? nl + 1 : this.buf.length;
+        const start = this.pos;
+        if (this.trackFuncname && this.headLen < FUNC_MAX) this.headLen += this.buf.copy(this.head, this.headLen, start, Math.min(end, start + FUNC_MAX - this.headLen));
+        this.pos = end;
+        const wait = out?.(this.buf, start, end);
+        if (wait) await wait;
+        if (nl >= 0) break;
+        if (!(await this.fill())) {
+          if (out) await out(NO_NEWLINE, 0, NO_NEWLINE.length);
+          break;
+        }
+      }
+      if (this.trackFuncname) this.noteFuncname();
+      this.line++;
+      after?.();
     }
-    if (head !== null) this.noteFuncname(head);
-    this.line++;
   }
 
   /** git's default funcname rule (def_ff): the line starts with a letter, '_' or '$'. */
-  private noteFuncname(head: Buffer): void {
-    const c = head[0];
-    if (c === undefined) return;
+  private noteFuncname(): void {
+    const c = this.head[0];
+    if (this.headLen === 0 || c === undefined) return;
     const alpha = (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
     if (!alpha && c !== 95 && c !== 36) return;
-    let len = head.length;
-    while (len > 0 && (head[len - 1] === 32 || head[len - 1] === 9 || head[len - 1] === 10 || head[len - 1] === 13 || head[len - 1] === 11 || head[len - 1] === 12)) len--;
-    this.funcname = Buffer.from(head.subarray(0, len));
+    let len = this.headLen;
+    while (len > 0 && (this.head[len - 1] === 32 || (this.head[len - 1]! >= 9 && this.head[len - 1]! <= 13))) len--;
+    this.head.copy(this.func, 0, 0, len);
+    this.funcLen = len;
   }
 }

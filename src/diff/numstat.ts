@@ -2,7 +2,6 @@ import { openObjectReader, type ObjectReader } from '../git/objects.js';
 import type { GitContext } from '../git/run.js';
 import { resolveTree } from '../git/repo.js';
 import { changedPaths, type ChangeStatus, type TreeChange } from '../git/tree-diff.js';
-import { reclaimArrays } from '../git/reclaim.js';
 import { compareBlobs, countLines, Scratch, type BlobRef } from './compare.js';
 
 /** Per-file statistics of a change: what a summary stores (never file bodies). */
@@ -29,8 +28,6 @@ export interface NumstatOptions {
 }
 
 const GITLINK = '160000';
-/** Pairs this large leave arrays worth freeing before the next file. */
-export const BIG_PAIR = 16 * 1024 * 1024;
 
 /** The blob to diff for one side: submodules diff as git shows them, "Subproject commit <id>". */
 export function blobOf(side: { mode: string; oid: string; size: number }): BlobRef {
@@ -57,7 +54,6 @@ export async function statChange(readers: { a: ObjectReader; b: ObjectReader }, 
   if (before && after) {
     if (before.oid === after.oid) return stat; // mode-only change
     const r = await compareBlobs(readers.a, blobOf(before), readers.b, blobOf(after), { budgetBytes: opts.budgetBytes, scratch: opts.scratch });
-    if (before.size + after.size > BIG_PAIR) reclaimArrays();
     stat.additions = r.additions;
     stat.deletions = r.deletions;
     if (r.binary) stat.binary = true;

@@ -11,8 +11,7 @@ import { changedPaths, type Side, type TreeChange } from '../git/tree-diff.js';
 import { compact } from './compact.js';
 import { allChanged, blobChunks, compareBlobs, countLines, Scratch, type BlobRef, type LineTables } from './compare.js';
 import { LineCursor, type Out } from './line-cursor.js';
-import { reclaimArrays } from '../git/reclaim.js';
-import { BIG_PAIR, blobOf, openReaderPair } from './numstat.js';
+import { blobOf, openReaderPair } from './numstat.js';
 import { quotePath } from './quote.js';
 
 export interface PatchOptions {
@@ -48,7 +47,96 @@ export function parseCursor(text: string): PatchCursor {
   return { file: Number(m[1]), offset: Number(m[2]) };
 }
 
+/** Called after each output line: throws PageFull where the page ends. */
+type LineDone = () => void;
+
 class PageFull extends Error {}
+class PipeClosed extends Error {}
+
+/** Bytes of output handed to the consumer at a time. */
+const PIPE_CHUNK = 64 * 1024;
+
+/**
+ * Carries one file section at a time from its producer to the page's consumer in chunks of
+ * 64 KiB: the producer's bytes are copied into the chunk being filled, and once a chunk is
+ * full the producer waits until the consumer takes it, so a section of any size (or a line
+ * of any length) streams in bounded memory. A partial chunk left when a section ends is
+ * carried over to the next.
+ */
+class OutputPipe {
+  private chunk = Buffer.allocUnsafe(PIPE_CHUNK);
+  private used = 0;
+  private full: Buffer[] = [];
+  private ended = false;
+  private closed = false;
+  private failure: { error: unknown } | null = null;
+  private consumer: (() => void) | null = null;
+  private producer: { resolve(): void; reject(e: unknown): void } | null = null;
+
+  /** Copies `b[start, end)`; returns a promise to wait on while full chunks are queued. */
+  push(b: Buffer, start: number, end: number): Promise<void> | undefined {
+    if (this.closed) throw new PipeClosed();
+    while (start < end) {
+      const n = b.copy(this.chunk, this.used, start, Math.min(end, start + PIPE_CHUNK - this.used));
+      this.used += n;
+      start += n;
+      if (this.used === PIPE_CHUNK) {
+        this.full.push(this.chunk);
+        this.chunk = Buffer.allocUnsafe(PIPE_CHUNK);
+        this.used = 0;
+      }
+    }
+    if (this.full.length === 0) return undefined;
+    this.notify();
+    return new Promise((resolve, reject) => (this.producer = { resolve, reject }));
+  }
+
+  /** The current section's producer is done (or failed with `error`). */
+  finish(error?: unknown): void {
+    if (error !== undefined) this.failure = { error };
+    this.ended = true;
+    this.notify();
+  }
+
+  /** The next full chunk; null when the section has ended (a partial chunk stays). */
+  async take(): Promise<Buffer | null> {
+    for (;;) {
+      if (this.failure) throw this.failure.error;
+      if (this.full.length) {
+        const out = this.full.length === 1 ? this.full[0]! : Buffer.concat(this.full);
+        this.full = [];
+        const p = this.producer;
+        this.producer = null;
+        p?.resolve();
+        return out;
+      }
+      if (this.ended) {
+        this.ended = false;
+        return null;
+      }
+      await new Promise<void>((resolve) => (this.consumer = resolve));
+    }
+  }
+
+  /** The partial chunk, at the end of the page. */
+  rest(): Buffer | null {
+    return this.used ? this.chunk.subarray(0, this.used) : null;
+  }
+
+  /** The consumer is gone: a waiting or later producer fails instead of waiting forever. */
+  close(): void {
+    this.closed = true;
+    const p = this.producer;
+    this.producer = null;
+    p?.reject(new PipeClosed());
+  }
+
+  private notify(): void {
+    const c = this.consumer;
+    this.consumer = null;
+    c?.();
+  }
+}
 
 /** Streams the unified diff between two tree-ishes (see PatchOptions for paging). */
 export function patchStream(ctx: GitContext, from: string, to: string, opts: PatchOptions = {}): PatchStream {
@@ -64,25 +152,23 @@ export function patchStream(ctx: GitContext, from: string, to: string, opts: Pat
     if (start.file > sections.length) throw new UsageError(`cursor ${formatCursor(start)} is past the end of this diff`);
     const limit = opts.maxBytes ?? Infinity;
     let pageBytes = 0;
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
+    const pipe = new OutputPipe();
     try {
       for (let f = start.file; f < sections.length; f++) {
         let skip = f === start.file ? start.offset : 0;
         let produced = 0;
-        const out: Out = (b) => {
-          produced += b.length;
+        const out: Out = (b, begin, end) => {
+          produced += end - begin;
           if (skip > 0) {
-            if (b.length <= skip) {
-              skip -= b.length;
-              return;
+            if (end - begin <= skip) {
+              skip -= end - begin;
+              return undefined;
             }
-            b = b.subarray(skip);
+            begin += skip;
             skip = 0;
           }
-          pending.push(b);
-          pendingBytes += b.length;
-          pageBytes += b.length;
+          pageBytes += end - begin;
+          return pipe.push(b, begin, end);
         };
         const lineDone = () => {
           if (skip === 0 && pageBytes >= limit) {
@@ -90,28 +176,23 @@ export function patchStream(ctx: GitContext, from: string, to: string, opts: Pat
             throw new PageFull();
           }
         };
-        const flushable = async function* () {
-          if (pendingBytes >= 65536) {
-            const b = Buffer.concat(pending);
-            pending = [];
-            pendingBytes = 0;
-            yield b;
-          }
-        };
-        try {
-          await fileSection(readers, sections[f]!, abbrev, { ...opts, scratch }, out, lineDone);
-        } catch (e) {
-          if (!(e instanceof PageFull)) throw e;
-        }
-        yield* flushable();
+        // The section is produced while its output is consumed, a chunk at a time.
+        const section = fileSection(readers, sections[f]!, abbrev, { ...opts, scratch }, out, lineDone).then(
+          () => pipe.finish(),
+          (e: unknown) => pipe.finish(e instanceof PageFull ? undefined : e),
+        );
+        for (let b = await pipe.take(); b !== null; b = await pipe.take()) yield b;
+        await section;
         if (nextCursor) break;
         if (f + 1 < sections.length && pageBytes >= limit) {
           nextCursor = { file: f + 1, offset: 0 };
           break;
         }
       }
-      if (pendingBytes) yield Buffer.concat(pending);
+      const rest = pipe.rest();
+      if (rest) yield rest;
     } finally {
+      pipe.close();
       readers.close();
     }
   }
@@ -151,6 +232,7 @@ async function abbreviations(ctx: GitContext, sections: TreeChange[]): Promise<M
 const MINUS = Buffer.from('-');
 const PLUS = Buffer.from('+');
 const SPACE = Buffer.from(' ');
+const NEWLINE = Buffer.from('\n');
 
 /** Writes one file's section: headers, then hunks copied from the blobs. */
 async function fileSection(
@@ -159,23 +241,24 @@ async function fileSection(
   abbrev: Map<string, string>,
   opts: PatchOptions & { scratch: Scratch },
   out: Out,
-  lineDone: () => void,
+  lineDone: LineDone,
 ): Promise<void> {
-  const text = (s: string) => {
-    out(Buffer.from(s));
+  const text = async (s: string) => {
+    const b = Buffer.from(s);
+    await out(b, 0, b.length);
     lineDone();
   };
   const aName = quoteLabel('a/', c.path);
   const bName = quoteLabel('b/', c.path);
-  text(`diff --git ${aName} ${bName}\n`);
+  await text(`diff --git ${aName} ${bName}\n`);
   const { before, after } = c;
   const short = (s: Side | undefined, other: Side | undefined) => (s ? abbrev.get(s.oid)! : '0'.repeat(abbrev.get(other!.oid)!.length));
-  if (!before) text(`new file mode ${after!.mode}\n`);
-  else if (!after) text(`deleted file mode ${before.mode}\n`);
-  else if (before.mode !== after.mode) text(`old mode ${before.mode}\nnew mode ${after.mode}\n`);
+  if (!before) await text(`new file mode ${after!.mode}\n`);
+  else if (!after) await text(`deleted file mode ${before.mode}\n`);
+  else if (before.mode !== after.mode) await text(`old mode ${before.mode}\nnew mode ${after.mode}\n`);
   if (before && after && before.oid === after.oid) return;
   const sameMode = before && after && before.mode === after.mode ? ` ${before.mode}` : '';
-  text(`index ${short(before, after)}..${short(after, before)}${sameMode}\n`);
+  await text(`index ${short(before, after)}..${short(after, before)}${sameMode}\n`);
   const labelA = before ? aName : '/dev/null';
   const labelB = after ? bName : '/dev/null';
   const fileHeader = () => text(`--- ${labelA}${labelA.includes(' ') ? '\t' : ''}\n+++ ${labelB}${labelB.includes(' ') ? '\t' : ''}\n`);
@@ -186,23 +269,20 @@ async function fileSection(
     const side = (before ?? after)!;
     const blob = blobOf(side);
     const r = await countLines(readers.a, blob);
-    if (r.binary) return binary();
+    if (r.binary) return await binary();
     if (r.lines === 0) return;
-    fileHeader();
-    text(before ? `@@ -1${r.lines === 1 ? '' : ',' + r.lines} +0,0 @@\n` : `@@ -0,0 +1${r.lines === 1 ? '' : ',' + r.lines} @@\n`);
+    await fileHeader();
+    await text(before ? `@@ -1${r.lines === 1 ? '' : ',' + r.lines} +0,0 @@\n` : `@@ -0,0 +1${r.lines === 1 ? '' : ',' + r.lines} @@\n`);
     const cur = new LineCursor(blobChunks(readers.a, blob)[Symbol.asyncIterator]());
-    for (let i = 0; i < r.lines; i++) {
-      await cur.emit(1, before ? MINUS : PLUS, out);
-      lineDone();
-    }
+    await cur.lines(r.lines, before ? MINUS : PLUS, out, lineDone);
     return;
   }
 
   const a = blobOf(before);
   const b = blobOf(after);
   const cmp = await compareBlobs(readers.a, a, readers.b, b, { budgetBytes: opts.budgetBytes, keepLines: true, scratch: opts.scratch });
-  if (cmp.binary) return binary();
-  fileHeader();
+  if (cmp.binary) return await binary();
+  await fileHeader();
   const tables = cmp.lines ?? (await rewriteTables(readers, a, b));
   if (cmp.lines) {
     const sa = { cls: tables.classA, indent: tables.indentA, rchg: tables.rchgA, n: tables.nA };
@@ -211,7 +291,6 @@ async function fileSection(
     compact(sb, sa);
   }
   await emitHunks(readers, a, b, tables, context, out, lineDone);
-  if (a.size + b.size > BIG_PAIR) reclaimArrays();
 }
 
 /** Over the budget: the whole file as one replacement hunk (valid, applies, not minimal). */
@@ -254,7 +333,7 @@ async function emitHunks(
   t: LineTables,
   ctxlen: number,
   out: Out,
-  lineDone: () => void,
+  lineDone: LineDone,
 ): Promise<void> {
   const curA = new LineCursor(blobChunks(readers.a, a)[Symbol.asyncIterator](), true);
   const curB = new LineCursor(blobChunks(readers.b, b)[Symbol.asyncIterator]());
@@ -285,17 +364,13 @@ async function emitHunks(
     const c2 = e2 - s2;
     const range = (s: number, c: number) => `${c ? s + 1 : s}${c === 1 ? '' : ',' + c}`;
     const func = curA.funcname;
-    out(Buffer.from(`@@ -${range(s1, c1)} +${range(s2, c2)} @@${func && func.length ? ' ' : ''}`));
-    if (func && func.length) out(func);
-    out(Buffer.from('\n'));
+    const header = Buffer.from(`@@ -${range(s1, c1)} +${range(s2, c2)} @@${func && func.length ? ' ' : ''}`);
+    await out(header, 0, header.length);
+    if (func && func.length) await out(func, 0, func.length);
+    await out(NEWLINE, 0, 1);
     lineDone();
 
-    const emit = async (cur: LineCursor, n: number, prefix: Buffer) => {
-      for (let k = 0; k < n; k++) {
-        await cur.emit(1, prefix, out);
-        lineDone();
-      }
-    };
+    const emit = (cur: LineCursor, n: number, prefix: Buffer) => cur.lines(n, prefix, out, lineDone);
     // Pre-context comes from the new side; the old side's cursor passes over it.
     await curA.skipTo(first.i1);
     await emit(curB, first.i2 - s2, SPACE);

@@ -21,21 +21,29 @@ export interface PreparedSide extends Side {
   state: Uint8Array;
 }
 
+/** Per-class occurrence counts in each file, dropped once lines are screened. */
+export interface LineCounts {
+  countOld: Uint16Array;
+  countNew: Uint16Array;
+  dropCounts(): void;
+}
+
 /**
- * Builds the Myers input from per-line classes. `countOld[c]`/`countNew[c]` count class c's
- * lines in each file. With `inPlace`, the class arrays are overwritten by the search input
- * (saves their size when the caller no longer needs classes).
+ * Builds the Myers input from per-line classes. `counts.countOld[c]`/`countNew[c]` count class
+ * c's lines in each file; they are dropped as soon as the lines are screened, and `screened`
+ * is called then (before the search input is allocated). With `inPlace`, the class arrays
+ * are overwritten by the search input (saves their size when the caller no longer needs
+ * classes).
  */
 export function prepare(
   classA: Int32Array,
   nA: number,
   classB: Int32Array,
   nB: number,
-  countOld: Uint16Array,
-  countNew: Uint16Array,
+  counts: LineCounts,
   inPlace: boolean,
   allow: (bytes: number) => void,
-  countsDone: () => void,
+  screened: () => void,
   /** Line counts of the files, when the class arrays hold squeezed runs (see squeezeRuns). */
   linesA = nA,
   linesB = nB,
@@ -47,9 +55,10 @@ export function prepare(
   while (tail < lim - start && classA[nA - 1 - tail] === classB[nB - 1 - tail]) tail++;
 
   allow(nA + nB + 4);
-  const stateA = classify(classA, nA, start, nA - tail - 1, countNew, Math.min(bogosqrt(linesA), MAX_EQLIMIT));
-  const stateB = classify(classB, nB, start, nB - tail - 1, countOld, Math.min(bogosqrt(linesB), MAX_EQLIMIT));
-  countsDone();
+  const stateA = classify(classA, nA, start, nA - tail - 1, counts.countNew, Math.min(bogosqrt(linesA), MAX_EQLIMIT));
+  const stateB = classify(classB, nB, start, nB - tail - 1, counts.countOld, Math.min(bogosqrt(linesB), MAX_EQLIMIT));
+  counts.dropCounts();
+  screened();
   const keptA = settle(stateA, start, nA - tail - 1);
   const keptB = settle(stateB, start, nB - tail - 1);
   allow((inPlace ? 0 : 4 * (keptA + keptB)) + keptA + keptB);

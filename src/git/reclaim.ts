@@ -17,6 +17,9 @@ let pending = 0;
 function collector(): Gc | null {
   if (collect === undefined) {
     try {
+      // Dead array buffers are otherwise freed by a background thread after the collection,
+      // too late for the next phase's arrays to reuse their memory.
+      setFlagsFromString('--no-concurrent-array-buffer-sweeping');
       setFlagsFromString('--expose-gc');
       collect = runInNewContext('gc') as Gc;
     } catch {
