@@ -164,7 +164,7 @@ export function leftovers(home: string, workspace?: string): string[] {
       else if (e.isDirectory() && !skipDir(e.name)) walk(p, match, skipDir);
     }
   };
-  walk(join(home, 'snapshot'), (n) => n.endsWith('.lock') || n.startsWith('tmp_') || n === 'gc.pid' || n === 'restore-journal' || n.endsWith('.snapline-tmp') || /\.tmp-\d+-\d+$/.test(n));
+  walk(join(home, 'snapshot'), (n) => n.endsWith('.lock') || n === 'packed-refs.new' || n.startsWith('tmp_') || n === 'gc.pid' || n === 'restore-journal' || n.endsWith('.snapline-tmp') || /\.tmp-\d+-\d+$/.test(n));
   walk(join(home, 'locks'), (n) => n.endsWith('.lock'));
   if (workspace) walk(workspace, (n) => n.endsWith('.snapline-tmp'), (n) => n === '.git');
   return found.sort();

@@ -77,11 +77,14 @@ test('gc removes every leftover of killed runs: fresh tmp packs, index.lock, a s
     writeFileSync(join(store, 'objects', 'tmp_obj_xyz'), 'partial');
     writeFileSync(join(store, 'index.lock'), '');
     writeFileSync(join(store, 'packed-refs.lock'), '');
+    // git writes packed refs to packed-refs.new, then renames it; a killed git leaves it, and
+    // every later rewrite of the packed refs fails ("unable to create file …: File exists").
+    writeFileSync(join(store, 'packed-refs.new'), '');
     mkdirSync(join(f.home, 'locks', 'f'.repeat(40)), { recursive: true });
     writeFileSync(join(f.home, 'locks', 'f'.repeat(40), 'snapline.lock'), JSON.stringify({ pid: dead, hostname: host, started: 1 }));
     mkdirSync(`${store}.tmp-${dead}-123`);
     writeFileSync(join(`${store}.tmp-${dead}-123`, 'HEAD'), 'ref: refs/heads/main\n');
-    assert.equal(leftovers(f.home).length, 7);
+    assert.equal(leftovers(f.home).length, 8);
     await f.ok(['snapshot', 'gc']);
     assert.deepEqual(leftovers(f.home), []);
     assert.equal(readFileSync(join(f.dir, 'a.txt'), 'utf8'), 'a\n');
@@ -126,6 +129,7 @@ test("a session ref lock left by a git killed mid-update does not block the sess
     const store = storeDirs(f.home)[0]!;
     writeFileSync(join(store, 'refs', 'snapline', 'sessions', `${sid}.lock`), '');
     writeFileSync(join(store, 'packed-refs.lock'), '');
+    writeFileSync(join(store, 'packed-refs.new'), '');
     const r = await f.cli(['run', 'two', '--session', sid, '--exec', 'echo c > c.txt']);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(auditTurns(f.home, false).complete, 2);

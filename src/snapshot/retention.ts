@@ -66,14 +66,22 @@ export async function release(worktree: string, sessionId: string, opts: StoreOp
 }
 
 /**
- * Removes git's lock files for a ref (and packed-refs) left by a git killed mid-update: we hold
- * the store lock, and a killed holder's git children were waited for, so none is live. Without
- * this, every later retain of the session fails with "Unable to create '….lock': File exists".
+ * Removes git's lock files for a ref (and packed-refs, with the new packed-refs git writes
+ * before renaming it) left by a git killed mid-update: we hold the store lock, and a killed
+ * holder's git children were waited for, so none is live. Without this, every later retain of
+ * the session fails with "Unable to create '….lock': File exists".
  */
 async function removeRefLocks(dir: string, ref: string): Promise<void> {
   await rm(join(dir, `${ref}.lock`), { force: true });
   await rm(join(dir, 'packed-refs.lock'), { force: true });
+  await rm(join(dir, PACKED_REFS_NEW), { force: true });
 }
+
+/**
+ * The file git writes the packed refs to before renaming it over packed-refs (created
+ * exclusively: one left by a killed git makes every later rewrite fail with "File exists").
+ */
+const PACKED_REFS_NEW = 'packed-refs.new';
 
 /** A session holding trees in a store, with when it last retained something (ms since epoch). */
 export interface RetainedSession {
@@ -253,8 +261,9 @@ async function gcStore(dir: string, limits: { maxAgeDays: number; maxBytes: numb
 }
 
 /**
- * Removes `*.lock` files (we hold the store lock, so no git of ours is running), `tmp_*` files
- * (any age when `quiet`: no process works on the store; else only old ones) and a stale gc.pid.
+ * Removes `*.lock` files and packed-refs.new (we hold the store lock, so no git of ours is
+ * running), `tmp_*` files (any age when `quiet`: no process works on the store; else only old
+ * ones) and a stale gc.pid.
  */
 async function removeLeftovers(root: string, rel: string, removed: string[], quiet: boolean): Promise<void> {
   for (const e of await readdir(join(root, rel), { withFileTypes: true }).catch(() => [])) {
@@ -265,7 +274,7 @@ async function removeLeftovers(root: string, rel: string, removed: string[], qui
       continue;
     }
     if (r === LOCK_NAME) continue;
-    const isLock = e.name.endsWith('.lock');
+    const isLock = e.name.endsWith('.lock') || r === PACKED_REFS_NEW;
     const isTmp = /^tmp_(pack|obj|idx|rev|mtimes)_?/.test(e.name) || /^tmp_/.test(e.name);
     // A killed `git gc` leaves gc.pid; once its pid is reused, every later gc says "already running".
     const isGcPid = r === 'gc.pid' && quiet;
