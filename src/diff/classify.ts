@@ -114,27 +114,15 @@ export class ClassTable {
         continue;
       }
       if (this.size + 1 > this.nslots * LOAD && !this.grow() && this.size + 1 > this.nslots * MAX_LOAD) return false;
-      const slots = this.slots;
-      const n = this.nslots;
-      let s = fastRange(h1 ^ h2, n);
-      for (;;) {
-        const p = s * 3;
-        const id1 = slots[p + 2]!;
-        if (id1 === 0) {
-          const nid = this.size++;
-          if (nid >= this.countNew.length) this.widenCounters();
-          slots[p] = h1;
-          slots[p + 1] = h2;
-          slots[p + 2] = nid + 1;
-          out[at + k] = nid;
-          break;
-        }
-        if (slots[p] === h1 && slots[p + 1] === h2) {
-          out[at + k] = id1 - 1;
-          break;
-        }
-        if (++s === n) s = 0;
+      const p = this.slotOf(h1, h2) * 3;
+      if (this.slots[p + 2] === 0) {
+        const nid = this.size++;
+        if (nid >= this.countNew.length) this.widenCounters();
+        this.slots[p] = h1;
+        this.slots[p + 1] = h2;
+        this.slots[p + 2] = nid + 1;
       }
+      out[at + k] = this.slots[p + 2]! - 1;
     }
     this.countFrom(out, at, count, side);
     return true;
@@ -143,27 +131,21 @@ export class ClassTable {
   /** Looks up a batch of `side` lines: their class (counted), or the side's sentinel. */
   lookup(hi: Int32Array, lo: Int32Array, count: number, side: FileSide, out: Int32Array, at: number): void {
     const none = side === 'old' ? OLD_ONLY : NEW_ONLY;
-    const slots = this.slots;
-    const n = this.nslots;
     for (let k = 0; k < count; k++) {
-      const h1 = hi[k]!;
-      const h2 = lo[k]!;
-      let s = fastRange(h1 ^ h2, n);
-      for (;;) {
-        const p = s * 3;
-        const id1 = slots[p + 2]!;
-        if (id1 === 0) {
-          out[at + k] = none;
-          break;
-        }
-        if (slots[p] === h1 && slots[p + 1] === h2) {
-          out[at + k] = id1 - 1;
-          break;
-        }
-        if (++s === n) s = 0;
-      }
+      const id = this.slots[this.slotOf(hi[k]!, lo[k]!) * 3 + 2]! - 1;
+      out[at + k] = id < 0 ? none : id;
     }
     this.countFrom(out, at, count, side);
+  }
+
+  /** The slot holding this hash, or the empty slot where it would go. */
+  private slotOf(h1: number, h2: number): number {
+    const slots = this.slots;
+    const n = this.nslots;
+    for (let s = fastRange(h1 ^ h2, n); ; s = s + 1 === n ? 0 : s + 1) {
+      const p = s * 3;
+      if (slots[p + 2] === 0 || (slots[p] === h1 && slots[p + 1] === h2)) return s;
+    }
   }
 
   /** Whether some class occurs in both files. */
@@ -259,27 +241,27 @@ export class FirstLineTable {
     this.first = new Uint8Array(Math.ceil(n / 8));
     this.countOld = new Uint16Array(n);
     this.countNew = new Uint16Array(n);
+    for (let k = 0; k < n; k++) {
+      const s = this.slotOf(hi[k]!, lo[k]!);
+      const r = this.slots[s]! - 1;
+      if (r < 0) {
+        this.slots[s] = k + 1;
+        this.first[k >>> 3]! |= 1 << (k & 7);
+        this.countOld[k] = 1;
+      } else {
+        hi[k] = r;
+        if (this.countOld[r]! < MAX_COUNT) this.countOld[r]!++;
+      }
+    }
+  }
+
+  /** The slot holding the first line with this hash, or the empty slot where it would go. */
+  private slotOf(h1: number, h2: number): number {
     const slots = this.slots;
     const ns = this.nslots;
-    for (let k = 0; k < n; k++) {
-      const h1 = hi[k]!;
-      const h2 = lo[k]!;
-      let s = fastRange(h1 ^ h2, ns);
-      for (;;) {
-        const r = slots[s]! - 1;
-        if (r < 0) {
-          slots[s] = k + 1;
-          this.first[k >>> 3]! |= 1 << (k & 7);
-          this.countOld[k] = 1;
-          break;
-        }
-        if (hi[r] === h1 && lo[r] === h2) {
-          hi[k] = r;
-          if (this.countOld[r]! < MAX_COUNT) this.countOld[r]!++;
-          break;
-        }
-        if (++s === ns) s = 0;
-      }
+    for (let s = fastRange(h1 ^ h2, ns); ; s = s + 1 === ns ? 0 : s + 1) {
+      const r = slots[s]! - 1;
+      if (r < 0 || (this.hi[r] === h1 && this.lo[r] === h2)) return s;
     }
   }
 
@@ -289,28 +271,11 @@ export class FirstLineTable {
 
   /** Looks up a batch of new lines: their class (counted), or NEW_ONLY. */
   lookup(hi: Int32Array, lo: Int32Array, count: number, out: Int32Array, at: number): void {
-    const slots = this.slots;
-    const ns = this.nslots;
-    const ohi = this.hi;
-    const olo = this.lo;
     const countNew = this.countNew;
     for (let k = 0; k < count; k++) {
-      const h1 = hi[k]!;
-      const h2 = lo[k]!;
-      let s = fastRange(h1 ^ h2, ns);
-      for (;;) {
-        const r = slots[s]! - 1;
-        if (r < 0) {
-          out[at + k] = NEW_ONLY;
-          break;
-        }
-        if (ohi[r] === h1 && olo[r] === h2) {
-          out[at + k] = r;
-          if (countNew[r]! < MAX_COUNT) countNew[r]!++;
-          break;
-        }
-        if (++s === ns) s = 0;
-      }
+      const r = this.slots[this.slotOf(hi[k]!, lo[k]!)]! - 1;
+      out[at + k] = r < 0 ? NEW_ONLY : r;
+      if (r >= 0 && countNew[r]! < MAX_COUNT) countNew[r]!++;
     }
   }
 
