@@ -15,6 +15,13 @@ const MAX_COUNT = 0xffff;
 /** Load factor the table grows at, and the one it may reach when memory allows no growth. */
 const LOAD = 0.75;
 const MAX_LOAD = 0.9;
+/**
+ * A table smaller than this grows at half full instead: with linear probing a miss scans
+ * about 8 slots at 0.75 but 2.5 at 0.5, and a rewrite's table (the filter's false positives)
+ * is looked up once for every old line, nearly always missing.
+ */
+const SPARSE_BYTES = 4 * 1024 * 1024;
+const SPARSE_LOAD = 0.5;
 /** Load factor of a FirstLineTable, sized once for a known number of lines. */
 const FIRST_LINE_LOAD = 0.85;
 /** A slot is three int32 side by side (hash halves, class id + 1; 0 = empty): one cache line. */
@@ -87,7 +94,7 @@ export class ClassTable {
 
   /** Room for `expected` classes at first; the table never grows past `limitBytes`. */
   constructor(expected: number, private readonly limitBytes: number) {
-    this.nslots = Math.max(1024, Math.min(Math.ceil(expected / LOAD), Math.floor(limitBytes / (SLOT_BYTES + 4))));
+    this.nslots = Math.max(1024, Math.min(Math.ceil(expected / loadFor(expected / LOAD)), Math.floor(limitBytes / (SLOT_BYTES + 4))));
     this.slots = new Int32Array(this.nslots * 3);
     const counters = Math.max(1024, Math.min(expected, this.nslots));
     this.countOld = new Uint16Array(counters);
@@ -113,7 +120,7 @@ export class ClassTable {
         out[at + k] = none;
         continue;
       }
-      if (this.size + 1 > this.nslots * LOAD && !this.grow() && this.size + 1 > this.nslots * MAX_LOAD) return false;
+      if (this.size + 1 > this.nslots * loadFor(this.nslots) && !this.grow() && this.size + 1 > this.nslots * MAX_LOAD) return false;
       const p = this.slotOf(h1, h2) * 3;
       if (this.slots[p + 2] === 0) {
         const nid = this.size++;
@@ -185,7 +192,8 @@ export class ClassTable {
 
   /** Makes room for `expected` classes in all, as far as the memory limit allows. */
   reserve(expected: number): void {
-    if (expected / LOAD > this.nslots * 1.05) this.grow(Math.ceil(expected / LOAD));
+    const want = Math.ceil(expected / loadFor(expected / LOAD));
+    if (want > this.nslots * 1.05) this.grow(want);
   }
 
   /** Rehashes into more slots (twice as many by default), staying under the memory limit. */
@@ -296,6 +304,11 @@ export class FirstLineTable {
     this.slots = new Int32Array(0);
     return this.hi;
   }
+}
+
+/** The load factor a table of `slots` slots grows at. */
+function loadFor(slots: number): number {
+  return slots * SLOT_BYTES < SPARSE_BYTES ? SPARSE_LOAD : LOAD;
 }
 
 /** Maps a 32-bit hash onto [0, n) without a division (Lemire's multiply-shift, on 24 bits). */

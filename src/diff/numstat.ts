@@ -73,7 +73,7 @@ export async function statChange(readers: { a: ObjectReader; b: ObjectReader }, 
  * Each file pair is compared in bounded memory whatever its size.
  */
 export async function* numstatStream(ctx: GitContext, from: string, to: string, opts: NumstatOptions = {}): AsyncGenerator<FileStat> {
-  const [fromTree, toTree] = [await resolveTree(ctx, from), await resolveTree(ctx, to)];
+  const [fromTree, toTree] = await Promise.all([resolveTree(ctx, from), resolveTree(ctx, to)]);
   const changes = await changedPaths(ctx, fromTree, toTree, opts.paths ?? []);
   // Statistics read the sides one after the other: one git process is enough.
   const readers = openReaderPair(ctx, true);

@@ -142,7 +142,7 @@ class OutputPipe {
 export function patchStream(ctx: GitContext, from: string, to: string, opts: PatchOptions = {}): PatchStream {
   let nextCursor: PatchCursor | undefined;
   async function* run(): AsyncGenerator<Buffer> {
-    const [fromTree, toTree] = [await resolveTree(ctx, from), await resolveTree(ctx, to)];
+    const [fromTree, toTree] = await Promise.all([resolveTree(ctx, from), resolveTree(ctx, to)]);
     const changes = await changedPaths(ctx, fromTree, toTree, opts.paths ?? []);
     const sections = changes.flatMap(splitTypeChange);
     const abbrev = await abbreviations(ctx, sections);
