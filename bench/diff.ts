@@ -8,15 +8,40 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { idleNodeRss, measure, mib, printTable } from './measure.js';
+import { createHash } from 'node:crypto';
+import { idleNodeRss, measure, mib, printTable, type Measurement } from './measure.js';
 import { writeGenerated, writeRepetitive } from './workload.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = join(here, '..', 'src', 'cli', 'main.js');
 const BODY = join(here, 'body-loading.js');
 
+/** The run of median wall time out of three (git's own time varies by a third between runs here). */
+async function median(run: () => Promise<Measurement>): Promise<Measurement> {
+  const runs: Measurement[] = [];
+  for (let i = 0; i < 3; i++) runs.push(await run());
+  return runs.sort((x, y) => x.wallMs - y.wallMs)[1]!;
+}
+
+/** A command's measurement, with the sha1 and size of all it wrote to stdout. */
+async function hashed(cmd: string, args: string[], cwd: string): Promise<{ m: Measurement; sha: string; bytes: number }> {
+  const h = createHash('sha1');
+  let bytes = 0;
+  const m = await measure(cmd, args, {
+    cwd,
+    onStdout: (b) => {
+      h.update(b);
+      bytes += b.length;
+    },
+  });
+  if (m.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${m.stderr}`);
+  return { m, sha: h.digest('hex'), bytes };
+}
+
 interface Workload {
   name: string;
+  /** Also compare whole patches. */
+  patches?: boolean;
   /** Writes the files of one side into `dir`. */
   write(dir: string, side: 1 | 2): Promise<void>;
 }
@@ -27,6 +52,7 @@ export async function run(): Promise<void> {
   const workloads: Workload[] = [
     {
       name: `report pair (${mib(MiB(128))}+${mib(MiB(96))} MiB + 512 KiB, all lines rewritten)`,
+      patches: true,
       async write(dir, side) {
         await writeGenerated(join(dir, 'build/CMakeFiles/CMakeConfigureLog.yaml'), MiB(128), side);
         await writeGenerated(join(dir, 'build/build.ninja'), MiB(96), side);
@@ -35,6 +61,7 @@ export async function run(): Promise<void> {
     },
     {
       name: 'same files, 1% of lines edited',
+      patches: true,
       async write(dir, side) {
         const edit = side === 2 ? { every: 100, turn: 2 } : undefined;
         await writeGenerated(join(dir, 'build/CMakeFiles/CMakeConfigureLog.yaml'), MiB(128), 1, edit);
@@ -53,6 +80,7 @@ export async function run(): Promise<void> {
   const idle = await idleNodeRss();
   console.log(`\n## Diff engine (idle Node RSS here: ${mib(idle)} MiB)\n`);
   const rows = [['workload', 'tool', 'time s', 'x git', 'peak RSS MiB', 'x git', 'counts', 'stored summary']];
+  const patchRows = [['workload', 'tool', 'time s', 'x git', 'peak RSS MiB', 'x git', 'patch', 'size']];
   for (const w of workloads) {
     const root = mkdtempSync(join(tmpdir(), 'snapline-bench-diff-'));
     try {
@@ -70,8 +98,8 @@ export async function run(): Promise<void> {
       const t2 = git('write-tree');
 
       // The store's low bigFileThreshold must not make git call big text files binary.
-      const g = await measure('git', ['-c', 'core.bigFileThreshold=512m', 'diff', '--no-renames', '--numstat', t1, t2], { cwd: root });
-      const s = await measure(process.execPath, [CLI, 'diff', t1, t2, '--numstat'], { cwd: root });
+      const g = await median(() => measure('git', ['-c', 'core.bigFileThreshold=512m', 'diff', '--no-renames', '--numstat', t1, t2], { cwd: root }));
+      const s = await median(() => measure(process.execPath, [CLI, 'diff', t1, t2, '--numstat'], { cwd: root }));
       const sj = await measure(process.execPath, [CLI, 'diff', t1, t2, '--format', 'json'], { cwd: root });
       const b = await measure(process.execPath, [BODY, root, t1, t2], { cwd: root });
       const counts = (out: string) =>
@@ -104,10 +132,20 @@ export async function run(): Promise<void> {
       rows.push(row('snapline diff --numstat', s, same(s.stdout), `${(sj.stdout.length / 1024).toFixed(1)} KiB`));
       rows.push(row('body-loading', b, same(b.stdout), `${mib(bodyStored)} MiB`));
       if (s.status !== 0) console.error(s.stderr);
+      if (w.patches) {
+        // Whole patches, each streamed into a hash: git diff against snapline diff --patch.
+        const gp = await hashed('git', ['-c', 'core.bigFileThreshold=512m', 'diff', '--no-renames', t1, t2], root);
+        const sp = await hashed(process.execPath, [CLI, 'diff', t1, t2, '--patch'], root);
+        const text = `${mib(sp.bytes)} MiB of text`;
+        patchRows.push([w.name, 'git diff', (gp.m.wallMs / 1000).toFixed(2), '1.00', mib(gp.m.peakTreeRss), '1.00', 'oracle', text]);
+        patchRows.push([w.name, 'snapline diff --patch', (sp.m.wallMs / 1000).toFixed(2), (sp.m.wallMs / gp.m.wallMs).toFixed(2), mib(sp.m.peakTreeRss), (sp.m.peakTreeRss / gp.m.peakTreeRss).toFixed(2), sp.sha === gp.sha ? 'byte-identical' : 'DIFFERENT', text]);
+      }
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
   }
   printTable(rows);
-  console.log('\n"stored summary": size of the per-file summary each approach would store (snapline: its JSON stats; body-loading: before/after bodies).');
+  console.log('');
+  printTable(patchRows);
+  console.log('\ngit and snapline numstat: the median of three runs. "stored summary": size of the per-file summary each approach would store (snapline: its JSON stats; body-loading: before/after bodies).');
 }

@@ -5,7 +5,7 @@ export { idleNodeRss, mib } from '../src/procmem.js';
 export type Measurement = ProcessMeasurement;
 
 /** Wall time and peak memory of a command, its child processes included. */
-export function measure(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Measurement> {
+export function measure(cmd: string, args: string[], opts: Parameters<typeof measureProcess>[2] = {}): Promise<Measurement> {
   return measureProcess(cmd, args, opts);
 }
 

@@ -4,6 +4,8 @@
  */
 const suites: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   diff: () => import('./diff.js'),
+  snapshot: () => import('./snapshot.js'),
+  session: () => import('./session.js'),
 };
 
 const wanted = process.argv.slice(2);
