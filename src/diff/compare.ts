@@ -2,12 +2,15 @@
  * Compares two blobs line by line in bounded memory, in two or three streaming passes:
  *   1. the old blob: a Bloom filter of its lines' 64-bit hashes, and the hashes themselves
  *      while they fit a third of the budget;
- *   2. the new blob: lines the filter rules out can match nothing; the rest are interned;
- *   3. the old side's lines are looked up against those classes: from the kept hashes, or by
- *      reading the old blob again when they did not fit (only if anything was interned).
- * Then git's preparation and Myers search run on per-line class ids. Bodies pass through in
- * chunks; only per-line integers are kept, and sparsely while few lines can match: a
- * generated file rewritten needs little more than the filter.
+ *   2. the new blob. If most of its lines may match (an edit), the kept old hashes are
+ *      interned first (a first-line table) and new lines looked up. Otherwise (a rewrite),
+ *      lines the filter rules out can match nothing and the rest are interned;
+ *   3. then the old side's lines are looked up against those classes: from the kept hashes,
+ *      or by reading the old blob again when they did not fit (only if anything was interned).
+ * Then git's preparation and Myers search run on per-line class ids, with runs of one-sided
+ * lines squeezed when few lines match. Bodies pass through in chunks; only per-line integers
+ * are kept, and sparsely while few lines can match: a generated file rewritten needs little
+ * more than the filter and the old hashes.
  */
 import { CHUNK_SIZE, type ObjectReader } from '../git/objects.js';
 import { reclaimArrays } from '../git/reclaim.js';

@@ -133,22 +133,26 @@ export function openObjectFiles(objectsDir: string): ObjectFiles {
       return null;
     }
     const body = closing(inflated(fd, 0, oid, Infinity, maxChunk), fd);
-    // The inflated object starts with "<type> <size>\0".
-    let header = Buffer.alloc(0);
-    for (;;) {
-      const r = await body.next();
-      if (r.done) throw new MissingObject(oid, 'corrupt (loose object without a header)');
-      header = Buffer.concat([header, r.value]);
-      const nul = header.indexOf(0);
-      if (nul < 0) {
-        if (header.length > 64) throw new MissingObject(oid, 'corrupt (bad loose object header)');
-        continue;
+    try {
+      // The inflated object starts with "<type> <size>\0".
+      let header = Buffer.alloc(0);
+      for (;;) {
+        const r = await body.next();
+        if (r.done) throw new MissingObject(oid, 'corrupt (loose object without a header)');
+        header = Buffer.concat([header, r.value]);
+        const nul = header.indexOf(0);
+        if (nul < 0) {
+          if (header.length > 64) throw new MissingObject(oid, 'corrupt (bad loose object header)');
+          continue;
+        }
+        const m = /^(blob|tree|commit|tag) (\d+)$/.exec(header.subarray(0, nul).toString('latin1'));
+        if (!m) throw new MissingObject(oid, 'corrupt (bad loose object header)');
+        const size = Number(m[2]);
+        return { type: m[1]!, size, body: withHead(header.subarray(nul + 1), body, oid, size, maxChunk) };
       }
-      const m = /^(blob|tree|commit|tag) (\d+)$/.exec(header.subarray(0, nul).toString('latin1'));
-      if (!m) throw new MissingObject(oid, 'corrupt (bad loose object header)');
-      const size = Number(m[2]);
-      const rest = header.subarray(nul + 1);
-      return { type: m[1]!, size, body: withHead(rest, body, oid, size, maxChunk) };
+    } catch (e) {
+      await body.return(undefined); // closes the file
+      throw e;
     }
   };
 
