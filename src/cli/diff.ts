@@ -30,7 +30,8 @@ Options:
   --dir WORKSPACE    compare snapshots in WORKSPACE's snapshot store
   --format FMT       text (default) or json: numstat/stat as a JSON array of
                      {file, status, additions, deletions, binary?, approximate?, before?, after?};
-                     with --patch, {"patch": TEXT, "next": CURSOR|null}
+                     with --patch, one page (1 MiB unless --max-bytes) as
+                     {"patch": TEXT, "next": CURSOR|null}
   -U, --context N    lines of context in patches (default 3, at most 100000)
   --max-bytes N      stop a patch page after about N bytes, at a line boundary; the cursor to
                      continue from is printed on stderr (text) or as "next" (json)
@@ -38,8 +39,8 @@ Options:
   --budget MIB       work-memory budget per file pair (default 48); over it, counts are
                      approximate and marked so (json "approximate": true, text "~")
 
-Files of any size are compared in bounded memory: bodies stream from git, only line hashes
-are kept. Binary means what it means to git: a NUL byte in the first 8000 bytes, or a blob
+Files of any size are compared in bounded memory: bodies stream (big ones straight from git's
+pack files), only per-line integers are kept, and patches are written as they are produced. Binary means what it means to git: a NUL byte in the first 8000 bytes, or a blob
 larger than 512 MiB.
 
 Examples:
