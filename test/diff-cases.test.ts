@@ -37,6 +37,12 @@ describe('diff edge cases against git', () => {
     w('quote"and\\back.txt', 'q\n');
     w('tab\tname.txt', 't\n');
     w('func.c', 'int main(void)\n{\n' + Array.from({ length: 30 }, (_, i) => `    step(${i});\n`).join('') + '}\n\nstatic int helper(int x)\n{\n' + '    x++;\n'.repeat(8) + '    return x;\n}\n');
+    // Function names git cuts at 80 bytes, then at the first byte that does not complete a
+    // valid UTF-8 character: one cut inside a 3-byte character, one with a Latin-1 byte.
+    const body = (n: number, mark: string) => Array.from({ length: n }, (_, i) => `  line ${i}${i === n - 2 ? mark : ''}\n`).join('');
+    const funcs = (mark: string) =>
+      Buffer.concat([Buffer.from(`Types changes (file ${'\u2194'.repeat(30)}\n` + body(8, mark)), Buffer.from([0x64, 0x65, 0x66, 0x20, 0x67, 0xe9, 0x74, 0x65, 0x0a]), Buffer.from(body(8, mark))]);
+    w('utf8-func.txt', funcs(''));
     symlinkSync('target-one', join(repo.dir, 'link'));
     w('becomes-link', 'plain\n');
     repo.git('add', '-A');
@@ -57,6 +63,7 @@ describe('diff edge cases against git', () => {
     w('tab\tname.txt', 'u\n');
     w('added-empty.txt', '');
     w('func.c', 'int main(void)\n{\n' + Array.from({ length: 30 }, (_, i) => `    step(${i === 20 ? 99 : i});\n`).join('') + '}\n\nstatic int helper(int x)\n{\n' + '    x++;\n'.repeat(8) + '    return x + 1;\n}\n');
+    w('utf8-func.txt', funcs(' changed'));
     unlinkSync(join(repo.dir, 'link'));
     symlinkSync('target-two', join(repo.dir, 'link'));
     unlinkSync(join(repo.dir, 'becomes-link'));

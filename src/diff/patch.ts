@@ -363,7 +363,8 @@ async function emitHunks(
     const c1 = e1 - s1;
     const c2 = e2 - s2;
     const range = (s: number, c: number) => `${c ? s + 1 : s}${c === 1 ? '' : ',' + c}`;
-    const func = curA.funcname;
+    const found = curA.funcname;
+    const func = found && found.subarray(0, validUtf8Length(found));
     const header = Buffer.from(`@@ -${range(s1, c1)} +${range(s2, c2)} @@${func && func.length ? ' ' : ''}`);
     await out(header, 0, header.length);
     if (func && func.length) await out(func, 0, func.length);
@@ -388,6 +389,35 @@ async function emitHunks(
     await curA.skipTo(e1);
     await emit(curB, e2 - (last.i2 + last.chg2), SPACE);
   }
+}
+
+/**
+ * How many leading bytes of `b` are whole, valid UTF-8 characters: git cuts a hunk header at
+ * the first byte that does not start one (a name cut at 80 bytes inside a character, or not
+ * UTF-8 at all). Its rules: no overlong forms, no surrogates, no U+FFFE/U+FFFF, nothing above
+ * U+10FFFF.
+ */
+function validUtf8Length(b: Buffer): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    const cont = (k: number) => i + k < b.length && (b[i + k]! & 0xc0) === 0x80;
+    let n: number;
+    if (c < 0x80) n = 1;
+    else if ((c & 0xe0) === 0xc0) n = c >= 0xc2 && cont(1) ? 2 : 0;
+    else if ((c & 0xf0) === 0xe0) {
+      const c1 = b[i + 1]!;
+      const bad = (c === 0xe0 && c1 < 0xa0) || (c === 0xed && c1 >= 0xa0) || (c === 0xef && c1 === 0xbf && (b[i + 2]! & 0xfe) === 0xbe);
+      n = cont(1) && cont(2) && !bad ? 3 : 0;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      const c1 = b[i + 1]!;
+      const bad = (c === 0xf0 && c1 < 0x90) || (c === 0xf4 && c1 > 0x8f);
+      n = cont(1) && cont(2) && cont(3) && !bad ? 4 : 0;
+    } else n = 0;
+    if (n === 0) break;
+    i += n;
+  }
+  return i;
 }
 
 /** "a/path" quoted as a whole when the path needs quoting, as git does. */
