@@ -5,6 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import { numstatBetween } from '../src/diff/numstat.js';
 import { patchStream } from '../src/diff/patch.js';
 import { quotePath } from '../src/diff/quote.js';
+import { formatStat } from '../src/diff/stat.js';
+import { execFileSync } from 'node:child_process';
 import { tempRepo } from './helpers/repo.js';
 
 async function patchText(dir: string, from: string, to: string, context?: number): Promise<string> {
@@ -90,6 +92,14 @@ describe('diff edge cases against git', () => {
       assert.equal(await patchText(repo.dir, t1, t2, context), repo.git('diff', '--no-renames', `-U${context}`, t1, t2));
     });
   }
+
+  it('--stat is laid out as git lays it out, at any width', async () => {
+    const stats = await numstatBetween({ cwd: repo.dir }, t1, t2);
+    for (const columns of [80, 40, 132]) {
+      const git = execFileSync('git', ['diff', '--no-renames', '--stat', t1, t2], { cwd: repo.dir, env: { ...process.env, COLUMNS: String(columns) } }).toString();
+      assert.equal(formatStat(stats, columns), git, `at ${columns} columns`);
+    }
+  });
 
   it('hunk headers carry the function line git would show', async () => {
     const patch = await patchText(repo.dir, t1, t2);

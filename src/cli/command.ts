@@ -57,3 +57,10 @@ export function counterLine(label: string): { update?: (done: number, total: num
     },
   };
 }
+
+/** Columns for laid-out text, as git decides them: $COLUMNS, else the terminal's, else 80. */
+export function terminalColumns(): number {
+  const env = Number(process.env.COLUMNS);
+  if (Number.isInteger(env) && env > 0) return env;
+  return process.stdout.isTTY ? process.stdout.columns : 80;
+}

@@ -7,7 +7,7 @@ import { numstatStream, type FileStat } from '../diff/numstat.js';
 import { patchStream, parseCursor, type PatchOptions } from '../diff/patch.js';
 import { quotePath } from '../diff/quote.js';
 import { formatStat } from '../diff/stat.js';
-import { intOption, parse, write, type Command } from './command.js';
+import { intOption, parse, terminalColumns, write, type Command } from './command.js';
 
 const help = `snapline diff — what changed between two trees, with git's exact +/- numbers
 
@@ -139,7 +139,7 @@ const command: Command = {
     const all: FileStat[] = [];
     for await (const s of stats) all.push(s);
     progress.clear();
-    await write(formatStat(all, process.stdout.isTTY ? process.stdout.columns : 80));
+    await write(formatStat(all, terminalColumns()));
     return 0;
   },
 };

@@ -3,7 +3,7 @@ import type { FileStat } from '../diff/numstat.js';
 import { formatStat } from '../diff/stat.js';
 import type { FileDiff } from '../session/index.js';
 import { runTurn, type TurnEvent } from '../session/index.js';
-import { parse, write, type Command } from './command.js';
+import { parse, terminalColumns, write, type Command } from './command.js';
 
 const help = `snapline run — record one turn of a session: snapshot, run the work, snapshot, summarise
 
@@ -79,7 +79,7 @@ const command: Command = {
       const s = result.summary;
       const out = [`session ${result.sessionID}  turn ${result.messageID}  exit ${result.exit}`];
       if (result.discarded) out.push(`(discarded ${result.discarded} reverted message${result.discarded === 1 ? '' : 's'})`);
-      out.push(s.total.files === 0 ? 'no files changed' : formatStat(asStats(s.diffs), process.stdout.isTTY ? process.stdout.columns : 80).trimEnd());
+      out.push(s.total.files === 0 ? 'no files changed' : formatStat(asStats(s.diffs), terminalColumns()).trimEnd());
       if (s.truncated) out.push(`(${s.total.files - s.diffs.length} more files not listed; ${s.total.files} files, +${s.total.additions} -${s.total.deletions} in all)`);
       await write(out.join('\n') + '\n');
     }

@@ -17,7 +17,7 @@ import {
   type FileDiff,
   type SessionInfo,
 } from '../session/index.js';
-import { counterLine, intOption, parse, write, type Command } from './command.js';
+import { counterLine, intOption, parse, terminalColumns, write, type Command } from './command.js';
 import { asStats } from './run.js';
 
 const help = `snapline session — browse, diff, revert and delete recorded sessions
@@ -150,7 +150,7 @@ const command: Command = {
             if (asJson) return (await json(v.message ? turns[0] : turns), 0);
             for (const t of turns) {
               await write(`${t.messageID}  +${t.total?.additions ?? 0} -${t.total?.deletions ?? 0} in ${t.total?.files ?? 0} files\n`);
-              if (t.diffs.length) await write(formatStat(asStats(t.diffs), process.stdout.isTTY ? process.stdout.columns : 80));
+              if (t.diffs.length) await write(formatStat(asStats(t.diffs), terminalColumns()));
               if (t.truncated) await write(`  (list capped at ${t.diffs.length} files; use --patch for all)\n`);
             }
             return 0;

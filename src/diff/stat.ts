@@ -1,31 +1,67 @@
 import type { FileStat } from './numstat.js';
 import { quotePath } from './quote.js';
 
-/** A `git diff --stat`-style summary: one line per file with a +/- bar, then the totals. */
+/**
+ * A `git diff --stat` summary, laid out by git's rules: one line per file with its change
+ * count and a +/- bar, then the totals. `columns` is the terminal width (git uses 80 when the
+ * output is not a terminal). Counts over the memory budget are marked `~`.
+ */
 export function formatStat(stats: readonly FileStat[], columns = 80): string {
   if (stats.length === 0) return '';
   const names = stats.map((s) => quotePath(s.file));
-  const nameWidth = Math.min(Math.max(...names.map((n) => n.length)), Math.max(20, Math.floor(columns * 0.5)));
-  const counts = stats.map((s) => (s.binary ? 'Bin' : `${s.approximate ? '~' : ''}${s.additions + s.deletions}`));
-  const countWidth = Math.max(...counts.map((c) => c.length));
-  const maxChange = Math.max(1, ...stats.map((s) => s.additions + s.deletions));
-  const graphWidth = Math.max(10, columns - nameWidth - countWidth - 6);
+  const counts = stats.map((s) => `${s.approximate ? '~' : ''}${s.additions + s.deletions}`);
+  let maxChange = 0;
+  let numberWidth = 0;
+  let binWidth = 0;
+  stats.forEach((s, i) => {
+    if (s.binary) {
+      // "Bin XXX -> YYY bytes", counts aligned with "Bin"
+      binWidth = Math.max(binWidth, 14 + String(s.before?.size ?? 0).length + String(s.after?.size ?? 0).length);
+      numberWidth = 3;
+    } else {
+      maxChange = Math.max(maxChange, s.additions + s.deletions);
+      numberWidth = Math.max(numberWidth, counts[i]!.length);
+    }
+  });
+  numberWidth = Math.max(numberWidth, String(maxChange).length);
+  const width = Math.max(columns, 16 + 6 + numberWidth);
+
+  // The widths wanted, then cut to fit: the bar gets at most 3/8 of the line.
+  let graphWidth = maxChange + 4 > binWidth ? maxChange : binWidth - 4;
+  let nameWidth = Math.max(...names.map(columnsOf));
+  if (nameWidth + numberWidth + 6 + graphWidth > width) {
+    if (graphWidth > Math.floor((width * 3) / 8) - numberWidth - 6) graphWidth = Math.max(6, Math.floor((width * 3) / 8) - numberWidth - 6);
+    if (nameWidth > width - numberWidth - 6 - graphWidth) nameWidth = width - numberWidth - 6 - graphWidth;
+    else graphWidth = width - numberWidth - 6 - nameWidth;
+  }
+
   let adds = 0;
   let dels = 0;
   const lines = stats.map((s, i) => {
+    const name = ` ${fitName(names[i]!, nameWidth)} |`;
+    if (s.binary) {
+      const bin = ` ${'Bin'.padStart(numberWidth)}`;
+      return s.before?.size || s.after?.size ? `${name}${bin} ${s.before?.size ?? 0} -> ${s.after?.size ?? 0} bytes` : name + bin;
+    }
     adds += s.additions;
     dels += s.deletions;
-    let name = names[i]!;
-    if (name.length > nameWidth) name = '...' + name.slice(name.length - nameWidth + 3);
-    if (s.binary) return ` ${name.padEnd(nameWidth)} | ${counts[i]!.padStart(countWidth)} ${s.before?.size ?? 0} -> ${s.after?.size ?? 0} bytes`;
-    const total = s.additions + s.deletions;
-    const scale = maxChange > graphWidth ? graphWidth / maxChange : 1;
-    let plus = Math.round(s.additions * scale);
-    let minus = Math.round(s.deletions * scale);
-    if (s.additions > 0 && plus === 0) plus = 1;
-    if (s.deletions > 0 && minus === 0) minus = 1;
-    const graph = total === 0 ? '' : ' ' + '+'.repeat(plus) + '-'.repeat(minus);
-    return ` ${name.padEnd(nameWidth)} | ${counts[i]!.padStart(countWidth)}${graph}`;
+    let plus = s.additions;
+    let minus = s.deletions;
+    if (graphWidth < maxChange) {
+      // git's linear scale: at least one mark for any change, the rest shared by size.
+      const scale = (n: number) => (n === 0 ? 0 : 1 + Math.floor((n * (graphWidth - 1)) / maxChange));
+      let total = scale(plus + minus);
+      if (total < 2 && plus && minus) total = 2;
+      if (plus < minus) {
+        plus = scale(plus);
+        minus = total - plus;
+      } else {
+        minus = scale(minus);
+        plus = total - minus;
+      }
+    }
+    const count = ` ${counts[i]!.padStart(numberWidth)}`;
+    return `${name}${count}${s.additions + s.deletions ? ' ' : ''}${'+'.repeat(plus)}${'-'.repeat(minus)}`;
   });
   const n = stats.length;
   let summary = ` ${n} file${n === 1 ? '' : 's'} changed`;
@@ -33,4 +69,20 @@ export function formatStat(stats: readonly FileStat[], columns = 80): string {
   if (dels || !adds) summary += `, ${dels} deletion${dels === 1 ? '' : 's'}(-)`;
   if (stats.some((s) => s.approximate)) summary += ' (~ approximate: over the memory budget)';
   return lines.join('\n') + '\n' + summary + '\n';
+}
+
+/** Terminal columns a name takes (one a character; wide scripts are not measured). */
+function columnsOf(name: string): number {
+  return [...name].length;
+}
+
+/** The name in `width` columns: cut from the left behind "..." (at a slash when there is one). */
+function fitName(name: string, width: number): string {
+  const chars = [...name];
+  if (chars.length <= width) return name + ' '.repeat(width - chars.length);
+  const room = Math.max(0, width - 3);
+  let rest = chars.slice(chars.length - room).join('');
+  const slash = rest.indexOf('/');
+  if (slash >= 0) rest = rest.slice(slash);
+  return '...' + rest + ' '.repeat(room - [...rest].length);
 }
