@@ -23,8 +23,9 @@ export interface ObjectStream extends ObjectHeader {
 }
 
 /**
- * A long-lived `git cat-file --batch` process. Objects are read one after another; each body is
- * streamed in chunks with backpressure and never buffered whole (see STREAMING_GIT).
+ * Objects read one after another, each body streamed in chunks with backpressure and never
+ * buffered whole: from a long-lived `git cat-file --batch` (see STREAMING_GIT), or, for a big
+ * object git stores whole, straight from its pack or loose object file (object-files.ts).
  */
 export interface ObjectReader {
   /**
