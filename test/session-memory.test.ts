@@ -1,6 +1,6 @@
 /** Bounded memory and bounded rows: a 128 MiB file in one turn, and a turn touching thousands of long paths. */
 import { strict as assert } from 'node:assert';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { measureProcess, mib } from '../src/procmem.js';
