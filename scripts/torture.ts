@@ -16,7 +16,7 @@ const lap = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;
 process.stderr.write('kill safety…\n');
 const kills = await killScenario({ seed: 17, kills: n(60, 8), files: n(200, 20), touched: n(20, 4), fileBytes: n(256 << 10, 4096), log });
 process.stderr.write(`concurrency… (${lap()})\n`);
-const conc = await concurrencyScenario({ pairs: n(4, 1), commandMs: 1500, readerBoundMs: 3000 });
+const conc = await concurrencyScenario({ pairs: n(4, 1), readerBoundMs: 3000 });
 process.stderr.write(`hostile input… (${lap()})\n`);
 const hostile = await hostileScenario({ manyFiles: n(100_000, 2000) });
 process.stderr.write(`disk… (${lap()})\n`);

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Sqlite from 'better-sqlite3';
@@ -29,7 +29,7 @@ export interface Fixture {
   /** Runs the CLI to completion. */
   cli: (args: string[], opts?: { cwd?: string; env?: NodeJS.ProcessEnv }) => Promise<Run>;
   /** Starts the CLI in its own process group; `done` settles when it exits. */
-  start: (args: string[], opts?: { cwd?: string; env?: NodeJS.ProcessEnv }) => { pid: number; done: Promise<Run> };
+  start: (args: string[], opts?: { cwd?: string; env?: NodeJS.ProcessEnv }) => { pid: number; done: Promise<Run>; stderr: () => string };
   /** Runs the CLI and throws unless it exits 0; returns stdout. */
   ok: (args: string[]) => Promise<string>;
   git: (...args: string[]) => string;
@@ -62,7 +62,7 @@ export function fixture(opts: FixtureOptions = {}): Fixture {
     const done = new Promise<Run>((resolve) => {
       child.on('close', (status, signal) => resolve({ status, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), ms: Date.now() - t0 }));
     });
-    return { pid: child.pid!, done };
+    return { pid: child.pid!, done, stderr: () => Buffer.concat(err).toString('utf8') };
   };
   const cli = (args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) => start(args, o).done;
   const ok = async (args: string[]) => {
@@ -455,7 +455,6 @@ export async function killScenario(o: KillOptions): Promise<KillReport> {
     failures: [],
   };
   try {
-    const { writeFileSync, mkdirSync } = await import('node:fs');
     mkdirSync(join(f.dir, 'src'));
     for (let i = 0; i < o.files; i++) writeFileSync(join(f.dir, NAME(i)), turnContent(0, i, o.fileBytes));
     f.git('add', '-A');
@@ -671,13 +670,20 @@ function rowCounts(home: string): string {
  * (`session show`, `db`) while a run holds the workspace and while another process holds a
  * write transaction open: each must answer within `readerBoundMs`.
  */
-export async function concurrencyScenario(o: { pairs: number; commandMs: number; readerBoundMs: number }): Promise<ConcurrencyReport> {
+export async function concurrencyScenario(o: { pairs: number; readerBoundMs: number }): Promise<ConcurrencyReport> {
   const report: ConcurrencyReport = { runs: 0, serialized: 0, timedOutCleanly: 0, parallel: 0, readerMaxMs: 0, readers: 0, failures: [] };
-  const sleepCmd = (name: string) => `sleep ${(o.commandMs / 1000).toFixed(2)}; echo ${name} > ${name}.txt`;
+  // A command that says it started, then holds until the test opens its gate (at most 60 s), so
+  // the scenario does not depend on how fast processes start on a loaded machine.
+  const gate = mkdtempSync(join(tmpdir(), 'snapline-gate-'));
+  const gatedCmd = (name: string) => `touch '${gate}/${name}.started'; for i in $(seq 600); do [ -e '${gate}/${name}.open' ] && break; sleep 0.1; done; echo ${name} > ${name}.txt`;
+  const until = async (cond: () => boolean) => {
+    for (const t = Date.now(); !cond() && Date.now() - t < 60_000; ) await sleep(25);
+  };
+  const started = (name: string) => until(() => existsSync(join(gate, `${name}.started`)));
+  const open = (name: string) => writeFileSync(join(gate, `${name}.open`), '');
   const a = fixture({ config: { snapshot: { lockTimeoutMs: 60_000 } } });
   const b = fixture({ home: a.home, config: { snapshot: { lockTimeoutMs: 60_000 } } });
   try {
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(join(a.dir, 'base.txt'), 'a\n');
     writeFileSync(join(b.dir, 'base.txt'), 'b\n');
     const sid = sessionOf(await a.ok(['run', 'setup', '--dir', a.dir, '--format', 'json', '--exec', 'true']));
@@ -685,8 +691,8 @@ export async function concurrencyScenario(o: { pairs: number; commandMs: number;
     // Same workspace: serialize, the second one saying why it waits.
     for (let i = 0; i < o.pairs; i++) {
       const before = stepTimes(a.home).length;
-      const first = a.start(['run', `first ${i}`, '--session', sid, '--exec', sleepCmd(`first${i}`)]);
-      await sleep(Math.min(300, o.commandMs / 3));
+      const first = a.start(['run', `first ${i}`, '--session', sid, '--exec', gatedCmd(`first${i}`)]);
+      await started(`first${i}`);
       const second = a.start(['run', `second ${i}`, '--dir', a.dir, '--continue', '--exec', `echo second${i} > second${i}.txt`]);
       // Readers while the first holds the workspace.
       for (const args of [['session', 'show', sid], ['db', 'SELECT COUNT(*) AS n FROM message'], ['session', 'list']]) {
@@ -695,6 +701,8 @@ export async function concurrencyScenario(o: { pairs: number; commandMs: number;
         report.readerMaxMs = Math.max(report.readerMaxMs, r.ms);
         if (r.status !== 0 || r.ms > o.readerBoundMs) report.failures.push(`reader ${args.join(' ')} during a run: exit ${r.status} after ${r.ms} ms ${r.stderr.trim()}`);
       }
+      await until(() => /waiting for/.test(second.stderr()));
+      open(`first${i}`);
       const [r1, r2] = await Promise.all([first.done, second.done]);
       report.runs += 2;
       if (r1.status !== 0 || r2.status !== 0) {
@@ -710,11 +718,13 @@ export async function concurrencyScenario(o: { pairs: number; commandMs: number;
     // A short timeout: the second gives up with one line, and records nothing.
     {
       const short = { ...a.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ snapshot: { lockTimeoutMs: 500 } }) };
-      const first = a.start(['run', 'long', '--session', sid, '--exec', `sleep ${(Math.max(o.commandMs, 1500) / 1000).toFixed(2)}`]);
-      await sleep(300);
+      // Row counts are compared while the first run's command holds (its start rows are in).
+      const first = a.start(['run', 'long', '--session', sid, '--exec', gatedCmd('long')]);
+      await started('long');
       const counts = rowCounts(a.home);
       const r2 = await a.cli(['run', 'impatient', '--dir', a.dir, '--exec', 'echo no > no.txt'], { env: short });
       const countsAfter = rowCounts(a.home);
+      open('long');
       const r1 = await first.done;
       report.runs += 2;
       const lines = r2.stderr.split('\n').filter((l) => l.trim() && !/waiting for/.test(l));
@@ -724,8 +734,12 @@ export async function concurrencyScenario(o: { pairs: number; commandMs: number;
     // Different workspaces: in parallel.
     for (let i = 0; i < o.pairs; i++) {
       const before = stepTimes(a.home).length;
-      const p1 = a.start(['run', `par a ${i}`, '--dir', a.dir, '--exec', sleepCmd(`pa${i}`)]);
-      const p2 = b.start(['run', `par b ${i}`, '--dir', b.dir, '--exec', sleepCmd(`pb${i}`)]);
+      const p1 = a.start(['run', `par a ${i}`, '--dir', a.dir, '--exec', gatedCmd(`pa${i}`)]);
+      const p2 = b.start(['run', `par b ${i}`, '--dir', b.dir, '--exec', gatedCmd(`pb${i}`)]);
+      // Both commands running at once is the proof; the gates open only then.
+      await Promise.all([started(`pa${i}`), started(`pb${i}`)]);
+      open(`pa${i}`);
+      open(`pb${i}`);
       const [r1, r2] = await Promise.all([p1.done, p2.done]);
       report.runs += 2;
       const t = stepTimes(a.home).slice(before);
@@ -756,6 +770,7 @@ export async function concurrencyScenario(o: { pairs: number; commandMs: number;
   } finally {
     b.cleanup();
     a.cleanup();
+    rmSync(gate, { recursive: true, force: true });
   }
   return report;
 }
@@ -1153,7 +1168,6 @@ export async function diskScenario(o: DiskOptions): Promise<DiskReport> {
   const report: DiskReport = { turns: 0, bound: 0, before: 0, afterGc: 0, afterForce: 0, sessions: [], failures: [] };
   const f = fixture();
   try {
-    const { writeFileSync } = await import('node:fs');
     const { dirname } = await import('node:path');
     writeFileSync(join(f.dir, 'README'), 'disk scenario\n');
     f.git('add', '-A');
