@@ -1,6 +1,6 @@
 /**
  * The workload and SQL queries of the user report that started snapline (OpenCode issue 17226,
- * shared/seed/000_d1e792f03d8b2bc3.txt): used by `snapline demo`, the tests and the benchmark.
+ * docs/report.md): used by `snapline demo`, the tests and the benchmark.
  */
 import { closeSync, mkdirSync, openSync, writeSync, appendFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
