@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.js';
+import { SnaplineError, UsageError } from '../errors.js';
 import { patchStream, parseCursor } from '../diff/patch.js';
 import { formatStat } from '../diff/stat.js';
 import { storeContext } from '../snapshot/index.js';
@@ -8,14 +8,17 @@ import {
   describeSkip,
   diffRange,
   getMessage as showSessionMessage,
+  getSession,
   listSessions,
   openDatabase,
+  recoverInterruptedTurn,
   revertSession,
   showSession,
   summaryOf,
   unrevertSession,
   type FileDiff,
   type SessionInfo,
+  type UndoResult,
 } from '../session/index.js';
 import { counterLine, intOption, parse, terminalColumns, write, type Command } from './command.js';
 import { asStats } from './run.js';
@@ -70,6 +73,22 @@ const progress = (m: string) => {
   if (process.stderr.isTTY) process.stderr.write(`snapline: ${m}\n`);
 };
 
+/** An undo's summary line, then every file it wrote and deleted, then what it overwrote and how to get it back. */
+async function printUndo(head: string, r: UndoResult): Promise<void> {
+  const verb = r.dryRun ? ['would write ', 'would delete'] : ['written', 'deleted'];
+  await write(head + '\n');
+  for (const p of r.written) await write(`  ${verb[0]}  ${p}\n`);
+  for (const p of r.deleted) await write(`  ${verb[1]}  ${p}\n`);
+  if (r.dryRun && r.edited.length) {
+    await write(`changed outside the session since it last saw them (refused without --force):\n`);
+    for (const p of r.edited) await write(`  ${p}\n`);
+  }
+  if (r.backup) {
+    await write(`overwrote ${r.edited.length} file${r.edited.length === 1 ? '' : 's'} changed outside the session; kept in snapshot ${r.backup.snapshot}. To bring ${r.edited.length === 1 ? 'it' : 'them'} back:\n`);
+    await write(`  ${r.backup.command}\n`);
+  }
+}
+
 /** Waiting for another process is always said, terminal or not: the user should know why. */
 const onWait = (m: string) => process.stderr.write(`snapline: ${m}\n`);
 
@@ -89,6 +108,8 @@ const command: Command = {
       context: { type: 'string', short: 'U' },
       'max-bytes': { type: 'string' },
       continue: { type: 'string' },
+      force: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
     });
     const format = v.format ?? 'text';
     if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not '${format}'`);
@@ -140,6 +161,11 @@ const command: Command = {
         let range;
         const sid = id();
         try {
+          // A turn interrupted before its end snapshot gets it now, so its changes show.
+          await recoverInterruptedTurn(getSession(db, sid).directory, { db, onWait }).catch((e: unknown) => {
+            if (!(e instanceof SnaplineError)) throw e;
+            process.stderr.write(`snapline: warning: the interrupted turn's end could not be recorded: ${e.message}\n`);
+          });
           range = diffRange(db, sid, v.message);
           if (!v.patch) {
             if (v.context !== undefined || v['max-bytes'] !== undefined || v.continue !== undefined) throw new UsageError('--context, --max-bytes and --continue go with --patch');
@@ -176,16 +202,19 @@ const command: Command = {
       case 'revert': {
         if (!v.message) throw new UsageError("session revert needs --message MSG (the first turn to undo; see 'snapline session show')");
         const files = counterLine('restoring files');
-        const r = await revertSession(id(), v.message, { onProgress: progress, onFiles: files.update, onWait }).finally(() => files.clear());
+        const r = await revertSession(id(), v.message, { onProgress: progress, onFiles: files.update, onWait, force: v.force, dryRun: v['dry-run'] }).finally(() => files.clear());
         if (asJson) return (await json(r), 0);
-        await write(`reverted ${r.sessionID} to before ${r.messageID}: ${r.written.length} written, ${r.deleted.length} deleted (${r.paths} paths covered; 'snapline session unrevert ${r.sessionID}' puts them back)\n`);
+        const head = r.dryRun
+          ? `revert of ${r.sessionID} to before ${r.messageID} would write ${r.written.length} and delete ${r.deleted.length} (${r.paths} paths covered; dry run, nothing written)`
+          : `reverted ${r.sessionID} to before ${r.messageID}: ${r.written.length} written, ${r.deleted.length} deleted (${r.paths} paths covered; 'snapline session unrevert ${r.sessionID}' puts them back)`;
+        await printUndo(head, r);
         return 0;
       }
       case 'unrevert': {
         const files = counterLine('restoring files');
-        const r = await unrevertSession(id(), { onProgress: progress, onFiles: files.update, onWait }).finally(() => files.clear());
+        const r = await unrevertSession(id(), { onProgress: progress, onFiles: files.update, onWait, force: v.force, dryRun: v['dry-run'] }).finally(() => files.clear());
         if (asJson) return (await json(r), 0);
-        await write(`unreverted ${r.sessionID}: ${r.written.length} written, ${r.deleted.length} deleted\n`);
+        await printUndo(r.dryRun ? `unrevert of ${r.sessionID} would write ${r.written.length} and delete ${r.deleted.length} (dry run, nothing written)` : `unrevert of ${r.sessionID}: ${r.written.length} written, ${r.deleted.length} deleted`, r);
         return 0;
       }
       case 'delete': {
