@@ -30,8 +30,8 @@ Usage:
   snapline session show ID [--limit N] [--offset N] [--format text|json]
   snapline session diff ID [--message MSG] [--file PATH]... [--format text|json]
   snapline session diff ID [--message MSG] [--file PATH]... --patch [-U N] [--max-bytes N] [--continue CURSOR]
-  snapline session revert ID --message MSG
-  snapline session unrevert ID
+  snapline session revert ID --message MSG [--dry-run] [--force] [--format text|json]
+  snapline session unrevert ID [--dry-run] [--force] [--format text|json]
   snapline session delete ID
 
 list      sessions newest first: id, title, directory, last update, +/- totals
@@ -42,15 +42,27 @@ diff      per-file +/- of the session (or of turn --message), from the stored su
           with --max-bytes (the cursor for --continue is printed on stderr, or as "next" in json)
 revert    puts back, per path, the files changed by turn MSG and later turns as they were before
           MSG (the current state is snapshotted first); files the session never changed are
-          never written. Refused while a turn of the session is running.
+          never written. Refused while a turn of the session is running. Prints every file it
+          wrote and deleted.
 unrevert  puts exactly the paths of the last revert back as they were before it
+          Both refuse, before writing anything, when a file they would write was changed
+          outside the session since it last saw it (a hand edit after its last turn, or after
+          the revert); the error lists those files.
+          --dry-run  print the files a real run writes and deletes (and the edited ones); write nothing
+          --force    overwrite the edited files anyway: their content is kept in a snapshot first,
+                     and the one command that brings it back is printed
+          A turn whose process was killed gets its end snapshot from the next run, revert,
+          unrevert or diff, so it can be reverted like any turn; a turn whose changes cannot be
+          known makes revert fail, naming it.
 delete    deletes the session's rows and releases its snapshots (gc may then prune them)
 
 Examples:
   snapline session list
   snapline session show ses_... --limit 20
   snapline session diff ses_... --message msg_... --patch --max-bytes 65536
+  snapline session revert ses_... --message msg_... --dry-run
   snapline session revert ses_... --message msg_...
+  snapline session unrevert ses_... --force --format json
 `;
 
 function json(v: unknown): Promise<void> | void {

@@ -4,8 +4,10 @@
  * changed is known, shown and revertable.
  */
 import { isAbsolute } from 'node:path';
+import Sqlite from 'better-sqlite3';
 import { resolveWorkspace, retain, storeContext, track, type TrackResult } from '../snapshot/index.js';
 import { openDatabase, type Database } from './db.js';
+import { CorruptRow } from './errors.js';
 import { withTurnLock } from './lock.js';
 import type { AssistantMessageData, PartData, TurnSummary } from './model.js';
 import { getMessage, getSession, insertPart, listTurns, updateMessage, updateSessionSummary } from './store.js';
@@ -36,21 +38,27 @@ interface Interrupted {
  * session is skipped: its workspace state is the revert's, not the turn's.
  */
 function interruptedTurn(db: Database, worktree: string): Interrupted | undefined {
-  const latest = db
-    .prepare(
-      `SELECT m.id AS id, m.session_id AS sid FROM message m JOIN session s ON s.id = m.session_id
-       WHERE s.directory = ? AND json_extract(m.data, '$.role') = 'user' ORDER BY m.id DESC LIMIT 1`,
-    )
-    .get(worktree) as { id: string; sid: string } | undefined;
-  if (!latest) return undefined;
-  const session = getSession(db, latest.sid);
-  if (session.busy || session.revert) return undefined;
-  const turn = listTurns(db, session.id).find((t) => t.id === latest.id);
-  const assistantID = turn?.assistants.at(-1);
-  if (!turn?.start || turn.end || !assistantID) return undefined;
-  const data = getMessage(db, session.id, assistantID).data as AssistantMessageData;
-  if (data.finish !== 'error' || data.time.completed === undefined) return undefined;
-  return { sessionID: session.id, turnID: turn.id, assistantID, start: turn.start };
+  try {
+    const latest = db
+      .prepare(
+        `SELECT m.id AS id, m.session_id AS sid FROM message m JOIN session s ON s.id = m.session_id
+         WHERE s.directory = ? AND CASE WHEN json_valid(m.data) THEN json_extract(m.data, '$.role') END = 'user' ORDER BY m.id DESC LIMIT 1`,
+      )
+      .get(worktree) as { id: string; sid: string } | undefined;
+    if (!latest) return undefined;
+    const session = getSession(db, latest.sid);
+    if (session.busy || session.revert) return undefined;
+    const turn = listTurns(db, session.id).find((t) => t.id === latest.id);
+    const assistantID = turn?.assistants.at(-1);
+    if (!turn?.start || turn.end || !assistantID) return undefined;
+    const data = getMessage(db, session.id, assistantID).data as AssistantMessageData;
+    if (data.finish !== 'error' || data.time.completed === undefined) return undefined;
+    return { sessionID: session.id, turnID: turn.id, assistantID, start: turn.start };
+  } catch (e) {
+    // Damaged rows are not recovered: the commands reading that session report the damage.
+    if (e instanceof CorruptRow || e instanceof Sqlite.SqliteError) return undefined;
+    throw e;
+  }
 }
 
 /**
