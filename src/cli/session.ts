@@ -44,7 +44,7 @@ revert    puts back, per path, the files changed by turn MSG and later turns as 
           MSG (the current state is snapshotted first); files the session never changed are
           never written. Refused while a turn of the session is running. Prints every file it
           wrote and deleted.
-unrevert  puts exactly the paths of the last revert back as they were before it
+unrevert  puts exactly the paths of the last revert back as they were before it.
           Both refuse, before writing anything, when a file they would write was changed
           outside the session since it last saw it (a hand edit after its last turn, or after
           the revert); the error lists those files.

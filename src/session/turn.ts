@@ -109,15 +109,9 @@ export async function runTurn(opts: TurnOptions): Promise<TurnResult> {
       }
     }
     const argv = opts.agent !== undefined ? [...resolveAgent(opts.agent, worktree), opts.message] : ['bash', '-c', opts.exec!];
-    return await withTurnLock(
-      worktree,
-      async () => {
-        // A turn interrupted before its end snapshot gets it now, before this turn changes anything.
-        await recoverLocked(db, worktree);
-        return recordTurn(db, worktree, session, argv, opts);
-      },
-      { onWait: opts.onWait ?? opts.onProgress },
-    );
+    // A turn interrupted before its end snapshot gets it first, before this turn changes anything.
+    const turn = () => recoverLocked(db, worktree).then(() => recordTurn(db, worktree, session, argv, opts));
+    return await withTurnLock(worktree, turn, { onWait: opts.onWait ?? opts.onProgress });
   } finally {
     if (!opts.db) db.close();
   }
