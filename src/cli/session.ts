@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.js';
+import { SnaplineError, UsageError } from '../errors.js';
 import { patchStream, parseCursor } from '../diff/patch.js';
 import { formatStat } from '../diff/stat.js';
 import { storeContext } from '../snapshot/index.js';
@@ -8,14 +8,17 @@ import {
   describeSkip,
   diffRange,
   getMessage as showSessionMessage,
+  getSession,
   listSessions,
   openDatabase,
+  recoverInterruptedTurn,
   revertSession,
   showSession,
   summaryOf,
   unrevertSession,
   type FileDiff,
   type SessionInfo,
+  type UndoResult,
 } from '../session/index.js';
 import { counterLine, intOption, parse, terminalColumns, write, type Command } from './command.js';
 import { asStats } from './run.js';
@@ -27,8 +30,8 @@ Usage:
   snapline session show ID [--limit N] [--offset N] [--format text|json]
   snapline session diff ID [--message MSG] [--file PATH]... [--format text|json]
   snapline session diff ID [--message MSG] [--file PATH]... --patch [-U N] [--max-bytes N] [--continue CURSOR]
-  snapline session revert ID --message MSG
-  snapline session unrevert ID
+  snapline session revert ID --message MSG [--dry-run] [--force] [--format text|json]
+  snapline session unrevert ID [--dry-run] [--force] [--format text|json]
   snapline session delete ID
 
 list      sessions newest first: id, title, directory, last update, +/- totals
@@ -39,15 +42,27 @@ diff      per-file +/- of the session (or of turn --message), from the stored su
           with --max-bytes (the cursor for --continue is printed on stderr, or as "next" in json)
 revert    puts back, per path, the files changed by turn MSG and later turns as they were before
           MSG (the current state is snapshotted first); files the session never changed are
-          never written. Refused while a turn of the session is running.
-unrevert  puts exactly the paths of the last revert back as they were before it
+          never written. Refused while a turn of the session is running. Prints every file it
+          wrote and deleted.
+unrevert  puts exactly the paths of the last revert back as they were before it.
+          Both refuse, before writing anything, when a file they would write was changed
+          outside the session since it last saw it (a hand edit after its last turn, or after
+          the revert); the error lists those files.
+          --dry-run  print the files a real run writes and deletes (and the edited ones); write nothing
+          --force    overwrite the edited files anyway: their content is kept in a snapshot first,
+                     and the one command that brings it back is printed
+          A turn whose process was killed gets its end snapshot from the next run, revert,
+          unrevert or diff, so it can be reverted like any turn; a turn whose changes cannot be
+          known makes revert fail, naming it.
 delete    deletes the session's rows and releases its snapshots (gc may then prune them)
 
 Examples:
   snapline session list
   snapline session show ses_... --limit 20
   snapline session diff ses_... --message msg_... --patch --max-bytes 65536
+  snapline session revert ses_... --message msg_... --dry-run
   snapline session revert ses_... --message msg_...
+  snapline session unrevert ses_... --force --format json
 `;
 
 function json(v: unknown): Promise<void> | void {
@@ -70,6 +85,22 @@ const progress = (m: string) => {
   if (process.stderr.isTTY) process.stderr.write(`snapline: ${m}\n`);
 };
 
+/** An undo's summary line, then every file it wrote and deleted, then what it overwrote and how to get it back. */
+async function printUndo(head: string, r: UndoResult): Promise<void> {
+  const verb = r.dryRun ? ['would write ', 'would delete'] : ['written', 'deleted'];
+  await write(head + '\n');
+  for (const p of r.written) await write(`  ${verb[0]}  ${p}\n`);
+  for (const p of r.deleted) await write(`  ${verb[1]}  ${p}\n`);
+  if (r.dryRun && r.edited.length) {
+    await write(`changed outside the session since it last saw them (refused without --force):\n`);
+    for (const p of r.edited) await write(`  ${p}\n`);
+  }
+  if (r.backup) {
+    await write(`overwrote ${r.edited.length} file${r.edited.length === 1 ? '' : 's'} changed outside the session; kept in snapshot ${r.backup.snapshot}. To bring ${r.edited.length === 1 ? 'it' : 'them'} back:\n`);
+    await write(`  ${r.backup.command}\n`);
+  }
+}
+
 /** Waiting for another process is always said, terminal or not: the user should know why. */
 const onWait = (m: string) => process.stderr.write(`snapline: ${m}\n`);
 
@@ -89,6 +120,8 @@ const command: Command = {
       context: { type: 'string', short: 'U' },
       'max-bytes': { type: 'string' },
       continue: { type: 'string' },
+      force: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
     });
     const format = v.format ?? 'text';
     if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not '${format}'`);
@@ -140,6 +173,11 @@ const command: Command = {
         let range;
         const sid = id();
         try {
+          // A turn interrupted before its end snapshot gets it now, so its changes show.
+          await recoverInterruptedTurn(getSession(db, sid).directory, { db, onWait }).catch((e: unknown) => {
+            if (!(e instanceof SnaplineError)) throw e;
+            process.stderr.write(`snapline: warning: the interrupted turn's end could not be recorded: ${e.message}\n`);
+          });
           range = diffRange(db, sid, v.message);
           if (!v.patch) {
             if (v.context !== undefined || v['max-bytes'] !== undefined || v.continue !== undefined) throw new UsageError('--context, --max-bytes and --continue go with --patch');
@@ -176,16 +214,19 @@ const command: Command = {
       case 'revert': {
         if (!v.message) throw new UsageError("session revert needs --message MSG (the first turn to undo; see 'snapline session show')");
         const files = counterLine('restoring files');
-        const r = await revertSession(id(), v.message, { onProgress: progress, onFiles: files.update, onWait }).finally(() => files.clear());
+        const r = await revertSession(id(), v.message, { onProgress: progress, onFiles: files.update, onWait, force: v.force, dryRun: v['dry-run'] }).finally(() => files.clear());
         if (asJson) return (await json(r), 0);
-        await write(`reverted ${r.sessionID} to before ${r.messageID}: ${r.written.length} written, ${r.deleted.length} deleted (${r.paths} paths covered; 'snapline session unrevert ${r.sessionID}' puts them back)\n`);
+        const head = r.dryRun
+          ? `revert of ${r.sessionID} to before ${r.messageID} would write ${r.written.length} and delete ${r.deleted.length} (${r.paths} paths covered; dry run, nothing written)`
+          : `reverted ${r.sessionID} to before ${r.messageID}: ${r.written.length} written, ${r.deleted.length} deleted (${r.paths} paths covered; 'snapline session unrevert ${r.sessionID}' puts them back)`;
+        await printUndo(head, r);
         return 0;
       }
       case 'unrevert': {
         const files = counterLine('restoring files');
-        const r = await unrevertSession(id(), { onProgress: progress, onFiles: files.update, onWait }).finally(() => files.clear());
+        const r = await unrevertSession(id(), { onProgress: progress, onFiles: files.update, onWait, force: v.force, dryRun: v['dry-run'] }).finally(() => files.clear());
         if (asJson) return (await json(r), 0);
-        await write(`unreverted ${r.sessionID}: ${r.written.length} written, ${r.deleted.length} deleted\n`);
+        await printUndo(r.dryRun ? `unrevert of ${r.sessionID} would write ${r.written.length} and delete ${r.deleted.length} (dry run, nothing written)` : `unrevert of ${r.sessionID}: ${r.written.length} written, ${r.deleted.length} deleted`, r);
         return 0;
       }
       case 'delete': {

@@ -3,7 +3,7 @@ import { mkdirSync, openSync, readSync, closeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { databasePath } from '../config.js';
 import { DatabaseTooNew, NotADatabase } from './errors.js';
-import { recoverInterruptedTurns } from './store.js';
+import { markInterruptedTurns } from './store.js';
 
 /** An open session database (a better-sqlite3 handle). */
 export type Database = Sqlite.Database;
@@ -103,7 +103,7 @@ export function openDatabase(path: string = databasePath(), opts: OpenOptions = 
     if (version > SCHEMA_VERSION) throw new DatabaseTooNew(path, version, SCHEMA_VERSION);
     if (version < SCHEMA_VERSION && !opts.readonly) migrate(db, version);
     // A turn whose process was killed is marked interrupted by the next process that can write.
-    if (!opts.readonly) recoverInterruptedTurns(db);
+    if (!opts.readonly) markInterruptedTurns(db);
   } catch (e) {
     db.close();
     throw translate(e, path);

@@ -63,6 +63,39 @@ export class NotReverted extends SnaplineError {
   }
 }
 
+/** At most this many paths are named in one error line; the rest are counted. */
+const LISTED_PATHS = 10;
+
+function listPaths(paths: readonly string[]): string {
+  const shown = paths.slice(0, LISTED_PATHS).map((p) => (/[\s'"\\]/.test(p) ? JSON.stringify(p) : p));
+  return shown.join(', ') + (paths.length > LISTED_PATHS ? ` and ${paths.length - LISTED_PATHS} more` : '');
+}
+
+/**
+ * Revert or unrevert would overwrite files changed since the session last saw them (a hand edit,
+ * another session, another tool). Raised before anything is written.
+ */
+export class WorkspaceEdited extends SnaplineError {
+  readonly paths: readonly string[];
+  constructor(sessionId: string, action: 'revert' | 'unrevert', paths: readonly string[]) {
+    super(
+      'workspace-edited',
+      `${action} of session ${sessionId} would overwrite ${paths.length} file${paths.length === 1 ? '' : 's'} changed outside the session since it last saw ${paths.length === 1 ? 'it' : 'them'}: ${listPaths(paths)}; nothing was written (see every change with --dry-run; --force overwrites them after keeping them in a snapshot, and prints the command that brings them back)`,
+    );
+    this.paths = paths;
+  }
+}
+
+/** A turn in the range to revert has no end snapshot, so what it changed is unknown. */
+export class TurnChangesUnknown extends SnaplineError {
+  constructor(sessionId: string, turnId: string, start: string, worktree: string) {
+    super(
+      'turn-changes-unknown',
+      `turn ${turnId} of session ${sessionId} stopped before its end snapshot was recorded and could not be recovered (the workspace moved on before snapline saw it again), so what it changed is unknown; nothing was written (revert a later turn, or put files back by hand with 'snapline snapshot restore ${start} --dir ${worktree} -- PATH')`,
+    );
+  }
+}
+
 /** A read-only `db` query tried to change the database. */
 export class WriteRefused extends SnaplineError {
   constructor() {

@@ -66,7 +66,17 @@ export interface ToolState {
 export type PartData =
   | { type: 'text'; text: string; time?: { start: number; end: number }; truncated?: true; bytes?: number }
   | { type: 'step-start'; snapshot: string; skipped?: SkippedEntry[] }
-  | { type: 'step-finish'; reason: string; snapshot: string; skipped?: SkippedEntry[]; cost: number; tokens: { input: number; output: number; reasoning: number; cache: { read: number; write: number } } }
+  | {
+      type: 'step-finish';
+      reason: string;
+      snapshot: string;
+      skipped?: SkippedEntry[];
+      cost: number;
+      tokens: { input: number; output: number; reasoning: number; cache: { read: number; write: number } };
+      /** Taken when an interrupted turn was found (at `recoveredAt`), not when its work ended. */
+      recovered?: true;
+      recoveredAt?: number;
+    }
   | { type: 'patch'; hash: string; files: string[]; total?: number; truncated?: true }
   | { type: 'tool'; callID: string; tool: 'bash'; state: ToolState };
 

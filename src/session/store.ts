@@ -154,7 +154,7 @@ export const INTERRUPTED = 'interrupted';
  * `error: {name: "interrupted"}`, keeping the parts it captured (step-start snapshot, output,
  * maybe step-finish); the busy mark is cleared. Returns how many messages were marked.
  */
-export function recoverInterruptedTurns(db: Database): number {
+export function markInterruptedTurns(db: Database): number {
   const stale = (db.prepare('SELECT id, busy_pid, busy_host FROM session WHERE busy_pid IS NOT NULL').all() as { id: string; busy_pid: number; busy_host: string | null }[]).filter(
     (r) => !processAlive(r.busy_pid, r.busy_host ?? ''),
   );

@@ -9,6 +9,7 @@ import { CorruptRow, UnknownSession } from './errors.js';
 import { PREVIEW_BYTES, resolveAgent, runCommand, type CommandResult } from './exec.js';
 import { newId } from './id.js';
 import { withTurnLock } from './lock.js';
+import { recoverLocked } from './recover.js';
 import type { AssistantMessageData, PartData, SkippedEntry, ToolState, TurnSummary, UserMessageData } from './model.js';
 import {
   clearBusy,
@@ -108,7 +109,9 @@ export async function runTurn(opts: TurnOptions): Promise<TurnResult> {
       }
     }
     const argv = opts.agent !== undefined ? [...resolveAgent(opts.agent, worktree), opts.message] : ['bash', '-c', opts.exec!];
-    return await withTurnLock(worktree, () => recordTurn(db, worktree, session, argv, opts), { onWait: opts.onWait ?? opts.onProgress });
+    // A turn interrupted before its end snapshot gets it first, before this turn changes anything.
+    const turn = () => recoverLocked(db, worktree).then(() => recordTurn(db, worktree, session, argv, opts));
+    return await withTurnLock(worktree, turn, { onWait: opts.onWait ?? opts.onProgress });
   } finally {
     if (!opts.db) db.close();
   }
@@ -222,7 +225,7 @@ async function recordTurn(db: Database, worktree: string, existing: SessionInfo 
  * Session totals: the net change from the session's first snapshot to its latest, like
  * OpenCode's session summary (a single turn reuses its own summary).
  */
-async function sessionTotals(db: Database, ctx: GitContext, sid: string, before: string, after: string, turn: TurnSummary): Promise<{ additions: number; deletions: number; files: number }> {
+export async function sessionTotals(db: Database, ctx: GitContext, sid: string, before: string, after: string, turn: TurnSummary): Promise<{ additions: number; deletions: number; files: number }> {
   const first = listTurns(db, sid).find((t) => t.start !== undefined)?.start ?? before;
   if (first === before) return turn.total;
   const totals = { additions: 0, deletions: 0, files: 0 };
