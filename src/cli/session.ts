@@ -1,7 +1,7 @@
 import { UsageError } from '../errors.js';
 import { patchStream, parseCursor } from '../diff/patch.js';
 import { formatStat } from '../diff/stat.js';
-import { storeContext } from '../snapshot/index.js';
+import { storeContext, workspacePath } from '../snapshot/index.js';
 import {
   deleteSession,
   describePart,
@@ -10,10 +10,14 @@ import {
   getMessage as showSessionMessage,
   listSessions,
   openDatabase,
+  resolveMessageRef,
+  resolveSessionRef,
   revertSession,
   showSession,
   summaryOf,
+  turnNumbers,
   unrevertSession,
+  type Database,
   type FileDiff,
   type SessionInfo,
 } from '../session/index.js';
@@ -62,8 +66,19 @@ function totals(s: SessionInfo): string {
   return `+${s.summary.additions} -${s.summary.deletions} (${s.summary.files} file${s.summary.files === 1 ? '' : 's'})`;
 }
 
+/** Is `file` the path `wanted` or under it (a directory)? */
+function under(file: string, wanted: string): boolean {
+  return file === wanted || file.startsWith(wanted + '/');
+}
+
 function onlyFiles(diffs: FileDiff[], files: string[] | undefined): FileDiff[] {
-  return files?.length ? diffs.filter((d) => files.includes(d.file)) : diffs;
+  return files?.length ? diffs.filter((d) => files.some((f) => under(d.file, f))) : diffs;
+}
+
+/** The --file paths no listed turn changed (a typo or a file the session left alone: worth a note). */
+function untouched(files: string[] | undefined, turns: { diffs: FileDiff[]; truncated: boolean }[]): string[] {
+  if (turns.some((t) => t.truncated)) return [];
+  return (files ?? []).filter((f) => !turns.some((t) => t.diffs.some((d) => under(d.file, f))));
 }
 
 const progress = (m: string) => {
@@ -93,9 +108,23 @@ const command: Command = {
     const format = v.format ?? 'text';
     if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not '${format}'`);
     const asJson = format === 'json';
-    const id = (): string => {
-      if (positionals.length !== 1) throw new UsageError(`session ${sub} needs one session id (see 'snapline session list')`);
-      return positionals[0]!;
+    // A unique prefix names a session; without one, show/diff/revert/unrevert take the latest
+    // session of the workspace. delete needs an explicit id: deleting "whatever is latest" by
+    // accident cannot be undone.
+    const sessionArg = (db: Database): Promise<string> => {
+      if (positionals.length > 1) throw new UsageError(`session ${sub} takes one session id, not ${positionals.length} (see 'snapline session list')`);
+      if (positionals.length === 0 && sub === 'delete') throw new UsageError("session delete needs a session id or a unique prefix of one (see 'snapline session list')");
+      return resolveSessionRef(db, positionals[0], v.dir ?? process.cwd());
+    };
+    /** The full session id (and --message, resolved) from a database opened only for that. */
+    const resolveIds = async (): Promise<{ sid: string; mid?: string }> => {
+      const db = openDatabase();
+      try {
+        const sid = await sessionArg(db);
+        return { sid, mid: v.message === undefined ? undefined : resolveMessageRef(db, sid, v.message) };
+      } finally {
+        db.close();
+      }
     };
     switch (sub) {
       case 'list': {
@@ -112,16 +141,17 @@ const command: Command = {
       case 'show': {
         const db = openDatabase();
         try {
-          const view = showSession(db, id(), { limit: intOption('limit', v.limit, 50), offset: intOption('offset', v.offset, 0) });
+          const view = showSession(db, await sessionArg(db), { limit: intOption('limit', v.limit, 50), offset: intOption('offset', v.offset, 0) });
           if (asJson) return (await json(view), 0);
           const s = view.session;
           const lines = [`${s.id}  ${s.title}`, `  directory ${s.directory}`, `  updated   ${when(s.time.updated)}   ${totals(s)}`];
           if (s.revert) lines.push(`  reverted to before ${s.revert.messageID} (${s.revert.files} paths; 'session unrevert' puts them back)`);
           if (s.busy) lines.push(`  running a turn (pid ${s.busy.pid})`);
           lines.push(`  messages ${view.offset + 1}-${view.offset + view.messages.length} of ${view.total}`, '');
+          const turnWidth = Math.max(0, ...view.messages.map((m) => (m.turn === undefined ? 0 : `#${m.turn}  `.length)));
           for (const m of view.messages) {
             const sum = summaryOf(m);
-            const head = m.data.role === 'user' ? `${m.id}  user${sum ? `   +${sum.total.additions} -${sum.total.deletions} in ${sum.total.files} file${sum.total.files === 1 ? '' : 's'}${sum.truncated ? ` (${sum.diffs.length} listed)` : ''}` : ''}` : `${m.id}  assistant${m.data.exit !== undefined ? `  exit ${m.data.exit}` : ''}${m.data.error ? `  error: ${m.data.error.message}` : ''}`;
+            const head = (m.data.role === 'user' && m.turn !== undefined ? `#${m.turn}` : '').padEnd(turnWidth) + (m.data.role === 'user' ? `${m.id}  user${sum ? `   +${sum.total.additions} -${sum.total.deletions} in ${sum.total.files} file${sum.total.files === 1 ? '' : 's'}${sum.truncated ? ` (${sum.diffs.length} listed)` : ''}` : ''}` : `${m.id}  assistant${m.data.exit !== undefined ? `  exit ${m.data.exit}` : ''}${m.data.error ? `  error: ${m.data.error.message}` : ''}`);
             lines.push(head);
             for (const p of m.parts) {
               lines.push(`    ${describePart(p.data)}`);
@@ -138,18 +168,24 @@ const command: Command = {
       case 'diff': {
         const db = openDatabase();
         let range;
-        const sid = id();
+        let sid: string;
+        let files: string[] | undefined;
         try {
-          range = diffRange(db, sid, v.message);
+          sid = await sessionArg(db);
+          const mid = v.message === undefined ? undefined : resolveMessageRef(db, sid, v.message);
+          range = diffRange(db, sid, mid);
+          files = v.file?.map((f) => workspacePath(range!.directory, f, process.cwd()));
           if (!v.patch) {
             if (v.context !== undefined || v['max-bytes'] !== undefined || v.continue !== undefined) throw new UsageError('--context, --max-bytes and --continue go with --patch');
+            const numbers = turnNumbers(db, sid);
             const turns = range.turns.map((t) => {
               const sum = summaryOf(showSessionMessage(db, sid, t.id));
-              return { messageID: t.id, total: sum?.total, truncated: sum?.truncated ?? false, diffs: onlyFiles(sum?.diffs ?? [], v.file) };
+              return { turn: numbers.get(t.id), messageID: t.id, total: sum?.total, truncated: sum?.truncated ?? false, diffs: onlyFiles(sum?.diffs ?? [], files) };
             });
+            for (const f of untouched(files, turns)) process.stderr.write(`snapline: no turn listed here changed '${f}'\n`);
             if (asJson) return (await json(v.message ? turns[0] : turns), 0);
             for (const t of turns) {
-              await write(`${t.messageID}  +${t.total?.additions ?? 0} -${t.total?.deletions ?? 0} in ${t.total?.files ?? 0} files\n`);
+              await write(`#${t.turn}  ${t.messageID}  +${t.total?.additions ?? 0} -${t.total?.deletions ?? 0} in ${t.total?.files ?? 0} files\n`);
               if (t.diffs.length) await write(formatStat(asStats(t.diffs), terminalColumns()));
               if (t.truncated) await write(`  (list capped at ${t.diffs.length} files; use --patch for all)\n`);
             }
@@ -161,7 +197,7 @@ const command: Command = {
         const maxBytes = v['max-bytes'] === undefined ? (asJson ? 1 << 20 : undefined) : intOption('max-bytes', v['max-bytes'], 0);
         if (maxBytes === 0) throw new UsageError('--max-bytes must be at least 1');
         const ctx = await storeContext(range.directory);
-        const stream = patchStream(ctx, range.from, range.to, { paths: v.file ?? [], context: intOption('context', v.context, 3, 100000), maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined });
+        const stream = patchStream(ctx, range.from, range.to, { paths: files ?? [], context: intOption('context', v.context, 3, 100000), maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined });
         if (asJson) {
           const parts: Buffer[] = [];
           for await (const b of stream.chunks) parts.push(b);
@@ -174,22 +210,25 @@ const command: Command = {
         return 0;
       }
       case 'revert': {
-        if (!v.message) throw new UsageError("session revert needs --message MSG (the first turn to undo; see 'snapline session show')");
+        if (!v.message) throw new UsageError("session revert needs --message MSG (the first turn to undo: a turn number, 'last' or a message id; see 'snapline session show')");
+        const { sid, mid } = await resolveIds();
         const files = counterLine('restoring files');
-        const r = await revertSession(id(), v.message, { onProgress: progress, onFiles: files.update, onWait }).finally(() => files.clear());
+        const r = await revertSession(sid, mid!, { onProgress: progress, onFiles: files.update, onWait }).finally(() => files.clear());
         if (asJson) return (await json(r), 0);
         await write(`reverted ${r.sessionID} to before ${r.messageID}: ${r.written.length} written, ${r.deleted.length} deleted (${r.paths} paths covered; 'snapline session unrevert ${r.sessionID}' puts them back)\n`);
         return 0;
       }
       case 'unrevert': {
+        const { sid } = await resolveIds();
         const files = counterLine('restoring files');
-        const r = await unrevertSession(id(), { onProgress: progress, onFiles: files.update, onWait }).finally(() => files.clear());
+        const r = await unrevertSession(sid, { onProgress: progress, onFiles: files.update, onWait }).finally(() => files.clear());
         if (asJson) return (await json(r), 0);
         await write(`unreverted ${r.sessionID}: ${r.written.length} written, ${r.deleted.length} deleted\n`);
         return 0;
       }
       case 'delete': {
-        const r = await deleteSession(id(), { onWait });
+        const { sid } = await resolveIds();
+        const r = await deleteSession(sid, { onWait });
         if (asJson) return (await json(r), 0);
         await write(`deleted ${r.sessionID}${r.released ? ' and released its snapshots' : ''}\n`);
         return 0;
