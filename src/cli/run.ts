@@ -26,7 +26,9 @@ Options:
                      its last argument; its output is stored (first 32 KiB) as a text part
   --format FMT       default: the command's output, warnings, then the turn's stat;
                      json: one JSON event per line, like 'opencode run --format json'
-                     ({"type": step_start|tool_use|text|step_finish|error, timestamp, sessionID, part})
+                     ({"type": step_start|tool_use|text|step_finish|error, timestamp, sessionID, part});
+                     any failure, also one before the turn starts (an unknown session, bad
+                     options), is an "error" event {type, timestamp, sessionID?, error: {name, data: {message}}}
 
 Exit status: the command's own exit status (a failed command is still recorded).
 A new run on a reverted session discards the reverted turns (as OpenCode does).
@@ -36,7 +38,7 @@ warnings and recorded in the step parts.
 Examples:
   snapline run "regenerate the build files" --dir . --exec 'make -j2'
   snapline run "fix the tests" --continue --agent 'my-agent --yes'
-  snapline run "turn 2" --session ses_... --format json --exec './gen.sh 2'
+  snapline run "turn 2" --session ses_e5dc --format json --exec './gen.sh 2'
 `;
 
 const command: Command = {

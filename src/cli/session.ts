@@ -28,16 +28,26 @@ const help = `snapline session — browse, diff, revert and delete recorded sess
 
 Usage:
   snapline session list [--dir DIR] [--limit N] [--offset N] [--format text|json]
-  snapline session show ID [--limit N] [--offset N] [--format text|json]
-  snapline session diff ID [--message MSG] [--file PATH]... [--format text|json]
-  snapline session diff ID [--message MSG] [--file PATH]... --patch [-U N] [--max-bytes N] [--continue CURSOR]
-  snapline session revert ID --message MSG
-  snapline session unrevert ID
-  snapline session delete ID
+  snapline session show [SESSION] [--limit N] [--offset N] [--format text|json]
+  snapline session diff [SESSION] [--message MSG] [--file PATH]... [--format text|json]
+  snapline session diff [SESSION] [--message MSG] [--file PATH]... --patch [-U N] [--max-bytes N] [--continue CURSOR]
+  snapline session revert [SESSION] --message MSG
+  snapline session unrevert [SESSION]
+  snapline session delete SESSION
+
+SESSION   a session id or any unique prefix of one ('ses_' may be left out); left out, the
+          most recently updated session of the workspace (--dir, else the current directory).
+          delete always needs one: deleting whichever session is latest by accident cannot
+          be undone.
+MSG       a turn number (2 = the session's second turn, as 'session show' numbers them),
+          'last', a message id, or a unique prefix of one
+PATH      relative to the current directory (to the workspace when you are outside it), or
+          absolute; it must lie inside the session's workspace. A directory means the files
+          under it.
 
 list      sessions newest first: id, title, directory, last update, +/- totals
-show      the session's turns (messages and their parts, with per-turn +/-), a page at a time
-          (--limit messages from --offset; default 50 from 0); reads the database only
+show      the session's turns (#N, messages and their parts, with per-turn +/-), a page at a
+          time (--limit messages from --offset; default 50 from 0); reads the database only
 diff      per-file +/- of the session (or of turn --message), from the stored summaries;
           --patch produces the unified diff on demand from the snapshots, streamed, and pages it
           with --max-bytes (the cursor for --continue is printed on stderr, or as "next" in json)
@@ -47,11 +57,17 @@ revert    puts back, per path, the files changed by turn MSG and later turns as 
 unrevert  puts exactly the paths of the last revert back as they were before it
 delete    deletes the session's rows and releases its snapshots (gc may then prune them)
 
+With --format json, a failure is also printed on stdout as {"error": {"name", "message"}}.
+
 Examples:
   snapline session list
-  snapline session show ses_... --limit 20
-  snapline session diff ses_... --message msg_... --patch --max-bytes 65536
-  snapline session revert ses_... --message msg_...
+  snapline session show                     # the latest session here, turns numbered #1, #2, …
+  snapline session show ses_e5dc --limit 20
+  snapline session diff --message 2 --patch --max-bytes 65536
+  snapline session diff --message last --file src/app.ts
+  snapline session revert --message 2       # undo turn 2 and every later turn
+  snapline session unrevert
+  snapline session delete ses_e5dc
 `;
 
 function json(v: unknown): Promise<void> | void {

@@ -14,7 +14,7 @@ Usage:
   snapline snapshot restore TREE [--dir D] [--force] [-- PATH...]
   snapline snapshot gc      [--dir D] [--prune-now] [--force]
   snapline snapshot du      [--dir D] [--format text|json]
-  snapline snapshot doctor  [--dir D] [--rebuild]
+  snapline snapshot doctor  [--dir D] [--rebuild] [--format text|json]
 
 Subcommands:
   track     Snapshot the workspace; prints the tree id. Files over snapshot.maxFileSize
@@ -24,7 +24,11 @@ Subcommands:
   gc        Remove leftovers of killed runs; prune snapshots no session keeps once older
             than snapshot.retention.maxAgeDays. Without --dir: every store.
   du        Disk usage per store and per session. Without --dir: every store.
-  doctor    Check the store (git fsck); --rebuild moves a broken store aside and starts anew.
+  doctor    Check the store: every object is rehashed (git fsck --full) and every snapshot
+            the workspace's sessions name must be there. Each damaged object is printed as
+            'damaged: OID (missing|corrupt) — used by session ses_… turns 2, 3 (msg_…)';
+            exit 1 when anything is damaged. --rebuild moves a broken store aside and
+            starts anew (its snapshots are then no longer available).
 
 Options:
   --dir D          Workspace directory (default: current directory)
@@ -42,6 +46,11 @@ Examples:
   tree=$(snapline snapshot track --dir ~/src/app)
   snapline snapshot restore "$tree" --dir ~/src/app -- src/main.ts
   snapline snapshot du --format json
+  snapline snapshot doctor --dir ~/src/app
+
+PATHs are relative to the current directory (to the workspace when you are outside it) and
+must lie inside the workspace. With --format json, a failure is also printed on stdout as
+{"error": {"name", "message"}}.
 `;
 
 const options = {
