@@ -64,3 +64,26 @@ export function terminalColumns(): number {
   if (Number.isInteger(env) && env > 0) return env;
   return process.stdout.isTTY ? process.stdout.columns : 80;
 }
+
+/** Errors a command already reported on stdout as JSON (so main does not say it twice). */
+const reportedOnStdout = new WeakSet<object>();
+
+/** Notes that `e` has already been written to stdout in the command's JSON output. */
+export function markReportedOnStdout(e: unknown): void {
+  if (typeof e === 'object' && e !== null) reportedOnStdout.add(e);
+}
+
+/** Was `e` already written to stdout in the command's JSON output? */
+export function isReportedOnStdout(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && reportedOnStdout.has(e);
+}
+
+/** Does the command line ask for `--format json` (before any `--`)? */
+export function asksForJson(argv: readonly string[]): boolean {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return false;
+    if (a === '--format=json' || (a === '--format' && argv[i + 1] === 'json')) return true;
+  }
+  return false;
+}

@@ -98,6 +98,11 @@ const command: Command = {
     if ((v['max-bytes'] !== undefined || v.continue !== undefined || v.context !== undefined) && !v.patch) throw new UsageError('--context, --max-bytes and --continue go with --patch');
     const [from, to] = revs as [string, string];
     const ctx = await repoFromOptions(v);
+    // Snapshot paths are workspace-relative; the user types them relative to where they are.
+    if (v.dir !== undefined && paths.length) {
+      const { workspacePath } = await import('../snapshot/paths.js');
+      paths.splice(0, paths.length, ...paths.map((p) => workspacePath(ctx.workTree!, p, process.cwd())));
+    }
 
     if (v.patch) {
       const opts: PatchOptions = { paths, context, budgetBytes, maxBytes: maxBytes ?? (format === 'json' ? 1 << 20 : undefined), cursor: v.continue ? parseCursor(v.continue) : undefined };

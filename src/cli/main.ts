@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { SnaplineError } from '../errors.js';
-import type { Command } from './command.js';
+import { asksForJson, isReportedOnStdout, type Command } from './command.js';
 
 /** Top-level commands, loaded on demand so `snapline diff` does not pay for SQLite. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
@@ -55,17 +55,44 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
-main(process.argv.slice(2)).then(
+/**
+ * A failure as one JSON line for a reader that asked for `--format json`: `run` speaks in
+ * events, so it gets an `error` event like a failure during the turn; every other command
+ * `{"error": {"name", "message"}}`. `name` is the error's stable code.
+ */
+function jsonError(argv: readonly string[], name: string, message: string): string {
+  if (argv[0] !== 'run') return JSON.stringify({ error: { name, message } });
+  const event: Record<string, unknown> = { type: 'error', timestamp: Date.now() };
+  const session = sessionOption(argv);
+  if (session !== undefined) event.sessionID = session;
+  event.error = { name, data: { message } };
+  return JSON.stringify(event);
+}
+
+/** The --session value as typed (the error event names it when the failure came first). */
+function sessionOption(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length && argv[i] !== '--'; i++) {
+    if (argv[i] === '--session' || argv[i] === '-s') return argv[i + 1];
+    if (argv[i]!.startsWith('--session=')) return argv[i]!.slice('--session='.length);
+  }
+  return undefined;
+}
+
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => {
     process.exitCode = code;
   },
   (e: unknown) => {
-    if (e instanceof SnaplineError) {
+    const known = e instanceof SnaplineError;
+    const message = known ? e.message : e instanceof Error ? e.message : String(e);
+    if (known) {
       process.stderr.write(`snapline: ${e.message}\n`);
       process.exitCode = e.exitCode;
     } else {
       process.stderr.write(`snapline: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
       process.exitCode = 70;
     }
+    if (asksForJson(argv) && !isReportedOnStdout(e)) process.stdout.write(jsonError(argv, known ? e.code : 'internal', message) + '\n');
   },
 );

@@ -2,8 +2,8 @@ import { UsageError } from '../errors.js';
 import type { FileStat } from '../diff/numstat.js';
 import { formatStat } from '../diff/stat.js';
 import type { FileDiff } from '../session/index.js';
-import { runTurn, type TurnEvent } from '../session/index.js';
-import { parse, terminalColumns, write, type Command } from './command.js';
+import { openDatabase, resolveSessionRef, runTurn, type TurnEvent } from '../session/index.js';
+import { markReportedOnStdout, parse, terminalColumns, write, type Command } from './command.js';
 
 const help = `snapline run — record one turn of a session: snapshot, run the work, snapshot, summarise
 
@@ -17,7 +17,7 @@ step-start {snapshot}, the work (a bash "tool" part or the agent's "text"), step
 
 Options:
   --dir DIR          the workspace (default: the session's directory, else the current directory)
-  --session ID       add the turn to this session
+  --session ID       add the turn to this session (a unique prefix of its id is enough)
   --continue, -c     add the turn to the most recently updated session of --dir
   --title T          title of a new session
   --exec CMD         run CMD with bash in the workspace; its output streams to you as it runs
@@ -26,7 +26,9 @@ Options:
                      its last argument; its output is stored (first 32 KiB) as a text part
   --format FMT       default: the command's output, warnings, then the turn's stat;
                      json: one JSON event per line, like 'opencode run --format json'
-                     ({"type": step_start|tool_use|text|step_finish|error, timestamp, sessionID, part})
+                     ({"type": step_start|tool_use|text|step_finish|error, timestamp, sessionID, part});
+                     any failure, also one before the turn starts (an unknown session, bad
+                     options), is an "error" event {type, timestamp, sessionID?, error: {name, data: {message}}}
 
 Exit status: the command's own exit status (a failed command is still recorded).
 A new run on a reverted session discards the reverted turns (as OpenCode does).
@@ -36,7 +38,7 @@ warnings and recorded in the step parts.
 Examples:
   snapline run "regenerate the build files" --dir . --exec 'make -j2'
   snapline run "fix the tests" --continue --agent 'my-agent --yes'
-  snapline run "turn 2" --session ses_... --format json --exec './gen.sh 2'
+  snapline run "turn 2" --session ses_e5dc --format json --exec './gen.sh 2'
 `;
 
 const command: Command = {
@@ -57,11 +59,18 @@ const command: Command = {
     if (v.session !== undefined && v.continue) throw new UsageError('use either --session or --continue, not both');
     if ((v.exec === undefined) === (v.agent === undefined)) throw new UsageError('give exactly one of --exec CMD or --agent CMD');
     const json = format === 'json';
-    const onEvent = json ? (e: TurnEvent) => void write(JSON.stringify(e) + '\n') : undefined;
+    let errorEventSent = false;
+    const onEvent = json
+      ? (e: TurnEvent) => {
+          if (e.type === 'error') errorEventSent = true;
+          void write(JSON.stringify(e) + '\n');
+        }
+      : undefined;
+    const sessionId = v.session === undefined ? undefined : await sessionFromPrefix(v.session);
     const result = await runTurn({
       message: positionals.join(' '),
       directory: v.dir,
-      sessionId: v.session,
+      sessionId,
       continue: v.continue,
       title: v.title,
       exec: v.exec,
@@ -74,6 +83,10 @@ const command: Command = {
       onWarning: (m) => process.stderr.write(`snapline: warning: ${m}\n`),
       onWait: (m) => process.stderr.write(`snapline: ${m}\n`),
       onProgress: process.stderr.isTTY && !json ? (m) => process.stderr.write(`snapline: ${m}\n`) : undefined,
+    }).catch((e: unknown) => {
+      // The turn already told a json reader with its own error event: say it only once.
+      if (errorEventSent) markReportedOnStdout(e);
+      throw e;
     });
     if (!json) {
       const s = result.summary;
@@ -86,6 +99,16 @@ const command: Command = {
     return result.exit;
   },
 };
+
+/** The full id of the session a unique prefix names. */
+async function sessionFromPrefix(ref: string): Promise<string> {
+  const db = openDatabase();
+  try {
+    return await resolveSessionRef(db, ref, process.cwd());
+  } finally {
+    db.close();
+  }
+}
 
 /** Stored entries in the diff engine's shape, for formatStat (modes are not stored). */
 export function asStats(diffs: readonly FileDiff[]): FileStat[] {

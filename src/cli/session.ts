@@ -1,7 +1,7 @@
 import { SnaplineError, UsageError } from '../errors.js';
 import { patchStream, parseCursor } from '../diff/patch.js';
 import { formatStat } from '../diff/stat.js';
-import { storeContext } from '../snapshot/index.js';
+import { storeContext, workspacePath } from '../snapshot/index.js';
 import {
   deleteSession,
   describePart,
@@ -12,10 +12,14 @@ import {
   listSessions,
   openDatabase,
   recoverInterruptedTurn,
+  resolveMessageRef,
+  resolveSessionRef,
   revertSession,
   showSession,
   summaryOf,
+  turnNumbers,
   unrevertSession,
+  type Database,
   type FileDiff,
   type SessionInfo,
   type UndoResult,
@@ -27,16 +31,26 @@ const help = `snapline session — browse, diff, revert and delete recorded sess
 
 Usage:
   snapline session list [--dir DIR] [--limit N] [--offset N] [--format text|json]
-  snapline session show ID [--limit N] [--offset N] [--format text|json]
-  snapline session diff ID [--message MSG] [--file PATH]... [--format text|json]
-  snapline session diff ID [--message MSG] [--file PATH]... --patch [-U N] [--max-bytes N] [--continue CURSOR]
-  snapline session revert ID --message MSG [--dry-run] [--force] [--format text|json]
-  snapline session unrevert ID [--dry-run] [--force] [--format text|json]
-  snapline session delete ID
+  snapline session show [SESSION] [--limit N] [--offset N] [--format text|json]
+  snapline session diff [SESSION] [--message MSG] [--file PATH]... [--format text|json]
+  snapline session diff [SESSION] [--message MSG] [--file PATH]... --patch [-U N] [--max-bytes N] [--continue CURSOR]
+  snapline session revert [SESSION] --message MSG [--dry-run] [--force] [--format text|json]
+  snapline session unrevert [SESSION] [--dry-run] [--force] [--format text|json]
+  snapline session delete SESSION
+
+SESSION   a session id or any unique prefix of one ('ses_' may be left out); left out, the
+          most recently updated session of the workspace (--dir, else the current directory).
+          delete always needs one: deleting whichever session is latest by accident cannot
+          be undone.
+MSG       a turn number (2 = the session's second turn, as 'session show' numbers them),
+          'last', a message id, or a unique prefix of one
+PATH      relative to the current directory (to the workspace when you are outside it), or
+          absolute; it must lie inside the session's workspace. A directory means the files
+          under it.
 
 list      sessions newest first: id, title, directory, last update, +/- totals
-show      the session's turns (messages and their parts, with per-turn +/-), a page at a time
-          (--limit messages from --offset; default 50 from 0); reads the database only
+show      the session's turns (#N, messages and their parts, with per-turn +/-), a page at a
+          time (--limit messages from --offset; default 50 from 0); reads the database only
 diff      per-file +/- of the session (or of turn --message), from the stored summaries;
           --patch produces the unified diff on demand from the snapshots, streamed, and pages it
           with --max-bytes (the cursor for --continue is printed on stderr, or as "next" in json)
@@ -56,13 +70,18 @@ unrevert  puts exactly the paths of the last revert back as they were before it.
           known makes revert fail, naming it.
 delete    deletes the session's rows and releases its snapshots (gc may then prune them)
 
+With --format json, a failure is also printed on stdout as {"error": {"name", "message"}}.
+
 Examples:
   snapline session list
-  snapline session show ses_... --limit 20
-  snapline session diff ses_... --message msg_... --patch --max-bytes 65536
-  snapline session revert ses_... --message msg_... --dry-run
-  snapline session revert ses_... --message msg_...
-  snapline session unrevert ses_... --force --format json
+  snapline session show                     # the latest session here, turns numbered #1, #2, …
+  snapline session show ses_e5dc --limit 20
+  snapline session diff --message 2 --patch --max-bytes 65536
+  snapline session diff --message last --file src/app.ts
+  snapline session revert --message 2 --dry-run   # the files it would write and delete
+  snapline session revert --message 2       # undo turn 2 and every later turn
+  snapline session unrevert
+  snapline session delete ses_e5dc
 `;
 
 function json(v: unknown): Promise<void> | void {
@@ -77,8 +96,19 @@ function totals(s: SessionInfo): string {
   return `+${s.summary.additions} -${s.summary.deletions} (${s.summary.files} file${s.summary.files === 1 ? '' : 's'})`;
 }
 
+/** Is `file` the path `wanted` or under it (a directory)? */
+function under(file: string, wanted: string): boolean {
+  return file === wanted || file.startsWith(wanted + '/');
+}
+
 function onlyFiles(diffs: FileDiff[], files: string[] | undefined): FileDiff[] {
-  return files?.length ? diffs.filter((d) => files.includes(d.file)) : diffs;
+  return files?.length ? diffs.filter((d) => files.some((f) => under(d.file, f))) : diffs;
+}
+
+/** The --file paths no listed turn changed (a typo or a file the session left alone: worth a note). */
+function untouched(files: string[] | undefined, turns: { diffs: FileDiff[]; truncated: boolean }[]): string[] {
+  if (turns.some((t) => t.truncated)) return [];
+  return (files ?? []).filter((f) => !turns.some((t) => t.diffs.some((d) => under(d.file, f))));
 }
 
 const progress = (m: string) => {
@@ -126,9 +156,23 @@ const command: Command = {
     const format = v.format ?? 'text';
     if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not '${format}'`);
     const asJson = format === 'json';
-    const id = (): string => {
-      if (positionals.length !== 1) throw new UsageError(`session ${sub} needs one session id (see 'snapline session list')`);
-      return positionals[0]!;
+    // A unique prefix names a session; without one, show/diff/revert/unrevert take the latest
+    // session of the workspace. delete needs an explicit id: deleting "whatever is latest" by
+    // accident cannot be undone.
+    const sessionArg = (db: Database): Promise<string> => {
+      if (positionals.length > 1) throw new UsageError(`session ${sub} takes one session id, not ${positionals.length} (see 'snapline session list')`);
+      if (positionals.length === 0 && sub === 'delete') throw new UsageError("session delete needs a session id or a unique prefix of one (see 'snapline session list')");
+      return resolveSessionRef(db, positionals[0], v.dir ?? process.cwd());
+    };
+    /** The full session id (and --message, resolved) from a database opened only for that. */
+    const resolveIds = async (): Promise<{ sid: string; mid?: string }> => {
+      const db = openDatabase();
+      try {
+        const sid = await sessionArg(db);
+        return { sid, mid: v.message === undefined ? undefined : resolveMessageRef(db, sid, v.message) };
+      } finally {
+        db.close();
+      }
     };
     switch (sub) {
       case 'list': {
@@ -145,16 +189,17 @@ const command: Command = {
       case 'show': {
         const db = openDatabase();
         try {
-          const view = showSession(db, id(), { limit: intOption('limit', v.limit, 50), offset: intOption('offset', v.offset, 0) });
+          const view = showSession(db, await sessionArg(db), { limit: intOption('limit', v.limit, 50), offset: intOption('offset', v.offset, 0) });
           if (asJson) return (await json(view), 0);
           const s = view.session;
           const lines = [`${s.id}  ${s.title}`, `  directory ${s.directory}`, `  updated   ${when(s.time.updated)}   ${totals(s)}`];
           if (s.revert) lines.push(`  reverted to before ${s.revert.messageID} (${s.revert.files} paths; 'session unrevert' puts them back)`);
           if (s.busy) lines.push(`  running a turn (pid ${s.busy.pid})`);
           lines.push(`  messages ${view.offset + 1}-${view.offset + view.messages.length} of ${view.total}`, '');
+          const turnWidth = Math.max(0, ...view.messages.map((m) => (m.turn === undefined ? 0 : `#${m.turn}  `.length)));
           for (const m of view.messages) {
             const sum = summaryOf(m);
-            const head = m.data.role === 'user' ? `${m.id}  user${sum ? `   +${sum.total.additions} -${sum.total.deletions} in ${sum.total.files} file${sum.total.files === 1 ? '' : 's'}${sum.truncated ? ` (${sum.diffs.length} listed)` : ''}` : ''}` : `${m.id}  assistant${m.data.exit !== undefined ? `  exit ${m.data.exit}` : ''}${m.data.error ? `  error: ${m.data.error.message}` : ''}`;
+            const head = (m.data.role === 'user' && m.turn !== undefined ? `#${m.turn}` : '').padEnd(turnWidth) + (m.data.role === 'user' ? `${m.id}  user${sum ? `   +${sum.total.additions} -${sum.total.deletions} in ${sum.total.files} file${sum.total.files === 1 ? '' : 's'}${sum.truncated ? ` (${sum.diffs.length} listed)` : ''}` : ''}` : `${m.id}  assistant${m.data.exit !== undefined ? `  exit ${m.data.exit}` : ''}${m.data.error ? `  error: ${m.data.error.message}` : ''}`);
             lines.push(head);
             for (const p of m.parts) {
               lines.push(`    ${describePart(p.data)}`);
@@ -171,23 +216,29 @@ const command: Command = {
       case 'diff': {
         const db = openDatabase();
         let range;
-        const sid = id();
+        let sid: string;
+        let files: string[] | undefined;
         try {
+          sid = await sessionArg(db);
           // A turn interrupted before its end snapshot gets it now, so its changes show.
           await recoverInterruptedTurn(getSession(db, sid).directory, { db, onWait }).catch((e: unknown) => {
             if (!(e instanceof SnaplineError)) throw e;
             process.stderr.write(`snapline: warning: the interrupted turn's end could not be recorded: ${e.message}\n`);
           });
-          range = diffRange(db, sid, v.message);
+          const mid = v.message === undefined ? undefined : resolveMessageRef(db, sid, v.message);
+          range = diffRange(db, sid, mid);
+          files = v.file?.map((f) => workspacePath(range!.directory, f, process.cwd()));
           if (!v.patch) {
             if (v.context !== undefined || v['max-bytes'] !== undefined || v.continue !== undefined) throw new UsageError('--context, --max-bytes and --continue go with --patch');
+            const numbers = turnNumbers(db, sid);
             const turns = range.turns.map((t) => {
               const sum = summaryOf(showSessionMessage(db, sid, t.id));
-              return { messageID: t.id, total: sum?.total, truncated: sum?.truncated ?? false, diffs: onlyFiles(sum?.diffs ?? [], v.file) };
+              return { turn: numbers.get(t.id), messageID: t.id, total: sum?.total, truncated: sum?.truncated ?? false, diffs: onlyFiles(sum?.diffs ?? [], files) };
             });
+            for (const f of untouched(files, turns)) process.stderr.write(`snapline: no turn listed here changed '${f}'\n`);
             if (asJson) return (await json(v.message ? turns[0] : turns), 0);
             for (const t of turns) {
-              await write(`${t.messageID}  +${t.total?.additions ?? 0} -${t.total?.deletions ?? 0} in ${t.total?.files ?? 0} files\n`);
+              await write(`#${t.turn}  ${t.messageID}  +${t.total?.additions ?? 0} -${t.total?.deletions ?? 0} in ${t.total?.files ?? 0} files\n`);
               if (t.diffs.length) await write(formatStat(asStats(t.diffs), terminalColumns()));
               if (t.truncated) await write(`  (list capped at ${t.diffs.length} files; use --patch for all)\n`);
             }
@@ -199,7 +250,7 @@ const command: Command = {
         const maxBytes = v['max-bytes'] === undefined ? (asJson ? 1 << 20 : undefined) : intOption('max-bytes', v['max-bytes'], 0);
         if (maxBytes === 0) throw new UsageError('--max-bytes must be at least 1');
         const ctx = await storeContext(range.directory);
-        const stream = patchStream(ctx, range.from, range.to, { paths: v.file ?? [], context: intOption('context', v.context, 3, 100000), maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined });
+        const stream = patchStream(ctx, range.from, range.to, { paths: files ?? [], context: intOption('context', v.context, 3, 100000), maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined });
         if (asJson) {
           const parts: Buffer[] = [];
           for await (const b of stream.chunks) parts.push(b);
@@ -212,9 +263,10 @@ const command: Command = {
         return 0;
       }
       case 'revert': {
-        if (!v.message) throw new UsageError("session revert needs --message MSG (the first turn to undo; see 'snapline session show')");
+        if (!v.message) throw new UsageError("session revert needs --message MSG (the first turn to undo: a turn number, 'last' or a message id; see 'snapline session show')");
+        const { sid, mid } = await resolveIds();
         const files = counterLine('restoring files');
-        const r = await revertSession(id(), v.message, { onProgress: progress, onFiles: files.update, onWait, force: v.force, dryRun: v['dry-run'] }).finally(() => files.clear());
+        const r = await revertSession(sid, mid!, { onProgress: progress, onFiles: files.update, onWait, force: v.force, dryRun: v['dry-run'] }).finally(() => files.clear());
         if (asJson) return (await json(r), 0);
         const head = r.dryRun
           ? `revert of ${r.sessionID} to before ${r.messageID} would write ${r.written.length} and delete ${r.deleted.length} (${r.paths} paths covered; dry run, nothing written)`
@@ -223,14 +275,16 @@ const command: Command = {
         return 0;
       }
       case 'unrevert': {
+        const { sid } = await resolveIds();
         const files = counterLine('restoring files');
-        const r = await unrevertSession(id(), { onProgress: progress, onFiles: files.update, onWait, force: v.force, dryRun: v['dry-run'] }).finally(() => files.clear());
+        const r = await unrevertSession(sid, { onProgress: progress, onFiles: files.update, onWait, force: v.force, dryRun: v['dry-run'] }).finally(() => files.clear());
         if (asJson) return (await json(r), 0);
         await printUndo(r.dryRun ? `unrevert of ${r.sessionID} would write ${r.written.length} and delete ${r.deleted.length} (dry run, nothing written)` : `unrevert of ${r.sessionID}: ${r.written.length} written, ${r.deleted.length} deleted`, r);
         return 0;
       }
       case 'delete': {
-        const r = await deleteSession(id(), { onWait });
+        const { sid } = await resolveIds();
+        const r = await deleteSession(sid, { onWait });
         if (asJson) return (await json(r), 0);
         await write(`deleted ${r.sessionID}${r.released ? ' and released its snapshots' : ''}\n`);
         return 0;

@@ -1,5 +1,6 @@
 import { UsageError } from '../errors.js';
-import { doctor, du, gc, restore, track } from '../snapshot/index.js';
+import type { AffectedSession } from '../session/doctor.js';
+import { du, gc, resolveWorkspace, restore, track, workspacePath } from '../snapshot/index.js';
 import { counterLine, parse, write, type Command } from './command.js';
 
 const help = `snapline snapshot — record and restore workspace snapshots
@@ -13,7 +14,7 @@ Usage:
   snapline snapshot restore TREE [--dir D] [--force] [-- PATH...]
   snapline snapshot gc      [--dir D] [--prune-now] [--force]
   snapline snapshot du      [--dir D] [--format text|json]
-  snapline snapshot doctor  [--dir D] [--rebuild]
+  snapline snapshot doctor  [--dir D] [--rebuild] [--format text|json]
 
 Subcommands:
   track     Snapshot the workspace; prints the tree id. Files over snapshot.maxFileSize
@@ -23,7 +24,11 @@ Subcommands:
   gc        Remove leftovers of killed runs; prune snapshots no session keeps once older
             than snapshot.retention.maxAgeDays. Without --dir: every store.
   du        Disk usage per store and per session. Without --dir: every store.
-  doctor    Check the store (git fsck); --rebuild moves a broken store aside and starts anew.
+  doctor    Check the store: every object is rehashed (git fsck --full) and every snapshot
+            the workspace's sessions name must be there. Each damaged object is printed as
+            'damaged: OID (missing|corrupt) — used by session ses_… turns 2, 3 (msg_…)';
+            exit 1 when anything is damaged. --rebuild moves a broken store aside and
+            starts anew (its snapshots are then no longer available).
 
 Options:
   --dir D          Workspace directory (default: current directory)
@@ -41,6 +46,11 @@ Examples:
   tree=$(snapline snapshot track --dir ~/src/app)
   snapline snapshot restore "$tree" --dir ~/src/app -- src/main.ts
   snapline snapshot du --format json
+  snapline snapshot doctor --dir ~/src/app
+
+PATHs are relative to the current directory (to the workspace when you are outside it) and
+must lie inside the workspace. With --format json, a failure is also printed on stdout as
+{"error": {"name", "message"}}.
 `;
 
 const options = {
@@ -102,7 +112,10 @@ const command: Command = {
         const [tree, ...paths] = args;
         if (!tree) throw new UsageError("'snapshot restore' needs a TREE id (see 'snapline snapshot --help')");
         const files = counterLine('restoring files');
-        const result = await restore(dir, tree, paths.length ? paths : undefined, { force: values.force, onWait, onProgress: files.update }).finally(() => files.clear());
+        // PATHs are typed relative to where the user is (or to the workspace from outside it).
+        const worktree = paths.length ? await resolveWorkspace(dir, values.force ?? false) : dir;
+        const wanted = paths.map((p) => workspacePath(worktree, p, process.cwd()));
+        const result = await restore(dir, tree, wanted.length ? wanted : undefined, { force: values.force, onWait, onProgress: files.update }).finally(() => files.clear());
         if (fmt === 'json') await write(JSON.stringify(result) + '\n');
         else {
           for (const p of result.written) await write(`restored ${p}\n`);
@@ -138,12 +151,16 @@ const command: Command = {
       case 'doctor': {
         only(['dir', 'format', 'rebuild', 'force']);
         noArgs(sub, args);
-        const report = await doctor(dir, { rebuild: values.rebuild, force: values.force, onWait });
+        // Loaded here only: the other subcommands do not need the session database.
+        const { doctorWithSessions } = await import('../session/doctor.js');
+        const report = await doctorWithSessions(dir, { rebuild: values.rebuild, force: values.force, onWait });
         if (fmt === 'json') await write(JSON.stringify(report) + '\n');
         else if (report.ok) await write(`ok: ${report.store}\n`);
         else {
           for (const p of report.problems) process.stderr.write(`snapline: ${p}\n`);
-          await write(report.movedTo ? `rebuilt ${report.store} (broken store kept at ${report.movedTo})\n` : `damaged: ${report.store} (run 'snapline snapshot doctor --rebuild')\n`);
+          for (const d of report.damaged) await write(`damaged: ${d.oid} (${d.kind}) — ${usedBy(d.sessions)}\n`);
+          if (report.damagedTotal > report.damaged.length) await write(`damaged: ${report.damagedTotal - report.damaged.length} more objects not listed\n`);
+          await write(report.movedTo ? `rebuilt ${report.store} (broken store kept at ${report.movedTo})\n` : `damaged: ${report.store} (run 'snapline snapshot doctor --rebuild' to set it aside and start a new, empty store)\n`);
         }
         return report.ok || report.movedTo ? 0 : 1;
       }
@@ -154,6 +171,21 @@ const command: Command = {
     }
   },
 };
+
+/** "used by session ses_… turns 2, 3 (msg_…, msg_…); session …" for a damaged object. */
+function usedBy(sessions: AffectedSession[]): string {
+  if (sessions.length === 0) return 'used by no retained snapshot';
+  return (
+    'used by ' +
+    sessions
+      .map((s) => {
+        if (s.unknown) return `session ${s.id} (not in the session database)`;
+        const turns = s.turns.length ? ` turn${s.turns.length === 1 ? '' : 's'} ${s.turns.map((t) => t.number).join(', ')} (${s.turns.map((t) => t.messageID).join(', ')})` : '';
+        return `session ${s.id}${turns}${s.revert ? `${turns ? ' and' : ''} its revert snapshot` : ''}`;
+      })
+      .join('; ')
+  );
+}
 
 function noArgs(sub: string, args: string[]): void {
   if (args.length) throw new UsageError(`'snapshot ${sub}' takes no arguments (got '${args[0]}')`);

@@ -116,3 +116,26 @@ export class AgentNotFound extends SnaplineError {
     super('agent-not-found', `cannot start agent '${cmd}': ${detail} (check --agent and PATH)`, 2);
   }
 }
+
+/** A session or message id prefix that matches more than one id. */
+export class AmbiguousId extends SnaplineError {
+  readonly candidates: readonly string[];
+  constructor(ref: string, candidates: readonly string[], more: boolean) {
+    super('ambiguous-id', `'${ref}' matches more than one id: ${candidates.join(', ')}${more ? ', …' : ''} (type more of it)`, 2);
+    this.candidates = candidates;
+  }
+}
+
+/** A turn number beyond the session's turns (turns count from 1). */
+export class UnknownTurn extends SnaplineError {
+  constructor(sessionId: string, ref: string, turns: number) {
+    super('unknown-turn', `session ${sessionId} has ${turns} turn${turns === 1 ? '' : 's'}, so there is no turn ${ref} (turns count from 1; see 'snapline session show ${sessionId}')`, 2);
+  }
+}
+
+/** No session id was given and the workspace has no session to default to. */
+export class NoSessionHere extends SnaplineError {
+  constructor(worktree: string) {
+    super('no-session-here', `no session recorded in ${worktree}; give a session id (see 'snapline session list')`, 2);
+  }
+}

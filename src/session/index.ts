@@ -26,5 +26,7 @@ export { runTurn, describeSkip, type TurnOptions, type TurnResult, type TurnEven
 export { revertSession, unrevertSession, deleteSession, type RevertResult, type UndoResult, type UndoOptions } from './revert.js';
 export { recoverInterruptedTurn, type RecoveredTurn } from './recover.js';
 export { showSession, diffRange, describePart, summaryOf, type SessionView, type MessageView } from './show.js';
+export { doctorWithSessions, type SessionDoctorReport, type AffectedSession } from './doctor.js';
+export { resolveSessionRef, resolveMessageRef, turnNumbers } from './resolve.js';
 export { runQuery, jsonValue, type QueryResult } from './query.js';
 export { splitCommand, PREVIEW_BYTES } from './exec.js';

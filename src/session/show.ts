@@ -2,10 +2,13 @@
 import type { Database } from './db.js';
 import type { FileDiff, PartData, TurnSummary } from './model.js';
 import { UsageError } from '../errors.js';
+import { turnNumbers } from './resolve.js';
 import { countMessages, getMessage, getSession, listMessages, listParts, listTurns, type MessageInfo, type PartInfo, type SessionInfo, type Turn } from './store.js';
 
 export interface MessageView extends MessageInfo {
   parts: PartInfo[];
+  /** The turn (1-based) the message opens (user) or answers (assistant). */
+  turn?: number;
 }
 
 export interface SessionView {
@@ -21,7 +24,11 @@ export interface SessionView {
 export function showSession(db: Database, sessionId: string, opts: { limit?: number; offset?: number } = {}): SessionView {
   const session = getSession(db, sessionId);
   const offset = opts.offset ?? 0;
-  const messages = listMessages(db, sessionId, { limit: opts.limit ?? 50, offset }).map((m) => ({ ...m, parts: listParts(db, m.id) }));
+  const turns = turnNumbers(db, sessionId);
+  const messages = listMessages(db, sessionId, { limit: opts.limit ?? 50, offset }).map((m): MessageView => {
+    const turn = turns.get(m.id);
+    return turn === undefined ? { ...m, parts: listParts(db, m.id) } : { ...m, parts: listParts(db, m.id), turn };
+  });
   return { session, messages, total: countMessages(db, sessionId), offset };
 }
 

@@ -276,6 +276,19 @@ export interface Turn {
  * only (json_extract in SQLite), so no large row is loaded.
  */
 export function listTurns(db: Database, sessionId: string): Turn[] {
+  try {
+    return readTurns(db, sessionId);
+  } catch (e) {
+    // json_extract fails on a row edited into invalid JSON: name the row, like reading it would.
+    for (const table of ['message', 'part'] as const) {
+      const bad = db.prepare(`SELECT id FROM ${table} WHERE session_id = ? AND NOT json_valid(data) LIMIT 1`).get(sessionId) as { id: string } | undefined;
+      if (bad) throw new CorruptRow(table, bad.id, 'data is not valid JSON');
+    }
+    throw e;
+  }
+}
+
+function readTurns(db: Database, sessionId: string): Turn[] {
   const users = db
     .prepare("SELECT id, json_extract(data, '$.role') AS role, json_extract(data, '$.parentID') AS parent FROM message WHERE session_id = ? ORDER BY id")
     .all(sessionId) as { id: string; role: string; parent: string | null }[];
