@@ -1,7 +1,7 @@
 import { UsageError } from '../errors.js';
 import { patchStream, parseCursor } from '../diff/patch.js';
 import { formatStat } from '../diff/stat.js';
-import { storeContext } from '../snapshot/index.js';
+import { resolveWorkspace, storeContext } from '../snapshot/index.js';
 import {
   deleteSession,
   describePart,
@@ -31,7 +31,8 @@ Usage:
   snapline session unrevert ID
   snapline session delete ID
 
-list      sessions newest first: id, title, directory, last update, +/- totals
+list      sessions newest first: id, title, directory, last update, +/- totals; --dir DIR:
+          only the workspace around DIR (its git top level, as run records it)
 show      the session's turns (messages and their parts, with per-turn +/-), a page at a time
           (--limit messages from --offset; default 50 from 0); reads the database only
 diff      per-file +/- of the session (or of turn --message), from the stored summaries;
@@ -99,9 +100,11 @@ const command: Command = {
     };
     switch (sub) {
       case 'list': {
+        // Sessions are stored under their workspace, so --dir names one the way run does.
+        const directory = v.dir === undefined ? undefined : await resolveWorkspace(v.dir, true);
         const db = openDatabase();
         try {
-          const sessions = listSessions(db, { directory: v.dir, limit: intOption('limit', v.limit, 100), offset: intOption('offset', v.offset, 0) });
+          const sessions = listSessions(db, { directory, limit: intOption('limit', v.limit, 100), offset: intOption('offset', v.offset, 0) });
           if (asJson) return (await json(sessions), 0);
           for (const s of sessions) await write(`${s.id}  ${when(s.time.updated)}  ${totals(s).padEnd(24)} ${s.title}  ${s.directory}${s.revert ? '  [reverted]' : ''}${s.busy ? '  [running]' : ''}\n`);
           return 0;

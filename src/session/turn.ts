@@ -1,5 +1,6 @@
 /** Recording one turn: user message, snapshot, the work, snapshot, summary — all in the database. */
-import { isAbsolute } from 'node:path';
+import { realpath } from 'node:fs/promises';
+import { isAbsolute, sep } from 'node:path';
 import { SnaplineError, UsageError } from '../errors.js';
 import { numstatStream } from '../diff/numstat.js';
 import type { GitContext } from '../git/run.js';
@@ -42,7 +43,11 @@ export interface TurnEvent {
 export interface TurnOptions {
   /** The user's message for this turn. */
   message: string;
-  /** Workspace (default: the session's directory, else the current directory). */
+  /**
+   * Where the command runs (default: the current directory, or the session's workspace when the
+   * current directory is outside it). The workspace recorded is the git top level around it
+   * (else the directory itself): see resolveWorkspace.
+   */
   directory?: string;
   /** Continue this session. */
   sessionId?: string;
@@ -94,21 +99,27 @@ export async function runTurn(opts: TurnOptions): Promise<TurnResult> {
   try {
     let session: SessionInfo | undefined;
     let worktree: string;
+    // The command runs where the user is (`echo >> ../index.js` from lib/ means what it says);
+    // the snapshots cover the whole workspace around it.
+    let workDir: string;
     if (opts.sessionId !== undefined) {
       session = getSession(db, opts.sessionId);
       worktree = await sessionWorkspace(session);
       if (opts.directory !== undefined && (await resolveWorkspace(opts.directory, true)) !== worktree) {
         throw new UsageError(`session ${session.id} belongs to ${session.directory}, not ${opts.directory}`);
       }
+      const here = await realpath(opts.directory ?? process.cwd()).catch(() => worktree);
+      workDir = here === worktree || here.startsWith(worktree + sep) ? here : worktree;
     } else {
       worktree = await resolveWorkspace(opts.directory ?? process.cwd());
+      workDir = await realpath(opts.directory ?? process.cwd());
       if (opts.continue) {
         session = latestSession(db, worktree);
         if (!session) throw new UnknownSession(`(latest in ${worktree})`);
       }
     }
-    const argv = opts.agent !== undefined ? [...resolveAgent(opts.agent, worktree), opts.message] : ['bash', '-c', opts.exec!];
-    return await withTurnLock(worktree, () => recordTurn(db, worktree, session, argv, opts), { onWait: opts.onWait ?? opts.onProgress });
+    const argv = opts.agent !== undefined ? [...resolveAgent(opts.agent, workDir), opts.message] : ['bash', '-c', opts.exec!];
+    return await withTurnLock(worktree, () => recordTurn(db, worktree, workDir, session, argv, opts), { onWait: opts.onWait ?? opts.onProgress });
   } finally {
     if (!opts.db) db.close();
   }
@@ -124,7 +135,7 @@ export async function sessionWorkspace(s: SessionInfo): Promise<string> {
   return resolveWorkspace(s.directory, false);
 }
 
-async function recordTurn(db: Database, worktree: string, existing: SessionInfo | undefined, argv: string[], opts: TurnOptions): Promise<TurnResult> {
+async function recordTurn(db: Database, worktree: string, workDir: string, existing: SessionInfo | undefined, argv: string[], opts: TurnOptions): Promise<TurnResult> {
   let session = existing;
   if (!session) {
     const project = await projectId(worktree);
@@ -160,7 +171,7 @@ async function recordTurn(db: Database, worktree: string, existing: SessionInfo 
         time: { created: now },
         agent: kind,
         mode: kind,
-        path: { cwd: worktree, root: worktree },
+        path: { cwd: workDir, root: worktree },
       });
       return { user, assistant, discarded };
     })();
@@ -180,7 +191,7 @@ async function recordTurn(db: Database, worktree: string, existing: SessionInfo 
       const before = await snap('before');
       emit('step_start', insertPart(db, assistant.id, sid, withSkipped({ type: 'step-start', snapshot: before.tree }, before.skipped)));
 
-      const result = await runCommand(argv, worktree, opts.onOutput ?? (() => undefined));
+      const result = await runCommand(argv, workDir, opts.onOutput ?? (() => undefined));
       if (opts.agent !== undefined) {
         if (result.spawnError) throw new SnaplineError('agent-failed', `agent could not start: ${result.spawnError}`);
         emit('text', insertPart(db, assistant.id, sid, { ...textPart(result.preview, result), time: { start: result.start, end: result.end } }));
