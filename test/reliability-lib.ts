@@ -709,8 +709,8 @@ export async function concurrencyScenario(o: { pairs: number; commandMs: number;
     }
     // A short timeout: the second gives up with one line, and records nothing.
     {
-      const short = { ...a.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ snapshot: { lockTimeoutMs: 500 } }) };
-      const first = a.start(['run', 'long', '--session', sid, '--exec', `sleep ${(Math.max(o.commandMs, 1500) / 1000).toFixed(2)}`]);
+      const short = { ...a.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ session: { waitSeconds: 1 } }) };
+      const first = a.start(['run', 'long', '--session', sid, '--exec', `sleep ${(Math.max(o.commandMs, 2500) / 1000).toFixed(2)}`]);
       await sleep(300);
       const counts = rowCounts(a.home);
       const r2 = await a.cli(['run', 'impatient', '--dir', a.dir, '--exec', 'echo no > no.txt'], { env: short });
@@ -718,7 +718,7 @@ export async function concurrencyScenario(o: { pairs: number; commandMs: number;
       const r1 = await first.done;
       report.runs += 2;
       const lines = r2.stderr.split('\n').filter((l) => l.trim() && !/waiting for/.test(l));
-      if (r2.status !== 0 && lines.length === 1 && /workspace .* is busy: pid \d+ .*gave up after \d+ ms/.test(lines[0]!) && counts === countsAfter && !existsSync(join(a.dir, 'no.txt')) && r1.status === 0) report.timedOutCleanly++;
+      if (r2.status !== 0 && lines.length === 1 && /workspace .* is busy: pid \d+ .*gave up after [\d.]+ s/.test(lines[0]!) && counts === countsAfter && !existsSync(join(a.dir, 'no.txt')) && r1.status === 0) report.timedOutCleanly++;
       else report.failures.push(`short timeout: exit ${r2.status}, stderr ${JSON.stringify(r2.stderr)}, rows ${counts} -> ${countsAfter}, first exit ${r1.status}`);
     }
     // Different workspaces: in parallel.

@@ -27,9 +27,9 @@ Usage:
   snapline session show ID [--limit N] [--offset N] [--format text|json]
   snapline session diff ID [--message MSG] [--file PATH]... [--format text|json]
   snapline session diff ID [--message MSG] [--file PATH]... --patch [-U N] [--max-bytes N] [--continue CURSOR]
-  snapline session revert ID --message MSG
-  snapline session unrevert ID
-  snapline session delete ID
+  snapline session revert ID --message MSG [--wait SECONDS]
+  snapline session unrevert ID [--wait SECONDS]
+  snapline session delete ID [--wait SECONDS]
 
 list      sessions newest first: id, title, directory, last update, +/- totals; --dir DIR:
           only the workspace around DIR (its git top level, as run records it)
@@ -44,11 +44,16 @@ revert    puts back, per path, the files changed by turn MSG and later turns as 
 unrevert  puts exactly the paths of the last revert back as they were before it
 delete    deletes the session's rows and releases its snapshots (gc may then prune them)
 
+revert, unrevert and delete wait while another run, revert or delete holds the workspace,
+saying every 10 s who it is, for up to --wait SECONDS (default: config session.waitSeconds,
+600); then they give up having changed nothing.
+
 Examples:
   snapline session list
   snapline session show ses_... --limit 20
   snapline session diff ses_... --message msg_... --patch --max-bytes 65536
   snapline session revert ses_... --message msg_...
+  snapline session revert ses_... --message msg_... --wait 30   # give up after 30 s if busy
 `;
 
 function json(v: unknown): Promise<void> | void {
@@ -90,7 +95,9 @@ const command: Command = {
       context: { type: 'string', short: 'U' },
       'max-bytes': { type: 'string' },
       continue: { type: 'string' },
+      wait: { type: 'string' },
     });
+    const waitSeconds = v.wait === undefined ? undefined : intOption('wait', v.wait, 0);
     const format = v.format ?? 'text';
     if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not '${format}'`);
     const asJson = format === 'json';
@@ -124,7 +131,7 @@ const command: Command = {
           lines.push(`  messages ${view.offset + 1}-${view.offset + view.messages.length} of ${view.total}`, '');
           for (const m of view.messages) {
             const sum = summaryOf(m);
-            const head = m.data.role === 'user' ? `${m.id}  user${sum ? `   +${sum.total.additions} -${sum.total.deletions} in ${sum.total.files} file${sum.total.files === 1 ? '' : 's'}${sum.truncated ? ` (${sum.diffs.length} listed)` : ''}` : ''}` : `${m.id}  assistant${m.data.exit !== undefined ? `  exit ${m.data.exit}` : ''}${m.data.error ? `  error: ${m.data.error.message}` : ''}`;
+            const head = m.data.role === 'user' ? `${m.id}  user${sum ? `   +${sum.total.additions} -${sum.total.deletions} in ${sum.total.files} file${sum.total.files === 1 ? '' : 's'}${sum.truncated ? ` (${sum.diffs.length} listed)` : ''}` : ''}` : `${m.id}  assistant${m.data.exit !== undefined ? `  exit ${m.data.exit}` : ''}${m.data.interrupted ? `  interrupted by ${m.data.interrupted}` : ''}${m.data.error ? `  error: ${m.data.error.message}` : ''}`;
             lines.push(head);
             for (const p of m.parts) {
               lines.push(`    ${describePart(p.data)}`);
@@ -179,20 +186,20 @@ const command: Command = {
       case 'revert': {
         if (!v.message) throw new UsageError("session revert needs --message MSG (the first turn to undo; see 'snapline session show')");
         const files = counterLine('restoring files');
-        const r = await revertSession(id(), v.message, { onProgress: progress, onFiles: files.update, onWait }).finally(() => files.clear());
+        const r = await revertSession(id(), v.message, { onProgress: progress, onFiles: files.update, onWait, waitSeconds }).finally(() => files.clear());
         if (asJson) return (await json(r), 0);
         await write(`reverted ${r.sessionID} to before ${r.messageID}: ${r.written.length} written, ${r.deleted.length} deleted (${r.paths} paths covered; 'snapline session unrevert ${r.sessionID}' puts them back)\n`);
         return 0;
       }
       case 'unrevert': {
         const files = counterLine('restoring files');
-        const r = await unrevertSession(id(), { onProgress: progress, onFiles: files.update, onWait }).finally(() => files.clear());
+        const r = await unrevertSession(id(), { onProgress: progress, onFiles: files.update, onWait, waitSeconds }).finally(() => files.clear());
         if (asJson) return (await json(r), 0);
         await write(`unreverted ${r.sessionID}: ${r.written.length} written, ${r.deleted.length} deleted\n`);
         return 0;
       }
       case 'delete': {
-        const r = await deleteSession(id(), { onWait });
+        const r = await deleteSession(id(), { onWait, waitSeconds });
         if (asJson) return (await json(r), 0);
         await write(`deleted ${r.sessionID}${r.released ? ' and released its snapshots' : ''}\n`);
         return 0;

@@ -27,8 +27,10 @@ export interface UndoOptions {
   onProgress?: (message: string) => void;
   /** Called as files are restored: how many so far, of how many. */
   onFiles?: (done: number, total: number) => void;
-  /** Told once when another turn holds the workspace and this waits for it. */
+  /** Told when another turn holds the workspace and this waits for it (at once, then every 10 s). */
   onWait?: (message: string) => void;
+  /** Wait at most this long for a busy workspace (default: session.waitSeconds). */
+  waitSeconds?: number;
 }
 
 async function withDb<T>(opts: UndoOptions, fn: (db: Database) => Promise<T>): Promise<T> {
@@ -111,7 +113,7 @@ export async function revertSession(sessionId: string, messageId: string, opts: 
       const state: RevertState = { messageID: turns[at]!.id, snapshot: current, files: paths.size, time: Date.now() };
       setRevert(db, sessionId, state);
       return { sessionID: sessionId, messageID: state.messageID, paths: paths.size, written: r.written, deleted: r.deleted, snapshot: current };
-    }, { onWait: opts.onWait });
+    }, { onWait: opts.onWait, waitSeconds: opts.waitSeconds, what: `revert of ${sessionId}` });
   });
 }
 
@@ -142,7 +144,7 @@ export async function unrevertSession(sessionId: string, opts: UndoOptions = {})
       const r = await undoRevert(ctx, worktree, turns, fresh.revert, opts);
       setRevert(db, sessionId, undefined);
       return { sessionID: sessionId, ...r };
-    }, { onWait: opts.onWait });
+    }, { onWait: opts.onWait, waitSeconds: opts.waitSeconds, what: `unrevert of ${sessionId}` });
   });
 }
 
@@ -168,7 +170,7 @@ export async function deleteSession(sessionId: string, opts: UndoOptions = {}): 
         throw e;
       }
     };
-    const released = worktree ? await withTurnLock(worktree, drop, { onWait: opts.onWait }) : await drop();
+    const released = worktree ? await withTurnLock(worktree, drop, { onWait: opts.onWait, waitSeconds: opts.waitSeconds, what: `delete of ${sessionId}` }) : await drop();
     return { sessionID: sessionId, released };
   });
 }
