@@ -710,8 +710,9 @@ export async function concurrencyScenario(o: { pairs: number; commandMs: number;
     // A short timeout: the second gives up with one line, and records nothing.
     {
       const short = { ...a.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ session: { waitSeconds: 1 } }) };
-      const first = a.start(['run', 'long', '--session', sid, '--exec', `sleep ${(Math.max(o.commandMs, 2500) / 1000).toFixed(2)}`]);
-      await sleep(300);
+      const first = a.start(['run', 'long', '--session', sid, '--exec', `touch long.started; sleep ${(Math.max(o.commandMs, 2500) / 1000).toFixed(2)}`]);
+      // Counted once the first run's rows are written and its command runs (a loaded machine is slow to get there).
+      for (let i = 0; i < 600 && !existsSync(join(a.dir, 'long.started')); i++) await sleep(50);
       const counts = rowCounts(a.home);
       const r2 = await a.cli(['run', 'impatient', '--dir', a.dir, '--exec', 'echo no > no.txt'], { env: short });
       const countsAfter = rowCounts(a.home);

@@ -43,7 +43,8 @@ Options:
 Stopping: Ctrl-C (SIGINT), SIGTERM or SIGHUP sent to snapline goes to the command's whole process
 group; a second one within 3 s kills the group. Either way the turn is recorded (end snapshot
 and summary, marked interrupted) and snapline exits 128 + the signal's number (130 for Ctrl-C).
-An agent that has the terminal gets Ctrl-C from the terminal itself and decides what it means.
+An agent that has the terminal gets Ctrl-C from the terminal itself and decides what it means
+(snapline then just waits for it to exit).
 
 Exit status: the command's own exit status (a failed command is still recorded), or 128 + N when
 stopped by signal N. A new run on a reverted session discards the reverted turns (as OpenCode

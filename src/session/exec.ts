@@ -84,15 +84,18 @@ export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SI
 /** A second stop signal this soon after the first kills the command outright. */
 export const KILL_WINDOW_MS = 3000;
 
-/** Where a caught signal goes while a command runs; `again` is set for a second one within KILL_WINDOW_MS. */
-export type SignalTarget = (signal: NodeJS.Signals, again: boolean) => void;
+/**
+ * Where a caught signal goes while a command runs; `again` is set for a second one within
+ * KILL_WINDOW_MS. Returns false for a signal that is not a request to stop the turn.
+ */
+export type SignalTarget = (signal: NodeJS.Signals, again: boolean) => boolean;
 
 /**
  * Stop signals sent to this process, caught (so snapline lives on to record the turn) from
  * catchSignals() until release(). While a command runs they go to it (see runCommand).
  */
 export interface SignalCatcher {
-  /** The first stop signal received, if any. */
+  /** The first stop signal received (and not declined by the target), if any. */
   received(): NodeJS.Signals | undefined;
   /** Sends later signals to `target` (undefined: only note them). */
   deliverTo(target: SignalTarget | undefined): void;
@@ -107,10 +110,10 @@ export function catchSignals(onSignal?: (signal: NodeJS.Signals, again: boolean,
   const handler = (signal: NodeJS.Signals) => {
     const now = Date.now();
     const again = last !== 0 && now - last <= KILL_WINDOW_MS;
+    if (target && !target(signal, again)) return;
     last = now;
     first ??= signal;
     onSignal?.(signal, again, target !== undefined);
-    target?.(signal, again);
   };
   for (const sig of STOP_SIGNALS) process.on(sig, handler);
   return {
@@ -180,11 +183,12 @@ export function runCommand(argv: string[], cwd: string, onOutput: (chunk: Buffer
       }
     };
     opts.signals?.deliverTo((signal, again) => {
+      // A terminal's Ctrl-C reached an agent that has the terminal along with us: what it means
+      // (cancel a step, quit) is the agent's business, not a request to stop the turn.
+      if (terminal && signal === 'SIGINT') return false;
       interrupted ??= signal;
-      if (child.pid === undefined) return;
-      if (!terminal) send(-child.pid, again ? 'SIGKILL' : signal);
-      else if (signal !== 'SIGINT') send(child.pid, again ? 'SIGKILL' : signal);
-      // A terminal's Ctrl-C reached the command along with us; what it means is the command's business.
+      if (child.pid !== undefined) send(terminal ? child.pid : -child.pid, again ? 'SIGKILL' : signal);
+      return true;
     });
     child.on('close', (code, signal) => {
       opts.signals?.deliverTo(undefined);

@@ -168,8 +168,7 @@ async function recordTurnCatchingSignals(db: Database, worktree: string, workDir
   const signals = catchSignals((signal, again, running) => {
     if (!running) opts.onInterrupt?.(`${signal}: the turn is recorded first, then snapline stops`);
     else if (again) opts.onInterrupt?.(`${signal} again: killing the command`);
-    else if (!terminal) opts.onInterrupt?.(`${signal} passed to the command; it is recorded when it ends (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again within ${KILL_WINDOW_MS / 1000} s kills it)`);
-    else if (signal !== 'SIGINT') opts.onInterrupt?.(`${signal} passed to the agent; the turn is recorded when it ends`);
+    else opts.onInterrupt?.(`${signal} passed to the ${terminal ? 'agent' : 'command'}; it is recorded when it ends (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again within ${KILL_WINDOW_MS / 1000} s kills it)`);
   });
   try {
     return await recordTurn(db, worktree, workDir, existing, argv, opts, signals);
@@ -260,10 +259,10 @@ async function recordTurn(db: Database, worktree: string, workDir: string, exist
 
       opts.onProgress?.('summarising…');
       const ctx = await storeContext(worktree);
-      const interrupted = signals?.received();
       const paths: string[] = [];
       const summary = await summarize(ctx, before.tree, after.tree, (s) => paths.push(s.file));
       const totals = await sessionTotals(db, ctx, sid, before.tree, after.tree, summary);
+      const interrupted = signals?.received();
       db.transaction(() => {
         if (paths.length) insertPart(db, assistant.id, sid, { type: 'patch', hash: before.tree, ...capPaths(paths) });
         updateMessage(db, user.id, { ...user.data, summary });

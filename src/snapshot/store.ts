@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { loadConfig, snapshotRoot, type Config } from '../config.js';
@@ -91,6 +91,9 @@ export async function resolveWorkspace(dir: string, force = false): Promise<stri
 
 /** The real path of the top level of the git work tree around `dir`, if it is in one. */
 async function gitTopLevel(dir: string): Promise<string | undefined> {
+  // A directory holding .git is its own top level: no git to start (a workspace, once resolved,
+  // is resolved again by every step of a turn).
+  if (await lstat(join(dir, '.git')).then(() => true, () => false)) return dir;
   try {
     // Read-only, optional locks off: the user's repository is never written.
     const r = await runGit({ cwd: dir, env: { GIT_OPTIONAL_LOCKS: '0' } }, ['rev-parse', '--show-toplevel'], { okStatus: [0, 128] });
