@@ -26,8 +26,15 @@ export interface SnapshotConfig {
   lockTimeoutMs: number;
 }
 
+/** Settings of sessions. */
+export interface SessionConfig {
+  /** How long run, revert, unrevert and delete wait for a workspace another of them holds (s). */
+  waitSeconds: number;
+}
+
 export interface Config {
   snapshot: SnapshotConfig;
+  session: SessionConfig;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -37,6 +44,8 @@ export const DEFAULT_CONFIG: Config = {
     retention: { maxAgeDays: 7, maxBytes: 0 },
     lockTimeoutMs: 30_000,
   },
+  // An agent's turn lasts minutes: a second run waits for it rather than failing.
+  session: { waitSeconds: 600 },
 };
 
 /** snapline's data directory: $SNAPLINE_HOME, else $XDG_DATA_HOME/snapline, else ~/.local/share/snapline. */
@@ -92,7 +101,8 @@ export function parseConfig(text: string, source: string): Config {
   }
   if (!isObject(raw)) throw new ConfigError(source, 'must be a JSON object');
   const config = structuredClone(DEFAULT_CONFIG);
-  // Other top-level sections belong to other modules; only `snapshot` is checked here.
+  // Other top-level sections belong to other modules; only `snapshot` and `session` are checked here.
+  if (raw.session !== undefined) config.session = parseSession(source, raw.session);
   if (raw.snapshot === undefined) return config;
   const s = raw.snapshot;
   if (!isObject(s)) throw new ConfigError(source, "'snapshot' must be an object");
@@ -124,6 +134,16 @@ export function parseConfig(text: string, source: string): Config {
     }
   }
   return config;
+}
+
+function parseSession(source: string, v: unknown): SessionConfig {
+  if (!isObject(v)) throw new ConfigError(source, "'session' must be an object");
+  const session = structuredClone(DEFAULT_CONFIG.session);
+  for (const [key, value] of Object.entries(v)) {
+    if (key === 'waitSeconds') session.waitSeconds = wholeNumber(source, 'session.waitSeconds', value);
+    else throw new ConfigError(source, `unknown key 'session.${key}' (known: waitSeconds)`);
+  }
+  return session;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -58,6 +58,27 @@ export function counterLine(label: string): { update?: (done: number, total: num
   };
 }
 
+/**
+ * One status line on stderr, redrawn in place and cut to the terminal's width (a wrapped line
+ * could not be redrawn), only for a person watching a terminal: pipes and files stay clean.
+ * Anything else written to the terminal goes after clear().
+ */
+export function statusLine(): { show?: (text: string) => void; clear(): void } {
+  if (!process.stderr.isTTY) return { clear() {} };
+  let shown = false;
+  return {
+    show(text) {
+      const width = Math.max(10, (process.stderr.columns || 80) - 1);
+      process.stderr.write(`\r\x1b[K${text.length > width ? text.slice(0, width - 1) + '…' : text}`);
+      shown = true;
+    },
+    clear() {
+      if (shown) process.stderr.write('\r\x1b[K');
+      shown = false;
+    },
+  };
+}
+
 /** Columns for laid-out text, as git decides them: $COLUMNS, else the terminal's, else 80. */
 export function terminalColumns(): number {
   const env = Number(process.env.COLUMNS);

@@ -1,7 +1,7 @@
 import { SnaplineError, UsageError } from '../errors.js';
 import { patchStream, parseCursor } from '../diff/patch.js';
 import { formatStat } from '../diff/stat.js';
-import { storeContext, workspacePath } from '../snapshot/index.js';
+import { resolveWorkspace, storeContext, workspacePath } from '../snapshot/index.js';
 import {
   deleteSession,
   describePart,
@@ -34,9 +34,9 @@ Usage:
   snapline session show [SESSION] [--limit N] [--offset N] [--format text|json]
   snapline session diff [SESSION] [--message MSG] [--file PATH]... [--format text|json]
   snapline session diff [SESSION] [--message MSG] [--file PATH]... --patch [-U N] [--max-bytes N] [--continue CURSOR]
-  snapline session revert [SESSION] --message MSG [--dry-run] [--force] [--format text|json]
-  snapline session unrevert [SESSION] [--dry-run] [--force] [--format text|json]
-  snapline session delete SESSION
+  snapline session revert [SESSION] --message MSG [--dry-run] [--force] [--wait SECONDS] [--format text|json]
+  snapline session unrevert [SESSION] [--dry-run] [--force] [--wait SECONDS] [--format text|json]
+  snapline session delete SESSION [--wait SECONDS]
 
 SESSION   a session id or any unique prefix of one ('ses_' may be left out); left out, the
           most recently updated session of the workspace (--dir, else the current directory).
@@ -48,7 +48,8 @@ PATH      relative to the current directory (to the workspace when you are outsi
           absolute; it must lie inside the session's workspace. A directory means the files
           under it.
 
-list      sessions newest first: id, title, directory, last update, +/- totals
+list      sessions newest first: id, title, directory, last update, +/- totals; --dir DIR:
+          only the workspace around DIR (its git top level, as run records it)
 show      the session's turns (#N, messages and their parts, with per-turn +/-), a page at a
           time (--limit messages from --offset; default 50 from 0); reads the database only
 diff      per-file +/- of the session (or of turn --message), from the stored summaries;
@@ -71,6 +72,9 @@ unrevert  puts exactly the paths of the last revert back as they were before it.
 delete    deletes the session's rows and releases its snapshots (gc may then prune them)
 
 With --format json, a failure is also printed on stdout as {"error": {"name", "message"}}.
+revert, unrevert and delete wait while another run, revert or delete holds the workspace,
+saying every 10 s who it is, for up to --wait SECONDS (default: config session.waitSeconds,
+600); then they give up having changed nothing.
 
 Examples:
   snapline session list
@@ -80,7 +84,7 @@ Examples:
   snapline session diff --message last --file src/app.ts
   snapline session revert --message 2 --dry-run   # the files it would write and delete
   snapline session revert --message 2       # undo turn 2 and every later turn
-  snapline session unrevert
+  snapline session unrevert --wait 30      # give up after 30 s if the workspace is busy
   snapline session delete ses_e5dc
 `;
 
@@ -152,7 +156,9 @@ const command: Command = {
       continue: { type: 'string' },
       force: { type: 'boolean' },
       'dry-run': { type: 'boolean' },
+      wait: { type: 'string' },
     });
+    const waitSeconds = v.wait === undefined ? undefined : intOption('wait', v.wait, 0);
     const format = v.format ?? 'text';
     if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not '${format}'`);
     const asJson = format === 'json';
@@ -176,9 +182,11 @@ const command: Command = {
     };
     switch (sub) {
       case 'list': {
+        // Sessions are stored under their workspace, so --dir names one the way run does.
+        const directory = v.dir === undefined ? undefined : await resolveWorkspace(v.dir, true);
         const db = openDatabase();
         try {
-          const sessions = listSessions(db, { directory: v.dir, limit: intOption('limit', v.limit, 100), offset: intOption('offset', v.offset, 0) });
+          const sessions = listSessions(db, { directory, limit: intOption('limit', v.limit, 100), offset: intOption('offset', v.offset, 0) });
           if (asJson) return (await json(sessions), 0);
           for (const s of sessions) await write(`${s.id}  ${when(s.time.updated)}  ${totals(s).padEnd(24)} ${s.title}  ${s.directory}${s.revert ? '  [reverted]' : ''}${s.busy ? '  [running]' : ''}\n`);
           return 0;
@@ -199,7 +207,7 @@ const command: Command = {
           const turnWidth = Math.max(0, ...view.messages.map((m) => (m.turn === undefined ? 0 : `#${m.turn}  `.length)));
           for (const m of view.messages) {
             const sum = summaryOf(m);
-            const head = (m.data.role === 'user' && m.turn !== undefined ? `#${m.turn}` : '').padEnd(turnWidth) + (m.data.role === 'user' ? `${m.id}  user${sum ? `   +${sum.total.additions} -${sum.total.deletions} in ${sum.total.files} file${sum.total.files === 1 ? '' : 's'}${sum.truncated ? ` (${sum.diffs.length} listed)` : ''}` : ''}` : `${m.id}  assistant${m.data.exit !== undefined ? `  exit ${m.data.exit}` : ''}${m.data.error ? `  error: ${m.data.error.message}` : ''}`);
+            const head = (m.data.role === 'user' && m.turn !== undefined ? `#${m.turn}` : '').padEnd(turnWidth) + (m.data.role === 'user' ? `${m.id}  user${sum ? `   +${sum.total.additions} -${sum.total.deletions} in ${sum.total.files} file${sum.total.files === 1 ? '' : 's'}${sum.truncated ? ` (${sum.diffs.length} listed)` : ''}` : ''}` : `${m.id}  assistant${m.data.exit !== undefined ? `  exit ${m.data.exit}` : ''}${m.data.interrupted ? `  interrupted by ${m.data.interrupted}` : ''}${m.data.error ? `  error: ${m.data.error.message}` : ''}`);
             lines.push(head);
             for (const p of m.parts) {
               lines.push(`    ${describePart(p.data)}`);
@@ -266,7 +274,7 @@ const command: Command = {
         if (!v.message) throw new UsageError("session revert needs --message MSG (the first turn to undo: a turn number, 'last' or a message id; see 'snapline session show')");
         const { sid, mid } = await resolveIds();
         const files = counterLine('restoring files');
-        const r = await revertSession(sid, mid!, { onProgress: progress, onFiles: files.update, onWait, force: v.force, dryRun: v['dry-run'] }).finally(() => files.clear());
+        const r = await revertSession(sid, mid!, { onProgress: progress, onFiles: files.update, onWait, force: v.force, dryRun: v['dry-run'], waitSeconds }).finally(() => files.clear());
         if (asJson) return (await json(r), 0);
         const head = r.dryRun
           ? `revert of ${r.sessionID} to before ${r.messageID} would write ${r.written.length} and delete ${r.deleted.length} (${r.paths} paths covered; dry run, nothing written)`
@@ -277,14 +285,14 @@ const command: Command = {
       case 'unrevert': {
         const { sid } = await resolveIds();
         const files = counterLine('restoring files');
-        const r = await unrevertSession(sid, { onProgress: progress, onFiles: files.update, onWait, force: v.force, dryRun: v['dry-run'] }).finally(() => files.clear());
+        const r = await unrevertSession(sid, { onProgress: progress, onFiles: files.update, onWait, force: v.force, dryRun: v['dry-run'], waitSeconds }).finally(() => files.clear());
         if (asJson) return (await json(r), 0);
         await printUndo(r.dryRun ? `unrevert of ${r.sessionID} would write ${r.written.length} and delete ${r.deleted.length} (dry run, nothing written)` : `unrevert of ${r.sessionID}: ${r.written.length} written, ${r.deleted.length} deleted`, r);
         return 0;
       }
       case 'delete': {
         const { sid } = await resolveIds();
-        const r = await deleteSession(sid, { onWait });
+        const r = await deleteSession(sid, { onWait, waitSeconds });
         if (asJson) return (await json(r), 0);
         await write(`deleted ${r.sessionID}${r.released ? ' and released its snapshots' : ''}\n`);
         return 0;

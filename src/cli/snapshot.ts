@@ -31,7 +31,8 @@ Subcommands:
             starts anew (its snapshots are then no longer available).
 
 Options:
-  --dir D          Workspace directory (default: current directory)
+  --dir D          the workspace: the git work tree around D (its top level), or D itself
+                   outside one (default: the current directory)
   --format F       text (default) or json
   --force          track/restore: allow / or the home directory;
                    gc: also release sessions past the retention limits

@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { SnaplineError } from '../errors.js';
 
 /** No session with this id in the database. */
@@ -43,10 +44,10 @@ export class SessionBusy extends SnaplineError {
 }
 
 /** unrevert on a session that has nothing reverted. */
-/** Another turn, revert or delete kept the workspace's turn lock longer than snapshot.lockTimeoutMs. */
+/** Another turn, revert or delete kept the workspace's turn lock longer than we were to wait (--wait, session.waitSeconds). */
 export class WorkspaceBusy extends SnaplineError {
   constructor(worktree: string, holder: string, waitedMs: number) {
-    super('workspace-busy', `workspace ${worktree} is busy: ${holder} is running a turn, revert or delete there; gave up after ${waitedMs} ms (raise snapshot.lockTimeoutMs, or try again when it is done)`);
+    super('workspace-busy', `workspace ${worktree} is busy: ${holder} is running a turn, revert or delete there; gave up after ${(waitedMs / 1000).toFixed(1)} s (wait longer with --wait SECONDS or session.waitSeconds, or try again when it is done)`);
   }
 }
 
@@ -137,5 +138,12 @@ export class UnknownTurn extends SnaplineError {
 export class NoSessionHere extends SnaplineError {
   constructor(worktree: string) {
     super('no-session-here', `no session recorded in ${worktree}; give a session id (see 'snapline session list')`, 2);
+  }
+}
+
+/** A turn stopped by a signal before its command started (its message says so; exit 128 + n). */
+export class TurnInterrupted extends SnaplineError {
+  constructor(signal: NodeJS.Signals) {
+    super('turn-interrupted', `${signal} before the command started: the turn stopped there (its first snapshot is recorded)`, 128 + (osConstants.signals[signal] ?? 0));
   }
 }

@@ -22,6 +22,10 @@ export interface CommandResult {
   end: number;
   /** Set when the process could not be started at all. */
   spawnError?: string;
+  /** The stop signal snapline received while the command ran (SIGINT, SIGTERM or SIGHUP). */
+  interrupted?: NodeJS.Signals;
+  /** false when the output went to the terminal (CommandOptions.terminal) and was not captured. */
+  captured?: false;
 }
 
 /** Splits a command line on whitespace, honouring '…', "…" and backslash escapes (no expansion). */
@@ -74,17 +78,87 @@ export function resolveAgent(line: string, cwd: string, env: NodeJS.ProcessEnv =
   throw new AgentNotFound(prog, prog.includes('/') ? 'no such executable file' : 'not found on PATH');
 }
 
+/** Signals that ask snapline to stop a turn. */
+export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** A second stop signal this soon after the first kills the command outright. */
+export const KILL_WINDOW_MS = 3000;
+
+/**
+ * Where a caught signal goes while a command runs; `again` is set for a second one within
+ * KILL_WINDOW_MS. Returns false for a signal that is not a request to stop the turn.
+ */
+export type SignalTarget = (signal: NodeJS.Signals, again: boolean) => boolean;
+
+/**
+ * Stop signals sent to this process, caught (so snapline lives on to record the turn) from
+ * catchSignals() until release(). While a command runs they go to it (see runCommand).
+ */
+export interface SignalCatcher {
+  /** The first stop signal received (and not declined by the target), if any. */
+  received(): NodeJS.Signals | undefined;
+  /** Sends later signals to `target` (undefined: only note them). */
+  deliverTo(target: SignalTarget | undefined): void;
+  release(): void;
+}
+
+/** Starts catching SIGINT, SIGTERM and SIGHUP; `onSignal` hears of each one. */
+export function catchSignals(onSignal?: (signal: NodeJS.Signals, again: boolean, running: boolean) => void): SignalCatcher {
+  let first: NodeJS.Signals | undefined;
+  let last = 0;
+  let target: SignalTarget | undefined;
+  const handler = (signal: NodeJS.Signals) => {
+    const now = Date.now();
+    const again = last !== 0 && now - last <= KILL_WINDOW_MS;
+    if (target && !target(signal, again)) return;
+    last = now;
+    first ??= signal;
+    onSignal?.(signal, again, target !== undefined);
+  };
+  for (const sig of STOP_SIGNALS) process.on(sig, handler);
+  return {
+    received: () => first,
+    deliverTo: (t) => {
+      target = t;
+    },
+    release: () => {
+      for (const sig of STOP_SIGNALS) process.off(sig, handler);
+    },
+  };
+}
+
+export interface CommandOptions {
+  env?: NodeJS.ProcessEnv;
+  /**
+   * Give the command this terminal: stdin/stdout/stderr inherited and snapline's process group
+   * kept, so an interactive agent reads keys and gets Ctrl-C straight from the terminal. Its
+   * output is then neither seen nor stored by snapline.
+   */
+  terminal?: boolean;
+  /** Stop signals caught by snapline go to the command while it runs. */
+  signals?: SignalCatcher;
+}
+
 /**
  * Runs argv in `cwd`, passing every output chunk to `onOutput` as it arrives (stdout and stderr
  * told apart) and keeping only a PREVIEW_BYTES preview, so output of any size costs no memory.
+ *
+ * The command runs in a process group of its own, so a stop signal caught by `signals` reaches
+ * everything it started (`bash -c 'a; b'` waits on `b`, which must get the signal itself); a
+ * second one within KILL_WINDOW_MS kills the group. With `terminal`, the command shares
+ * snapline's group (the terminal's foreground), so the terminal's Ctrl-C reaches it directly and
+ * is not sent again; SIGTERM and SIGHUP are passed on to it.
  */
-export function runCommand(argv: string[], cwd: string, onOutput: (chunk: Buffer, stream: 'stdout' | 'stderr') => void, env: NodeJS.ProcessEnv = process.env): Promise<CommandResult> {
+export function runCommand(argv: string[], cwd: string, onOutput: (chunk: Buffer, stream: 'stdout' | 'stderr') => void, opts: CommandOptions = {}): Promise<CommandResult> {
   return new Promise((resolvePromise) => {
     const start = Date.now();
     const head: Buffer[] = [];
     let kept = 0;
     let total = 0;
-    const child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const terminal = opts.terminal ?? false;
+    const child = terminal
+      ? spawn(argv[0]!, argv.slice(1), { cwd, env: opts.env ?? process.env, stdio: 'inherit' })
+      : spawn(argv[0]!, argv.slice(1), { cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const take = (stream: 'stdout' | 'stderr') => (b: Buffer) => {
       total += b.length;
       if (kept < PREVIEW_BYTES) {
@@ -94,21 +168,30 @@ export function runCommand(argv: string[], cwd: string, onOutput: (chunk: Buffer
       }
       onOutput(b, stream);
     };
-    child.stdout.on('data', take('stdout'));
-    child.stderr.on('data', take('stderr'));
+    child.stdout?.on('data', take('stdout'));
+    child.stderr?.on('data', take('stderr'));
     let spawnError: string | undefined;
     child.on('error', (e) => {
       spawnError = e.message;
     });
-    // Ctrl-C or a kill aimed at snapline goes to the command, so the turn still finishes and is recorded.
-    const forward = (sig: NodeJS.Signals) => () => void child.kill(sig);
-    const onInt = forward('SIGINT');
-    const onTerm = forward('SIGTERM');
-    process.on('SIGINT', onInt);
-    process.on('SIGTERM', onTerm);
+    let interrupted: NodeJS.Signals | undefined;
+    const send = (pid: number, signal: NodeJS.Signals) => {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        /* already gone */
+      }
+    };
+    opts.signals?.deliverTo((signal, again) => {
+      // A terminal's Ctrl-C reached an agent that has the terminal along with us: what it means
+      // (cancel a step, quit) is the agent's business, not a request to stop the turn.
+      if (terminal && signal === 'SIGINT') return false;
+      interrupted ??= signal;
+      if (child.pid !== undefined) send(terminal ? child.pid : -child.pid, again ? 'SIGKILL' : signal);
+      return true;
+    });
     child.on('close', (code, signal) => {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
+      opts.signals?.deliverTo(undefined);
       const exit = code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 127);
       const r: CommandResult = {
         exit: spawnError && code === null && !signal ? 127 : exit,
@@ -120,6 +203,8 @@ export function runCommand(argv: string[], cwd: string, onOutput: (chunk: Buffer
       };
       if (signal) r.signal = signal;
       if (spawnError) r.spawnError = spawnError;
+      if (interrupted) r.interrupted = interrupted;
+      if (terminal) r.captured = false;
       resolvePromise(r);
     });
   });

@@ -3,24 +3,35 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dataDir, loadConfig } from '../config.js';
 import { StoreLocked } from '../snapshot/errors.js';
-import { withStoreLock, type WaitNotice } from '../snapshot/lock.js';
+import { withLock, type WaitNotice } from '../snapshot/lock.js';
 import { WorkspaceBusy } from './errors.js';
+
+/** How a turn, revert or delete waits for a busy workspace. */
+export interface TurnLockOptions {
+  /** Give up after this many seconds (default: the workspace's session.waitSeconds). */
+  waitSeconds?: number;
+  /** Told who holds the workspace, at once and every `noticeEveryMs` (default 10 s) while waiting. */
+  onWait?: WaitNotice;
+  noticeEveryMs?: number;
+  /** What this process does while holding the workspace, told to whoever waits for it. */
+  what?: string;
+}
 
 /**
  * Runs `fn` holding the workspace's turn lock (`<dataDir>/locks/<sha1(worktree)>/snapline.lock`):
  * turns, reverts and deletes of sessions in one workspace run one at a time, for their whole
  * duration. It is separate from the snapshot store's lock, which track/restore/retain take
- * for each of their own steps. A lock left by a dead process is taken over. A live holder is
- * waited for up to `timeoutMs` (default: the workspace's snapshot.lockTimeoutMs), telling the
- * user once through `onWait`; then WorkspaceBusy.
+ * for each of their own steps (bounded by snapshot.lockTimeoutMs). A lock left by a dead process
+ * is taken over. A live holder is waited for up to `waitSeconds` — agent turns last minutes —
+ * saying every 10 s who holds it and what it does; then WorkspaceBusy.
  */
-export async function withTurnLock<T>(worktree: string, fn: () => Promise<T>, opts: { timeoutMs?: number; onWait?: WaitNotice } = {}): Promise<T> {
+export async function withTurnLock<T>(worktree: string, fn: () => Promise<T>, opts: TurnLockOptions = {}): Promise<T> {
   const dir = join(dataDir(), 'locks', createHash('sha1').update(worktree).digest('hex'));
   await mkdir(dir, { recursive: true });
-  const timeoutMs = opts.timeoutMs ?? loadConfig(worktree).snapshot.lockTimeoutMs;
+  const timeoutMs = (opts.waitSeconds ?? loadConfig(worktree).session.waitSeconds) * 1000;
   let entered = false;
   try {
-    return await withStoreLock(dir, timeoutMs, opts.onWait && ((m) => opts.onWait!(m.replace('the snapshot store lock', `the workspace (another turn, revert or delete runs in ${worktree})`))), () => {
+    return await withLock(dir, { timeoutMs, onWait: opts.onWait, noticeEveryMs: opts.noticeEveryMs, what: opts.what, name: `the workspace ${worktree}` }, () => {
       entered = true;
       return fn();
     });

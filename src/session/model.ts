@@ -41,6 +41,8 @@ export interface AssistantMessageData {
   finish?: string;
   /** Exit code of the command the turn ran. */
   exit?: number;
+  /** The stop signal snapline got during the turn (the turn was still recorded; finish "interrupted"). */
+  interrupted?: string;
   error?: { name: string; message: string };
 }
 
@@ -59,12 +61,12 @@ export interface ToolState {
   /** The first 32 KiB of the command's output (stdout and stderr interleaved). */
   output: string;
   title: string;
-  metadata: { exit: number | null; outputBytes: number; truncated?: true; signal?: string };
+  metadata: { exit: number | null; outputBytes: number; truncated?: true; signal?: string; interrupted?: string };
   time: { start: number; end: number };
 }
 
 export type PartData =
-  | { type: 'text'; text: string; time?: { start: number; end: number }; truncated?: true; bytes?: number }
+  | { type: 'text'; text: string; time?: { start: number; end: number }; truncated?: true; bytes?: number; captured?: false; interrupted?: string }
   | { type: 'step-start'; snapshot: string; skipped?: SkippedEntry[] }
   | {
       type: 'step-finish';

@@ -43,12 +43,14 @@ export interface UndoOptions {
   onProgress?: (message: string) => void;
   /** Called as files are restored: how many so far, of how many. */
   onFiles?: (done: number, total: number) => void;
-  /** Told once when another turn holds the workspace and this waits for it. */
+  /** Told when another turn holds the workspace and this waits for it (at once, then every 10 s). */
   onWait?: (message: string) => void;
   /** Overwrite files changed outside the session, after keeping them in a retained snapshot. */
   force?: boolean;
   /** Compute and return what would be written and deleted; write nothing. */
   dryRun?: boolean;
+  /** Wait at most this long for a busy workspace (default: session.waitSeconds). */
+  waitSeconds?: number;
 }
 
 async function withDb<T>(opts: UndoOptions, fn: (db: Database) => Promise<T>): Promise<T> {
@@ -236,7 +238,7 @@ export async function revertSession(sessionId: string, messageId: string, opts: 
       const done: RevertResult = { ...result, ...mergedResult(r1, r2), snapshot: preRevert };
       if (outside.length) done.backup = { snapshot: current, command: restoreCommand(current, worktree, outside) };
       return done;
-    }, { onWait: opts.onWait });
+    }, { onWait: opts.onWait, waitSeconds: opts.waitSeconds, what: `revert of ${sessionId}` });
   });
 }
 
@@ -278,7 +280,7 @@ export async function unrevertSession(sessionId: string, opts: UndoOptions = {})
       const done: UndoResult = { sessionID: sessionId, written: r.written, deleted: r.deleted, edited: outside };
       if (outside.length) done.backup = { snapshot: current, command: restoreCommand(current, worktree, outside) };
       return done;
-    }, { onWait: opts.onWait });
+    }, { onWait: opts.onWait, waitSeconds: opts.waitSeconds, what: `unrevert of ${sessionId}` });
   });
 }
 
@@ -304,7 +306,7 @@ export async function deleteSession(sessionId: string, opts: UndoOptions = {}): 
         throw e;
       }
     };
-    const released = worktree ? await withTurnLock(worktree, drop, { onWait: opts.onWait }) : await drop();
+    const released = worktree ? await withTurnLock(worktree, drop, { onWait: opts.onWait, waitSeconds: opts.waitSeconds, what: `delete of ${sessionId}` }) : await drop();
     return { sessionID: sessionId, released };
   });
 }

@@ -41,7 +41,7 @@ export function summaryOf(m: MessageInfo): TurnSummary | undefined {
 export function describePart(p: PartData): string {
   switch (p.type) {
     case 'text':
-      return `text: ${oneLine(p.text)}${p.truncated ? ` … (${p.bytes} bytes)` : ''}`;
+      return `text: ${oneLine(p.text)}${p.truncated ? ` … (${p.bytes} bytes)` : ''}${p.interrupted ? ` (interrupted by ${p.interrupted})` : ''}`;
     case 'step-start':
       return `step-start ${p.snapshot.slice(0, 12)}${p.skipped?.length ? ` (${p.skipped.length} not snapshotted)` : ''}`;
     case 'step-finish':
@@ -49,7 +49,7 @@ export function describePart(p: PartData): string {
     case 'patch':
       return `patch ${p.hash.slice(0, 12)}: ${p.total ?? p.files.length} file${(p.total ?? p.files.length) === 1 ? '' : 's'}`;
     case 'tool':
-      return `tool bash: ${oneLine(p.state.input.command)} → exit ${p.state.metadata.exit ?? '?'}, ${p.state.metadata.outputBytes} bytes of output`;
+      return `tool bash: ${oneLine(p.state.input.command)} → exit ${p.state.metadata.exit ?? '?'}, ${p.state.metadata.outputBytes} bytes of output${p.state.metadata.interrupted ? ` (interrupted by ${p.state.metadata.interrupted})` : ''}`;
     default:
       return (p as { type: string }).type;
   }

@@ -111,7 +111,7 @@ export function getSession(db: Database, id: string): SessionInfo {
   return toSession(r);
 }
 
-/** Sessions, newest first (ids sort that way), optionally only those of one directory. */
+/** Sessions, newest first (ids sort that way), optionally only those of one workspace (as resolveWorkspace gives it). */
 export function listSessions(db: Database, opts: { directory?: string; limit?: number; offset?: number } = {}): SessionInfo[] {
   const where = opts.directory === undefined ? '' : 'WHERE directory = @directory';
   const rows = db

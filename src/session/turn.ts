@@ -1,12 +1,13 @@
 /** Recording one turn: user message, snapshot, the work, snapshot, summary — all in the database. */
-import { isAbsolute } from 'node:path';
+import { realpath } from 'node:fs/promises';
+import { isAbsolute, sep } from 'node:path';
 import { SnaplineError, UsageError } from '../errors.js';
 import { numstatStream } from '../diff/numstat.js';
 import type { GitContext } from '../git/run.js';
 import { projectId, resolveWorkspace, retain, storeContext, track, type SkippedFile } from '../snapshot/index.js';
 import { openDatabase, type Database } from './db.js';
-import { CorruptRow, UnknownSession } from './errors.js';
-import { PREVIEW_BYTES, resolveAgent, runCommand, type CommandResult } from './exec.js';
+import { CorruptRow, TurnInterrupted, UnknownSession } from './errors.js';
+import { catchSignals, KILL_WINDOW_MS, PREVIEW_BYTES, resolveAgent, runCommand, type CommandResult, type SignalCatcher } from './exec.js';
 import { newId } from './id.js';
 import { withTurnLock } from './lock.js';
 import { recoverLocked } from './recover.js';
@@ -43,7 +44,11 @@ export interface TurnEvent {
 export interface TurnOptions {
   /** The user's message for this turn. */
   message: string;
-  /** Workspace (default: the session's directory, else the current directory). */
+  /**
+   * Where the command runs (default: the current directory, or the session's workspace when the
+   * current directory is outside it). The workspace recorded is the git top level around it
+   * (else the directory itself): see resolveWorkspace.
+   */
   directory?: string;
   /** Continue this session. */
   sessionId?: string;
@@ -62,9 +67,25 @@ export interface TurnOptions {
   onEvent?: (event: TurnEvent) => void;
   /** Warnings for the user (files a snapshot left out). */
   onWarning?: (message: string) => void;
+  /** What the turn is doing now; '' when there is nothing to show (the agent has the terminal). */
   onProgress?: (message: string) => void;
-  /** Told once when another turn holds the workspace and this one waits for it. */
+  /** Told when another turn holds the workspace and this one waits for it (at once, then every 10 s). */
   onWait?: (message: string) => void;
+  /** Wait at most this long for a busy workspace (default: session.waitSeconds, 600). */
+  waitSeconds?: number;
+  /**
+   * Catch SIGINT/SIGTERM/SIGHUP of this process while the turn runs (for a CLI, not a server):
+   * they go to the command's process group, a second within 3 s kills it, and the turn is still
+   * recorded (TurnResult.interrupted); one before the command starts stops the turn there.
+   */
+  handleSignals?: boolean;
+  /** What happened to a caught signal, for the user. */
+  onInterrupt?: (message: string) => void;
+  /**
+   * With `agent`: give the agent this terminal (stdio inherited, in the terminal's foreground
+   * process group), for interactive agents. Its output is not captured: the text part says so.
+   */
+  terminal?: boolean;
 }
 
 export interface TurnResult {
@@ -79,6 +100,8 @@ export interface TurnResult {
   skipped: SkippedFile[];
   /** Turns discarded because the session had been reverted. */
   discarded: number;
+  /** The stop signal snapline got during the turn (handleSignals): the CLI exits 128 + its number. */
+  interrupted?: NodeJS.Signals;
 }
 
 /**
@@ -95,23 +118,33 @@ export async function runTurn(opts: TurnOptions): Promise<TurnResult> {
   try {
     let session: SessionInfo | undefined;
     let worktree: string;
+    // The command runs where the user is (`echo >> ../index.js` from lib/ means what it says);
+    // the snapshots cover the whole workspace around it.
+    let workDir: string;
     if (opts.sessionId !== undefined) {
       session = getSession(db, opts.sessionId);
       worktree = await sessionWorkspace(session);
       if (opts.directory !== undefined && (await resolveWorkspace(opts.directory, true)) !== worktree) {
         throw new UsageError(`session ${session.id} belongs to ${session.directory}, not ${opts.directory}`);
       }
+      const here = await realpath(opts.directory ?? process.cwd()).catch(() => worktree);
+      workDir = here === worktree || here.startsWith(worktree + sep) ? here : worktree;
     } else {
       worktree = await resolveWorkspace(opts.directory ?? process.cwd());
+      workDir = await realpath(opts.directory ?? process.cwd());
       if (opts.continue) {
         session = latestSession(db, worktree);
         if (!session) throw new UnknownSession(`(latest in ${worktree})`);
       }
     }
-    const argv = opts.agent !== undefined ? [...resolveAgent(opts.agent, worktree), opts.message] : ['bash', '-c', opts.exec!];
+    const argv = opts.agent !== undefined ? [...resolveAgent(opts.agent, workDir), opts.message] : ['bash', '-c', opts.exec!];
     // A turn interrupted before its end snapshot gets it first, before this turn changes anything.
-    const turn = () => recoverLocked(db, worktree).then(() => recordTurn(db, worktree, session, argv, opts));
-    return await withTurnLock(worktree, turn, { onWait: opts.onWait ?? opts.onProgress });
+    const turn = () => recoverLocked(db, worktree).then(() => recordTurnCatchingSignals(db, worktree, workDir, session, argv, opts));
+    return await withTurnLock(worktree, turn, {
+      onWait: opts.onWait ?? opts.onProgress,
+      waitSeconds: opts.waitSeconds,
+      what: `run ${JSON.stringify(opts.message.length > 40 ? opts.message.slice(0, 39) + '…' : opts.message)}${session ? ` in ${session.id}` : ''}`,
+    });
   } finally {
     if (!opts.db) db.close();
   }
@@ -127,7 +160,27 @@ export async function sessionWorkspace(s: SessionInfo): Promise<string> {
   return resolveWorkspace(s.directory, false);
 }
 
-async function recordTurn(db: Database, worktree: string, existing: SessionInfo | undefined, argv: string[], opts: TurnOptions): Promise<TurnResult> {
+/**
+ * recordTurn with, when asked (`handleSignals`), SIGINT/SIGTERM/SIGHUP caught from the moment
+ * the workspace is ours: they go to the command, and the turn is recorded whatever happens.
+ * (While waiting for the workspace they still end the process: nothing is written yet.)
+ */
+async function recordTurnCatchingSignals(db: Database, worktree: string, workDir: string, existing: SessionInfo | undefined, argv: string[], opts: TurnOptions): Promise<TurnResult> {
+  if (!opts.handleSignals) return recordTurn(db, worktree, workDir, existing, argv, opts);
+  const terminal = opts.terminal ?? false;
+  const signals = catchSignals((signal, again, running) => {
+    if (!running) opts.onInterrupt?.(`${signal}: the turn is recorded first, then snapline stops`);
+    else if (again) opts.onInterrupt?.(`${signal} again: killing the command`);
+    else opts.onInterrupt?.(`${signal} passed to the ${terminal ? 'agent' : 'command'}; it is recorded when it ends (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again within ${KILL_WINDOW_MS / 1000} s kills it)`);
+  });
+  try {
+    return await recordTurn(db, worktree, workDir, existing, argv, opts, signals);
+  } finally {
+    signals.release();
+  }
+}
+
+async function recordTurn(db: Database, worktree: string, workDir: string, existing: SessionInfo | undefined, argv: string[], opts: TurnOptions, signals?: SignalCatcher): Promise<TurnResult> {
   let session = existing;
   if (!session) {
     const project = await projectId(worktree);
@@ -163,7 +216,7 @@ async function recordTurn(db: Database, worktree: string, existing: SessionInfo 
         time: { created: now },
         agent: kind,
         mode: kind,
-        path: { cwd: worktree, root: worktree },
+        path: { cwd: workDir, root: worktree },
       });
       return { user, assistant, discarded };
     })();
@@ -172,7 +225,11 @@ async function recordTurn(db: Database, worktree: string, existing: SessionInfo 
       const skipped: SkippedFile[] = [];
       const snap = async (label: string) => {
         opts.onProgress?.(`snapshot (${label})…`);
-        const r = await track(worktree, { onProgress: opts.onProgress });
+        const r = await track(worktree, { onProgress: opts.onProgress }).catch((e: unknown) => {
+          // A terminal's Ctrl-C also reaches our git children: the snapshot is still owed, take it again.
+          if (!signals?.received()) throw e;
+          return track(worktree, { onProgress: opts.onProgress });
+        });
         await retain(worktree, sid, [r.tree]);
         for (const s of r.skipped) {
           skipped.push(s);
@@ -183,10 +240,16 @@ async function recordTurn(db: Database, worktree: string, existing: SessionInfo 
       const before = await snap('before');
       emit('step_start', insertPart(db, assistant.id, sid, withSkipped({ type: 'step-start', snapshot: before.tree }, before.skipped)));
 
-      const result = await runCommand(argv, worktree, opts.onOutput ?? (() => undefined));
+      const early = signals?.received();
+      if (early) throw new TurnInterrupted(early);
+      const terminal = opts.agent !== undefined && (opts.terminal ?? false);
+      opts.onProgress?.(terminal ? '' : `running the ${opts.agent !== undefined ? 'agent' : 'command'}…`);
+      const result = await runCommand(argv, workDir, opts.onOutput ?? (() => undefined), { terminal, signals });
       if (opts.agent !== undefined) {
         if (result.spawnError) throw new SnaplineError('agent-failed', `agent could not start: ${result.spawnError}`);
-        emit('text', insertPart(db, assistant.id, sid, { ...textPart(result.preview, result), time: { start: result.start, end: result.end } }));
+        const part: PartData = result.captured === false ? { type: 'text', text: NOT_CAPTURED, captured: false } : textPart(result.preview, result);
+        if (result.interrupted && part.type === 'text') part.interrupted = result.interrupted;
+        emit('text', insertPart(db, assistant.id, sid, { ...part, time: { start: result.start, end: result.end } }));
       } else {
         emit('tool_use', insertPart(db, assistant.id, sid, toolPart(opts.exec!, result)));
       }
@@ -202,13 +265,18 @@ async function recordTurn(db: Database, worktree: string, existing: SessionInfo 
       const paths: string[] = [];
       const summary = await summarize(ctx, before.tree, after.tree, (s) => paths.push(s.file));
       const totals = await sessionTotals(db, ctx, sid, before.tree, after.tree, summary);
+      const interrupted = signals?.received();
       db.transaction(() => {
         if (paths.length) insertPart(db, assistant.id, sid, { type: 'patch', hash: before.tree, ...capPaths(paths) });
         updateMessage(db, user.id, { ...user.data, summary });
-        updateMessage(db, assistant.id, { ...data, time: { ...data.time, completed: Date.now() }, finish: 'stop', exit: result.exit });
+        const done: AssistantMessageData = { ...data, time: { ...data.time, completed: Date.now() }, finish: interrupted ? 'interrupted' : 'stop', exit: result.exit };
+        if (interrupted) done.interrupted = interrupted;
+        updateMessage(db, assistant.id, done);
         updateSessionSummary(db, sid, totals);
       })();
-      return { sessionID: sid, messageID: user.id, assistantID: assistant.id, exit: result.exit, summary, skipped, discarded };
+      const turn: TurnResult = { sessionID: sid, messageID: user.id, assistantID: assistant.id, exit: result.exit, summary, skipped, discarded };
+      if (interrupted) turn.interrupted = interrupted;
+      return turn;
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       const name = e instanceof SnaplineError ? e.code : 'UnknownError';
@@ -249,10 +317,14 @@ function textPart(text: string, result?: CommandResult): PartData {
   return part;
 }
 
+/** The text part of an agent that had the terminal. */
+export const NOT_CAPTURED = '(output went to the terminal; not captured)';
+
 function toolPart(command: string, r: CommandResult): PartData {
   const metadata: ToolState['metadata'] = { exit: r.spawnError ? null : r.exit, outputBytes: r.outputBytes };
   if (r.truncated) metadata.truncated = true;
   if (r.signal) metadata.signal = r.signal;
+  if (r.interrupted) metadata.interrupted = r.interrupted;
   return {
     type: 'tool',
     callID: newId('part').replace(/^prt_/, 'call_'),

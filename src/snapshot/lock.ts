@@ -9,12 +9,30 @@ export interface LockHolder {
   hostname: string;
   /** When the holder took the lock (ms since the epoch). */
   started: number;
+  /** What the holder is doing, for whoever waits ("run \"fix the tests\"", "revert of ses_…"). */
+  what?: string;
 }
 
 export const LOCK_NAME = 'snapline.lock';
 
-/** Called once when the lock is busy, before waiting for it. */
+/** Told when the lock is busy, before waiting for it, and again every NOTICE_EVERY_MS while waiting. */
 export type WaitNotice = (message: string) => void;
+
+/** How often a waiter repeats who it is waiting for. */
+export const NOTICE_EVERY_MS = 10_000;
+
+/** How to wait for a lock, and what to tell. */
+export interface LockWait {
+  /** Give up (StoreLocked) after waiting this long. */
+  timeoutMs: number;
+  onWait?: WaitNotice;
+  /** Repeat the notice this often (default NOTICE_EVERY_MS). */
+  noticeEveryMs?: number;
+  /** The lock as notices name it (default "the snapshot store lock"). */
+  name?: string;
+  /** What we do while holding it, written into the lock file for whoever waits. */
+  what?: string;
+}
 
 /** The holder recorded in a lock file, or null if it is missing or unreadable. */
 export async function readLock(file: string): Promise<LockHolder | null> {
@@ -43,14 +61,36 @@ export function holderIsDead(h: LockHolder): boolean {
  * O_EXCL). A lock left by a dead process on this host is taken over; a live one is waited
  * for up to `timeoutMs`, then StoreLocked is thrown.
  */
-export async function withStoreLock<T>(storeDir: string, timeoutMs: number, onWait: WaitNotice | undefined, fn: () => Promise<T>): Promise<T> {
-  const file = join(storeDir, LOCK_NAME);
+export function withStoreLock<T>(storeDir: string, timeoutMs: number, onWait: WaitNotice | undefined, fn: () => Promise<T>): Promise<T> {
+  return withLock(storeDir, { timeoutMs, onWait }, fn);
+}
+
+/** The holder as a waiter reads it: "pid 12 on host (run "x", for 40 s)". */
+function describeHolder(h: LockHolder | null): string {
+  if (!h) return 'another process';
+  const age = Math.max(0, Math.round((Date.now() - h.started) / 1000));
+  return `pid ${h.pid} on ${h.hostname} (${h.what ? `${h.what}, ` : ''}for ${age} s)`;
+}
+
+/**
+ * Runs `fn` holding the lock file `<dir>/snapline.lock` (created with O_EXCL, naming its holder
+ * and what it does). A lock left by a dead process on this host is taken over; a live one is
+ * waited for up to `wait.timeoutMs`, saying who holds it at once and every `noticeEveryMs`,
+ * then StoreLocked is thrown.
+ */
+export async function withLock<T>(dir: string, wait: LockWait, fn: () => Promise<T>): Promise<T> {
+  const file = join(dir, LOCK_NAME);
+  const { timeoutMs, onWait } = wait;
+  const name = wait.name ?? 'the snapshot store lock';
+  const noticeEveryMs = wait.noticeEveryMs ?? NOTICE_EVERY_MS;
   const startedWaiting = Date.now();
   let noticed = false;
+  let lastNotice = 0;
   let delay = 25;
   let tookOver = false;
   for (;;) {
     const me: LockHolder = { pid: process.pid, hostname: hostname(), started: Date.now() };
+    if (wait.what) me.what = wait.what;
     try {
       const fh = await open(file, 'wx');
       try {
@@ -76,20 +116,25 @@ export async function withStoreLock<T>(storeDir: string, timeoutMs: number, onWa
         continue;
       }
     }
-    const waited = Date.now() - startedWaiting;
-    const who = holder ? `pid ${holder.pid} on ${holder.hostname}` : 'another process';
-    if (waited >= timeoutMs) throw new StoreLocked(storeDir, who, waited);
+    const now = Date.now();
+    const waited = now - startedWaiting;
+    const who = describeHolder(holder);
+    if (waited >= timeoutMs) throw new StoreLocked(dir, who, waited);
     if (!noticed) {
-      onWait?.(`waiting for ${who} to release the snapshot store lock (up to ${Math.round(timeoutMs / 1000)} s)…`);
+      onWait?.(`waiting for ${who} to release ${name} (up to ${Math.round(timeoutMs / 1000)} s)…`);
       noticed = true;
+      lastNotice = now;
+    } else if (now - lastNotice >= noticeEveryMs) {
+      onWait?.(`still waiting for ${who} to release ${name} (${Math.round(waited / 1000)} s of ${Math.round(timeoutMs / 1000)} s)…`);
+      lastNotice = now;
     }
-    await new Promise((r) => setTimeout(r, Math.min(delay, timeoutMs - waited)));
+    await new Promise((r) => setTimeout(r, Math.min(delay, timeoutMs - waited, Math.max(1, lastNotice + noticeEveryMs - now))));
     delay = Math.min(delay * 2, 250);
   }
   try {
     // A holder killed with SIGKILL leaves its git children running (an orphaned `git add` still
     // holds index.lock, an orphaned `git gc` its gc.pid): let them finish before we start.
-    if (tookOver) await waitForOrphans(storeDir, startedWaiting, timeoutMs, onWait, noticed);
+    if (tookOver) await waitForOrphans(dir, startedWaiting, timeoutMs, onWait, noticed);
     return await fn();
   } finally {
     await unlink(file).catch(() => undefined);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { loadConfig, snapshotRoot, type Config } from '../config.js';
 import { runGit, type GitContext } from '../git/run.js';
 import { StoreCorrupt, StoreMissing, WorkspaceNotADirectory, WorkspaceNotFound, WorkspaceTooBroad } from './errors.js';
@@ -64,7 +64,13 @@ export const WORKTREE_FILE = 'snapline-worktree';
 /** Attributes that keep snapshots byte-exact: no eol conversion, filters or encodings. */
 const INFO_ATTRIBUTES = '* -text -eol -filter -ident -working-tree-encoding\n';
 
-/** The workspace's real path, refusing missing paths, non-directories, `/` and home unless forced. */
+/**
+ * The workspace a directory belongs to, as a real path: inside a git work tree its top level (a
+ * command run from `repo/lib` still records the whole project), elsewhere the directory itself.
+ * Relative paths, `.`, trailing slashes and symlinks all come out the same. Refuses missing paths,
+ * non-directories, and `/` or the home directory unless forced; a work tree whose top level is `/`
+ * or home (a dotfiles repository) does not widen a subdirectory to it.
+ */
 export async function resolveWorkspace(dir: string, force = false): Promise<string> {
   const abs = resolve(dir);
   let st;
@@ -75,11 +81,29 @@ export async function resolveWorkspace(dir: string, force = false): Promise<stri
   }
   if (!st.isDirectory()) throw new WorkspaceNotADirectory(abs);
   const real = await realpath(abs);
-  if (!force) {
-    const home = await realpath(homedir()).catch(() => homedir());
-    if (real === '/' || real === home) throw new WorkspaceTooBroad(real);
+  const home = await realpath(homedir()).catch(() => homedir());
+  const tooBroad = (p: string) => p === '/' || p === home;
+  const top = await gitTopLevel(real);
+  const workspace = top !== undefined && (top === real || !tooBroad(top)) ? top : real;
+  if (!force && tooBroad(workspace)) throw new WorkspaceTooBroad(workspace);
+  return workspace;
+}
+
+/** The real path of the top level of the git work tree around `dir`, if it is in one. */
+async function gitTopLevel(dir: string): Promise<string | undefined> {
+  // A directory holding .git is its own top level: no git to start (a workspace, once resolved,
+  // is resolved again by every step of a turn).
+  if (await lstat(join(dir, '.git')).then(() => true, () => false)) return dir;
+  try {
+    // Read-only, optional locks off: the user's repository is never written.
+    const r = await runGit({ cwd: dir, env: { GIT_OPTIONAL_LOCKS: '0' } }, ['rev-parse', '--show-toplevel'], { okStatus: [0, 128] });
+    const top = r.stdout.toString('utf8').replace(/\n$/, '');
+    if (r.status !== 0 || !isAbsolute(top)) return undefined;
+    return await realpath(top);
+  } catch {
+    // Not a work tree (a .git directory, a broken .git file, an unsafe owner): the directory itself.
+    return undefined;
   }
-  return real;
 }
 
 /** Root commit of the git repository around `worktree`, or "global" outside a repository. */
