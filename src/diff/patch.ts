@@ -6,7 +6,7 @@
 import { UsageError } from '../errors.js';
 import type { ObjectReader } from '../git/objects.js';
 import { resolveTree } from '../git/repo.js';
-import { runGit, type GitContext } from '../git/run.js';
+import { gitText, runGit, type GitContext } from '../git/run.js';
 import { changedPaths, type Side, type TreeChange } from '../git/tree-diff.js';
 import { compact } from './compact.js';
 import { allChanged, blobChunks, compareBlobs, countLines, Scratch, type BlobRef, type LineTables } from './compare.js';
@@ -214,18 +214,45 @@ function typeOf(mode: string): string {
   return mode.slice(0, 2) === '10' ? 'file' : mode;
 }
 
-/** Unique abbreviations of every blob id, as `git diff` prints them on its index lines. */
+const NULL_OID = '0'.repeat(40);
+
+/**
+ * Abbreviations of every object id on the index lines (and of the null id shown for a missing
+ * side), as `git diff` prints them: git's default length for this repository (core.abbrev, or
+ * "auto": from the number of packed objects), extended while another object shares the prefix.
+ * `git rev-parse --short` takes one id per process, so the default length is asked once and
+ * uniqueness is checked for all ids together by one `cat-file --batch-check` a round.
+ */
 async function abbreviations(ctx: GitContext, sections: TreeChange[]): Promise<Map<string, string>> {
   const oids = new Set<string>();
-  for (const c of sections) for (const s of [c.before, c.after]) if (s) oids.add(s.oid);
-  const map = new Map<string, string>();
-  const list = [...oids];
-  for (let i = 0; i < list.length; i += 2000) {
-    const batch = list.slice(i, i + 2000);
-    const r = await runGit(ctx, ['rev-parse', '--short', ...batch], { okStatus: [0, 128] });
-    const lines = r.stdout.toString('latin1').split('\n');
-    batch.forEach((oid, k) => map.set(oid, lines[k] && oid.startsWith(lines[k]!) ? lines[k]! : oid.slice(0, 7)));
+  for (const c of sections) {
+    for (const s of [c.before, c.after]) if (s) oids.add(s.oid);
+    if (!c.before || !c.after) oids.add(NULL_OID);
   }
+  const map = new Map<string, string>();
+  if (oids.size === 0) return map;
+  // A full id is abbreviated to the default length unless an object shares that prefix, so the
+  // shorter of two unrelated ids' abbreviations is the default (both colliding is ~impossible).
+  const probes = await Promise.all(['0', 'f'].map((c) => gitText(ctx, ['rev-parse', '--short', c.repeat(40)])));
+  let length = Math.min(...probes.map((p) => p.length));
+  // core.disambiguate would let cat-file pick one of several objects: the prefix must be unique.
+  const check = { ...ctx, config: { ...ctx.config, 'core.disambiguate': 'none' } };
+  let pending = [...oids];
+  while (pending.length && length < 40) {
+    const prefixes = pending.map((oid) => oid.slice(0, length));
+    const r = await runGit(check, ['cat-file', '--batch-check'], { input: prefixes.join('\n') + '\n' });
+    const answers = r.stdout.toString('latin1').split('\n');
+    const ambiguous: string[] = [];
+    pending.forEach((oid, k) => {
+      const answer = answers[k] ?? '';
+      // Unique: no object has the prefix, or the one object that has it is this one.
+      if (answer === `${prefixes[k]} missing` || answer.startsWith(`${oid} `)) map.set(oid, prefixes[k]!);
+      else ambiguous.push(oid);
+    });
+    pending = ambiguous;
+    length++;
+  }
+  for (const oid of pending) map.set(oid, oid);
   return map;
 }
 
@@ -252,13 +279,13 @@ async function fileSection(
   const bName = quoteLabel('b/', c.path);
   await text(`diff --git ${aName} ${bName}\n`);
   const { before, after } = c;
-  const short = (s: Side | undefined, other: Side | undefined) => (s ? abbrev.get(s.oid)! : '0'.repeat(abbrev.get(other!.oid)!.length));
+  const short = (s: Side | undefined) => abbrev.get(s ? s.oid : NULL_OID)!;
   if (!before) await text(`new file mode ${after!.mode}\n`);
   else if (!after) await text(`deleted file mode ${before.mode}\n`);
   else if (before.mode !== after.mode) await text(`old mode ${before.mode}\nnew mode ${after.mode}\n`);
   if (before && after && before.oid === after.oid) return;
   const sameMode = before && after && before.mode === after.mode ? ` ${before.mode}` : '';
-  await text(`index ${short(before, after)}..${short(after, before)}${sameMode}\n`);
+  await text(`index ${short(before)}..${short(after)}${sameMode}\n`);
   const labelA = before ? aName : '/dev/null';
   const labelB = after ? bName : '/dev/null';
   const fileHeader = () => text(`--- ${labelA}${labelA.includes(' ') ? '\t' : ''}\n+++ ${labelB}${labelB.includes(' ') ? '\t' : ''}\n`);

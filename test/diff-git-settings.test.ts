@@ -1,0 +1,87 @@
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
+import { after, before, describe, it } from 'node:test';
+import { CLI, tempRepo } from './helpers/repo.js';
+
+/**
+ * Patches and listings follow the repository's own settings the way git does: the length of
+ * abbreviated ids on `index` lines, and core.quotePath. git is the oracle.
+ */
+function snapline(cwd: string, ...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', maxBuffer: 1 << 28 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Writes `count` distinct small blobs as one pack (git's automatic length counts packed objects).
+ * Built here and indexed by `git index-pack`: much faster than fast-import on a busy machine.
+ */
+function packBlobs(repo: ReturnType<typeof tempRepo>, count: number): void {
+  const head = Buffer.alloc(12);
+  head.write('PACK');
+  head.writeUInt32BE(2, 4);
+  head.writeUInt32BE(count, 8);
+  const parts = [head];
+  for (let i = 0; i < count; i++) {
+    const body = Buffer.from(`filler blob ${i}\n`);
+    let size = body.length;
+    const entry = [(3 << 4) | (size & 15)]; // type 3: blob
+    size >>= 4;
+    while (size) {
+      entry[entry.length - 1]! |= 0x80;
+      entry.push(size & 0x7f);
+      size >>= 7;
+    }
+    parts.push(Buffer.from(entry), deflateSync(body, { level: 1 }));
+  }
+  const pack = Buffer.concat(parts);
+  const file = join(repo.dir, '.git', 'objects', 'pack', 'pack-filler.pack');
+  writeFileSync(file, Buffer.concat([pack, createHash('sha1').update(pack).digest()]));
+  repo.git('index-pack', file);
+}
+
+describe('index lines abbreviate ids as git does', () => {
+  const repo = tempRepo();
+  before(() => {
+    for (let i = 0; i < 12; i++) writeFileSync(join(repo.dir, `f${i}.txt`), `one ${i}\n`);
+    repo.git('add', '-A');
+    repo.git('commit', '-qm', 'one');
+    for (let i = 0; i < 12; i++) {
+      if (i % 4 === 0) repo.git('rm', '-q', `f${i}.txt`);
+      else writeFileSync(join(repo.dir, `f${i}.txt`), `two ${i}\n`);
+    }
+    writeFileSync(join(repo.dir, 'added.txt'), 'added\n');
+    repo.git('add', '-A');
+    repo.git('commit', '-qm', 'two');
+    // Over 2^14 packed objects git's automatic length is 8, no longer 7.
+    packBlobs(repo, 20000);
+  });
+  after(() => repo.cleanup());
+
+  it('uses git’s automatic length in a repository with many objects', () => {
+    const expected = repo.git('diff', 'HEAD~1', 'HEAD');
+    assert.match(expected, /^index [0-9a-f]{8}\.\.[0-9a-f]{8} /m, 'git should pick 8 digits here');
+    const r = snapline(repo.dir, 'diff', 'HEAD~1', 'HEAD', '--patch');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, expected);
+  });
+
+  it('honours core.abbrev, lengthening ids that share a prefix', () => {
+    repo.git('config', 'core.abbrev', '4');
+    try {
+      const expected = repo.git('diff', 'HEAD~1', 'HEAD');
+      // 20,000 objects share many 4-digit prefixes: some ids need more digits
+      const lengths = new Set([...expected.matchAll(/^index ([0-9a-f]+)\.\.([0-9a-f]+)/gm)].flatMap((m) => [m[1]!.length, m[2]!.length]));
+      assert.ok(lengths.size > 1, `expected abbreviations of several lengths, got ${[...lengths]}`);
+      const r = snapline(repo.dir, 'diff', 'HEAD~1', 'HEAD', '--patch');
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, expected);
+    } finally {
+      repo.git('config', '--unset', 'core.abbrev');
+    }
+  });
+});
