@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
@@ -84,4 +84,49 @@ describe('index lines abbreviate ids as git does', () => {
       repo.git('config', '--unset', 'core.abbrev');
     }
   });
+});
+
+describe('core.quotePath is honoured like git', () => {
+  const repo = tempRepo();
+  const home = tempRepo('snapline-home-');
+  const env = { ...process.env, SNAPLINE_HOME: home.dir, SNAPLINE_CONFIG_CONTENT: '' };
+  const run = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [CLI, ...args], { cwd: repo.dir, encoding: 'utf8', env });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  const trees: string[] = [];
+  before(() => {
+    mkdirSync(join(repo.dir, 'répertoire'));
+    writeFileSync(join(repo.dir, 'café.txt'), 'one\n');
+    writeFileSync(join(repo.dir, 'répertoire', 'naïve "quoted".txt'), 'one\n');
+    writeFileSync(join(repo.dir, 'plain.txt'), 'one\n');
+    repo.git('add', '-A');
+    repo.git('commit', '-qm', 'one');
+    trees.push(JSON.parse(run('snapshot', 'track', '--dir', repo.dir, '--format', 'json')).tree);
+    writeFileSync(join(repo.dir, 'café.txt'), 'two\n');
+    writeFileSync(join(repo.dir, 'répertoire', 'naïve "quoted".txt'), 'two\nlines\n');
+    writeFileSync(join(repo.dir, 'plain.txt'), 'two\n');
+    writeFileSync(join(repo.dir, 'ünïcödé-new.txt'), 'new\n');
+    repo.git('add', '-A');
+    repo.git('commit', '-qm', 'two');
+    trees.push(JSON.parse(run('snapshot', 'track', '--dir', repo.dir, '--format', 'json')).tree);
+  });
+  after(() => {
+    repo.cleanup();
+    home.cleanup();
+  });
+
+  for (const setting of ['true', 'false']) {
+    it(`core.quotePath=${setting}: numstat, stat and patch name files as git does`, () => {
+      repo.git('config', 'core.quotePath', setting);
+      for (const mode of ['--numstat', '--stat', '--patch']) {
+        const expected = repo.git('diff', mode === '--patch' ? '--no-ext-diff' : mode, 'HEAD~1', 'HEAD');
+        assert.equal(/café/.test(expected), setting === 'false', `git's ${mode} with quotePath=${setting}`);
+        assert.equal(run('diff', 'HEAD~1', 'HEAD', mode), expected, `snapline diff ${mode}`);
+        // Snapshots of this workspace are named by the workspace's setting, not the store's.
+        assert.equal(run('diff', '--dir', repo.dir, trees[0]!, trees[1]!, mode), expected, `snapline diff --dir ${mode}`);
+      }
+    });
+  }
 });

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
-import { openRepository } from '../git/repo.js';
+import { openRepository, quotePathSetting } from '../git/repo.js';
 import type { GitContext } from '../git/run.js';
 import { numstatStream, type FileStat } from '../diff/numstat.js';
 import { patchStream, parseCursor, type PatchOptions } from '../diff/patch.js';
@@ -98,9 +98,11 @@ const command: Command = {
     if ((v['max-bytes'] !== undefined || v.continue !== undefined || v.context !== undefined) && !v.patch) throw new UsageError('--context, --max-bytes and --continue go with --patch');
     const [from, to] = revs as [string, string];
     const ctx = await repoFromOptions(v);
+    // Paths are quoted as the user's git would: a snapshot store's own setting is snapline's.
+    const quote = format === 'json' || (await quotePathSetting(v.dir !== undefined ? { cwd: resolve(v.dir) } : ctx));
 
     if (v.patch) {
-      const opts: PatchOptions = { paths, context, budgetBytes, maxBytes: maxBytes ?? (format === 'json' ? 1 << 20 : undefined), cursor: v.continue ? parseCursor(v.continue) : undefined };
+      const opts: PatchOptions = { paths, context, budgetBytes, quotePath: quote, maxBytes: maxBytes ?? (format === 'json' ? 1 << 20 : undefined), cursor: v.continue ? parseCursor(v.continue) : undefined };
       const stream = patchStream(ctx, from, to, opts);
       if (format === 'json') {
         const parts: Buffer[] = [];
@@ -131,7 +133,7 @@ const command: Command = {
     if (v.numstat) {
       for await (const s of stats) {
         progress.clear();
-        await write(numstatLine(s));
+        await write(numstatLine(s, quote));
       }
       progress.clear();
       return 0;
@@ -139,7 +141,7 @@ const command: Command = {
     const all: FileStat[] = [];
     for await (const s of stats) all.push(s);
     progress.clear();
-    await write(formatStat(all, terminalColumns()));
+    await write(formatStat(all, terminalColumns(), { quotePath: quote }));
     return 0;
   },
 };
@@ -162,9 +164,10 @@ function progressLine(): { update?: (done: number, total: number, path: string) 
   };
 }
 
-function numstatLine(s: FileStat): string {
+function numstatLine(s: FileStat, quoteNonAscii: boolean): string {
   const mark = s.approximate ? '~' : '';
-  return s.binary ? `-\t-\t${quotePath(s.file)}\n` : `${mark}${s.additions}\t${mark}${s.deletions}\t${quotePath(s.file)}\n`;
+  const name = quotePath(s.file, quoteNonAscii);
+  return s.binary ? `-\t-\t${name}\n` : `${mark}${s.additions}\t${mark}${s.deletions}\t${name}\n`;
 }
 
 export default command;

@@ -1,6 +1,7 @@
 import { UsageError } from '../errors.js';
 import { patchStream, parseCursor } from '../diff/patch.js';
 import { formatStat } from '../diff/stat.js';
+import { quotePathSetting } from '../git/repo.js';
 import { storeContext } from '../snapshot/index.js';
 import {
   deleteSession,
@@ -161,7 +162,9 @@ const command: Command = {
         const maxBytes = v['max-bytes'] === undefined ? (asJson ? 1 << 20 : undefined) : intOption('max-bytes', v['max-bytes'], 0);
         if (maxBytes === 0) throw new UsageError('--max-bytes must be at least 1');
         const ctx = await storeContext(range.directory);
-        const stream = patchStream(ctx, range.from, range.to, { paths: v.file ?? [], context: intOption('context', v.context, 3, 100000), maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined });
+        // Paths are quoted as the workspace's git would (the store's own setting is snapline's).
+        const quote = asJson || (await quotePathSetting({ cwd: range.directory }));
+        const stream = patchStream(ctx, range.from, range.to, { quotePath: quote, paths: v.file ?? [], context: intOption('context', v.context, 3, 100000), maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined });
         if (asJson) {
           const parts: Buffer[] = [];
           for await (const b of stream.chunks) parts.push(b);

@@ -23,6 +23,8 @@ export interface PatchOptions {
   maxBytes?: number;
   /** Resume where an earlier page ended. */
   cursor?: PatchCursor;
+  /** Quote bytes above 0x7f in paths (git's core.quotePath; default true). */
+  quotePath?: boolean;
 }
 
 /** Where a page ended: the index of the file section and the bytes of it already produced. */
@@ -275,8 +277,8 @@ async function fileSection(
     await out(b, 0, b.length);
     lineDone();
   };
-  const aName = quoteLabel('a/', c.path);
-  const bName = quoteLabel('b/', c.path);
+  const aName = quoteLabel('a/', c.path, opts.quotePath ?? true);
+  const bName = quoteLabel('b/', c.path, opts.quotePath ?? true);
   await text(`diff --git ${aName} ${bName}\n`);
   const { before, after } = c;
   const short = (s: Side | undefined) => abbrev.get(s ? s.oid : NULL_OID)!;
@@ -448,7 +450,7 @@ function validUtf8Length(b: Buffer): number {
 }
 
 /** "a/path" quoted as a whole when the path needs quoting, as git does. */
-function quoteLabel(prefix: string, path: string): string {
-  const q = quotePath(path);
+function quoteLabel(prefix: string, path: string, quoteNonAscii: boolean): string {
+  const q = quotePath(path, quoteNonAscii);
   return q.startsWith('"') ? `"${prefix}${q.slice(1)}` : prefix + path;
 }

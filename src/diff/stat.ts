@@ -1,14 +1,19 @@
 import type { FileStat } from './numstat.js';
 import { quotePath } from './quote.js';
 
+export interface StatFormat {
+  /** Quote bytes above 0x7f in names (git's core.quotePath; default true). */
+  quotePath?: boolean;
+}
+
 /**
  * A `git diff --stat` summary, laid out by git's rules: one line per file with its change
  * count and a +/- bar, then the totals. `columns` is the terminal width (git uses 80 when the
  * output is not a terminal). Counts over the memory budget are marked `~`.
  */
-export function formatStat(stats: readonly FileStat[], columns = 80): string {
+export function formatStat(stats: readonly FileStat[], columns = 80, format: StatFormat = {}): string {
   if (stats.length === 0) return '';
-  const names = stats.map((s) => quotePath(s.file));
+  const names = stats.map((s) => quotePath(s.file, format.quotePath ?? true));
   const counts = stats.map((s) => `${s.approximate ? '~' : ''}${s.additions + s.deletions}`);
   let maxChange = 0;
   let numberWidth = 0;
