@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { numstatStream } from '../diff/numstat.js';
 import { patchStream, parseCursor } from '../diff/patch.js';
 import { formatStat } from '../diff/stat.js';
 import { quotePathSetting } from '../git/repo.js';
@@ -14,6 +15,7 @@ import {
   revertSession,
   showSession,
   summaryOf,
+  turnsChangedPaths,
   unrevertSession,
   type FileDiff,
   type SessionInfo,
@@ -26,8 +28,8 @@ const help = `snapline session — browse, diff, revert and delete recorded sess
 Usage:
   snapline session list [--dir DIR] [--limit N] [--offset N] [--format text|json]
   snapline session show ID [--limit N] [--offset N] [--format text|json]
-  snapline session diff ID [--message MSG] [--file PATH]... [--format text|json]
-  snapline session diff ID [--message MSG] [--file PATH]... --patch [-U N] [--max-bytes N] [--continue CURSOR]
+  snapline session diff ID [--message MSG | --turns-only] [--file PATH]... [--format text|json]
+  snapline session diff ID [--message MSG | --turns-only] [--file PATH]... --patch [-U N] [--max-bytes N] [--continue CURSOR]
   snapline session revert ID --message MSG
   snapline session unrevert ID
   snapline session delete ID
@@ -35,9 +37,13 @@ Usage:
 list      sessions newest first: id, title, directory, last update, +/- totals
 show      the session's turns (messages and their parts, with per-turn +/-), a page at a time
           (--limit messages from --offset; default 50 from 0); reads the database only
-diff      per-file +/- of the session (or of turn --message), from the stored summaries;
-          --patch produces the unified diff on demand from the snapshots, streamed, and pages it
-          with --max-bytes (the cursor for --continue is printed on stderr, or as "next" in json)
+diff      per-file +/- and, with --patch, the unified diff (produced on demand from the
+          snapshots, streamed; pages with --max-bytes, the cursor for --continue printed on
+          stderr, or as "next" in json).
+          Without --message: everything from the session's first snapshot to its last, so
+          edits made between turns (by hand, by other tools) are included; the first line
+          says so. --turns-only keeps only the paths the turns themselves changed.
+          With --message MSG: that turn alone (its stats come from the stored summary).
 revert    puts back, per path, the files changed by turn MSG and later turns as they were before
           MSG (the current state is snapshotted first); files the session never changed are
           never written. Refused while a turn of the session is running.
@@ -47,6 +53,8 @@ delete    deletes the session's rows and releases its snapshots (gc may then pru
 Examples:
   snapline session list
   snapline session show ses_... --limit 20
+  snapline session diff ses_...                     # first to last snapshot
+  snapline session diff ses_... --turns-only --patch
   snapline session diff ses_... --message msg_... --patch --max-bytes 65536
   snapline session revert ses_... --message msg_...
 `;
@@ -90,6 +98,7 @@ const command: Command = {
       context: { type: 'string', short: 'U' },
       'max-bytes': { type: 'string' },
       continue: { type: 'string' },
+      'turns-only': { type: 'boolean' },
     });
     const format = v.format ?? 'text';
     if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not '${format}'`);
@@ -140,37 +149,53 @@ const command: Command = {
         const db = openDatabase();
         let range;
         const sid = id();
+        const wide = v.message === undefined;
         try {
           range = diffRange(db, sid, v.message);
-          if (!v.patch) {
-            if (v.context !== undefined || v['max-bytes'] !== undefined || v.continue !== undefined) throw new UsageError('--context, --max-bytes and --continue go with --patch');
-            const turns = range.turns.map((t) => {
-              const sum = summaryOf(showSessionMessage(db, sid, t.id));
-              return { messageID: t.id, total: sum?.total, truncated: sum?.truncated ?? false, diffs: onlyFiles(sum?.diffs ?? [], v.file) };
-            });
-            if (asJson) return (await json(v.message ? turns[0] : turns), 0);
-            for (const t of turns) {
-              await write(`${t.messageID}  +${t.total?.additions ?? 0} -${t.total?.deletions ?? 0} in ${t.total?.files ?? 0} files\n`);
-              if (t.diffs.length) await write(formatStat(asStats(t.diffs), terminalColumns()));
-              if (t.truncated) await write(`  (list capped at ${t.diffs.length} files; use --patch for all)\n`);
-            }
+          if (v['turns-only'] && !wide) throw new UsageError('--turns-only goes with a session-wide diff (without --message)');
+          if (!v.patch && (v.context !== undefined || v['max-bytes'] !== undefined || v.continue !== undefined)) throw new UsageError('--context, --max-bytes and --continue go with --patch');
+          if (!v.patch && !wide) {
+            // One turn: its stored summary, from the database alone.
+            const sum = summaryOf(showSessionMessage(db, sid, range.turns[0]!.id));
+            const t = { messageID: range.turns[0]!.id, total: sum?.total, truncated: sum?.truncated ?? false, diffs: onlyFiles(sum?.diffs ?? [], v.file) };
+            if (asJson) return (await json(t), 0);
+            const quote = await quotePathSetting({ cwd: range.directory });
+            await write(`${t.messageID}  +${t.total?.additions ?? 0} -${t.total?.deletions ?? 0} in ${t.total?.files ?? 0} files\n`);
+            if (t.diffs.length) await write(formatStat(asStats(t.diffs), terminalColumns(), { quotePath: quote }));
+            if (t.truncated) await write(`  (list capped at ${t.diffs.length} files; use --patch for all)\n`);
             return 0;
           }
         } finally {
           db.close();
         }
-        const maxBytes = v['max-bytes'] === undefined ? (asJson ? 1 << 20 : undefined) : intOption('max-bytes', v['max-bytes'], 0);
+        const maxBytes = v['max-bytes'] === undefined ? (asJson && v.patch ? 1 << 20 : undefined) : intOption('max-bytes', v['max-bytes'], 0);
         if (maxBytes === 0) throw new UsageError('--max-bytes must be at least 1');
         const ctx = await storeContext(range.directory);
         // Paths are quoted as the workspace's git would (the store's own setting is snapline's).
         const quote = asJson || (await quotePathSetting({ cwd: range.directory }));
-        const stream = patchStream(ctx, range.from, range.to, { quotePath: quote, paths: v.file ?? [], context: intOption('context', v.context, 3, 100000), maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined });
+        const only = v['turns-only'] ? await turnsChangedPaths(ctx, range.turns) : undefined;
+        // Session-wide, the range runs from the first snapshot to the last: say so.
+        const covers = !wide
+          ? ''
+          : only
+            ? `session ${sid} — changes from its first snapshot to its last, limited to the ${only.size} path${only.size === 1 ? '' : 's'} its turns changed (edits made between turns to other files left out)\n`
+            : `session ${sid} — all changes from its first snapshot to its last (edits made between turns included; --turns-only for the turns' own changes)\n`;
+        if (!v.patch) {
+          const stats = [];
+          for await (const s of numstatStream(ctx, range.from, range.to, { paths: v.file ?? [], only })) stats.push(s);
+          if (asJson) return (await json({ sessionID: sid, from: range.from, to: range.to, turnsOnly: only !== undefined, diffs: stats }), 0);
+          await write(covers + (stats.length ? formatStat(stats, terminalColumns(), { quotePath: quote }) : 'no files changed\n'));
+          return 0;
+        }
+        const stream = patchStream(ctx, range.from, range.to, { quotePath: quote, only, paths: v.file ?? [], context: intOption('context', v.context, 3, 100000), maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined });
         if (asJson) {
           const parts: Buffer[] = [];
           for await (const b of stream.chunks) parts.push(b);
-          await write(JSON.stringify({ from: range.from, to: range.to, patch: Buffer.concat(parts).toString('utf8'), next: stream.next() ?? null }) + '\n');
+          await write(JSON.stringify({ from: range.from, to: range.to, ...(wide ? { turnsOnly: only !== undefined } : {}), patch: Buffer.concat(parts).toString('utf8'), next: stream.next() ?? null }) + '\n');
           return 0;
         }
+        // The coverage line goes before the first page only ('git apply' skips text before a patch).
+        if (covers && !v.continue) await write(covers);
         for await (const b of stream.chunks) await write(b);
         const next = stream.next();
         if (next) process.stderr.write(`snapline: page ends here; continue with --continue ${next}\n`);

@@ -11,11 +11,13 @@ import { changedPaths, type Side, type TreeChange } from '../git/tree-diff.js';
 import { compact } from './compact.js';
 import { allChanged, blobChunks, compareBlobs, countLines, Scratch, type BlobRef, type LineTables } from './compare.js';
 import { LineCursor, type Out } from './line-cursor.js';
-import { blobOf, openReaderPair } from './numstat.js';
+import { blobOf, keepOnly, openReaderPair } from './numstat.js';
 import { quotePath } from './quote.js';
 
 export interface PatchOptions {
   paths?: readonly string[];
+  /** Keep only files whose path is in this set (a path need not exist in either tree). */
+  only?: ReadonlySet<string>;
   /** Context lines (default 3). */
   context?: number;
   budgetBytes?: number;
@@ -145,7 +147,7 @@ export function patchStream(ctx: GitContext, from: string, to: string, opts: Pat
   let nextCursor: PatchCursor | undefined;
   async function* run(): AsyncGenerator<Buffer> {
     const [fromTree, toTree] = await Promise.all([resolveTree(ctx, from), resolveTree(ctx, to)]);
-    const changes = await changedPaths(ctx, fromTree, toTree, opts.paths ?? []);
+    const changes = keepOnly(await changedPaths(ctx, fromTree, toTree, opts.paths ?? []), opts.only);
     const sections = changes.flatMap(splitTypeChange);
     const abbrev = await abbreviations(ctx, sections);
     const readers = openReaderPair(ctx);

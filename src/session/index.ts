@@ -24,6 +24,6 @@ export {
 export { summarize, MAX_DIFF_ENTRIES, MAX_DIFF_BYTES } from './summary.js';
 export { runTurn, describeSkip, type TurnOptions, type TurnResult, type TurnEvent } from './turn.js';
 export { revertSession, unrevertSession, deleteSession, type RevertResult, type UndoOptions } from './revert.js';
-export { showSession, diffRange, describePart, summaryOf, type SessionView, type MessageView } from './show.js';
+export { showSession, diffRange, describePart, summaryOf, turnsChangedPaths, type SessionView, type MessageView } from './show.js';
 export { runQuery, jsonValue, type QueryResult } from './query.js';
 export { splitCommand, PREVIEW_BYTES } from './exec.js';
