@@ -130,3 +130,56 @@ describe('core.quotePath is honoured like git', () => {
     });
   }
 });
+
+describe('--color paints like git diff --color=always', () => {
+  const repo = tempRepo();
+  before(() => {
+    const body = (n: number) => Array.from({ length: n }, (_, i) => `  line ${i};\n`).join('');
+    writeFileSync(join(repo.dir, 'f.c'), `int main() {\n${body(12)}}\n`);
+    writeFileSync(join(repo.dir, 'ws.txt'), 'a\nb\nc\n');
+    writeFileSync(join(repo.dir, 'crlf.txt'), 'one\r\ntwo\r\nthree\r\n');
+    writeFileSync(join(repo.dir, 'nonl.txt'), 'x\ny');
+    writeFileSync(join(repo.dir, 'b.bin'), 'bin\0ary');
+    writeFileSync(join(repo.dir, 'mode.sh'), 'echo\n');
+    writeFileSync(join(repo.dir, 'gone.txt'), 'bye\n\n');
+    repo.git('add', '-A');
+    repo.git('commit', '-qm', 'one');
+    // function-name hunk header, a trailing space, a blank line added at the end
+    writeFileSync(join(repo.dir, 'f.c'), `int main() {\n${body(8)}  CHANGED; \n${body(12).split('\n').slice(9).join('\n')}}\n\n`);
+    // leading tab, spaces before a tab, a whitespace-only line, trailing tab
+    writeFileSync(join(repo.dir, 'ws.txt'), 'a\n\tindented\n  \tmixed\n \t \nb\t\nc\n');
+    writeFileSync(join(repo.dir, 'crlf.txt'), 'one\r\nTWO\r\nthree\r\n');
+    writeFileSync(join(repo.dir, 'nonl.txt'), 'x\nz');
+    writeFileSync(join(repo.dir, 'b.bin'), 'bin\0arz');
+    repo.git('update-index', '--chmod=+x', 'mode.sh');
+    repo.git('rm', '-q', 'gone.txt');
+    writeFileSync(join(repo.dir, 'new.txt'), 'new \tfile\n\n');
+    repo.git('add', '-A');
+    repo.git('commit', '-qm', 'two');
+  });
+  after(() => repo.cleanup());
+
+  it('patches, with every kind of change, are byte-identical', () => {
+    const expected = repo.git('diff', '--color=always', 'HEAD~1', 'HEAD');
+    assert.match(expected, /\x1b\[36m@@ [^\n]*@@\x1b\[m \x1b\[mint main\(\) \{/, 'a coloured function name');
+    assert.match(expected, /\x1b\[41m\+\x1b\[m\n/, 'a blank line at the end painted');
+    const r = snapline(repo.dir, 'diff', 'HEAD~1', 'HEAD', '--patch', '--color=always');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, expected);
+    // bare --color means always, like git
+    assert.equal(snapline(repo.dir, 'diff', 'HEAD~1', 'HEAD', '--patch', '--color').stdout, expected);
+  });
+
+  it('--stat bars are byte-identical', () => {
+    const r = snapline(repo.dir, 'diff', 'HEAD~1', 'HEAD', '--stat', '--color=always');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, repo.git('diff', '--stat', '--color=always', 'HEAD~1', 'HEAD'));
+  });
+
+  it('auto and never leave a pipe uncoloured; a bad value is a usage error', () => {
+    for (const when of ['auto', 'never']) assert.equal(snapline(repo.dir, 'diff', 'HEAD~1', 'HEAD', '--patch', `--color=${when}`).stdout, repo.git('diff', 'HEAD~1', 'HEAD'));
+    const bad = snapline(repo.dir, 'diff', 'HEAD~1', 'HEAD', '--color=sometimes');
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--color must be auto, always or never/);
+  });
+});

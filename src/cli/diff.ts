@@ -7,7 +7,7 @@ import { numstatStream, type FileStat } from '../diff/numstat.js';
 import { patchStream, parseCursor, type PatchOptions } from '../diff/patch.js';
 import { quotePath } from '../diff/quote.js';
 import { formatStat } from '../diff/stat.js';
-import { intOption, parse, terminalColumns, write, type Command } from './command.js';
+import { colorArgs, colorOption, intOption, parse, terminalColumns, withPager, write, type Command } from './command.js';
 
 const help = `snapline diff — what changed between two trees, with git's exact +/- numbers
 
@@ -67,6 +67,7 @@ const command: Command = {
   summary: 'compare two trees: numstat, stat or streamed patch, exact and bounded',
   help,
   async run(argv) {
+    argv = colorArgs(argv);
     const { values: v, positionals } = parse(argv, {
       'git-dir': { type: 'string' },
       repo: { type: 'string' },
@@ -79,6 +80,8 @@ const command: Command = {
       'max-bytes': { type: 'string' },
       continue: { type: 'string' },
       budget: { type: 'string' },
+      color: { type: 'string' },
+      'no-pager': { type: 'boolean' },
     });
     const dd = argv.indexOf('--');
     const nBefore = dd < 0 ? positionals.length : positionals.length - (argv.length - dd - 1);
@@ -96,55 +99,67 @@ const command: Command = {
     if (budgetMiB === 0) throw new UsageError('--budget must be at least 1 (MiB)');
     const budgetBytes = budgetMiB * 1048576;
     if ((v['max-bytes'] !== undefined || v.continue !== undefined || v.context !== undefined) && !v.patch) throw new UsageError('--context, --max-bytes and --continue go with --patch');
+    const color = colorOption(v.color) && format === 'text';
     const [from, to] = revs as [string, string];
     const ctx = await repoFromOptions(v);
     // Paths are quoted as the user's git would: a snapshot store's own setting is snapline's.
-    const quote = format === 'json' || (await quotePathSetting(v.dir !== undefined ? { cwd: resolve(v.dir) } : ctx));
+    const quote = await quotePathSetting(v.dir !== undefined ? { cwd: resolve(v.dir) } : ctx);
 
-    if (v.patch) {
-      const opts: PatchOptions = { paths, context, budgetBytes, quotePath: quote, maxBytes: maxBytes ?? (format === 'json' ? 1 << 20 : undefined), cursor: v.continue ? parseCursor(v.continue) : undefined };
-      const stream = patchStream(ctx, from, to, opts);
-      if (format === 'json') {
-        const parts: Buffer[] = [];
-        for await (const b of stream.chunks) parts.push(b);
-        await write(JSON.stringify({ patch: Buffer.concat(parts).toString('utf8'), next: stream.next() ?? null }) + '\n');
-      } else {
+    if (format === 'json') return diffJson(ctx, from, to, { paths, budgetBytes, quote, patch: v.patch, context, maxBytes, cursor: v.continue });
+    return withPager(!v['no-pager'], async () => {
+      if (v.patch) {
+        const opts: PatchOptions = { paths, context, budgetBytes, quotePath: quote, color, maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined };
+        const stream = patchStream(ctx, from, to, opts);
         for await (const b of stream.chunks) await write(b);
         const next = stream.next();
         if (next) process.stderr.write(`snapline: page ends here; continue with --continue ${next}\n`);
+        return 0;
       }
-      return 0;
-    }
-
-    const progress = progressLine();
-    const stats = numstatStream(ctx, from, to, { paths, budgetBytes, onProgress: progress.update });
-    if (format === 'json') {
-      let first = true;
-      await write('[');
-      for await (const s of stats) {
+      const progress = progressLine();
+      const stats = numstatStream(ctx, from, to, { paths, budgetBytes, onProgress: progress.update });
+      if (v.numstat) {
+        for await (const s of stats) {
+          progress.clear();
+          await write(numstatLine(s, quote));
+        }
         progress.clear();
-        await write((first ? '\n' : ',\n') + JSON.stringify(s));
-        first = false;
+        return 0;
       }
+      const all: FileStat[] = [];
+      for await (const s of stats) all.push(s);
       progress.clear();
-      await write(first ? ']\n' : '\n]\n');
+      await write(formatStat(all, terminalColumns(), { quotePath: quote, color }));
       return 0;
-    }
-    if (v.numstat) {
-      for await (const s of stats) {
-        progress.clear();
-        await write(numstatLine(s, quote));
-      }
-      progress.clear();
-      return 0;
-    }
-    const all: FileStat[] = [];
-    for await (const s of stats) all.push(s);
-    progress.clear();
-    await write(formatStat(all, terminalColumns(), { quotePath: quote }));
-    return 0;
+    });
   },
 };
+
+/** --format json: the statistics as a JSON array, or one patch page as {patch, next}. */
+async function diffJson(
+  ctx: GitContext,
+  from: string,
+  to: string,
+  o: { paths: string[]; budgetBytes: number; quote: boolean; patch?: boolean; context: number; maxBytes?: number; cursor?: string },
+): Promise<number> {
+  if (o.patch) {
+    const stream = patchStream(ctx, from, to, { paths: o.paths, quotePath: o.quote, context: o.context, budgetBytes: o.budgetBytes, maxBytes: o.maxBytes ?? 1 << 20, cursor: o.cursor ? parseCursor(o.cursor) : undefined });
+    const parts: Buffer[] = [];
+    for await (const b of stream.chunks) parts.push(b);
+    await write(JSON.stringify({ patch: Buffer.concat(parts).toString('utf8'), next: stream.next() ?? null }) + '\n');
+    return 0;
+  }
+  const progress = progressLine();
+  let first = true;
+  await write('[');
+  for await (const s of numstatStream(ctx, from, to, { paths: o.paths, budgetBytes: o.budgetBytes, onProgress: progress.update })) {
+    progress.clear();
+    await write((first ? '\n' : ',\n') + JSON.stringify(s));
+    first = false;
+  }
+  progress.clear();
+  await write(first ? ']\n' : '\n]\n');
+  return 0;
+}
 
 /** On a terminal, a one-line "comparing N/M path" status on stderr; clear() before output. */
 function progressLine(): { update?: (done: number, total: number, path: string) => void; clear(): void } {

@@ -8,9 +8,11 @@ import type { ObjectReader } from '../git/objects.js';
 import { resolveTree } from '../git/repo.js';
 import { gitText, runGit, type GitContext } from '../git/run.js';
 import { changedPaths, type Side, type TreeChange } from '../git/tree-diff.js';
+import { COLOR, paintHunkHeader, paintLines, painters, type Painters } from './color.js';
 import { compact } from './compact.js';
 import { allChanged, blobChunks, compareBlobs, countLines, Scratch, type BlobRef, type LineTables } from './compare.js';
 import { LineCursor, type Out } from './line-cursor.js';
+import { BLANK } from './lines.js';
 import { blobOf, keepOnly, openReaderPair } from './numstat.js';
 import { quotePath } from './quote.js';
 
@@ -27,6 +29,8 @@ export interface PatchOptions {
   cursor?: PatchCursor;
   /** Quote bytes above 0x7f in paths (git's core.quotePath; default true). */
   quotePath?: boolean;
+  /** git's default colours (as `git diff --color=always`). */
+  color?: boolean;
 }
 
 /** Where a page ended: the index of the file section and the bytes of it already produced. */
@@ -274,25 +278,28 @@ async function fileSection(
   out: Out,
   lineDone: LineDone,
 ): Promise<void> {
+  const paint = opts.color ? painters() : null;
   const text = async (s: string) => {
     const b = Buffer.from(s);
     await out(b, 0, b.length);
     lineDone();
   };
+  // Header lines: bold when coloured.
+  const meta = (s: string) => text(paint ? paintLines(s, COLOR.meta) : s);
   const aName = quoteLabel('a/', c.path, opts.quotePath ?? true);
   const bName = quoteLabel('b/', c.path, opts.quotePath ?? true);
-  await text(`diff --git ${aName} ${bName}\n`);
+  await meta(`diff --git ${aName} ${bName}\n`);
   const { before, after } = c;
   const short = (s: Side | undefined) => abbrev.get(s ? s.oid : NULL_OID)!;
-  if (!before) await text(`new file mode ${after!.mode}\n`);
-  else if (!after) await text(`deleted file mode ${before.mode}\n`);
-  else if (before.mode !== after.mode) await text(`old mode ${before.mode}\nnew mode ${after.mode}\n`);
+  if (!before) await meta(`new file mode ${after!.mode}\n`);
+  else if (!after) await meta(`deleted file mode ${before.mode}\n`);
+  else if (before.mode !== after.mode) await meta(`old mode ${before.mode}\nnew mode ${after.mode}\n`);
   if (before && after && before.oid === after.oid) return;
   const sameMode = before && after && before.mode === after.mode ? ` ${before.mode}` : '';
-  await text(`index ${short(before)}..${short(after)}${sameMode}\n`);
+  await meta(`index ${short(before)}..${short(after)}${sameMode}\n`);
   const labelA = before ? aName : '/dev/null';
   const labelB = after ? bName : '/dev/null';
-  const fileHeader = () => text(`--- ${labelA}${labelA.includes(' ') ? '\t' : ''}\n+++ ${labelB}${labelB.includes(' ') ? '\t' : ''}\n`);
+  const fileHeader = () => meta(`--- ${labelA}${labelA.includes(' ') ? '\t' : ''}\n+++ ${labelB}${labelB.includes(' ') ? '\t' : ''}\n`);
   const binary = () => text(`Binary files ${labelA} and ${labelB} differ\n`);
   const context = opts.context ?? 3;
 
@@ -303,9 +310,15 @@ async function fileSection(
     if (r.binary) return await binary();
     if (r.lines === 0) return;
     await fileHeader();
-    await text(before ? `@@ -1${r.lines === 1 ? '' : ',' + r.lines} +0,0 @@\n` : `@@ -0,0 +1${r.lines === 1 ? '' : ',' + r.lines} @@\n`);
+    const ranges = before ? `@@ -1${r.lines === 1 ? '' : ',' + r.lines} +0,0 @@` : `@@ -0,0 +1${r.lines === 1 ? '' : ',' + r.lines} @@`;
+    if (paint) {
+      const h = paintHunkHeader(ranges, null);
+      await out(h, 0, h.length);
+      lineDone();
+    } else await text(ranges + '\n');
     const cur = new LineCursor(blobChunks(readers.a, blob)[Symbol.asyncIterator]());
-    await cur.lines(r.lines, before ? MINUS : PLUS, out, lineDone);
+    // (git never marks blank lines at the end of a new file as blank-at-eof: no old side.)
+    await cur.lines(r.lines, before ? MINUS : PLUS, out, lineDone, paint && (before ? paint.old : paint.added));
     return;
   }
 
@@ -321,7 +334,7 @@ async function fileSection(
     compact(sa, sb);
     compact(sb, sa);
   }
-  await emitHunks(readers, a, b, tables, context, out, lineDone);
+  await emitHunks(readers, a, b, tables, context, out, lineDone, paint);
 }
 
 /** Over the budget: the whole file as one replacement hunk (valid, applies, not minimal). */
@@ -365,9 +378,11 @@ async function emitHunks(
   ctxlen: number,
   out: Out,
   lineDone: LineDone,
+  paint: Painters | null,
 ): Promise<void> {
   const curA = new LineCursor(blobChunks(readers.a, a)[Symbol.asyncIterator](), true);
   const curB = new LineCursor(blobChunks(readers.b, b)[Symbol.asyncIterator]());
+  const eofBlank = paint ? blankAtEof(t) : null;
   const it = changesOf(t);
   let next = it.next();
   const maxCommon = 2 * ctxlen;
@@ -396,13 +411,21 @@ async function emitHunks(
     const range = (s: number, c: number) => `${c ? s + 1 : s}${c === 1 ? '' : ',' + c}`;
     const found = curA.funcname;
     const func = found && found.subarray(0, validUtf8Length(found));
-    const header = Buffer.from(`@@ -${range(s1, c1)} +${range(s2, c2)} @@${func && func.length ? ' ' : ''}`);
-    await out(header, 0, header.length);
-    if (func && func.length) await out(func, 0, func.length);
-    await out(NEWLINE, 0, 1);
+    if (paint) {
+      const header = paintHunkHeader(`@@ -${range(s1, c1)} +${range(s2, c2)} @@`, func);
+      await out(header, 0, header.length);
+    } else {
+      const header = Buffer.from(`@@ -${range(s1, c1)} +${range(s2, c2)} @@${func && func.length ? ' ' : ''}`);
+      await out(header, 0, header.length);
+      if (func && func.length) await out(func, 0, func.length);
+      await out(NEWLINE, 0, 1);
+    }
     lineDone();
 
-    const emit = (cur: LineCursor, n: number, prefix: Buffer) => cur.lines(n, prefix, out, lineDone);
+    const painter = (prefix: Buffer) => (paint ? (prefix === MINUS ? paint.old : prefix === PLUS ? paint.added : paint.context) : null);
+    const emit = (cur: LineCursor, n: number, prefix: Buffer) => cur.lines(n, prefix, out, lineDone, painter(prefix));
+    // git's line counters for blank-at-eof: the ranges' first numbers, counted up per line.
+    const lnoA = (c1 ? s1 + 1 : s1) - s1;
     // Pre-context comes from the new side; the old side's cursor passes over it.
     await curA.skipTo(first.i1);
     await emit(curB, first.i2 - s2, SPACE);
@@ -415,11 +438,33 @@ async function emitHunks(
         await emit(curB, common, SPACE);
       }
       await emit(curA, ch.chg1, MINUS);
-      await emit(curB, ch.chg2, PLUS);
+      // Blank lines added at the end of the file are painted whole (git's blank-at-eof).
+      const eof = paint && eofBlank && lnoA + ch.i1 + ch.chg1 >= eofBlank.a ? Math.min(ch.chg2, Math.max(0, ch.i2 + ch.chg2 - eofBlank.b)) : 0;
+      await emit(curB, ch.chg2 - eof, PLUS);
+      if (eof) await curB.lines(eof, PLUS, out, lineDone, paint!.blankAtEof);
     }
     await curA.skipTo(e1);
     await emit(curB, e2 - (last.i2 + last.chg2), SPACE);
   }
+}
+
+/**
+ * Where git's blank-at-eof rule starts, when the new side ends in more blank lines than the old
+ * (git's check_blank_at_eof): `a` is the old side's line number (1-based) its counter must have
+ * reached, `b` the first new line (0-based) that counts. Blank lines are those whose indent
+ * measure says "only whitespace".
+ */
+function blankAtEof(t: LineTables): { a: number; b: number } | null {
+  const trailing = (indent: Uint8Array, n: number) => {
+    if (indent.length < n) return 0; // no indents kept (over the budget)
+    let k = 0;
+    while (k < n && indent[n - 1 - k] === BLANK) k++;
+    return k;
+  };
+  const l1 = trailing(t.indentA, t.nA);
+  const l2 = trailing(t.indentB, t.nB);
+  if (l2 <= l1) return null;
+  return { a: t.nA - l1 + 1, b: t.nB - l2 };
 }
 
 /**
