@@ -1,6 +1,4 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../errors.js';
@@ -92,9 +90,11 @@ export async function withPager(enabled: boolean, produce: () => Promise<number>
   if (!enabled || !process.stdout.isTTY) return produce();
   const command = (process.env.SNAPLINE_PAGER ?? process.env.PAGER ?? 'less').trim();
   if (command === '' || command === 'cat') return produce();
-  if (command === 'less' && !onPath('less')) return produce();
   const env = { ...process.env, LESS: process.env.LESS ?? 'FRX', LV: process.env.LV ?? '-c' };
-  const pager = spawn('sh', ['-c', command], { stdio: ['pipe', 'inherit', 'inherit'], env });
+  // Like git: a plain program name is started directly (so a missing one is noticed), anything
+  // else through the shell.
+  const plain = !/[|&;<>()$`\\"' \t\n*?[#~=%]/.test(command);
+  const pager = plain ? spawn(command, [], { stdio: ['pipe', 'inherit', 'inherit'], env }) : spawn('sh', ['-c', command], { stdio: ['pipe', 'inherit', 'inherit'], env });
   const started = await new Promise<boolean>((resolve) => {
     pager.once('spawn', () => resolve(true));
     pager.once('error', () => resolve(false));
@@ -119,18 +119,6 @@ export async function withPager(enabled: boolean, produce: () => Promise<number>
     process.off('SIGINT', interrupt);
     sinkGone = false;
   }
-}
-
-function onPath(program: string): boolean {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    try {
-      accessSync(join(dir || '.', program), constants.X_OK);
-      return true;
-    } catch {
-      /* not here */
-    }
-  }
-  return false;
 }
 
 /**

@@ -20,7 +20,7 @@ import {
   type FileDiff,
   type SessionInfo,
 } from '../session/index.js';
-import { counterLine, intOption, parse, terminalColumns, write, type Command } from './command.js';
+import { colorArgs, colorOption, counterLine, intOption, parse, terminalColumns, withPager, write, type Command } from './command.js';
 import { asStats } from './run.js';
 
 const help = `snapline session — browse, diff, revert and delete recorded sessions
@@ -82,12 +82,15 @@ const progress = (m: string) => {
 /** Waiting for another process is always said, terminal or not: the user should know why. */
 const onWait = (m: string) => process.stderr.write(`snapline: ${m}\n`);
 
+/** Set while a paged run of show/diff is under way. */
+let insidePager = false;
+
 const command: Command = {
   summary: 'list, show, diff, revert, unrevert or delete sessions',
   help,
   async run(argv) {
     const [sub, ...rest] = argv;
-    const { values: v, positionals } = parse(rest, {
+    const { values: v, positionals } = parse(colorArgs(rest), {
       dir: { type: 'string' },
       limit: { type: 'string' },
       offset: { type: 'string' },
@@ -99,10 +102,22 @@ const command: Command = {
       'max-bytes': { type: 'string' },
       continue: { type: 'string' },
       'turns-only': { type: 'boolean' },
+      color: { type: 'string' },
+      'no-pager': { type: 'boolean' },
     });
     const format = v.format ?? 'text';
     if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not '${format}'`);
     const asJson = format === 'json';
+    const color = colorOption(v.color);
+    // show and diff send their text through a pager on a terminal: this run goes on inside it.
+    if ((sub === 'show' || sub === 'diff') && !asJson && !v['no-pager'] && !insidePager) {
+      insidePager = true;
+      try {
+        return await withPager(true, () => command.run(argv));
+      } finally {
+        insidePager = false;
+      }
+    }
     const id = (): string => {
       if (positionals.length !== 1) throw new UsageError(`session ${sub} needs one session id (see 'snapline session list')`);
       return positionals[0]!;
@@ -161,7 +176,7 @@ const command: Command = {
             if (asJson) return (await json(t), 0);
             const quote = await quotePathSetting({ cwd: range.directory });
             await write(`${t.messageID}  +${t.total?.additions ?? 0} -${t.total?.deletions ?? 0} in ${t.total?.files ?? 0} files\n`);
-            if (t.diffs.length) await write(formatStat(asStats(t.diffs), terminalColumns(), { quotePath: quote }));
+            if (t.diffs.length) await write(formatStat(asStats(t.diffs), terminalColumns(), { quotePath: quote, color }));
             if (t.truncated) await write(`  (list capped at ${t.diffs.length} files; use --patch for all)\n`);
             return 0;
           }
@@ -172,7 +187,7 @@ const command: Command = {
         if (maxBytes === 0) throw new UsageError('--max-bytes must be at least 1');
         const ctx = await storeContext(range.directory);
         // Paths are quoted as the workspace's git would (the store's own setting is snapline's).
-        const quote = asJson || (await quotePathSetting({ cwd: range.directory }));
+        const quote = await quotePathSetting({ cwd: range.directory });
         const only = v['turns-only'] ? await turnsChangedPaths(ctx, range.turns) : undefined;
         // Session-wide, the range runs from the first snapshot to the last: say so.
         const covers = !wide
@@ -184,10 +199,10 @@ const command: Command = {
           const stats = [];
           for await (const s of numstatStream(ctx, range.from, range.to, { paths: v.file ?? [], only })) stats.push(s);
           if (asJson) return (await json({ sessionID: sid, from: range.from, to: range.to, turnsOnly: only !== undefined, diffs: stats }), 0);
-          await write(covers + (stats.length ? formatStat(stats, terminalColumns(), { quotePath: quote }) : 'no files changed\n'));
+          await write(covers + (stats.length ? formatStat(stats, terminalColumns(), { quotePath: quote, color }) : 'no files changed\n'));
           return 0;
         }
-        const stream = patchStream(ctx, range.from, range.to, { quotePath: quote, only, paths: v.file ?? [], context: intOption('context', v.context, 3, 100000), maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined });
+        const stream = patchStream(ctx, range.from, range.to, { quotePath: quote, color: color && !asJson, only, paths: v.file ?? [], context: intOption('context', v.context, 3, 100000), maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined });
         if (asJson) {
           const parts: Buffer[] = [];
           for await (const b of stream.chunks) parts.push(b);
