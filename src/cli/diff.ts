@@ -38,6 +38,16 @@ Options:
   --continue CURSOR  continue a patch where a previous page ended
   --budget MIB       work-memory budget per file pair (default 48); over it, counts are
                      approximate and marked so (json "approximate": true, text "~")
+  --color[=WHEN]     git's colours for --stat and --patch: auto (default: when stdout is a
+                     terminal, TERM is not "dumb" and NO_COLOR is unset), always, never;
+                     --no-color is never
+  --no-pager         do not page. On a terminal, text output goes through $SNAPLINE_PAGER,
+                     else $PAGER, else 'less' (with LESS=FRX unless LESS is set); a pager
+                     of "" or "cat" means none
+
+Patches are git's byte for byte: 'index' lines abbreviate ids to the length git uses for
+the repository (core.abbrev, or its automatic length), and paths follow core.quotePath (for
+snapshots, the workspace's git setting).
 
 Files of any size are compared in bounded memory: bodies stream (big ones straight from git's
 pack files), only per-line integers are kept, and patches are written as they are produced. Binary means what it means to git: a NUL byte in the first 8000 bytes, or a blob
@@ -48,6 +58,8 @@ Examples:
   snapline diff main feature --patch -U1 -- src/app.ts
   snapline diff 4b825dc HEAD --patch --max-bytes 65536 > page1.diff
   snapline diff --dir ~/work/app 3f2a9c1 8d04e7b --stat
+  snapline diff HEAD~3 HEAD --patch --color=always | less -R
+  SNAPLINE_PAGER='less -S' snapline diff main feature --patch
 `;
 
 /** The repository a diff reads: a workspace's snapshot store, or a git repository. */

@@ -27,9 +27,10 @@ const help = `snapline session — browse, diff, revert and delete recorded sess
 
 Usage:
   snapline session list [--dir DIR] [--limit N] [--offset N] [--format text|json]
-  snapline session show ID [--limit N] [--offset N] [--format text|json]
+  snapline session show ID [--limit N] [--offset N] [--format text|json] [--no-pager]
   snapline session diff ID [--message MSG | --turns-only] [--file PATH]... [--format text|json]
   snapline session diff ID [--message MSG | --turns-only] [--file PATH]... --patch [-U N] [--max-bytes N] [--continue CURSOR]
+                        [--color[=auto|always|never]] [--no-pager]
   snapline session revert ID --message MSG
   snapline session unrevert ID
   snapline session delete ID
@@ -44,6 +45,9 @@ diff      per-file +/- and, with --patch, the unified diff (produced on demand f
           edits made between turns (by hand, by other tools) are included; the first line
           says so. --turns-only keeps only the paths the turns themselves changed.
           With --message MSG: that turn alone (its stats come from the stored summary).
+          On a terminal, show and diff output is coloured like git's (--color=never or
+          NO_COLOR turns it off; --color=always forces it) and paged ($SNAPLINE_PAGER, else
+          $PAGER, else 'less' with LESS=FRX; --no-pager or a pager of "cat" for none).
 revert    puts back, per path, the files changed by turn MSG and later turns as they were before
           MSG (the current state is snapshotted first); files the session never changed are
           never written. Refused while a turn of the session is running.
