@@ -39,8 +39,14 @@ export function paintHunkHeader(ranges: string, func: Buffer | null): Buffer {
 
 const NO_NEWLINE = Buffer.from(`\\ No newline at end of file${COLOR.reset}\n`);
 
-async function put(out: Out, b: Buffer, start = 0, end = b.length): Promise<void> {
-  if (end > start) await out(b, start, end);
+type Wait = Promise<void> | undefined;
+
+/**
+ * Hands `b[start, end)` to `out`. Several pieces of one line are handed over without waiting
+ * in between (out copies them at once); the caller waits on the last wait returned.
+ */
+function put(out: Out, b: Buffer, start = 0, end = b.length, wait?: Wait): Wait {
+  return end > start ? (out(b, start, end) ?? wait) : wait;
 }
 
 /**
@@ -56,21 +62,22 @@ export class PlainPaint implements LinePainter {
     this.start = Buffer.from(color + sign);
   }
 
-  async begin(out: Out): Promise<void> {
+  begin(out: Out): Wait {
     this.cr = false;
-    await put(out, this.start);
+    return put(out, this.start);
   }
 
-  async text(out: Out, b: Buffer, start: number, end: number): Promise<void> {
-    if (end <= start) return;
-    if (this.cr) await put(out, CR_NEWLINE, 0, 1);
+  text(out: Out, b: Buffer, start: number, end: number): Wait {
+    if (end <= start) return undefined;
+    const w = this.cr ? put(out, CR_NEWLINE, 0, 1) : undefined;
     this.cr = b[end - 1] === 13;
-    await put(out, b, start, this.cr ? end - 1 : end);
+    return put(out, b, start, this.cr ? end - 1 : end, w);
   }
 
-  async end(out: Out): Promise<void> {
-    await put(out, this.cr ? RESET_CR_NEWLINE : RESET_NEWLINE);
+  end(out: Out): Wait {
+    const w = put(out, this.cr ? RESET_CR_NEWLINE : RESET_NEWLINE);
     this.cr = false;
+    return w;
   }
 }
 
@@ -95,14 +102,15 @@ export class AddedPaint implements LinePainter {
   /** The green text segment is open. */
   private open = false;
 
-  async begin(out: Out): Promise<void> {
+  begin(out: Out): Wait {
     this.leading = true;
     this.pendingLen = 0;
     this.open = false;
-    await put(out, AddedPaint.SIGN);
+    return put(out, AddedPaint.SIGN);
   }
 
-  async text(out: Out, b: Buffer, start: number, end: number): Promise<void> {
+  text(out: Out, b: Buffer, start: number, end: number): Wait {
+    let w: Wait;
     let i = start;
     while (i < end) {
       // A run of whitespace is held back; text flushes it.
@@ -110,32 +118,34 @@ export class AddedPaint implements LinePainter {
       while (j < end && isSpace(b[j]!)) j++;
       if (j > i) {
         this.hold(b, i, j);
-        if (this.pendingLen > MAX_PENDING) await this.flushPending(out);
+        if (this.pendingLen > MAX_PENDING) w = this.flushPending(out, w);
         i = j;
         continue;
       }
       while (j < end && !isSpace(b[j]!)) j++;
-      await this.flushPending(out);
+      w = this.flushPending(out, w);
       if (!this.open) {
-        await put(out, NEW);
+        w = put(out, NEW, 0, NEW.length, w);
         this.open = true;
       }
-      await put(out, b, i, j);
+      w = put(out, b, i, j, w);
       i = j;
     }
+    return w;
   }
 
-  async end(out: Out): Promise<void> {
+  end(out: Out): Wait {
     // What is still pending is trailing whitespace (or the whole line was whitespace).
-    if (this.open) await put(out, RESET);
+    let w: Wait;
+    if (this.open) w = put(out, RESET);
     if (this.pendingLen) {
-      await put(out, WHITESPACE);
-      await put(out, this.pending, 0, this.pendingLen);
-      await put(out, RESET);
+      w = put(out, WHITESPACE, 0, WHITESPACE.length, w);
+      w = put(out, this.pending, 0, this.pendingLen, w);
+      w = put(out, RESET, 0, RESET.length, w);
     }
     this.pendingLen = 0;
     this.open = false;
-    await put(out, NEWLINE);
+    return put(out, NEWLINE, 0, 1, w);
   }
 
   private hold(b: Buffer, start: number, end: number): void {
@@ -149,36 +159,36 @@ export class AddedPaint implements LinePainter {
   }
 
   /** Text follows the pending whitespace: it is not trailing, write it. */
-  private async flushPending(out: Out): Promise<void> {
+  private flushPending(out: Out, w: Wait): Wait {
     let from = 0;
     if (this.leading) {
       this.leading = false;
       // The indent: each tab ends a stretch; spaces right before a tab are an error.
       let written = 0;
-      let i = 0;
-      for (; i < this.pendingLen; i++) {
+      for (let i = 0; i < this.pendingLen; i++) {
         const c = this.pending[i]!;
         if (c === 32) continue;
         if (c !== 9) break;
         if (written < i) {
-          await put(out, WHITESPACE);
-          await put(out, this.pending, written, i);
-          await put(out, RESET);
+          w = put(out, WHITESPACE, 0, WHITESPACE.length, w);
+          w = put(out, this.pending, written, i, w);
+          w = put(out, RESET, 0, RESET.length, w);
         }
-        await put(out, this.pending, i, i + 1);
+        w = put(out, this.pending, i, i + 1, w);
         written = i + 1;
       }
       from = written;
     }
     if (from < this.pendingLen) {
       if (!this.open) {
-        await put(out, NEW);
+        w = put(out, NEW, 0, NEW.length, w);
         this.open = true;
       }
-      await put(out, this.pending, from, this.pendingLen);
+      w = put(out, this.pending, from, this.pendingLen, w);
     }
     this.pendingLen = 0;
     if (this.pending.length > 4096) this.pending = Buffer.alloc(256);
+    return w;
   }
 }
 

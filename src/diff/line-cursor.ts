@@ -12,10 +12,10 @@ export type Out = (b: Buffer, start: number, end: number) => Promise<void> | und
 
 /** Colours lines as they are copied (see color.ts); the cursor hands it each line in pieces. */
 export interface LinePainter {
-  begin(out: Out): Promise<void>;
+  begin(out: Out): Promise<void> | undefined;
   /** Bytes of the line, its newline excluded. */
-  text(out: Out, b: Buffer, start: number, end: number): Promise<void>;
-  end(out: Out): Promise<void>;
+  text(out: Out, b: Buffer, start: number, end: number): Promise<void> | undefined;
+  end(out: Out): Promise<void> | undefined;
   readonly noNewline: Buffer;
 }
 
@@ -73,8 +73,10 @@ export class LineCursor {
   async lines(n: number, prefix: Buffer | null, out: Out | null, after?: () => void, paint?: LinePainter | null): Promise<void> {
     for (let k = 0; k < n; k++) {
       if (this.pos >= this.buf.length && !(await this.fill())) throw new Error(`blob ended before line ${this.line + 1}`);
-      if (out && paint) await paint.begin(out);
-      else if (out && prefix) {
+      if (out && paint) {
+        const wait = paint.begin(out);
+        if (wait) await wait;
+      } else if (out && prefix) {
         const wait = out(prefix, 0, prefix.length);
         if (wait) await wait;
       }
@@ -86,8 +88,10 @@ export class LineCursor {
         if (this.trackFuncname && this.headLen < FUNC_MAX) this.headLen += this.buf.copy(this.head, this.headLen, start, Math.min(end, start + FUNC_MAX - this.headLen));
         this.pos = end;
         if (out && paint) {
-          await paint.text(out, this.buf, start, nl >= 0 ? nl : end);
-          if (nl >= 0) await paint.end(out);
+          const wait = paint.text(out, this.buf, start, nl >= 0 ? nl : end);
+          if (wait) await wait;
+          const ended = nl >= 0 ? paint.end(out) : undefined;
+          if (ended) await ended;
         } else {
           const wait = out?.(this.buf, start, end);
           if (wait) await wait;
