@@ -118,7 +118,7 @@ async function scanChanges(store: Store): Promise<Scan> {
       list(store, ['diff-files', '-z', '--name-only'], 'C'),
       includedUntracked(store),
     ]);
-    const included = listings[2].map(([, path]) => path);
+    const included = listings[2].map(([, path]) => path).filter((p) => !p.endsWith('/')); // nested repos: see below
     const seen = new Set<string>();
     for (const [tag, path, bytes] of listings.flat()) {
       if (seen.has(path)) continue; // an included file that is not ignored is listed twice
