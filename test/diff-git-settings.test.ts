@@ -142,8 +142,13 @@ describe('--color paints like git diff --color=always', () => {
     writeFileSync(join(repo.dir, 'b.bin'), 'bin\0ary');
     writeFileSync(join(repo.dir, 'mode.sh'), 'echo\n');
     writeFileSync(join(repo.dir, 'gone.txt'), 'bye\n\n');
+    writeFileSync(join(repo.dir, 'blank1.txt'), 'a\n');
+    writeFileSync(join(repo.dir, 'blank3.txt'), 'a\n');
     repo.git('add', '-A');
     repo.git('commit', '-qm', 'one');
+    // only blank lines: git's trailing-blank count stops short at the start of the file
+    writeFileSync(join(repo.dir, 'blank1.txt'), '\n');
+    writeFileSync(join(repo.dir, 'blank3.txt'), '\n\n\n');
     // function-name hunk header, a trailing space, a blank line added at the end
     writeFileSync(join(repo.dir, 'f.c'), `int main() {\n${body(8)}  CHANGED; \n${body(12).split('\n').slice(9).join('\n')}}\n\n`);
     // leading tab, spaces before a tab, a whitespace-only line, trailing tab

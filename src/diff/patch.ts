@@ -380,9 +380,10 @@ async function emitHunks(
   lineDone: LineDone,
   paint: Painters | null,
 ): Promise<void> {
+  // Before the cursors open: it may read the start of the blobs.
+  const eofBlank = paint ? await blankAtEof(readers, a, b, t) : null;
   const curA = new LineCursor(blobChunks(readers.a, a)[Symbol.asyncIterator](), true);
   const curB = new LineCursor(blobChunks(readers.b, b)[Symbol.asyncIterator]());
-  const eofBlank = paint ? blankAtEof(t) : null;
   const it = changesOf(t);
   let next = it.next();
   const maxCommon = 2 * ctxlen;
@@ -451,20 +452,38 @@ async function emitHunks(
 /**
  * Where git's blank-at-eof rule starts, when the new side ends in more blank lines than the old
  * (git's check_blank_at_eof): `a` is the old side's line number (1-based) its counter must have
- * reached, `b` the first new line (0-based) that counts. Blank lines are those whose indent
+ * reached, `b` the first new line (0-based) painted so. Blank lines are those whose indent
  * measure says "only whitespace".
  */
-function blankAtEof(t: LineTables): { a: number; b: number } | null {
-  const trailing = (indent: Uint8Array, n: number) => {
+async function blankAtEof(readers: { a: ObjectReader; b: ObjectReader }, a: BlobRef, b: BlobRef, t: LineTables): Promise<{ a: number; b: number } | null> {
+  const trailing = async (reader: ObjectReader, blob: BlobRef, indent: Uint8Array, n: number) => {
     if (indent.length < n) return 0; // no indents kept (over the budget)
     let k = 0;
     while (k < n && indent[n - 1 - k] === BLANK) k++;
+    // git's count_trailing_blank() stops when its pointer reaches the start of the buffer, so
+    // it never counts a first (or second) line that ends within the first two bytes.
+    if (k > 0 && k >= n - 1) k = Math.min(k, n - (await linesGitSkips(reader, blob)));
     return k;
   };
-  const l1 = trailing(t.indentA, t.nA);
-  const l2 = trailing(t.indentB, t.nB);
+  const l1 = await trailing(readers.a, a, t.indentA, t.nA);
+  const l2 = await trailing(readers.b, b, t.indentB, t.nB);
   if (l2 <= l1) return null;
-  return { a: t.nA - l1 + 1, b: t.nB - l2 };
+  // git counts lines from 1 and compares after counting the line itself: a blank line just
+  // before the counted ones is painted too (it exists when the count stopped short, above).
+  const before = t.nB - l2 - 1;
+  return { a: t.nA - l1 + 1, b: before >= 0 && t.indentB[before] === BLANK ? before : t.nB - l2 };
+}
+
+/** How many leading lines git's trailing-blank count never reaches: those ending by byte 2. */
+async function linesGitSkips(reader: ObjectReader, blob: BlobRef): Promise<number> {
+  const head: number[] = [];
+  for await (const chunk of blobChunks(reader, blob)) {
+    for (let i = 0; i < chunk.length && head.length < 2; i++) head.push(chunk[i]!);
+    if (head.length >= 2) break; // the reader drains the rest before its next object
+  }
+  if (head.length === 0) return 0;
+  if (head[0] === 10) return head[1] === 10 ? 2 : 1; // "\n\n…" or "\n…"
+  return head.length === 1 || head[1] === 10 ? 1 : 0; // "x" alone, or "x\n…"
 }
 
 /**
