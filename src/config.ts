@@ -16,6 +16,8 @@ export interface SnapshotConfig {
   maxFileSize: number;
   /** Extra ignore patterns (gitignore syntax) on top of the project's own ignore rules. */
   ignore: string[];
+  /** Ignored paths to snapshot anyway (gitignore syntax), e.g. `.env`. */
+  include: string[];
   retention: {
     /** Unreferenced snapshots older than this are pruned by gc (days). */
     maxAgeDays: number;
@@ -41,6 +43,7 @@ export const DEFAULT_CONFIG: Config = {
   snapshot: {
     maxFileSize: 1024 * 1024 * 1024,
     ignore: [],
+    include: [],
     retention: { maxAgeDays: 7, maxBytes: 0 },
     lockTimeoutMs: 30_000,
   },
@@ -117,6 +120,12 @@ export function parseConfig(text: string, source: string): Config {
         }
         config.snapshot.ignore = value as string[];
         break;
+      case 'include':
+        if (!Array.isArray(value) || !value.every((p) => typeof p === 'string' && !p.includes('\n'))) {
+          throw new ConfigError(source, "'snapshot.include' must be an array of gitignore patterns (strings without newlines)");
+        }
+        config.snapshot.include = (value as string[]).filter((p) => p.trim() !== '' && !p.startsWith('#'));
+        break;
       case 'lockTimeoutMs':
         config.snapshot.lockTimeoutMs = wholeNumber(source, 'snapshot.lockTimeoutMs', value);
         break;
@@ -130,7 +139,7 @@ export function parseConfig(text: string, source: string): Config {
         break;
       }
       default:
-        throw new ConfigError(source, `unknown key 'snapshot.${key}' (known: maxFileSize, ignore, retention, lockTimeoutMs)`);
+        throw new ConfigError(source, `unknown key 'snapshot.${key}' (known: maxFileSize, ignore, include, retention, lockTimeoutMs)`);
     }
   }
   return config;

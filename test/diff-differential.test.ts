@@ -153,4 +153,18 @@ describe('diff engine against git', () => {
     const differing = ours.map((s, i) => (s === theirs[i] ? null : s.split('\n')[0])).filter(Boolean);
     assert.deepEqual(differing, [], `${differing.length} file sections differ from git diff`);
   });
+
+  it('produces coloured patches byte-identical to git diff --color=always', async () => {
+    const parts: Buffer[] = [];
+    for await (const b of patchStream({ cwd: repo.dir }, t1, t2, { color: true }).chunks) parts.push(b);
+    const start = /(?=^\x1b\[1mdiff --git )/m;
+    const ours = Buffer.concat(parts).toString('utf8').split(start);
+    const theirs = repo.git('diff', '--no-renames', '--color=always', t1, t2).split(start);
+    // The generated files have trailing tabs, CRLF endings, blank lines added at the end and
+    // lines without a final newline: git's whitespace-error painting is exercised.
+    assert.ok(theirs.some((t) => t.includes('\x1b[41m')), 'no whitespace errors painted by git');
+    assert.equal(ours.length, theirs.length);
+    const differing = ours.map((s, i) => (s === theirs[i] ? null : s.split('\n')[0])).filter(Boolean);
+    assert.deepEqual(differing, [], `${differing.length} file sections differ from git diff --color=always`);
+  });
 });

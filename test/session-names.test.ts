@@ -120,14 +120,14 @@ test('session diff --file: paths outside the workspace are refused; paths are re
     assert.equal(f.cli('session', 'diff', sid, '--file', '../../etc/passwd', '--patch').status, 2);
     // From a subdirectory, ../a.txt is the workspace's a.txt; an absolute path inside works too.
     mkdirSync(join(f.dir, 'sub'));
-    const fromSub = JSON.parse(cliIn(f, join(f.dir, 'sub'), 'session', 'diff', sid, '--file', '../a.txt', '--format', 'json').stdout) as { diffs: { file: string }[] }[];
-    assert.deepEqual(fromSub.map((t) => t.diffs.map((d) => d.file)), [[], ['a.txt'], []]);
-    const abs = JSON.parse(f.ok('session', 'diff', sid, '--file', join(f.dir, 'c.txt'), '--format', 'json')) as { diffs: { file: string }[] }[];
-    assert.deepEqual(abs.map((t) => t.diffs.map((d) => d.file)), [[], [], ['c.txt']]);
+    const fromSub = JSON.parse(cliIn(f, join(f.dir, 'sub'), 'session', 'diff', sid, '--file', '../a.txt', '--format', 'json').stdout) as { diffs: { file: string }[] };
+    assert.deepEqual(fromSub.diffs.map((d) => d.file), ['a.txt']);
+    const abs = JSON.parse(f.ok('session', 'diff', sid, '--file', join(f.dir, 'c.txt'), '--format', 'json')) as { diffs: { file: string }[] };
+    assert.deepEqual(abs.diffs.map((d) => d.file), ['c.txt']);
     // A path no turn touched: empty, exit 0, and said on stderr.
     const none = f.cli('session', 'diff', sid, '--file', 'never.txt');
     assert.equal(none.status, 0);
-    assert.match(none.stderr, /no turn listed here changed 'never\.txt'/);
+    assert.match(none.stderr, /the session did not change 'never\.txt'/);
   } finally {
     f.cleanup();
   }

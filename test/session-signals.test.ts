@@ -20,6 +20,12 @@ function groupAlive(pgid: number): boolean {
   }
 }
 
+/** Whether the group is gone within 5 s (a signalled orphan is reaped by init a moment later). */
+async function groupGone(pgid: number): Promise<boolean> {
+  for (const t = Date.now(); Date.now() - t < 5000; await new Promise((r) => setTimeout(r, 50))) if (!groupAlive(pgid)) return true;
+  return false;
+}
+
 /**
  * Starts `snapline run --exec CMD` (CMD writes its shell's pid, the group id, to `pid`), waits
  * until the command runs, and hands back the process, the command's group and the exit.
@@ -68,7 +74,7 @@ test('SIGINT to snapline stops the whole command (not just its shell) and the tu
     run.child.kill('SIGINT');
     const exit = await run.exitWithin(20_000);
     assert.equal(exit, 130, `snapline should stop promptly with 130; stderr: ${run.output().stderr}`);
-    assert.equal(groupAlive(run.pgid), false, 'no process of the command is left');
+    assert.equal(await groupGone(run.pgid), true, 'no process of the command is left');
     assert.equal(existsSync(join(f.dir, 'late.txt')), false);
     const t = recorded(f, sessionOf(run.output().stdout));
     assert.equal(t.assistant.finish, 'interrupted');
@@ -92,7 +98,7 @@ test('a command that ignores SIGINT is killed, group and all, by a second SIGINT
     run.child.kill('SIGINT');
     const exit = await run.exitWithin(20_000);
     assert.equal(exit, 130, run.output().stderr);
-    assert.equal(groupAlive(run.pgid), false);
+    assert.equal(await groupGone(run.pgid), true);
     assert.match(run.output().stderr, /SIGINT passed to the command.*\n.*SIGINT again: killing the command/);
     const t = recorded(f, sessionOf(run.output().stdout));
     assert.equal(t.assistant.finish, 'interrupted');
@@ -111,7 +117,7 @@ test('SIGTERM to snapline reaches the command group; exit 143, turn recorded', {
     run.child.kill('SIGTERM');
     const exit = await run.exitWithin(20_000);
     assert.equal(exit, 143, run.output().stderr);
-    assert.equal(groupAlive(run.pgid), false, 'the background sleep got SIGTERM too');
+    assert.equal(await groupGone(run.pgid), true, 'the background sleep got SIGTERM too');
     const t = recorded(f, sessionOf(run.output().stdout));
     assert.equal(t.assistant.interrupted, 'SIGTERM');
     assert.equal(t.tool.state.metadata.interrupted, 'SIGTERM');

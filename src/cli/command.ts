@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../errors.js';
 
@@ -30,9 +32,93 @@ export function intOption(name: string, value: string | undefined, fallback: num
   return Number(value);
 }
 
-/** Writes to stdout, waiting when the pipe is full (so huge output never queues in memory). */
+/** Where output goes: stdout, or a pager's input while one runs (see withPager). */
+let sink: Writable = process.stdout;
+let sinkGone = false;
+
+/** The pager was quit (or interrupted) before the output ended: stop producing it. */
+class PagerGone extends Error {}
+
+/** Writes to stdout (or the pager), waiting when the pipe is full (so huge output never queues in memory). */
 export function write(text: string | Buffer): Promise<void> | void {
-  if (!process.stdout.write(text)) return new Promise((resolve) => process.stdout.once('drain', () => resolve()));
+  if (sinkGone) throw new PagerGone();
+  const out = sink;
+  if (!out.write(text)) {
+    return new Promise((resolve) => {
+      // A pager that quits never drains: its closing ends the wait too.
+      const done = () => {
+        out.off('drain', done);
+        out.off('close', done);
+        resolve();
+      };
+      out.once('drain', done);
+      out.once('close', done);
+    });
+  }
+}
+
+/**
+ * Turns git's colour flags into one option: bare `--color` is `--color=always`, `--no-color`
+ * is `--color=never` (arguments after `--` are left alone).
+ */
+export function colorArgs(argv: string[]): string[] {
+  const dd = argv.indexOf('--');
+  return argv.map((a, i) => (dd >= 0 && i > dd ? a : a === '--color' ? '--color=always' : a === '--no-color' ? '--color=never' : a));
+}
+
+/**
+ * --color auto|always|never. auto, like git: colour when stdout is a terminal whose TERM is set
+ * and not "dumb"; unlike git, NO_COLOR (set and not empty) turns auto off too.
+ */
+export function colorOption(value: string | undefined): boolean {
+  const when = value ?? 'auto';
+  if (when === 'always') return true;
+  if (when === 'never') return false;
+  if (when !== 'auto') throw new UsageError(`--color must be auto, always or never, not '${when}'`);
+  const term = process.env.TERM;
+  return Boolean(process.stdout.isTTY) && term !== undefined && term !== 'dumb' && !process.env.NO_COLOR;
+}
+
+/**
+ * Runs `produce` with its output sent through a pager when stdout is a terminal, as git does:
+ * $SNAPLINE_PAGER, else $PAGER, else `less` with LESS=FRX (quits at once when the text fits
+ * the screen, keeps colours, leaves the screen as it is) unless LESS is set. An empty pager or
+ * `cat` means none; a pager that cannot be started means output goes to stdout directly.
+ * Quitting the pager early ends the command quietly (exit 0).
+ */
+export async function withPager(enabled: boolean, produce: () => Promise<number>): Promise<number> {
+  if (!enabled || !process.stdout.isTTY) return produce();
+  const command = (process.env.SNAPLINE_PAGER ?? process.env.PAGER ?? 'less').trim();
+  if (command === '' || command === 'cat') return produce();
+  const env = { ...process.env, LESS: process.env.LESS ?? 'FRX', LV: process.env.LV ?? '-c' };
+  // Like git: a plain program name is started directly (so a missing one is noticed), anything
+  // else through the shell.
+  const plain = !/[|&;<>()$`\\"' \t\n*?[#~=%]/.test(command);
+  const pager = plain ? spawn(command, [], { stdio: ['pipe', 'inherit', 'inherit'], env }) : spawn('sh', ['-c', command], { stdio: ['pipe', 'inherit', 'inherit'], env });
+  const started = await new Promise<boolean>((resolve) => {
+    pager.once('spawn', () => resolve(true));
+    pager.once('error', () => resolve(false));
+  });
+  if (!started) return produce();
+  const exited = new Promise<void>((resolve) => pager.once('close', () => resolve()));
+  const input = pager.stdin!;
+  input.on('error', () => (sinkGone = true)); // EPIPE: the pager was quit
+  // Ctrl-C reaches the pager too: stop producing and let the pager end, as git does.
+  const interrupt = () => (sinkGone = true);
+  process.on('SIGINT', interrupt);
+  sink = input;
+  try {
+    return await produce();
+  } catch (e) {
+    if (e instanceof PagerGone) return 0;
+    throw e;
+  } finally {
+    sink = process.stdout;
+    input.end();
+    await exited;
+    process.off('SIGINT', interrupt);
+    sinkGone = false;
+  }
 }
 
 /**

@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
-import { openRepository } from '../git/repo.js';
+import { openRepository, quotePathSetting } from '../git/repo.js';
 import type { GitContext } from '../git/run.js';
 import { numstatStream, type FileStat } from '../diff/numstat.js';
 import { patchStream, parseCursor, type PatchOptions } from '../diff/patch.js';
 import { quotePath } from '../diff/quote.js';
 import { formatStat } from '../diff/stat.js';
-import { intOption, parse, terminalColumns, write, type Command } from './command.js';
+import { colorArgs, colorOption, intOption, parse, terminalColumns, withPager, write, type Command } from './command.js';
 
 const help = `snapline diff — what changed between two trees, with git's exact +/- numbers
 
@@ -38,6 +38,16 @@ Options:
   --continue CURSOR  continue a patch where a previous page ended
   --budget MIB       work-memory budget per file pair (default 48); over it, counts are
                      approximate and marked so (json "approximate": true, text "~")
+  --color[=WHEN]     git's colours for --stat and --patch: auto (default: when stdout is a
+                     terminal, TERM is not "dumb" and NO_COLOR is unset), always, never;
+                     --no-color is never
+  --no-pager         do not page. On a terminal, text output goes through $SNAPLINE_PAGER,
+                     else $PAGER, else 'less' (with LESS=FRX unless LESS is set); a pager
+                     of "" or "cat" means none
+
+Patches are git's byte for byte: 'index' lines abbreviate ids to the length git uses for
+the repository (core.abbrev, or its automatic length), and paths follow core.quotePath (for
+snapshots, the workspace's git setting).
 
 Files of any size are compared in bounded memory: bodies stream (big ones straight from git's
 pack files), only per-line integers are kept, and patches are written as they are produced. Binary means what it means to git: a NUL byte in the first 8000 bytes, or a blob
@@ -48,6 +58,8 @@ Examples:
   snapline diff main feature --patch -U1 -- src/app.ts
   snapline diff 4b825dc HEAD --patch --max-bytes 65536 > page1.diff
   snapline diff --dir ~/work/app 3f2a9c1 8d04e7b --stat
+  snapline diff HEAD~3 HEAD --patch --color=always | less -R
+  SNAPLINE_PAGER='less -S' snapline diff main feature --patch
 `;
 
 /** The repository a diff reads: a workspace's snapshot store, or a git repository. */
@@ -67,6 +79,7 @@ const command: Command = {
   summary: 'compare two trees: numstat, stat or streamed patch, exact and bounded',
   help,
   async run(argv) {
+    argv = colorArgs(argv);
     const { values: v, positionals } = parse(argv, {
       'git-dir': { type: 'string' },
       repo: { type: 'string' },
@@ -79,6 +92,8 @@ const command: Command = {
       'max-bytes': { type: 'string' },
       continue: { type: 'string' },
       budget: { type: 'string' },
+      color: { type: 'string' },
+      'no-pager': { type: 'boolean' },
     });
     const dd = argv.indexOf('--');
     const nBefore = dd < 0 ? positionals.length : positionals.length - (argv.length - dd - 1);
@@ -96,6 +111,7 @@ const command: Command = {
     if (budgetMiB === 0) throw new UsageError('--budget must be at least 1 (MiB)');
     const budgetBytes = budgetMiB * 1048576;
     if ((v['max-bytes'] !== undefined || v.continue !== undefined || v.context !== undefined) && !v.patch) throw new UsageError('--context, --max-bytes and --continue go with --patch');
+    const color = colorOption(v.color) && format === 'text';
     const [from, to] = revs as [string, string];
     const ctx = await repoFromOptions(v);
     // Snapshot paths are workspace-relative; the user types them relative to where they are.
@@ -103,51 +119,64 @@ const command: Command = {
       const { workspacePath } = await import('../snapshot/paths.js');
       paths.splice(0, paths.length, ...paths.map((p) => workspacePath(ctx.workTree!, p, process.cwd())));
     }
+    // Paths are quoted as the user's git would: a snapshot store's own setting is snapline's.
+    const quote = await quotePathSetting(v.dir !== undefined ? { cwd: resolve(v.dir) } : ctx);
 
-    if (v.patch) {
-      const opts: PatchOptions = { paths, context, budgetBytes, maxBytes: maxBytes ?? (format === 'json' ? 1 << 20 : undefined), cursor: v.continue ? parseCursor(v.continue) : undefined };
-      const stream = patchStream(ctx, from, to, opts);
-      if (format === 'json') {
-        const parts: Buffer[] = [];
-        for await (const b of stream.chunks) parts.push(b);
-        await write(JSON.stringify({ patch: Buffer.concat(parts).toString('utf8'), next: stream.next() ?? null }) + '\n');
-      } else {
+    if (format === 'json') return diffJson(ctx, from, to, { paths, budgetBytes, quote, patch: v.patch, context, maxBytes, cursor: v.continue });
+    return withPager(!v['no-pager'], async () => {
+      if (v.patch) {
+        const opts: PatchOptions = { paths, context, budgetBytes, quotePath: quote, color, maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined };
+        const stream = patchStream(ctx, from, to, opts);
         for await (const b of stream.chunks) await write(b);
         const next = stream.next();
         if (next) process.stderr.write(`snapline: page ends here; continue with --continue ${next}\n`);
+        return 0;
       }
-      return 0;
-    }
-
-    const progress = progressLine();
-    const stats = numstatStream(ctx, from, to, { paths, budgetBytes, onProgress: progress.update });
-    if (format === 'json') {
-      let first = true;
-      await write('[');
-      for await (const s of stats) {
+      const progress = progressLine();
+      const stats = numstatStream(ctx, from, to, { paths, budgetBytes, onProgress: progress.update });
+      if (v.numstat) {
+        for await (const s of stats) {
+          progress.clear();
+          await write(numstatLine(s, quote));
+        }
         progress.clear();
-        await write((first ? '\n' : ',\n') + JSON.stringify(s));
-        first = false;
+        return 0;
       }
+      const all: FileStat[] = [];
+      for await (const s of stats) all.push(s);
       progress.clear();
-      await write(first ? ']\n' : '\n]\n');
+      await write(formatStat(all, terminalColumns(), { quotePath: quote, color }));
       return 0;
-    }
-    if (v.numstat) {
-      for await (const s of stats) {
-        progress.clear();
-        await write(numstatLine(s));
-      }
-      progress.clear();
-      return 0;
-    }
-    const all: FileStat[] = [];
-    for await (const s of stats) all.push(s);
-    progress.clear();
-    await write(formatStat(all, terminalColumns()));
-    return 0;
+    });
   },
 };
+
+/** --format json: the statistics as a JSON array, or one patch page as {patch, next}. */
+async function diffJson(
+  ctx: GitContext,
+  from: string,
+  to: string,
+  o: { paths: string[]; budgetBytes: number; quote: boolean; patch?: boolean; context: number; maxBytes?: number; cursor?: string },
+): Promise<number> {
+  if (o.patch) {
+    const stream = patchStream(ctx, from, to, { paths: o.paths, quotePath: o.quote, context: o.context, budgetBytes: o.budgetBytes, maxBytes: o.maxBytes ?? 1 << 20, cursor: o.cursor ? parseCursor(o.cursor) : undefined });
+    const parts: Buffer[] = [];
+    for await (const b of stream.chunks) parts.push(b);
+    await write(JSON.stringify({ patch: Buffer.concat(parts).toString('utf8'), next: stream.next() ?? null }) + '\n');
+    return 0;
+  }
+  const progress = progressLine();
+  let first = true;
+  await write('[');
+  for await (const s of numstatStream(ctx, from, to, { paths: o.paths, budgetBytes: o.budgetBytes, onProgress: progress.update })) {
+    progress.clear();
+    await write((first ? '\n' : ',\n') + JSON.stringify(s));
+    first = false;
+  }
+  progress.clear();
+  await write(first ? ']\n' : '\n]\n');
+  return 0;
+}
 
 /** On a terminal, a one-line "comparing N/M path" status on stderr; clear() before output. */
 function progressLine(): { update?: (done: number, total: number, path: string) => void; clear(): void } {
@@ -167,9 +196,10 @@ function progressLine(): { update?: (done: number, total: number, path: string) 
   };
 }
 
-function numstatLine(s: FileStat): string {
+function numstatLine(s: FileStat, quoteNonAscii: boolean): string {
   const mark = s.approximate ? '~' : '';
-  return s.binary ? `-\t-\t${quotePath(s.file)}\n` : `${mark}${s.additions}\t${mark}${s.deletions}\t${quotePath(s.file)}\n`;
+  const name = quotePath(s.file, quoteNonAscii);
+  return s.binary ? `-\t-\t${name}\n` : `${mark}${s.additions}\t${mark}${s.deletions}\t${name}\n`;
 }
 
 export default command;

@@ -1,6 +1,8 @@
 import { SnaplineError, UsageError } from '../errors.js';
+import { numstatStream } from '../diff/numstat.js';
 import { patchStream, parseCursor } from '../diff/patch.js';
 import { formatStat } from '../diff/stat.js';
+import { quotePathSetting } from '../git/repo.js';
 import { resolveWorkspace, storeContext, workspacePath } from '../snapshot/index.js';
 import {
   deleteSession,
@@ -18,22 +20,24 @@ import {
   showSession,
   summaryOf,
   turnNumbers,
+  turnsChangedPaths,
   unrevertSession,
   type Database,
   type FileDiff,
   type SessionInfo,
   type UndoResult,
 } from '../session/index.js';
-import { counterLine, intOption, parse, terminalColumns, write, type Command } from './command.js';
+import { colorArgs, colorOption, counterLine, intOption, parse, terminalColumns, withPager, write, type Command } from './command.js';
 import { asStats } from './run.js';
 
 const help = `snapline session — browse, diff, revert and delete recorded sessions
 
 Usage:
   snapline session list [--dir DIR] [--limit N] [--offset N] [--format text|json]
-  snapline session show [SESSION] [--limit N] [--offset N] [--format text|json]
-  snapline session diff [SESSION] [--message MSG] [--file PATH]... [--format text|json]
-  snapline session diff [SESSION] [--message MSG] [--file PATH]... --patch [-U N] [--max-bytes N] [--continue CURSOR]
+  snapline session show [SESSION] [--limit N] [--offset N] [--format text|json] [--no-pager]
+  snapline session diff [SESSION] [--message MSG | --turns-only] [--file PATH]... [--format text|json]
+  snapline session diff [SESSION] [--message MSG | --turns-only] [--file PATH]... --patch [-U N] [--max-bytes N] [--continue CURSOR]
+                        [--color[=auto|always|never]] [--no-pager]
   snapline session revert [SESSION] --message MSG [--dry-run] [--force] [--wait SECONDS] [--format text|json]
   snapline session unrevert [SESSION] [--dry-run] [--force] [--wait SECONDS] [--format text|json]
   snapline session delete SESSION [--wait SECONDS]
@@ -52,9 +56,16 @@ list      sessions newest first: id, title, directory, last update, +/- totals; 
           only the workspace around DIR (its git top level, as run records it)
 show      the session's turns (#N, messages and their parts, with per-turn +/-), a page at a
           time (--limit messages from --offset; default 50 from 0); reads the database only
-diff      per-file +/- of the session (or of turn --message), from the stored summaries;
-          --patch produces the unified diff on demand from the snapshots, streamed, and pages it
-          with --max-bytes (the cursor for --continue is printed on stderr, or as "next" in json)
+diff      per-file +/- and, with --patch, the unified diff (produced on demand from the
+          snapshots, streamed; pages with --max-bytes, the cursor for --continue printed on
+          stderr, or as "next" in json).
+          Without --message: everything from the session's first snapshot to its last, so
+          edits made between turns (by hand, by other tools) are included; the first line
+          says so. --turns-only keeps only the paths the turns themselves changed.
+          With --message MSG: that turn alone (its stats come from the stored summary).
+          On a terminal, show and diff output is coloured like git's (--color=never or
+          NO_COLOR turns it off; --color=always forces it) and paged ($SNAPLINE_PAGER, else
+          $PAGER, else 'less' with LESS=FRX; --no-pager or a pager of "cat" for none).
 revert    puts back, per path, the files changed by turn MSG and later turns as they were before
           MSG (the current state is snapshotted first); files the session never changed are
           never written. Refused while a turn of the session is running. Prints every file it
@@ -80,6 +91,8 @@ Examples:
   snapline session list
   snapline session show                     # the latest session here, turns numbered #1, #2, …
   snapline session show ses_e5dc --limit 20
+  snapline session diff                     # first to last snapshot of the latest session
+  snapline session diff --turns-only --patch
   snapline session diff --message 2 --patch --max-bytes 65536
   snapline session diff --message last --file src/app.ts
   snapline session revert --message 2 --dry-run   # the files it would write and delete
@@ -110,7 +123,7 @@ function onlyFiles(diffs: FileDiff[], files: string[] | undefined): FileDiff[] {
 }
 
 /** The --file paths no listed turn changed (a typo or a file the session left alone: worth a note). */
-function untouched(files: string[] | undefined, turns: { diffs: FileDiff[]; truncated: boolean }[]): string[] {
+function untouched(files: string[] | undefined, turns: { diffs: readonly { file: string }[]; truncated: boolean }[]): string[] {
   if (turns.some((t) => t.truncated)) return [];
   return (files ?? []).filter((f) => !turns.some((t) => t.diffs.some((d) => under(d.file, f))));
 }
@@ -138,12 +151,15 @@ async function printUndo(head: string, r: UndoResult): Promise<void> {
 /** Waiting for another process is always said, terminal or not: the user should know why. */
 const onWait = (m: string) => process.stderr.write(`snapline: ${m}\n`);
 
+/** Set while a paged run of show/diff is under way. */
+let insidePager = false;
+
 const command: Command = {
   summary: 'list, show, diff, revert, unrevert or delete sessions',
   help,
   async run(argv) {
     const [sub, ...rest] = argv;
-    const { values: v, positionals } = parse(rest, {
+    const { values: v, positionals } = parse(colorArgs(rest), {
       dir: { type: 'string' },
       limit: { type: 'string' },
       offset: { type: 'string' },
@@ -157,11 +173,24 @@ const command: Command = {
       force: { type: 'boolean' },
       'dry-run': { type: 'boolean' },
       wait: { type: 'string' },
+      'turns-only': { type: 'boolean' },
+      color: { type: 'string' },
+      'no-pager': { type: 'boolean' },
     });
     const waitSeconds = v.wait === undefined ? undefined : intOption('wait', v.wait, 0);
     const format = v.format ?? 'text';
     if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not '${format}'`);
     const asJson = format === 'json';
+    const color = colorOption(v.color);
+    // show and diff send their text through a pager on a terminal: this run goes on inside it.
+    if ((sub === 'show' || sub === 'diff') && !asJson && !v['no-pager'] && !insidePager) {
+      insidePager = true;
+      try {
+        return await withPager(true, () => command.run(argv));
+      } finally {
+        insidePager = false;
+      }
+    }
     // A unique prefix names a session; without one, show/diff/revert/unrevert take the latest
     // session of the workspace. delete needs an explicit id: deleting "whatever is latest" by
     // accident cannot be undone.
@@ -226,6 +255,7 @@ const command: Command = {
         let range;
         let sid: string;
         let files: string[] | undefined;
+        let wide = false;
         try {
           sid = await sessionArg(db);
           // A turn interrupted before its end snapshot gets it now, so its changes show.
@@ -234,37 +264,56 @@ const command: Command = {
             process.stderr.write(`snapline: warning: the interrupted turn's end could not be recorded: ${e.message}\n`);
           });
           const mid = v.message === undefined ? undefined : resolveMessageRef(db, sid, v.message);
+          wide = mid === undefined;
           range = diffRange(db, sid, mid);
           files = v.file?.map((f) => workspacePath(range!.directory, f, process.cwd()));
-          if (!v.patch) {
-            if (v.context !== undefined || v['max-bytes'] !== undefined || v.continue !== undefined) throw new UsageError('--context, --max-bytes and --continue go with --patch');
-            const numbers = turnNumbers(db, sid);
-            const turns = range.turns.map((t) => {
-              const sum = summaryOf(showSessionMessage(db, sid, t.id));
-              return { turn: numbers.get(t.id), messageID: t.id, total: sum?.total, truncated: sum?.truncated ?? false, diffs: onlyFiles(sum?.diffs ?? [], files) };
-            });
-            for (const f of untouched(files, turns)) process.stderr.write(`snapline: no turn listed here changed '${f}'\n`);
-            if (asJson) return (await json(v.message ? turns[0] : turns), 0);
-            for (const t of turns) {
-              await write(`#${t.turn}  ${t.messageID}  +${t.total?.additions ?? 0} -${t.total?.deletions ?? 0} in ${t.total?.files ?? 0} files\n`);
-              if (t.diffs.length) await write(formatStat(asStats(t.diffs), terminalColumns()));
-              if (t.truncated) await write(`  (list capped at ${t.diffs.length} files; use --patch for all)\n`);
-            }
+          if (v['turns-only'] && !wide) throw new UsageError('--turns-only goes with a session-wide diff (without --message)');
+          if (!v.patch && (v.context !== undefined || v['max-bytes'] !== undefined || v.continue !== undefined)) throw new UsageError('--context, --max-bytes and --continue go with --patch');
+          if (!v.patch && !wide) {
+            // One turn: its stored summary, from the database alone.
+            const id = range.turns[0]!.id;
+            const sum = summaryOf(showSessionMessage(db, sid, id));
+            const t = { turn: turnNumbers(db, sid).get(id), messageID: id, total: sum?.total, truncated: sum?.truncated ?? false, diffs: onlyFiles(sum?.diffs ?? [], files) };
+            for (const f of untouched(files, [t])) process.stderr.write(`snapline: turn #${t.turn} did not change '${f}'\n`);
+            if (asJson) return (await json(t), 0);
+            const quote = await quotePathSetting({ cwd: range.directory });
+            await write(`#${t.turn}  ${t.messageID}  +${t.total?.additions ?? 0} -${t.total?.deletions ?? 0} in ${t.total?.files ?? 0} files\n`);
+            if (t.diffs.length) await write(formatStat(asStats(t.diffs), terminalColumns(), { quotePath: quote, color }));
+            if (t.truncated) await write(`  (list capped at ${t.diffs.length} files; use --patch for all)\n`);
             return 0;
           }
         } finally {
           db.close();
         }
-        const maxBytes = v['max-bytes'] === undefined ? (asJson ? 1 << 20 : undefined) : intOption('max-bytes', v['max-bytes'], 0);
+        const maxBytes = v['max-bytes'] === undefined ? (asJson && v.patch ? 1 << 20 : undefined) : intOption('max-bytes', v['max-bytes'], 0);
         if (maxBytes === 0) throw new UsageError('--max-bytes must be at least 1');
         const ctx = await storeContext(range.directory);
-        const stream = patchStream(ctx, range.from, range.to, { paths: files ?? [], context: intOption('context', v.context, 3, 100000), maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined });
+        // Paths are quoted as the workspace's git would (the store's own setting is snapline's).
+        const quote = await quotePathSetting({ cwd: range.directory });
+        const only = v['turns-only'] ? await turnsChangedPaths(ctx, range.turns) : undefined;
+        // Session-wide, the range runs from the first snapshot to the last: say so.
+        const covers = !wide
+          ? ''
+          : only
+            ? `session ${sid} — changes from its first snapshot to its last, limited to the ${only.size} path${only.size === 1 ? '' : 's'} its turns changed (edits made between turns to other files left out)\n`
+            : `session ${sid} — all changes from its first snapshot to its last (edits made between turns included; --turns-only for the turns' own changes)\n`;
+        if (!v.patch) {
+          const stats = [];
+          for await (const s of numstatStream(ctx, range.from, range.to, { paths: files ?? [], only })) stats.push(s);
+          for (const f of untouched(files, [{ diffs: stats, truncated: false }])) process.stderr.write(`snapline: the session did not change '${f}'\n`);
+          if (asJson) return (await json({ sessionID: sid, from: range.from, to: range.to, turnsOnly: only !== undefined, diffs: stats }), 0);
+          await write(covers + (stats.length ? formatStat(stats, terminalColumns(), { quotePath: quote, color }) : 'no files changed\n'));
+          return 0;
+        }
+        const stream = patchStream(ctx, range.from, range.to, { quotePath: quote, color: color && !asJson, only, paths: files ?? [], context: intOption('context', v.context, 3, 100000), maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined });
         if (asJson) {
           const parts: Buffer[] = [];
           for await (const b of stream.chunks) parts.push(b);
-          await write(JSON.stringify({ from: range.from, to: range.to, patch: Buffer.concat(parts).toString('utf8'), next: stream.next() ?? null }) + '\n');
+          await write(JSON.stringify({ from: range.from, to: range.to, ...(wide ? { turnsOnly: only !== undefined } : {}), patch: Buffer.concat(parts).toString('utf8'), next: stream.next() ?? null }) + '\n');
           return 0;
         }
+        // The coverage line goes before the first page only ('git apply' skips text before a patch).
+        if (covers && !v.continue) await write(covers);
         for await (const b of stream.chunks) await write(b);
         const next = stream.next();
         if (next) process.stderr.write(`snapline: page ends here; continue with --continue ${next}\n`);

@@ -10,6 +10,15 @@
  */
 export type Out = (b: Buffer, start: number, end: number) => Promise<void> | undefined;
 
+/** Colours lines as they are copied (see color.ts); the cursor hands it each line in pieces. */
+export interface LinePainter {
+  begin(out: Out): Promise<void> | undefined;
+  /** Bytes of the line, its newline excluded. */
+  text(out: Out, b: Buffer, start: number, end: number): Promise<void> | undefined;
+  end(out: Out): Promise<void> | undefined;
+  readonly noNewline: Buffer;
+}
+
 const NO_NEWLINE = Buffer.from('\n\\ No newline at end of file\n');
 const FUNC_MAX = 80;
 
@@ -58,13 +67,16 @@ export class LineCursor {
   }
 
   /**
-   * Copies `n` lines to `out`, each preceded by `prefix`, calling `after` after each; with a
-   * null `out`, passes over them.
+   * Copies `n` lines to `out`, each preceded by `prefix` (or coloured by `paint`), calling
+   * `after` after each; with a null `out`, passes over them.
    */
-  async lines(n: number, prefix: Buffer | null, out: Out | null, after?: () => void): Promise<void> {
+  async lines(n: number, prefix: Buffer | null, out: Out | null, after?: () => void, paint?: LinePainter | null): Promise<void> {
     for (let k = 0; k < n; k++) {
       if (this.pos >= this.buf.length && !(await this.fill())) throw new Error(`blob ended before line ${this.line + 1}`);
-      if (out && prefix) {
+      if (out && paint) {
+        const wait = paint.begin(out);
+        if (wait) await wait;
+      } else if (out && prefix) {
         const wait = out(prefix, 0, prefix.length);
         if (wait) await wait;
       }
@@ -75,11 +87,21 @@ export class LineCursor {
         const start = this.pos;
         if (this.trackFuncname && this.headLen < FUNC_MAX) this.headLen += this.buf.copy(this.head, this.headLen, start, Math.min(end, start + FUNC_MAX - this.headLen));
         this.pos = end;
-        const wait = out?.(this.buf, start, end);
-        if (wait) await wait;
+        if (out && paint) {
+          const wait = paint.text(out, this.buf, start, nl >= 0 ? nl : end);
+          if (wait) await wait;
+          const ended = nl >= 0 ? paint.end(out) : undefined;
+          if (ended) await ended;
+        } else {
+          const wait = out?.(this.buf, start, end);
+          if (wait) await wait;
+        }
         if (nl >= 0) break;
         if (!(await this.fill())) {
-          if (out) await out(NO_NEWLINE, 0, NO_NEWLINE.length);
+          if (out && paint) {
+            await paint.end(out);
+            await out(paint.noNewline, 0, paint.noNewline.length);
+          } else if (out) await out(NO_NEWLINE, 0, NO_NEWLINE.length);
           break;
         }
       }

@@ -19,6 +19,8 @@ export interface FileStat {
 export interface NumstatOptions {
   /** Limit to these paths (each must exist in one of the trees). */
   paths?: readonly string[];
+  /** Keep only files whose path is in this set (a path need not exist in either tree). */
+  only?: ReadonlySet<string>;
   /** Work-memory budget per file pair in bytes (default 48 MiB). */
   budgetBytes?: number;
   /** Arrays reused across files (numstatStream makes one). */
@@ -74,7 +76,7 @@ export async function statChange(readers: { a: ObjectReader; b: ObjectReader }, 
  */
 export async function* numstatStream(ctx: GitContext, from: string, to: string, opts: NumstatOptions = {}): AsyncGenerator<FileStat> {
   const [fromTree, toTree] = await Promise.all([resolveTree(ctx, from), resolveTree(ctx, to)]);
-  const changes = await changedPaths(ctx, fromTree, toTree, opts.paths ?? []);
+  const changes = keepOnly(await changedPaths(ctx, fromTree, toTree, opts.paths ?? []), opts.only);
   // Statistics read the sides one after the other: one git process is enough.
   const readers = openReaderPair(ctx, true);
   const scratch = opts.scratch ?? new Scratch();
@@ -86,6 +88,11 @@ export async function* numstatStream(ctx: GitContext, from: string, to: string, 
   } finally {
     readers.close();
   }
+}
+
+/** The changes whose path is in `only` (all of them without a set). */
+export function keepOnly(changes: TreeChange[], only: ReadonlySet<string> | undefined): TreeChange[] {
+  return only ? changes.filter((c) => only.has(c.path)) : changes;
 }
 
 /** All per-file statistics between two tree-ishes (see numstatStream). */

@@ -6,16 +6,20 @@
 import { UsageError } from '../errors.js';
 import type { ObjectReader } from '../git/objects.js';
 import { resolveTree } from '../git/repo.js';
-import { runGit, type GitContext } from '../git/run.js';
+import { gitText, runGit, type GitContext } from '../git/run.js';
 import { changedPaths, type Side, type TreeChange } from '../git/tree-diff.js';
+import { COLOR, paintHunkHeader, paintLines, painters, type Painters } from './color.js';
 import { compact } from './compact.js';
 import { allChanged, blobChunks, compareBlobs, countLines, Scratch, type BlobRef, type LineTables } from './compare.js';
 import { LineCursor, type Out } from './line-cursor.js';
-import { blobOf, openReaderPair } from './numstat.js';
+import { BLANK } from './lines.js';
+import { blobOf, keepOnly, openReaderPair } from './numstat.js';
 import { quotePath } from './quote.js';
 
 export interface PatchOptions {
   paths?: readonly string[];
+  /** Keep only files whose path is in this set (a path need not exist in either tree). */
+  only?: ReadonlySet<string>;
   /** Context lines (default 3). */
   context?: number;
   budgetBytes?: number;
@@ -23,6 +27,10 @@ export interface PatchOptions {
   maxBytes?: number;
   /** Resume where an earlier page ended. */
   cursor?: PatchCursor;
+  /** Quote bytes above 0x7f in paths (git's core.quotePath; default true). */
+  quotePath?: boolean;
+  /** git's default colours (as `git diff --color=always`). */
+  color?: boolean;
 }
 
 /** Where a page ended: the index of the file section and the bytes of it already produced. */
@@ -143,7 +151,7 @@ export function patchStream(ctx: GitContext, from: string, to: string, opts: Pat
   let nextCursor: PatchCursor | undefined;
   async function* run(): AsyncGenerator<Buffer> {
     const [fromTree, toTree] = await Promise.all([resolveTree(ctx, from), resolveTree(ctx, to)]);
-    const changes = await changedPaths(ctx, fromTree, toTree, opts.paths ?? []);
+    const changes = keepOnly(await changedPaths(ctx, fromTree, toTree, opts.paths ?? []), opts.only);
     const sections = changes.flatMap(splitTypeChange);
     const abbrev = await abbreviations(ctx, sections);
     const readers = openReaderPair(ctx);
@@ -214,18 +222,45 @@ function typeOf(mode: string): string {
   return mode.slice(0, 2) === '10' ? 'file' : mode;
 }
 
-/** Unique abbreviations of every blob id, as `git diff` prints them on its index lines. */
+const NULL_OID = '0'.repeat(40);
+
+/**
+ * Abbreviations of every object id on the index lines (and of the null id shown for a missing
+ * side), as `git diff` prints them: git's default length for this repository (core.abbrev, or
+ * "auto": from the number of packed objects), extended while another object shares the prefix.
+ * `git rev-parse --short` takes one id per process, so the default length is asked once and
+ * uniqueness is checked for all ids together by one `cat-file --batch-check` a round.
+ */
 async function abbreviations(ctx: GitContext, sections: TreeChange[]): Promise<Map<string, string>> {
   const oids = new Set<string>();
-  for (const c of sections) for (const s of [c.before, c.after]) if (s) oids.add(s.oid);
-  const map = new Map<string, string>();
-  const list = [...oids];
-  for (let i = 0; i < list.length; i += 2000) {
-    const batch = list.slice(i, i + 2000);
-    const r = await runGit(ctx, ['rev-parse', '--short', ...batch], { okStatus: [0, 128] });
-    const lines = r.stdout.toString('latin1').split('\n');
-    batch.forEach((oid, k) => map.set(oid, lines[k] && oid.startsWith(lines[k]!) ? lines[k]! : oid.slice(0, 7)));
+  for (const c of sections) {
+    for (const s of [c.before, c.after]) if (s) oids.add(s.oid);
+    if (!c.before || !c.after) oids.add(NULL_OID);
   }
+  const map = new Map<string, string>();
+  if (oids.size === 0) return map;
+  // A full id is abbreviated to the default length unless an object shares that prefix, so the
+  // shorter of two unrelated ids' abbreviations is the default (both colliding is ~impossible).
+  const probes = await Promise.all(['0', 'f'].map((c) => gitText(ctx, ['rev-parse', '--short', c.repeat(40)])));
+  let length = Math.min(...probes.map((p) => p.length));
+  // core.disambiguate would let cat-file pick one of several objects: the prefix must be unique.
+  const check = { ...ctx, config: { ...ctx.config, 'core.disambiguate': 'none' } };
+  let pending = [...oids];
+  while (pending.length && length < 40) {
+    const prefixes = pending.map((oid) => oid.slice(0, length));
+    const r = await runGit(check, ['cat-file', '--batch-check'], { input: prefixes.join('\n') + '\n' });
+    const answers = r.stdout.toString('latin1').split('\n');
+    const ambiguous: string[] = [];
+    pending.forEach((oid, k) => {
+      const answer = answers[k] ?? '';
+      // Unique: no object has the prefix, or the one object that has it is this one.
+      if (answer === `${prefixes[k]} missing` || answer.startsWith(`${oid} `)) map.set(oid, prefixes[k]!);
+      else ambiguous.push(oid);
+    });
+    pending = ambiguous;
+    length++;
+  }
+  for (const oid of pending) map.set(oid, oid);
   return map;
 }
 
@@ -243,25 +278,28 @@ async function fileSection(
   out: Out,
   lineDone: LineDone,
 ): Promise<void> {
+  const paint = opts.color ? painters() : null;
   const text = async (s: string) => {
     const b = Buffer.from(s);
     await out(b, 0, b.length);
     lineDone();
   };
-  const aName = quoteLabel('a/', c.path);
-  const bName = quoteLabel('b/', c.path);
-  await text(`diff --git ${aName} ${bName}\n`);
+  // Header lines: bold when coloured.
+  const meta = (s: string) => text(paint ? paintLines(s, COLOR.meta) : s);
+  const aName = quoteLabel('a/', c.path, opts.quotePath ?? true);
+  const bName = quoteLabel('b/', c.path, opts.quotePath ?? true);
+  await meta(`diff --git ${aName} ${bName}\n`);
   const { before, after } = c;
-  const short = (s: Side | undefined, other: Side | undefined) => (s ? abbrev.get(s.oid)! : '0'.repeat(abbrev.get(other!.oid)!.length));
-  if (!before) await text(`new file mode ${after!.mode}\n`);
-  else if (!after) await text(`deleted file mode ${before.mode}\n`);
-  else if (before.mode !== after.mode) await text(`old mode ${before.mode}\nnew mode ${after.mode}\n`);
+  const short = (s: Side | undefined) => abbrev.get(s ? s.oid : NULL_OID)!;
+  if (!before) await meta(`new file mode ${after!.mode}\n`);
+  else if (!after) await meta(`deleted file mode ${before.mode}\n`);
+  else if (before.mode !== after.mode) await meta(`old mode ${before.mode}\nnew mode ${after.mode}\n`);
   if (before && after && before.oid === after.oid) return;
   const sameMode = before && after && before.mode === after.mode ? ` ${before.mode}` : '';
-  await text(`index ${short(before, after)}..${short(after, before)}${sameMode}\n`);
+  await meta(`index ${short(before)}..${short(after)}${sameMode}\n`);
   const labelA = before ? aName : '/dev/null';
   const labelB = after ? bName : '/dev/null';
-  const fileHeader = () => text(`--- ${labelA}${labelA.includes(' ') ? '\t' : ''}\n+++ ${labelB}${labelB.includes(' ') ? '\t' : ''}\n`);
+  const fileHeader = () => meta(`--- ${labelA}${labelA.includes(' ') ? '\t' : ''}\n+++ ${labelB}${labelB.includes(' ') ? '\t' : ''}\n`);
   const binary = () => text(`Binary files ${labelA} and ${labelB} differ\n`);
   const context = opts.context ?? 3;
 
@@ -272,9 +310,15 @@ async function fileSection(
     if (r.binary) return await binary();
     if (r.lines === 0) return;
     await fileHeader();
-    await text(before ? `@@ -1${r.lines === 1 ? '' : ',' + r.lines} +0,0 @@\n` : `@@ -0,0 +1${r.lines === 1 ? '' : ',' + r.lines} @@\n`);
+    const ranges = before ? `@@ -1${r.lines === 1 ? '' : ',' + r.lines} +0,0 @@` : `@@ -0,0 +1${r.lines === 1 ? '' : ',' + r.lines} @@`;
+    if (paint) {
+      const h = paintHunkHeader(ranges, null);
+      await out(h, 0, h.length);
+      lineDone();
+    } else await text(ranges + '\n');
     const cur = new LineCursor(blobChunks(readers.a, blob)[Symbol.asyncIterator]());
-    await cur.lines(r.lines, before ? MINUS : PLUS, out, lineDone);
+    // (git never marks blank lines at the end of a new file as blank-at-eof: no old side.)
+    await cur.lines(r.lines, before ? MINUS : PLUS, out, lineDone, paint && (before ? paint.old : paint.added));
     return;
   }
 
@@ -290,7 +334,7 @@ async function fileSection(
     compact(sa, sb);
     compact(sb, sa);
   }
-  await emitHunks(readers, a, b, tables, context, out, lineDone);
+  await emitHunks(readers, a, b, tables, context, out, lineDone, paint);
 }
 
 /** Over the budget: the whole file as one replacement hunk (valid, applies, not minimal). */
@@ -334,7 +378,10 @@ async function emitHunks(
   ctxlen: number,
   out: Out,
   lineDone: LineDone,
+  paint: Painters | null,
 ): Promise<void> {
+  // Before the cursors open: it may read the start of the blobs.
+  const eofBlank = paint ? await blankAtEof(readers, a, b, t) : null;
   const curA = new LineCursor(blobChunks(readers.a, a)[Symbol.asyncIterator](), true);
   const curB = new LineCursor(blobChunks(readers.b, b)[Symbol.asyncIterator]());
   const it = changesOf(t);
@@ -365,13 +412,21 @@ async function emitHunks(
     const range = (s: number, c: number) => `${c ? s + 1 : s}${c === 1 ? '' : ',' + c}`;
     const found = curA.funcname;
     const func = found && found.subarray(0, validUtf8Length(found));
-    const header = Buffer.from(`@@ -${range(s1, c1)} +${range(s2, c2)} @@${func && func.length ? ' ' : ''}`);
-    await out(header, 0, header.length);
-    if (func && func.length) await out(func, 0, func.length);
-    await out(NEWLINE, 0, 1);
+    if (paint) {
+      const header = paintHunkHeader(`@@ -${range(s1, c1)} +${range(s2, c2)} @@`, func);
+      await out(header, 0, header.length);
+    } else {
+      const header = Buffer.from(`@@ -${range(s1, c1)} +${range(s2, c2)} @@${func && func.length ? ' ' : ''}`);
+      await out(header, 0, header.length);
+      if (func && func.length) await out(func, 0, func.length);
+      await out(NEWLINE, 0, 1);
+    }
     lineDone();
 
-    const emit = (cur: LineCursor, n: number, prefix: Buffer) => cur.lines(n, prefix, out, lineDone);
+    const painter = (prefix: Buffer) => (paint ? (prefix === MINUS ? paint.old : prefix === PLUS ? paint.added : paint.context) : null);
+    const emit = (cur: LineCursor, n: number, prefix: Buffer) => cur.lines(n, prefix, out, lineDone, painter(prefix));
+    // git's line counters for blank-at-eof: the ranges' first numbers, counted up per line.
+    const lnoA = (c1 ? s1 + 1 : s1) - s1;
     // Pre-context comes from the new side; the old side's cursor passes over it.
     await curA.skipTo(first.i1);
     await emit(curB, first.i2 - s2, SPACE);
@@ -384,11 +439,51 @@ async function emitHunks(
         await emit(curB, common, SPACE);
       }
       await emit(curA, ch.chg1, MINUS);
-      await emit(curB, ch.chg2, PLUS);
+      // Blank lines added at the end of the file are painted whole (git's blank-at-eof).
+      const eof = paint && eofBlank && lnoA + ch.i1 + ch.chg1 >= eofBlank.a ? Math.min(ch.chg2, Math.max(0, ch.i2 + ch.chg2 - eofBlank.b)) : 0;
+      await emit(curB, ch.chg2 - eof, PLUS);
+      if (eof) await curB.lines(eof, PLUS, out, lineDone, paint!.blankAtEof);
     }
     await curA.skipTo(e1);
     await emit(curB, e2 - (last.i2 + last.chg2), SPACE);
   }
+}
+
+/**
+ * Where git's blank-at-eof rule starts, when the new side ends in more blank lines than the old
+ * (git's check_blank_at_eof): `a` is the old side's line number (1-based) its counter must have
+ * reached, `b` the first new line (0-based) painted so. Blank lines are those whose indent
+ * measure says "only whitespace".
+ */
+async function blankAtEof(readers: { a: ObjectReader; b: ObjectReader }, a: BlobRef, b: BlobRef, t: LineTables): Promise<{ a: number; b: number } | null> {
+  const trailing = async (reader: ObjectReader, blob: BlobRef, indent: Uint8Array, n: number) => {
+    if (indent.length < n) return 0; // no indents kept (over the budget)
+    let k = 0;
+    while (k < n && indent[n - 1 - k] === BLANK) k++;
+    // git's count_trailing_blank() stops when its pointer reaches the start of the buffer, so
+    // it never counts a first (or second) line that ends within the first two bytes.
+    if (k > 0 && k >= n - 1) k = Math.min(k, n - (await linesGitSkips(reader, blob)));
+    return k;
+  };
+  const l1 = await trailing(readers.a, a, t.indentA, t.nA);
+  const l2 = await trailing(readers.b, b, t.indentB, t.nB);
+  if (l2 <= l1) return null;
+  // git counts lines from 1 and compares after counting the line itself: a blank line just
+  // before the counted ones is painted too (it exists when the count stopped short, above).
+  const before = t.nB - l2 - 1;
+  return { a: t.nA - l1 + 1, b: before >= 0 && t.indentB[before] === BLANK ? before : t.nB - l2 };
+}
+
+/** How many leading lines git's trailing-blank count never reaches: those ending by byte 2. */
+async function linesGitSkips(reader: ObjectReader, blob: BlobRef): Promise<number> {
+  const head: number[] = [];
+  for await (const chunk of blobChunks(reader, blob)) {
+    for (let i = 0; i < chunk.length && head.length < 2; i++) head.push(chunk[i]!);
+    if (head.length >= 2) break; // the reader drains the rest before its next object
+  }
+  if (head.length === 0) return 0;
+  if (head[0] === 10) return head[1] === 10 ? 2 : 1; // "\n\n…" or "\n…"
+  return head.length === 1 || head[1] === 10 ? 1 : 0; // "x" alone, or "x\n…"
 }
 
 /**
@@ -421,7 +516,7 @@ function validUtf8Length(b: Buffer): number {
 }
 
 /** "a/path" quoted as a whole when the path needs quoting, as git does. */
-function quoteLabel(prefix: string, path: string): string {
-  const q = quotePath(path);
+function quoteLabel(prefix: string, path: string, quoteNonAscii: boolean): string {
+  const q = quotePath(path, quoteNonAscii);
   return q.startsWith('"') ? `"${prefix}${q.slice(1)}` : prefix + path;
 }

@@ -1,14 +1,22 @@
 import type { FileStat } from './numstat.js';
+import { COLOR } from './color.js';
 import { quotePath } from './quote.js';
+
+export interface StatFormat {
+  /** Quote bytes above 0x7f in names (git's core.quotePath; default true). */
+  quotePath?: boolean;
+  /** git's default colours: the bar's + green and - red (as `git diff --stat --color=always`). */
+  color?: boolean;
+}
 
 /**
  * A `git diff --stat` summary, laid out by git's rules: one line per file with its change
  * count and a +/- bar, then the totals. `columns` is the terminal width (git uses 80 when the
  * output is not a terminal). Counts over the memory budget are marked `~`.
  */
-export function formatStat(stats: readonly FileStat[], columns = 80): string {
+export function formatStat(stats: readonly FileStat[], columns = 80, format: StatFormat = {}): string {
   if (stats.length === 0) return '';
-  const names = stats.map((s) => quotePath(s.file));
+  const names = stats.map((s) => quotePath(s.file, format.quotePath ?? true));
   const counts = stats.map((s) => `${s.approximate ? '~' : ''}${s.additions + s.deletions}`);
   let maxChange = 0;
   let numberWidth = 0;
@@ -35,13 +43,14 @@ export function formatStat(stats: readonly FileStat[], columns = 80): string {
     else graphWidth = width - numberWidth - 6 - nameWidth;
   }
 
+  const paint = (color: string, text: string) => (format.color && text ? color + text + COLOR.reset : text);
   let adds = 0;
   let dels = 0;
   const lines = stats.map((s, i) => {
     const name = ` ${fitName(names[i]!, nameWidth)} |`;
     if (s.binary) {
       const bin = ` ${'Bin'.padStart(numberWidth)}`;
-      return s.before?.size || s.after?.size ? `${name}${bin} ${s.before?.size ?? 0} -> ${s.after?.size ?? 0} bytes` : name + bin;
+      return s.before?.size || s.after?.size ? `${name}${bin} ${paint(COLOR.old, String(s.before?.size ?? 0))} -> ${paint(COLOR.new, String(s.after?.size ?? 0))} bytes` : name + bin;
     }
     adds += s.additions;
     dels += s.deletions;
@@ -61,7 +70,7 @@ export function formatStat(stats: readonly FileStat[], columns = 80): string {
       }
     }
     const count = ` ${counts[i]!.padStart(numberWidth)}`;
-    return `${name}${count}${s.additions + s.deletions ? ' ' : ''}${'+'.repeat(plus)}${'-'.repeat(minus)}`;
+    return `${name}${count}${s.additions + s.deletions ? ' ' : ''}${paint(COLOR.new, '+'.repeat(plus))}${paint(COLOR.old, '-'.repeat(minus))}`;
   });
   const n = stats.length;
   let summary = ` ${n} file${n === 1 ? '' : 's'} changed`;

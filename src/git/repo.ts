@@ -42,6 +42,19 @@ export async function resolveTree(ctx: GitContext, rev: string): Promise<string>
   }
 }
 
+/**
+ * core.quotePath as git reads it where `ctx` runs (a repository's config, or only the user's
+ * global config outside any repository): false keeps bytes above 0x7f in paths unquoted.
+ */
+export async function quotePathSetting(ctx: GitContext): Promise<boolean> {
+  try {
+    const r = await runGit(ctx, ['config', '--type=bool', '--get', 'core.quotePath'], { okStatus: [0, 1] });
+    return r.stdout.toString('utf8').trim() !== 'false';
+  } catch {
+    return true; // a workspace that is gone, or unreadable config: git's default
+  }
+}
+
 function isDirectory(p: string): boolean {
   try {
     return statSync(p).isDirectory();

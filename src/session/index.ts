@@ -25,7 +25,7 @@ export { summarize, MAX_DIFF_ENTRIES, MAX_DIFF_BYTES } from './summary.js';
 export { runTurn, describeSkip, type TurnOptions, type TurnResult, type TurnEvent } from './turn.js';
 export { revertSession, unrevertSession, deleteSession, type RevertResult, type UndoResult, type UndoOptions } from './revert.js';
 export { recoverInterruptedTurn, type RecoveredTurn } from './recover.js';
-export { showSession, diffRange, describePart, summaryOf, type SessionView, type MessageView } from './show.js';
+export { showSession, diffRange, describePart, summaryOf, turnsChangedPaths, type SessionView, type MessageView } from './show.js';
 export { doctorWithSessions, type SessionDoctorReport, type AffectedSession } from './doctor.js';
 export { resolveSessionRef, resolveMessageRef, turnNumbers } from './resolve.js';
 export { runQuery, jsonValue, type QueryResult } from './query.js';

@@ -3,6 +3,8 @@ import type { Database } from './db.js';
 import type { FileDiff, PartData, TurnSummary } from './model.js';
 import { UsageError } from '../errors.js';
 import { turnNumbers } from './resolve.js';
+import type { GitContext } from '../git/run.js';
+import { changedPaths } from '../git/tree-diff.js';
 import { countMessages, getMessage, getSession, listMessages, listParts, listTurns, type MessageInfo, type PartInfo, type SessionInfo, type Turn } from './store.js';
 
 export interface MessageView extends MessageInfo {
@@ -84,4 +86,17 @@ export function diffRange(db: Database, sessionId: string, messageId?: string): 
   const to = [...turns].reverse().find((t) => t.end)?.end;
   if (!from || !to) throw new UsageError(`${messageId ? `turn ${messageId}` : `session ${sessionId}`} has no finished turn to diff`);
   return { directory: session.directory, from, to, turns };
+}
+
+/**
+ * The paths the turns themselves changed: each turn's own step-start → step-finish snapshots,
+ * so edits made between turns (by hand, by other tools) are not among them.
+ */
+export async function turnsChangedPaths(ctx: GitContext, turns: readonly Turn[]): Promise<Set<string>> {
+  const paths = new Set<string>();
+  for (const t of turns) {
+    if (!t.start || !t.end) continue;
+    for (const c of await changedPaths(ctx, t.start, t.end)) paths.add(c.path);
+  }
+  return paths;
 }

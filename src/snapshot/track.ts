@@ -62,7 +62,13 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
     const skipped = [...vanished, ...scan.skipped];
     try {
       onProgress?.(`staging ${scan.changed} changed path${scan.changed === 1 ? '' : 's'}…`);
-      await stage(store, scan.skipped.map((s) => scan.raw.get(s.path) ?? Buffer.from(s.path)));
+      const bytesOf = (p: string) => scan.raw.get(p) ?? Buffer.from(p);
+      const skippedPaths = new Set(scan.skipped.map((s) => s.path));
+      await stage(
+        store,
+        scan.skipped.map((s) => bytesOf(s.path)),
+        scan.included.filter((p) => !skippedPaths.has(p)).map(bytesOf),
+      );
       const tree = await gitText(store.ctx, ['write-tree']);
       if (!/^[0-9a-f]{40,64}$/.test(tree)) throw new StagingFailed(`git write-tree printed '${tree}'`);
       return { tree, skipped };
@@ -87,6 +93,8 @@ interface Scan {
   changed: number;
   /** The bytes of listed names that are not valid UTF-8 (their string form is lossy). */
   raw: Map<string, Buffer>;
+  /** Untracked files matching snapshot.include (ignored or not): staged with `add -f`. */
+  included: string[];
 }
 
 /**
@@ -105,8 +113,16 @@ async function scanChanges(store: Store): Promise<Scan> {
     let changed = 0;
     // Untracked files, and tracked files whose stat data changed. Not `ls-files -m`: for a
     // same-size file with a new mtime it hashes the content, doubling the cost of a big turn.
-    const listings = await Promise.all([list(store, ['ls-files', '-z', '-o', '--exclude-standard'], '?'), list(store, ['diff-files', '-z', '--name-only'], 'C')]);
+    const listings = await Promise.all([
+      list(store, ['ls-files', '-z', '-o', '--exclude-standard'], '?'),
+      list(store, ['diff-files', '-z', '--name-only'], 'C'),
+      includedUntracked(store),
+    ]);
+    const included = listings[2].map(([, path]) => path).filter((p) => !p.endsWith('/')); // nested repos: see below
+    const seen = new Set<string>();
     for (const [tag, path, bytes] of listings.flat()) {
+      if (seen.has(path)) continue; // an included file that is not ignored is listed twice
+      seen.add(path);
       if (path.endsWith('/')) {
         if (tag === '?') nested.push(path);
         continue;
@@ -137,7 +153,7 @@ async function scanChanges(store: Store): Promise<Scan> {
         skipped.push({ path, reason: 'unreadable', size: st.size });
       }
     }
-    if (nested.length === 0) return { skipped, untracked, changed, raw };
+    if (nested.length === 0) return { skipped, untracked, changed, raw, included };
     const input = nested.map((dir) => `100644 ${EMPTY_BLOB}\t${dir}${PLACEHOLDER}\0`).join('');
     await runGit(store.ctx, ['update-index', '-z', '--add', '--index-info'], { input });
   }
@@ -156,12 +172,37 @@ function inWorktree(store: Store, rel: Buffer): Buffer {
   return Buffer.concat([Buffer.from(store.worktree + sep), rel]);
 }
 
-/** `git add -A` of the whole workspace except the skipped paths (which also leave the index). */
-async function stage(store: Store, skipped: Buffer[]): Promise<void> {
-  const spec = (magic: string) => Buffer.concat(skipped.flatMap((p) => [Buffer.from(magic), p, Buffer.from([0])]));
-  if (skipped.length) await runGit(store.ctx, ['rm', '--cached', '-q', '-r', '--ignore-unmatch', '--pathspec-from-file=-', '--pathspec-file-nul'], { input: spec(':(literal)') });
-  const input = Buffer.concat([Buffer.from('.\0'), spec(':(exclude,literal)')]);
+/**
+ * `git add -A` of the whole workspace except the skipped paths (which also leave the index),
+ * then `git add -f` of new files that snapshot.include names although they are ignored. Once in
+ * the index they are tracked files to git: `add -A` follows their changes and deletions.
+ */
+async function stage(store: Store, skipped: Buffer[], included: Buffer[]): Promise<void> {
+  const spec = (paths: Buffer[], magic: string) => Buffer.concat(paths.flatMap((p) => [Buffer.from(magic), p, Buffer.from([0])]));
+  if (skipped.length) await runGit(store.ctx, ['rm', '--cached', '-q', '-r', '--ignore-unmatch', '--pathspec-from-file=-', '--pathspec-file-nul'], { input: spec(skipped, ':(literal)') });
+  const input = Buffer.concat([Buffer.from('.\0'), spec(skipped, ':(exclude,literal)')]);
   await runGit(store.ctx, ['add', '-A', '--pathspec-from-file=-', '--pathspec-file-nul'], { input });
+  if (included.length) await runGit(store.ctx, ['add', '-f', '--pathspec-from-file=-', '--pathspec-file-nul'], { input: spec(included, ':(literal)') });
+}
+
+/**
+ * Untracked files matching snapshot.include: `ls-files -o -i` with only those patterns as the
+ * exclude rules lists exactly the files they match, whatever the workspace's ignore files say.
+ * (git walks every untracked directory for this, so it runs only when patterns are set.)
+ */
+async function includedUntracked(store: Store): Promise<['?', string, Buffer][]> {
+  const patterns = store.config.snapshot.include;
+  if (patterns.length === 0) return [];
+  const own = ownDataPattern(store);
+  const listed = await list(store, ['ls-files', '-z', '-o', '-i', ...patterns.map((p) => `--exclude=${p}`)], '?');
+  // snapline's own data is never snapshotted, whatever the patterns say.
+  return listed.filter(([, path]) => !(own && ('/' + path).startsWith(own))) as ['?', string, Buffer][];
+}
+
+/** `/<dir>/` for snapline's data directory when it lies inside the workspace. */
+function ownDataPattern(store: Store): string | null {
+  const own = relative(store.worktree, snapshotRoot());
+  return own && !own.startsWith('..') && !isAbsolute(own) ? `/${own.split(sep).join('/')}/` : null;
 }
 
 /**
@@ -178,8 +219,8 @@ async function writeExcludes(store: Store): Promise<void> {
     /* not a git repository: nothing to import */
   }
   // Never snapshot snapline's own data (a workspace may contain the data directory).
-  const own = relative(store.worktree, snapshotRoot());
-  const ownData = own && !own.startsWith('..') && !isAbsolute(own) ? [`/${own.split(sep).join('/')}/`] : [];
+  const own = ownDataPattern(store);
+  const ownData = own ? [own] : [];
   const text = ['# written by snapline on every track; edit snapshot.ignore in snapline.json instead', userExclude, ...store.config.snapshot.ignore, ...ownData, ''].join('\n');
   const file = join(store.dir, 'info', 'exclude');
   if ((await readIfExists(file)) !== text) await writeFile(file, text);
