@@ -9,7 +9,7 @@ const help = `snapline run — record one turn of a session: snapshot, run the w
 
 Usage:
   snapline run [MESSAGE...] [--dir DIR] [--session ID | --continue] [--title T]
-               [--format default|json] (--exec CMD | --agent CMD)
+               [--format default|json] (--exec CMD | --agent-cmd CMD)
 
 The turn is stored as a user message (MESSAGE) and an assistant message whose parts are
 step-start {snapshot}, the work (a bash "tool" part or the agent's "text"), step-finish
@@ -22,8 +22,9 @@ Options:
   --title T          title of a new session
   --exec CMD         run CMD with bash in the workspace; its output streams to you as it runs
                      (stdout/stderr; to stderr with --format json), the first 32 KiB is stored
-  --agent CMD        run an agent CLI (CMD split on whitespace, quotes respected) with MESSAGE as
+  --agent-cmd CMD    run an agent CLI (CMD split on whitespace, quotes respected) with MESSAGE as
                      its last argument; its output is stored (first 32 KiB) as a text part
+                     (--agent CMD still works, with a note: it is the old name)
   --format FMT       default: the command's output, warnings, then the turn's stat;
                      json: one JSON event per line, like 'opencode run --format json'
                      ({"type": step_start|tool_use|text|step_finish|error, timestamp, sessionID, part})
@@ -35,12 +36,15 @@ warnings and recorded in the step parts.
 
 Examples:
   snapline run "regenerate the build files" --dir . --exec 'make -j2'
-  snapline run "fix the tests" --continue --agent 'my-agent --yes'
+  snapline run "fix the tests" --continue --agent-cmd 'my-agent --yes'
+
+Agents with hooks (Claude Code, Codex, Gemini CLI, OpenCode) need no wrapper: see
+'snapline hooks --help' and 'snapline turn --help'.
   snapline run "turn 2" --session ses_... --format json --exec './gen.sh 2'
 `;
 
 const command: Command = {
-  summary: 'record one turn: snapshot, run --exec/--agent, snapshot, summarise',
+  summary: 'record one turn: snapshot, run --exec/--agent-cmd, snapshot, summarise',
   help,
   async run(argv) {
     const { values: v, positionals } = parse(argv, {
@@ -50,12 +54,18 @@ const command: Command = {
       title: { type: 'string' },
       format: { type: 'string' },
       exec: { type: 'string' },
+      'agent-cmd': { type: 'string' },
       agent: { type: 'string' },
     });
+    if (v.agent !== undefined) {
+      if (v['agent-cmd'] !== undefined) throw new UsageError('give the agent command once: --agent-cmd (--agent is its old name)');
+      process.stderr.write("snapline: note: 'run --agent CMD' is now 'run --agent-cmd CMD' (--agent still works for now)\n");
+    }
+    const agentCommand = v['agent-cmd'] ?? v.agent;
     const format = v.format ?? 'default';
     if (format !== 'default' && format !== 'json') throw new UsageError(`--format must be default or json, not '${format}'`);
     if (v.session !== undefined && v.continue) throw new UsageError('use either --session or --continue, not both');
-    if ((v.exec === undefined) === (v.agent === undefined)) throw new UsageError('give exactly one of --exec CMD or --agent CMD');
+    if ((v.exec === undefined) === (agentCommand === undefined)) throw new UsageError('give exactly one of --exec CMD or --agent-cmd CMD');
     const json = format === 'json';
     const onEvent = json ? (e: TurnEvent) => void write(JSON.stringify(e) + '\n') : undefined;
     const result = await runTurn({
@@ -65,7 +75,7 @@ const command: Command = {
       continue: v.continue,
       title: v.title,
       exec: v.exec,
-      agent: v.agent,
+      agentCommand,
       onEvent,
       onOutput: (chunk, stream) => {
         if (json || stream === 'stderr') process.stderr.write(chunk);

@@ -42,7 +42,6 @@ export class SessionBusy extends SnaplineError {
   }
 }
 
-/** unrevert on a session that has nothing reverted. */
 /** Another turn, revert or delete kept the workspace's turn lock longer than snapshot.lockTimeoutMs. */
 export class WorkspaceBusy extends SnaplineError {
   constructor(worktree: string, holder: string, waitedMs: number) {
@@ -57,6 +56,7 @@ export class SnapshotsMissing extends SnaplineError {
   }
 }
 
+/** unrevert on a session that has nothing reverted. */
 export class NotReverted extends SnaplineError {
   constructor(id: string) {
     super('not-reverted', `session ${id} has no revert to undo (revert a turn first with 'snapline session revert ${id} --message MSG')`, 2);
@@ -77,9 +77,16 @@ export class QueryFailed extends SnaplineError {
   }
 }
 
-/** The agent command given to `run --agent` cannot be started. */
+/** The agent command given to `run --agent-cmd` cannot be started. */
 export class AgentNotFound extends SnaplineError {
   constructor(cmd: string, detail: string) {
-    super('agent-not-found', `cannot start agent '${cmd}': ${detail} (check --agent and PATH)`, 2);
+    super('agent-not-found', `cannot start agent '${cmd}': ${detail} (check --agent-cmd and PATH)`, 2);
+  }
+}
+
+/** `turn step` or `turn end` found no turn left open by `turn begin`. */
+export class NoOpenTurn extends SnaplineError {
+  constructor(where: string) {
+    super('no-open-turn', `no open turn in ${where} (start one with 'snapline turn begin')`, 2);
   }
 }

@@ -1,33 +1,17 @@
 /** Recording one turn: user message, snapshot, the work, snapshot, summary — all in the database. */
 import { isAbsolute } from 'node:path';
 import { SnaplineError, UsageError } from '../errors.js';
-import { numstatStream } from '../diff/numstat.js';
-import type { GitContext } from '../git/run.js';
-import { projectId, resolveWorkspace, retain, storeContext, track, type SkippedFile } from '../snapshot/index.js';
+import { resolveWorkspace, type SkippedFile } from '../snapshot/index.js';
 import { openDatabase, type Database } from './db.js';
 import { CorruptRow, UnknownSession } from './errors.js';
-import { PREVIEW_BYTES, resolveAgent, runCommand, type CommandResult } from './exec.js';
+import { resolveAgent, runCommand, type CommandResult } from './exec.js';
 import { newId } from './id.js';
 import { withTurnLock } from './lock.js';
-import type { AssistantMessageData, PartData, SkippedEntry, ToolState, TurnSummary, UserMessageData } from './model.js';
-import {
-  clearBusy,
-  createSession,
-  deleteMessagesFrom,
-  ensureProject,
-  getSession,
-  insertMessage,
-  insertPart,
-  latestSession,
-  listTurns,
-  markBusy,
-  setRevert,
-  updateMessage,
-  updateSessionSummary,
-  type PartInfo,
-  type SessionInfo,
-} from './store.js';
-import { capPaths, summarize } from './summary.js';
+import type { PartData, ToolState, TurnSummary } from './model.js';
+import { addPart, closeTurn, failTurn, newSession, openTurnMessages, snapshotFor, stepStart, textPart, type RecordHooks } from './record.js';
+import { clearBusy, getSession, latestSession, markBusy, type SessionInfo } from './store.js';
+
+export { describeSkip } from './record.js';
 
 /** Events of a turn, shaped like OpenCode's `run --format json` lines. */
 export interface TurnEvent {
@@ -53,6 +37,8 @@ export interface TurnOptions {
   /** Shell command run with bash in the workspace (recorded as a `tool` part). */
   exec?: string;
   /** Agent command line; the message is appended as its last argument (output recorded as `text`). */
+  agentCommand?: string;
+  /** @deprecated the old name of `agentCommand` (`agent` names an agent program in the turn API). */
   agent?: string;
   /** Database to use (default: openDatabase()). */
   db?: Database;
@@ -89,7 +75,9 @@ export interface TurnResult {
  */
 export async function runTurn(opts: TurnOptions): Promise<TurnResult> {
   if (opts.sessionId !== undefined && opts.continue) throw new UsageError('use either --session or --continue, not both');
-  if ((opts.exec === undefined) === (opts.agent === undefined)) throw new UsageError('give exactly one of --exec CMD or --agent CMD');
+  const agentCommand = opts.agentCommand ?? opts.agent;
+  if (opts.agentCommand !== undefined && opts.agent !== undefined) throw new UsageError('give the agent command once (--agent-cmd; --agent is its old name)');
+  if ((opts.exec === undefined) === (agentCommand === undefined)) throw new UsageError('give exactly one of --exec CMD or --agent-cmd CMD');
   const db = opts.db ?? openDatabase();
   try {
     let session: SessionInfo | undefined;
@@ -107,8 +95,8 @@ export async function runTurn(opts: TurnOptions): Promise<TurnResult> {
         if (!session) throw new UnknownSession(`(latest in ${worktree})`);
       }
     }
-    const argv = opts.agent !== undefined ? [...resolveAgent(opts.agent, worktree), opts.message] : ['bash', '-c', opts.exec!];
-    return await withTurnLock(worktree, () => recordTurn(db, worktree, session, argv, opts), { onWait: opts.onWait ?? opts.onProgress });
+    const argv = agentCommand !== undefined ? [...resolveAgent(agentCommand, worktree), opts.message] : ['bash', '-c', opts.exec!];
+    return await withTurnLock(worktree, () => recordTurn(db, worktree, session, argv, { ...opts, agentCommand }), { onWait: opts.onWait ?? opts.onProgress });
   } finally {
     if (!opts.db) db.close();
   }
@@ -125,92 +113,41 @@ export async function sessionWorkspace(s: SessionInfo): Promise<string> {
 }
 
 async function recordTurn(db: Database, worktree: string, existing: SessionInfo | undefined, argv: string[], opts: TurnOptions): Promise<TurnResult> {
-  let session = existing;
-  if (!session) {
-    const project = await projectId(worktree);
-    session = db.transaction(() => {
-      ensureProject(db, project, project === 'global' ? '/' : worktree, project === 'global' ? null : 'git');
-      return createSession(db, { projectID: project, directory: worktree, title: opts.title });
-    })();
-  }
+  const session = existing ?? (await newSession(db, worktree, { title: opts.title }));
   const sid = session.id;
   markBusy(db, sid);
-  const emit = (type: TurnEvent['type'], part?: PartInfo, error?: TurnEvent['error']) => {
-    const e: TurnEvent = { type, timestamp: Date.now(), sessionID: sid };
-    if (part) e.part = { id: part.id, sessionID: part.sessionID, messageID: part.messageID, ...part.data };
-    if (error) e.error = error;
-    opts.onEvent?.(e);
+  const hooks: RecordHooks = {
+    onWarning: opts.onWarning,
+    onProgress: opts.onProgress,
+    onPart: (part) => {
+      const type = EVENT_OF[part.data.type];
+      if (type) opts.onEvent?.({ type, timestamp: Date.now(), sessionID: sid, part: { id: part.id, sessionID: part.sessionID, messageID: part.messageID, ...part.data } });
+    },
   };
   try {
-    const kind = opts.agent !== undefined ? 'agent' : 'exec';
-    const revert = getSession(db, sid).revert;
-    // Like OpenCode: a new prompt after a revert drops the reverted turns for good.
-    const { user, assistant, discarded } = db.transaction(() => {
-      let discarded = 0;
-      if (revert) {
-        discarded = deleteMessagesFrom(db, sid, revert.messageID);
-        setRevert(db, sid, undefined);
-      }
-      const now = Date.now();
-      const user = insertMessage<UserMessageData>(db, sid, { role: 'user', time: { created: now }, agent: kind });
-      insertPart(db, user.id, sid, textPart(opts.message));
-      const assistant = insertMessage<AssistantMessageData>(db, sid, {
-        role: 'assistant',
-        parentID: user.id,
-        time: { created: now },
-        agent: kind,
-        mode: kind,
-        path: { cwd: worktree, root: worktree },
-      });
-      return { user, assistant, discarded };
-    })();
-    const data = assistant.data;
+    const kind = opts.agentCommand !== undefined ? 'agent' : 'exec';
+    const turn = openTurnMessages(db, worktree, sid, opts.message, kind);
     try {
-      const skipped: SkippedFile[] = [];
-      const snap = async (label: string) => {
-        opts.onProgress?.(`snapshot (${label})…`);
-        const r = await track(worktree, { onProgress: opts.onProgress });
-        await retain(worktree, sid, [r.tree]);
-        for (const s of r.skipped) {
-          skipped.push(s);
-          opts.onWarning?.(`not snapshotted (${label}): ${s.path} — ${describeSkip(s)}`);
-        }
-        return r;
-      };
-      const before = await snap('before');
-      emit('step_start', insertPart(db, assistant.id, sid, withSkipped({ type: 'step-start', snapshot: before.tree }, before.skipped)));
+      const before = await snapshotFor(worktree, sid, 'before', hooks);
+      addPart(db, turn, stepStart(before), hooks);
 
       const result = await runCommand(argv, worktree, opts.onOutput ?? (() => undefined));
-      if (opts.agent !== undefined) {
+      if (opts.agentCommand !== undefined) {
         if (result.spawnError) throw new SnaplineError('agent-failed', `agent could not start: ${result.spawnError}`);
-        emit('text', insertPart(db, assistant.id, sid, { ...textPart(result.preview, result), time: { start: result.start, end: result.end } }));
+        addPart(db, turn, { ...textPart(result.preview, result.outputBytes, result.truncated), time: { start: result.start, end: result.end } }, hooks);
       } else {
-        emit('tool_use', insertPart(db, assistant.id, sid, toolPart(opts.exec!, result)));
+        addPart(db, turn, toolPart(opts.exec!, result), hooks);
       }
 
-      const after = await snap('after');
-      emit(
-        'step_finish',
-        insertPart(db, assistant.id, sid, withSkipped({ type: 'step-finish', reason: 'stop', snapshot: after.tree, cost: 0, tokens: { input: 0, output: 0, reasoning: 0, cache: { read: 0, write: 0 } } }, after.skipped)),
-      );
-
-      opts.onProgress?.('summarising…');
-      const ctx = await storeContext(worktree);
-      const paths: string[] = [];
-      const summary = await summarize(ctx, before.tree, after.tree, (s) => paths.push(s.file));
-      const totals = await sessionTotals(db, ctx, sid, before.tree, after.tree, summary);
-      db.transaction(() => {
-        if (paths.length) insertPart(db, assistant.id, sid, { type: 'patch', hash: before.tree, ...capPaths(paths) });
-        updateMessage(db, user.id, { ...user.data, summary });
-        updateMessage(db, assistant.id, { ...data, time: { ...data.time, completed: Date.now() }, finish: 'stop', exit: result.exit });
-        updateSessionSummary(db, sid, totals);
-      })();
-      return { sessionID: sid, messageID: user.id, assistantID: assistant.id, exit: result.exit, summary, skipped, discarded };
+      const after = await snapshotFor(worktree, sid, 'after', hooks);
+      const summary = await closeTurn(db, worktree, turn, before.tree, after, { finish: 'stop', exit: result.exit }, hooks);
+      const skipped = [...before.skipped, ...after.skipped];
+      return { sessionID: sid, messageID: turn.user.id, assistantID: turn.assistant.id, exit: result.exit, summary, skipped, discarded: turn.discarded };
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       const name = e instanceof SnaplineError ? e.code : 'UnknownError';
-      updateMessage(db, assistant.id, { ...data, time: { ...data.time, completed: Date.now() }, finish: 'error', error: { name, message } });
-      emit('error', undefined, { name, data: { message } });
+      failTurn(db, turn, { name, message });
+      opts.onEvent?.({ type: 'error', timestamp: Date.now(), sessionID: sid, error: { name, data: { message } } });
       throw e;
     }
   } finally {
@@ -218,33 +155,8 @@ async function recordTurn(db: Database, worktree: string, existing: SessionInfo 
   }
 }
 
-/**
- * Session totals: the net change from the session's first snapshot to its latest, like
- * OpenCode's session summary (a single turn reuses its own summary).
- */
-async function sessionTotals(db: Database, ctx: GitContext, sid: string, before: string, after: string, turn: TurnSummary): Promise<{ additions: number; deletions: number; files: number }> {
-  const first = listTurns(db, sid).find((t) => t.start !== undefined)?.start ?? before;
-  if (first === before) return turn.total;
-  const totals = { additions: 0, deletions: 0, files: 0 };
-  for await (const s of numstatStream(ctx, first, after)) {
-    totals.files++;
-    totals.additions += s.additions;
-    totals.deletions += s.deletions;
-  }
-  return totals;
-}
-
-/** A text part holding at most PREVIEW_BYTES of `text`. */
-function textPart(text: string, result?: CommandResult): PartData {
-  const bytes = result?.outputBytes ?? Buffer.byteLength(text);
-  const kept = Buffer.from(text).subarray(0, PREVIEW_BYTES).toString('utf8');
-  const part: PartData = { type: 'text', text: kept };
-  if (bytes > Buffer.byteLength(kept) || result?.truncated) {
-    part.truncated = true;
-    part.bytes = bytes;
-  }
-  return part;
-}
+/** The `run --format json` event a stored part is reported as. */
+const EVENT_OF: Partial<Record<PartData['type'], TurnEvent['type']>> = { 'step-start': 'step_start', 'step-finish': 'step_finish', tool: 'tool_use', text: 'text' };
 
 function toolPart(command: string, r: CommandResult): PartData {
   const metadata: ToolState['metadata'] = { exit: r.spawnError ? null : r.exit, outputBytes: r.outputBytes };
@@ -263,17 +175,4 @@ function toolPart(command: string, r: CommandResult): PartData {
       time: { start: r.start, end: r.end },
     },
   };
-}
-
-function withSkipped<P extends PartData & { type: 'step-start' | 'step-finish' }>(part: P, skipped: SkippedFile[]): P {
-  if (skipped.length) part.skipped = skipped.map((s): SkippedEntry => (s.size === undefined ? { path: s.path, reason: s.reason } : { path: s.path, reason: s.reason, size: s.size }));
-  return part;
-}
-
-/** Why a file is missing from a snapshot, for the user. */
-export function describeSkip(s: SkippedEntry): string {
-  if (s.reason === 'too-large') return `larger than snapshot.maxFileSize${s.size !== undefined ? ` (${s.size} bytes)` : ''}`;
-  if (s.reason === 'unreadable') return 'cannot be read (permissions)';
-  if (s.reason === 'vanished') return 'deleted while being snapshotted';
-  return s.reason;
 }
