@@ -62,7 +62,9 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
     const skipped = [...vanished, ...scan.skipped];
     try {
       onProgress?.(`staging ${scan.changed} changed path${scan.changed === 1 ? '' : 's'}…`);
-      await stage(store, scan.skipped.map((s) => scan.raw.get(s.path) ?? Buffer.from(s.path)));
+      // Nothing new, modified or deleted: the index already is the workspace (an agent's
+      // no-change step then costs one scan, not two).
+      if (scan.changed > 0 || scan.skipped.length > 0) await stage(store, scan.skipped.map((s) => scan.raw.get(s.path) ?? Buffer.from(s.path)));
       const tree = await gitText(store.ctx, ['write-tree']);
       if (!/^[0-9a-f]{40,64}$/.test(tree)) throw new StagingFailed(`git write-tree printed '${tree}'`);
       return { tree, skipped };
