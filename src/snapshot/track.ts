@@ -64,7 +64,7 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
       onProgress?.(`staging ${scan.changed} changed path${scan.changed === 1 ? '' : 's'}…`);
       // Nothing new, modified or deleted: the index already is the workspace (an agent's
       // no-change step then costs one scan, not two).
-      if (scan.changed > 0 || scan.skipped.length > 0) await stage(store, scan.skipped.map((s) => scan.raw.get(s.path) ?? Buffer.from(s.path)));
+      if (scan.changed > 0 || scan.skipped.length > 0 || scan.placeholders) await stage(store, scan.skipped.map((s) => scan.raw.get(s.path) ?? Buffer.from(s.path)));
       const tree = await gitText(store.ctx, ['write-tree']);
       if (!/^[0-9a-f]{40,64}$/.test(tree)) throw new StagingFailed(`git write-tree printed '${tree}'`);
       return { tree, skipped };
@@ -89,6 +89,8 @@ interface Scan {
   changed: number;
   /** The bytes of listed names that are not valid UTF-8 (their string form is lossy). */
   raw: Map<string, Buffer>;
+  /** Placeholder entries were added to the index (staging removes them again). */
+  placeholders: boolean;
 }
 
 /**
@@ -99,6 +101,7 @@ interface Scan {
  */
 async function scanChanges(store: Store): Promise<Scan> {
   const cap = store.config.snapshot.maxFileSize;
+  let placeholders = false;
   for (let round = 0; round < 64; round++) {
     const skipped: SkippedFile[] = [];
     const untracked: string[] = [];
@@ -139,7 +142,8 @@ async function scanChanges(store: Store): Promise<Scan> {
         skipped.push({ path, reason: 'unreadable', size: st.size });
       }
     }
-    if (nested.length === 0) return { skipped, untracked, changed, raw };
+    if (nested.length === 0) return { skipped, untracked, changed, raw, placeholders };
+    placeholders = true;
     const input = nested.map((dir) => `100644 ${EMPTY_BLOB}\t${dir}${PLACEHOLDER}\0`).join('');
     await runGit(store.ctx, ['update-index', '-z', '--add', '--index-info'], { input });
   }
