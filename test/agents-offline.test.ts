@@ -133,4 +133,105 @@ describe('real agents against the scripted model server', { concurrency: true },
       s.cleanup();
     }
   });
+
+  test('Codex: a scripted exec_command writes a file; exec resume appends; hooks fire with turn_id', async () => {
+    const s = scratch('codex');
+    const server = await startModelServer();
+    const hook = [{ type: 'command', command: recordingHook(s.hooks) }];
+    // Project hooks load in a trusted project (the driver trusts the dir) with the hooks feature on.
+    writeJson(join(s.dir, '.codex', 'hooks.json'), {
+      hooks: {
+        SessionStart: [{ hooks: hook }],
+        UserPromptSubmit: [{ hooks: hook }],
+        PreToolUse: [{ matcher: 'Bash', hooks: hook }],
+        PostToolUse: [{ matcher: 'Bash', hooks: hook }],
+        Stop: [{ hooks: hook }],
+      },
+    });
+    try {
+      const [first] = await twoTurns('codex', s, server);
+      // The model is offered Codex's unified shell tool and answered with its `cmd` input.
+      const offered = server.requests.filter((r) => r.agentic).map((r) => r.protocol);
+      assert.ok(offered.length >= 4 && offered.every((p) => p === 'openai-responses'));
+      const events = recordedEvents(s.hooks);
+      const turn = ['UserPromptSubmit', 'PreToolUse', 'PostToolUse', 'Stop'];
+      assert.deepEqual(
+        events.map((e) => e.hook_event_name),
+        ['SessionStart', ...turn, 'SessionStart', ...turn],
+        JSON.stringify(events, null, 1),
+      );
+      for (const e of events) {
+        assert.equal(e.session_id, first.sessionId);
+        assert.equal(e.cwd, s.dir);
+        assert.equal(typeof e.transcript_path, 'string');
+      }
+      assert.deepEqual(
+        events.filter((e) => e.hook_event_name === 'SessionStart').map((e) => e.source),
+        ['startup', 'resume'],
+      );
+      const [, prompt, pre, post, stop] = events;
+      assert.equal(prompt.prompt, 'Create out.txt saying hi.');
+      assert.equal(pre.tool_name, 'Bash');
+      assert.deepEqual(pre.tool_input, { command: FIRST });
+      assert.deepEqual(post.tool_input, { command: FIRST });
+      assert.ok('tool_response' in post, 'PostToolUse carries tool_response');
+      assert.equal(stop.stop_hook_active, false);
+      assert.equal(stop.last_assistant_message, 'Wrote out.txt.');
+      // One turn_id for every event of a turn; the second turn has its own.
+      const turnIds = events.filter((e) => e.hook_event_name !== 'SessionStart').map((e) => e.turn_id);
+      assert.equal(typeof turnIds[0], 'string');
+      assert.equal(new Set(turnIds.slice(0, 4)).size, 1);
+      assert.equal(new Set(turnIds.slice(4)).size, 1);
+      assert.notEqual(turnIds[0], turnIds[4]);
+    } finally {
+      await server.close();
+      s.cleanup();
+    }
+  });
+
+  test('Gemini CLI: a scripted run_shell_command writes a file; --resume appends; hooks fire with their payloads', async () => {
+    const s = scratch('gemini');
+    const server = await startModelServer();
+    const hook = [{ type: 'command', command: recordingHook(s.hooks) }];
+    writeJson(join(s.dir, '.gemini', 'settings.json'), {
+      hooks: {
+        SessionStart: [{ hooks: hook }],
+        BeforeAgent: [{ hooks: hook }],
+        BeforeTool: [{ matcher: 'run_shell_command', hooks: hook }],
+        AfterTool: [{ matcher: 'run_shell_command', hooks: hook }],
+        AfterAgent: [{ hooks: hook }],
+        SessionEnd: [{ hooks: hook }],
+      },
+    });
+    try {
+      const [first] = await twoTurns('gemini', s, server);
+      const events = recordedEvents(s.hooks);
+      const run = ['SessionStart', 'BeforeAgent', 'BeforeTool', 'AfterTool', 'AfterAgent', 'SessionEnd'];
+      assert.deepEqual(
+        events.map((e) => e.hook_event_name),
+        [...run, ...run],
+        JSON.stringify(events, null, 1),
+      );
+      for (const e of events) {
+        assert.equal(e.session_id, first.sessionId);
+        assert.equal(e.cwd, s.dir);
+        assert.equal(typeof e.transcript_path, 'string');
+        assert.equal(typeof e.timestamp, 'string');
+      }
+      const [start, prompt, before, after, done] = events;
+      assert.equal(start.source, 'startup');
+      assert.equal(events[6].source, 'resume');
+      assert.equal(prompt.prompt, 'Create out.txt saying hi.');
+      assert.equal(before.tool_name, 'run_shell_command');
+      assert.deepEqual(before.tool_input, { command: FIRST });
+      assert.deepEqual(after.tool_input, { command: FIRST });
+      assert.ok(after.tool_response && typeof after.tool_response === 'object', 'AfterTool carries tool_response');
+      assert.equal(done.prompt, 'Create out.txt saying hi.');
+      assert.equal(done.prompt_response, 'Wrote out.txt.');
+      assert.equal(done.stop_hook_active, false);
+    } finally {
+      await server.close();
+      s.cleanup();
+    }
+  });
 });

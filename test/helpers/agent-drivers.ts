@@ -72,8 +72,15 @@ interface Invocation {
   sessionIdFrom: (stdout: string) => string | undefined;
 }
 
+/** The JSON objects an agent printed: one per line, or one pretty-printed document. */
 function jsonLines(stdout: string): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
+  try {
+    const whole: unknown = JSON.parse(stdout);
+    if (typeof whole === 'object' && whole !== null && !Array.isArray(whole)) return [whole as Record<string, unknown>];
+  } catch {
+    // Not one document: JSON lines.
+  }
   for (const line of stdout.split('\n')) {
     const t = line.trim();
     if (!t.startsWith('{')) continue;
@@ -135,15 +142,54 @@ function claude(o: RunAgentOptions, profile: string): Invocation {
   };
 }
 
+/** A TOML string literal (JSON's escaping is valid TOML for basic strings). */
+const toml = (s: string): string => JSON.stringify(s);
+
+function codex(o: RunAgentOptions, profile: string): Invocation {
+  // Everything through -c overrides, so a profile needs no config file and the server may move.
+  const config = [
+    `model=${toml('m')}`,
+    `model_provider=${toml('mock')}`,
+    `model_providers.mock={ name = ${toml('Scripted')}, base_url = ${toml(`${o.serverUrl}/v1`)}, wire_api = ${toml('responses')}, env_key = ${toml('SCRIPTED_API_KEY')} }`,
+    'check_for_update_on_startup=false',
+    'features.hooks=true',
+    // Project-local config (.codex/hooks.json) loads only in a trusted project.
+    `projects={ ${toml(o.dir)} = { trust_level = "trusted" } }`,
+  ].flatMap((c) => ['-c', c]);
+  const common = ['--json', '--skip-git-repo-check', '--dangerously-bypass-approvals-and-sandbox', '--dangerously-bypass-hook-trust', ...config];
+  return {
+    args: o.sessionId ? ['exec', 'resume', ...common, o.sessionId, o.message] : ['exec', ...common, '-C', o.dir, o.message],
+    env: { ...baseEnv(profile), CODEX_HOME: join(profile, 'codex'), SCRIPTED_API_KEY: 'x' },
+    sessionIdFrom: (stdout) => firstString(jsonLines(stdout), 'thread_id'),
+  };
+}
+
+function gemini(o: RunAgentOptions, profile: string): Invocation {
+  // Headless mode does not pick an auth method from the environment: the user settings name it.
+  writeJson(join(profile, 'home', '.gemini', 'settings.json'), {
+    security: { auth: { selectedType: 'gemini-api-key' } },
+    privacy: { usageStatisticsEnabled: false },
+    general: { disableAutoUpdate: true, disableUpdateNag: true },
+  });
+  return {
+    args: ['-p', o.message, '--output-format', 'json', '--yolo', '-m', 'gemini-2.5-flash', ...(o.sessionId ? ['--resume', o.sessionId] : [])],
+    env: {
+      ...baseEnv(profile),
+      GOOGLE_GEMINI_BASE_URL: o.serverUrl,
+      GEMINI_API_KEY: 'x',
+      // Trusted from the start, so the project's .gemini/settings.json (and its hooks) load.
+      GEMINI_CLI_TRUST_WORKSPACE: 'true',
+      GEMINI_CLI_NO_RELAUNCH: 'true',
+    },
+    sessionIdFrom: (stdout) => firstString(jsonLines(stdout), 'session_id'),
+  };
+}
+
 const DRIVERS: Record<AgentName, (o: RunAgentOptions, profile: string) => Invocation> = {
   opencode,
   claude,
-  codex: () => {
-    throw new Error('codex driver: not yet');
-  },
-  gemini: () => {
-    throw new Error('gemini driver: not yet');
-  },
+  codex,
+  gemini,
 };
 
 /** Resident memory (KiB) of a process and all its descendants, from /proc; 0 once gone. */
