@@ -6,11 +6,12 @@
  * behaviour the integrations are written against; see docs/agents-testing.md.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { runAgent, writeJson, type AgentRun } from './helpers/agent-drivers.js';
+import { opencodeDatabase, runAgent, writeJson, type AgentRun } from './helpers/agent-drivers.js';
 import type { AgentName } from './helpers/agents.js';
 import { startModelServer, type ModelServer } from './helpers/model-server.js';
 
@@ -24,6 +25,22 @@ function recordingHook(dir: string): string {
 }
 
 type HookEvent = Record<string, unknown>;
+
+/**
+ * An OpenCode plugin (plain JS: OpenCode loads `.opencode/plugin/*.js` without installing
+ * anything) that appends what its hooks see to `log`, one JSON object a line.
+ */
+function recordingPlugin(log: string): string {
+  return `import { appendFileSync } from 'node:fs';
+const log = (kind, data) => appendFileSync(${JSON.stringify(log)}, JSON.stringify({ kind, ...data }) + '\\n');
+export const RecordForTest = async () => ({
+  event: async ({ event }) => log('event', { type: event.type, properties: event.properties }),
+  'chat.message': async (input) => log('chat.message', { input }),
+  'tool.execute.before': async (input, output) => log('tool.execute.before', { input, output }),
+  'tool.execute.after': async (input, output) => log('tool.execute.after', { input, output }),
+});
+`;
+}
 
 function recordedEvents(dir: string): HookEvent[] {
   if (!existsSync(dir)) return [];
@@ -56,7 +73,7 @@ function scratch(agent: AgentName): Scratch {
  * Two turns of one agent session: turn 1 writes out.txt with the shell tool, turn 2 (same
  * session) appends to it. Returns both runs for agent-specific checks.
  */
-async function twoTurns(agent: AgentName, s: Scratch, server: ModelServer): Promise<[AgentRun, AgentRun]> {
+async function twoTurns(agent: AgentName, s: Scratch, server: ModelServer, opts: { keepProfile?: boolean } = {}): Promise<[AgentRun, AgentRun]> {
   server.enqueue({ tool: 'bash', command: FIRST }, { text: 'Wrote out.txt.' });
   const first = await runAgent(agent, { dir: s.dir, message: 'Create out.txt saying hi.', serverUrl: server.url, timeoutMs: TURN_TIMEOUT_MS });
   assert.equal(first.exit, 0, explain(first, server));
@@ -74,21 +91,52 @@ async function twoTurns(agent: AgentName, s: Scratch, server: ModelServer): Prom
   const continued = server.requests.slice(before).find((r) => r.agentic && r.body !== undefined);
   assert.ok(continued, 'the second turn asked the model with its tools');
   assert.match(JSON.stringify(continued.body), /Create out\.txt saying hi\./, 'the second turn carries the first turn');
-  rmSync(first.profile, { recursive: true, force: true });
+  if (!opts.keepProfile) rmSync(first.profile, { recursive: true, force: true });
   return [first, second];
 }
 
 describe('real agents against the scripted model server', { concurrency: true }, () => {
-  test('OpenCode: a scripted bash call writes a file; a second turn (--session) appends', async () => {
+  test('OpenCode: a scripted bash call writes a file; a second turn (--session) appends; a project plugin sees the events', async () => {
     const s = scratch('opencode');
     const server = await startModelServer();
+    const log = join(s.hooks, 'plugin.jsonl');
+    mkdirSync(join(s.dir, '.opencode', 'plugin'), { recursive: true });
+    writeFileSync(join(s.dir, '.opencode', 'plugin', 'record.js'), recordingPlugin(log));
     try {
-      const [first] = await twoTurns('opencode', s, server);
+      const [first] = await twoTurns('opencode', s, server, { keepProfile: true });
       // OpenCode's json events name the tool and the command it ran.
       assert.match(first.stdout, /"tool":"bash"/);
-      assert.match(first.stdout, /printf 'hi\\\\n' > out\.txt/);
       // Side requests (the session title) do not eat the script.
       assert.ok(server.requests.some((r) => r.protocol === 'openai-chat' && !r.agentic), 'a title request without tools');
+
+      const records = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as HookEvent);
+      const sid = first.sessionId;
+      const before = records.filter((r) => r.kind === 'tool.execute.before');
+      const after = records.filter((r) => r.kind === 'tool.execute.after');
+      assert.equal(before.length, 2);
+      assert.equal(after.length, 2);
+      assert.deepEqual(before[0].input, { tool: 'bash', sessionID: sid, callID: (before[0].input as HookEvent).callID });
+      assert.deepEqual((before[0].output as HookEvent).args, { command: FIRST });
+      assert.deepEqual((after[1].input as HookEvent).args, { command: SECOND });
+      assert.equal(((after[0].output as HookEvent).metadata as HookEvent).exit, 0);
+      const chat = records.filter((r) => r.kind === 'chat.message');
+      assert.deepEqual(chat.map((r) => (r.input as HookEvent).sessionID), [sid, sid]);
+      // A turn ends with session.idle (status busy -> idle) for the session.
+      const idle = records.filter((r) => r.kind === 'event' && r.type === 'session.idle');
+      assert.deepEqual(idle.map((r) => (r.properties as HookEvent).sessionID), [sid, sid]);
+      assert.ok(records.some((r) => r.type === 'session.status' && ((r.properties as HookEvent).status as HookEvent).type === 'busy'));
+
+      // The real OpenCode recorded the session in its own SQLite database.
+      const db = new Database(opencodeDatabase(first.profile), { readonly: true });
+      try {
+        const session = db.prepare('SELECT id, directory FROM session').all() as { id: string; directory: string }[];
+        assert.deepEqual(session, [{ id: sid, directory: s.dir }]);
+        const messages = db.prepare('SELECT count(*) AS n FROM message WHERE session_id = ?').get(sid) as { n: number };
+        assert.ok(messages.n >= 4, `two user messages and their answers, got ${messages.n}`);
+      } finally {
+        db.close();
+      }
+      rmSync(first.profile, { recursive: true, force: true });
     } finally {
       await server.close();
       s.cleanup();

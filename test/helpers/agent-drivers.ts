@@ -49,6 +49,11 @@ export function makeProfile(): string {
   return profile;
 }
 
+/** OpenCode's SQLite database in a profile (its sessions, messages and parts). */
+export function opencodeDatabase(profile: string): string {
+  return join(profile, 'data', 'opencode', 'opencode.db');
+}
+
 /** Environment shared by all agents: isolated per-user dirs, no telemetry, no self-update. */
 function baseEnv(profile: string): Record<string, string> {
   return {
@@ -119,6 +124,10 @@ function opencode(o: RunAgentOptions, profile: string): Invocation {
       OPENCODE_DISABLE_DEFAULT_PLUGINS: '1',
       OPENCODE_DISABLE_SHARE: '1',
       OPENCODE_DISABLE_LSP_DOWNLOAD: '1',
+      // OpenCode installs @opencode-ai/plugin from the npm registry into every config dir it reads
+      // (the profile's and a project's .opencode/) in the background; offline, that install fails
+      // fast and plain JS plugins still load.
+      npm_config_offline: 'true',
     },
     sessionIdFrom: (stdout) => firstString(jsonLines(stdout), 'sessionID'),
   };
