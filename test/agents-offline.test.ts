@@ -10,9 +10,9 @@ import Database from 'better-sqlite3';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { opencodeDatabase, runAgent, writeJson, type AgentRun } from './helpers/agent-drivers.js';
-import type { AgentName } from './helpers/agents.js';
+import { agentBin, type AgentName } from './helpers/agents.js';
 import { startModelServer, type ModelServer } from './helpers/model-server.js';
 
 const TURN_TIMEOUT_MS = 150_000;
@@ -52,6 +52,25 @@ function recordedEvents(dir: string): HookEvent[] {
 function explain(run: AgentRun, server: ModelServer): string {
   const requests = server.requests.map((r) => `${r.method} ${r.path} ${r.bodyBytes}B${r.agentic ? ' agentic' : ''}${r.reply ? ` -> ${JSON.stringify(r.reply)}` : ''}`);
   return `exit ${run.exit} signal ${run.signal}${run.timedOut ? ' (timed out)' : ''} after ${run.durationMs} ms\nrequests:\n  ${requests.join('\n  ')}\nstdout: ${run.stdout.slice(-2000)}\nstderr: ${run.stderr.slice(-2000)}`;
+}
+
+/**
+ * Why an agent cannot run here, if it cannot: its pinned package is installed from the npm
+ * registry on first use, which needs the network once. SNAPLINE_SKIP_AGENT_TESTS=1 skips them all.
+ */
+function unavailable(agent: AgentName): string | undefined {
+  if (process.env.SNAPLINE_SKIP_AGENT_TESTS === '1') return 'SNAPLINE_SKIP_AGENT_TESTS=1';
+  try {
+    agentBin(agent);
+    return undefined;
+  } catch (e) {
+    return `${agent} is not installed and could not be installed from the npm registry: ${(e as Error).message.split('\n')[0]}`;
+  }
+}
+
+/** Reports a run's time and peak memory in the test output (the numbers the docs quote). */
+function report(t: TestContext, agent: AgentName, runs: AgentRun[]): void {
+  runs.forEach((r, i) => t.diagnostic(`${agent} turn ${i + 1}: ${r.durationMs} ms, peak RSS ${r.peakRssKiB === undefined ? '?' : Math.round(r.peakRssKiB / 1024)} MiB`));
 }
 
 interface Scratch {
@@ -96,14 +115,17 @@ async function twoTurns(agent: AgentName, s: Scratch, server: ModelServer, opts:
 }
 
 describe('real agents against the scripted model server', { concurrency: true }, () => {
-  test('OpenCode: a scripted bash call writes a file; a second turn (--session) appends; a project plugin sees the events', async () => {
+  test('OpenCode: a scripted bash call writes a file; a second turn (--session) appends; a project plugin sees the events', async (t) => {
+    const skip = unavailable('opencode');
+    if (skip) return t.skip(skip);
     const s = scratch('opencode');
     const server = await startModelServer();
     const log = join(s.hooks, 'plugin.jsonl');
     mkdirSync(join(s.dir, '.opencode', 'plugin'), { recursive: true });
     writeFileSync(join(s.dir, '.opencode', 'plugin', 'record.js'), recordingPlugin(log));
     try {
-      const [first] = await twoTurns('opencode', s, server, { keepProfile: true });
+      const [first, second] = await twoTurns('opencode', s, server, { keepProfile: true });
+      report(t, 'opencode', [first, second]);
       // OpenCode's json events name the tool and the command it ran.
       assert.match(first.stdout, /"tool":"bash"/);
       // Side requests (the session title) do not eat the script.
@@ -143,7 +165,9 @@ describe('real agents against the scripted model server', { concurrency: true },
     }
   });
 
-  test('Claude Code: a scripted Bash call writes a file; --resume appends; hooks fire with their payloads', async () => {
+  test('Claude Code: a scripted Bash call writes a file; --resume appends; hooks fire with their payloads', async (t) => {
+    const skip = unavailable('claude');
+    if (skip) return t.skip(skip);
     const s = scratch('claude');
     const server = await startModelServer();
     const hook = [{ type: 'command', command: recordingHook(s.hooks) }];
@@ -157,6 +181,7 @@ describe('real agents against the scripted model server', { concurrency: true },
     });
     try {
       const [first, second] = await twoTurns('claude', s, server);
+      report(t, 'claude', [first, second]);
       const events = recordedEvents(s.hooks);
       const names = events.map((e) => e.hook_event_name);
       const turn = ['UserPromptSubmit', 'PreToolUse', 'PostToolUse', 'Stop'];
@@ -182,7 +207,9 @@ describe('real agents against the scripted model server', { concurrency: true },
     }
   });
 
-  test('Codex: a scripted exec_command writes a file; exec resume appends; hooks fire with turn_id', async () => {
+  test('Codex: a scripted exec_command writes a file; exec resume appends; hooks fire with turn_id', async (t) => {
+    const skip = unavailable('codex');
+    if (skip) return t.skip(skip);
     const s = scratch('codex');
     const server = await startModelServer();
     const hook = [{ type: 'command', command: recordingHook(s.hooks) }];
@@ -197,7 +224,8 @@ describe('real agents against the scripted model server', { concurrency: true },
       },
     });
     try {
-      const [first] = await twoTurns('codex', s, server);
+      const [first, second] = await twoTurns('codex', s, server);
+      report(t, 'codex', [first, second]);
       // The model is offered Codex's unified shell tool and answered with its `cmd` input.
       const offered = server.requests.filter((r) => r.agentic).map((r) => r.protocol);
       assert.ok(offered.length >= 4 && offered.every((p) => p === 'openai-responses'));
@@ -237,7 +265,9 @@ describe('real agents against the scripted model server', { concurrency: true },
     }
   });
 
-  test('Gemini CLI: a scripted run_shell_command writes a file; --resume appends; hooks fire with their payloads', async () => {
+  test('Gemini CLI: a scripted run_shell_command writes a file; --resume appends; hooks fire with their payloads', async (t) => {
+    const skip = unavailable('gemini');
+    if (skip) return t.skip(skip);
     const s = scratch('gemini');
     const server = await startModelServer();
     const hook = [{ type: 'command', command: recordingHook(s.hooks) }];
@@ -252,7 +282,8 @@ describe('real agents against the scripted model server', { concurrency: true },
       },
     });
     try {
-      const [first] = await twoTurns('gemini', s, server);
+      const [first, second] = await twoTurns('gemini', s, server);
+      report(t, 'gemini', [first, second]);
       const events = recordedEvents(s.hooks);
       const run = ['SessionStart', 'BeforeAgent', 'BeforeTool', 'AfterTool', 'AfterAgent', 'SessionEnd'];
       assert.deepEqual(
