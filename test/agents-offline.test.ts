@@ -173,34 +173,48 @@ describe('real agents against the scripted model server', { concurrency: true },
     const hook = [{ type: 'command', command: recordingHook(s.hooks) }];
     writeJson(join(s.dir, '.claude', 'settings.json'), {
       hooks: {
+        SessionStart: [{ hooks: hook }],
         UserPromptSubmit: [{ hooks: hook }],
         PreToolUse: [{ matcher: 'Bash', hooks: hook }],
         PostToolUse: [{ matcher: 'Bash', hooks: hook }],
         Stop: [{ hooks: hook }],
+        SessionEnd: [{ hooks: hook }],
       },
     });
     try {
       const [first, second] = await twoTurns('claude', s, server);
       report(t, 'claude', [first, second]);
       const events = recordedEvents(s.hooks);
-      const names = events.map((e) => e.hook_event_name);
-      const turn = ['UserPromptSubmit', 'PreToolUse', 'PostToolUse', 'Stop'];
-      assert.deepEqual(names, [...turn, ...turn], JSON.stringify(events, null, 1));
+      const run = ['SessionStart', 'UserPromptSubmit', 'PreToolUse', 'PostToolUse', 'Stop', 'SessionEnd'];
+      assert.deepEqual(
+        events.map((e) => e.hook_event_name),
+        [...run, ...run],
+        JSON.stringify(events, null, 1),
+      );
       for (const e of events) {
         assert.equal(e.session_id, first.sessionId);
         assert.equal(e.cwd, s.dir);
         assert.equal(typeof e.transcript_path, 'string');
       }
       assert.equal(second.sessionId, first.sessionId);
-      const [prompt, pre, post, stop] = events;
+      const [start, prompt, pre, post, stop, end] = events;
+      assert.deepEqual([start.source, events[6].source], ['startup', 'resume']);
       assert.equal(prompt.prompt, 'Create out.txt saying hi.');
       assert.equal(pre.tool_name, 'Bash');
       assert.deepEqual((pre.tool_input as HookEvent).command, FIRST);
       assert.equal(post.tool_name, 'Bash');
       assert.deepEqual((post.tool_input as HookEvent).command, FIRST);
+      assert.equal(post.tool_use_id, pre.tool_use_id);
       assert.ok(post.tool_response && typeof post.tool_response === 'object', 'PostToolUse carries tool_response');
       assert.equal(stop.stop_hook_active, false);
-      assert.equal(events[4].prompt, 'Append again.');
+      assert.equal(stop.last_assistant_message, 'Wrote out.txt.');
+      assert.equal(typeof end.reason, 'string');
+      assert.equal(events[7].prompt, 'Append again.');
+      // prompt_id names the turn: the same on every event of one turn, new for the next.
+      const promptIds = [prompt, pre, post, stop].map((e) => e.prompt_id);
+      assert.equal(typeof promptIds[0], 'string');
+      assert.equal(new Set(promptIds).size, 1);
+      assert.notEqual(events[7].prompt_id, promptIds[0]);
     } finally {
       await server.close();
       s.cleanup();
