@@ -216,7 +216,8 @@ function treeRssKiB(root: number): number {
     if (!Number.isInteger(pid)) continue;
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // Fields after the parenthesised command name: state, ppid, ...; rss (pages) is field 24.
+      // Fields after the parenthesised command name: state, ppid, ...; rss (in 4 KiB pages on
+      // the x86-64 and arm64 Linux this runs on) is field 24.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const ppid = Number(fields[1]);
       rss.set(pid, Number(fields[21]) * 4);
@@ -257,11 +258,18 @@ export async function runAgent(name: AgentName, o: RunAgentOptions): Promise<Age
   const sampler = setInterval(() => {
     if (child.pid) peak = Math.max(peak, treeRssKiB(child.pid));
   }, 250);
+  // The agent runs in its own process group: ending the group ends whatever it started too.
+  const endGroup = () => {
+    try {
+      if (child.pid) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // The group is already gone.
+    }
+  };
   let timedOut = false;
   const killer = setTimeout(() => {
     timedOut = true;
-    // The agent runs in its own process group: end it and whatever it started.
-    if (child.pid) process.kill(-child.pid, 'SIGKILL');
+    endGroup();
   }, o.timeoutMs ?? 120_000);
   const [exit, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
     child.once('error', reject);
@@ -269,6 +277,8 @@ export async function runAgent(name: AgentName, o: RunAgentOptions): Promise<Age
   });
   clearInterval(sampler);
   clearTimeout(killer);
+  // Nothing the agent left running in the background outlives the turn.
+  endGroup();
   return { exit, signal, timedOut, stdout, stderr, sessionId: inv.sessionIdFrom(stdout) ?? o.sessionId, profile, peakRssKiB: peak || undefined, durationMs: Date.now() - started };
 }
 
