@@ -49,6 +49,11 @@ export function makeProfile(): string {
   return profile;
 }
 
+/** OpenCode's SQLite database in a profile (its sessions, messages and parts). */
+export function opencodeDatabase(profile: string): string {
+  return join(profile, 'data', 'opencode', 'opencode.db');
+}
+
 /** Environment shared by all agents: isolated per-user dirs, no telemetry, no self-update. */
 function baseEnv(profile: string): Record<string, string> {
   return {
@@ -72,8 +77,15 @@ interface Invocation {
   sessionIdFrom: (stdout: string) => string | undefined;
 }
 
+/** The JSON objects an agent printed: one per line, or one pretty-printed document. */
 function jsonLines(stdout: string): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
+  try {
+    const whole: unknown = JSON.parse(stdout);
+    if (typeof whole === 'object' && whole !== null && !Array.isArray(whole)) return [whole as Record<string, unknown>];
+  } catch {
+    // Not one document: JSON lines.
+  }
   for (const line of stdout.split('\n')) {
     const t = line.trim();
     if (!t.startsWith('{')) continue;
@@ -112,6 +124,10 @@ function opencode(o: RunAgentOptions, profile: string): Invocation {
       OPENCODE_DISABLE_DEFAULT_PLUGINS: '1',
       OPENCODE_DISABLE_SHARE: '1',
       OPENCODE_DISABLE_LSP_DOWNLOAD: '1',
+      // OpenCode installs @opencode-ai/plugin from the npm registry into every config dir it reads
+      // (the profile's and a project's .opencode/) in the background; offline, that install fails
+      // fast and plain JS plugins still load.
+      npm_config_offline: 'true',
     },
     sessionIdFrom: (stdout) => firstString(jsonLines(stdout), 'sessionID'),
   };
@@ -135,15 +151,54 @@ function claude(o: RunAgentOptions, profile: string): Invocation {
   };
 }
 
+/** A TOML string literal (JSON's escaping is valid TOML for basic strings). */
+const toml = (s: string): string => JSON.stringify(s);
+
+function codex(o: RunAgentOptions, profile: string): Invocation {
+  // Everything through -c overrides, so a profile needs no config file and the server may move.
+  const config = [
+    `model=${toml('m')}`,
+    `model_provider=${toml('mock')}`,
+    `model_providers.mock={ name = ${toml('Scripted')}, base_url = ${toml(`${o.serverUrl}/v1`)}, wire_api = ${toml('responses')}, env_key = ${toml('SCRIPTED_API_KEY')} }`,
+    'check_for_update_on_startup=false',
+    'features.hooks=true',
+    // Project-local config (.codex/hooks.json) loads only in a trusted project.
+    `projects={ ${toml(o.dir)} = { trust_level = "trusted" } }`,
+  ].flatMap((c) => ['-c', c]);
+  const common = ['--json', '--skip-git-repo-check', '--dangerously-bypass-approvals-and-sandbox', '--dangerously-bypass-hook-trust', ...config];
+  return {
+    args: o.sessionId ? ['exec', 'resume', ...common, o.sessionId, o.message] : ['exec', ...common, '-C', o.dir, o.message],
+    env: { ...baseEnv(profile), CODEX_HOME: join(profile, 'codex'), SCRIPTED_API_KEY: 'x' },
+    sessionIdFrom: (stdout) => firstString(jsonLines(stdout), 'thread_id'),
+  };
+}
+
+function gemini(o: RunAgentOptions, profile: string): Invocation {
+  // Headless mode does not pick an auth method from the environment: the user settings name it.
+  writeJson(join(profile, 'home', '.gemini', 'settings.json'), {
+    security: { auth: { selectedType: 'gemini-api-key' } },
+    privacy: { usageStatisticsEnabled: false },
+    general: { disableAutoUpdate: true, disableUpdateNag: true },
+  });
+  return {
+    args: ['-p', o.message, '--output-format', 'json', '--yolo', '-m', 'gemini-2.5-flash', ...(o.sessionId ? ['--resume', o.sessionId] : [])],
+    env: {
+      ...baseEnv(profile),
+      GOOGLE_GEMINI_BASE_URL: o.serverUrl,
+      GEMINI_API_KEY: 'x',
+      // Trusted from the start, so the project's .gemini/settings.json (and its hooks) load.
+      GEMINI_CLI_TRUST_WORKSPACE: 'true',
+      GEMINI_CLI_NO_RELAUNCH: 'true',
+    },
+    sessionIdFrom: (stdout) => firstString(jsonLines(stdout), 'session_id'),
+  };
+}
+
 const DRIVERS: Record<AgentName, (o: RunAgentOptions, profile: string) => Invocation> = {
   opencode,
   claude,
-  codex: () => {
-    throw new Error('codex driver: not yet');
-  },
-  gemini: () => {
-    throw new Error('gemini driver: not yet');
-  },
+  codex,
+  gemini,
 };
 
 /** Resident memory (KiB) of a process and all its descendants, from /proc; 0 once gone. */
@@ -161,7 +216,8 @@ function treeRssKiB(root: number): number {
     if (!Number.isInteger(pid)) continue;
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // Fields after the parenthesised command name: state, ppid, ...; rss (pages) is field 24.
+      // Fields after the parenthesised command name: state, ppid, ...; rss (in 4 KiB pages on
+      // the x86-64 and arm64 Linux this runs on) is field 24.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const ppid = Number(fields[1]);
       rss.set(pid, Number(fields[21]) * 4);
@@ -202,11 +258,18 @@ export async function runAgent(name: AgentName, o: RunAgentOptions): Promise<Age
   const sampler = setInterval(() => {
     if (child.pid) peak = Math.max(peak, treeRssKiB(child.pid));
   }, 250);
+  // The agent runs in its own process group: ending the group ends whatever it started too.
+  const endGroup = () => {
+    try {
+      if (child.pid) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // The group is already gone.
+    }
+  };
   let timedOut = false;
   const killer = setTimeout(() => {
     timedOut = true;
-    // The agent runs in its own process group: end it and whatever it started.
-    if (child.pid) process.kill(-child.pid, 'SIGKILL');
+    endGroup();
   }, o.timeoutMs ?? 120_000);
   const [exit, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
     child.once('error', reject);
@@ -214,6 +277,8 @@ export async function runAgent(name: AgentName, o: RunAgentOptions): Promise<Age
   });
   clearInterval(sampler);
   clearTimeout(killer);
+  // Nothing the agent left running in the background outlives the turn.
+  endGroup();
   return { exit, signal, timedOut, stdout, stderr, sessionId: inv.sessionIdFrom(stdout) ?? o.sessionId, profile, peakRssKiB: peak || undefined, durationMs: Date.now() - started };
 }
 
