@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { REPORT_FILES } from '../src/session/report.js';
 import { runAgent, type AgentRun } from './helpers/agent-drivers.js';
-import type { AgentName } from './helpers/agents.js';
+import { agentBin, type AgentName } from './helpers/agents.js';
 import { startModelServer, type ModelServer } from './helpers/model-server.js';
 import { CLI } from './helpers/repo.js';
 
@@ -86,7 +86,7 @@ function gitNumstat(p: Project, from: string, to: string): { file: string; addit
     .sort((x, y) => x.file.localeCompare(y.file));
 }
 
-async function reportThroughAgent(agent: AgentName): Promise<void> {
+async function reportThroughAgent(agent: AgentName): Promise<AgentRun[]> {
   const p = project(agent);
   const server = await startModelServer();
   try {
@@ -136,17 +136,33 @@ async function reportThroughAgent(agent: AgentName): Promise<void> {
     // Undo turn 2: all four files as turn 1 left them, the big ones included.
     p.snapline('session', 'revert', sid, '--message', users[1]!.id);
     assert.deepEqual(fileHashes(p.dir), afterTurn1);
+    return [first, second];
   } finally {
     await server.close();
     p.cleanup();
   }
 }
 
+/** Why an agent cannot run here (its pinned package needs the npm registry once), if it cannot. */
+function unavailable(agent: AgentName): string | undefined {
+  if (process.env.SNAPLINE_SKIP_AGENT_TESTS === '1') return 'SNAPLINE_SKIP_AGENT_TESTS=1';
+  try {
+    agentBin(agent);
+    return undefined;
+  } catch (e) {
+    return `${agent} is not installed and could not be installed: ${(e as Error).message.split('\n')[0]}`;
+  }
+}
+
+const TITLES: Record<AgentName, string> = { claude: 'Claude Code', opencode: 'OpenCode (plugin)', codex: 'Codex CLI', gemini: 'Gemini CLI' };
+
 describe('snapline installed into the real agents', { concurrency: true }, () => {
-  test('Claude Code: hooks install claude; two turns of the report workload are one session, exact, and revert restores turn 1', async () => {
-    await reportThroughAgent('claude');
-  });
-  test('OpenCode: hooks install opencode (plugin); two turns of the report workload are one session, exact, and revert restores turn 1', async () => {
-    await reportThroughAgent('opencode');
-  });
+  for (const agent of ['claude', 'opencode', 'codex', 'gemini'] as const) {
+    test(`${TITLES[agent]}: hooks install ${agent}; two turns of the report workload are one session, exact, and revert restores turn 1`, async (t) => {
+      const skip = unavailable(agent);
+      if (skip) return t.skip(skip);
+      const runs = await reportThroughAgent(agent);
+      runs.forEach((r, i) => t.diagnostic(`${agent} turn ${i + 1} with snapline: ${r.durationMs} ms`));
+    });
+  }
 });

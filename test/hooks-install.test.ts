@@ -56,6 +56,8 @@ for (const [agent, spec] of Object.entries(SETTINGS)) {
         const ours = installed.hooks![event]!.flatMap((g) => g.hooks).filter((h) => h.command.endsWith(`hook ${agent}`));
         assert.equal(ours.length, 1, event);
         assert.ok(ours[0]!.command.includes(process.execPath) && ours[0]!.command.includes('main.js'), ours[0]!.command);
+        // Gemini CLI counts hook timeouts in milliseconds, the others in seconds: 60 s for all.
+        assert.equal((ours[0] as { timeout?: number }).timeout, agent === 'gemini' ? 60_000 : 60);
       }
       assert.ok(installed.hooks![spec.toolEvent]!.some((g) => g.matcher && g.hooks.some((h) => h.command.endsWith(`hook ${agent}`))), 'the tool hook has a matcher');
       assert.match(s.ok('hooks', 'status', agent), /installed/);

@@ -41,6 +41,8 @@ export interface AgentAdapter {
   hooks?: (tools: string | undefined) => HookSpec[];
   /** Default tool matcher for the step hook (a regular expression over tool names). */
   tools: string;
+  /** The `timeout` written on each hook, in the agent's unit (seconds for Claude Code and Codex, ms for Gemini CLI). */
+  hookTimeout?: number;
 }
 
 /** A string field of an event, or undefined. */

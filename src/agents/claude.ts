@@ -7,6 +7,7 @@ export const claude: AgentAdapter = {
   name: 'claude',
   title: 'Claude Code',
   tools: 'Bash|Write|Edit|MultiEdit|NotebookEdit',
+  hookTimeout: 60,
   map(event, env, cwd) {
     // CLAUDE_PROJECT_DIR is the project root even when the session has cd'ed into a subdirectory.
     const directory = env.CLAUDE_PROJECT_DIR || str(event, 'cwd') || cwd;

@@ -8,6 +8,7 @@ export const codex: AgentAdapter = {
   title: 'Codex CLI',
   // Codex runs shell commands as "Bash" and edits files with apply_patch.
   tools: 'Bash|apply_patch|Edit|Write',
+  hookTimeout: 60,
   map(event, _env, cwd) {
     // Events carry a turn_id too; one Codex session is one snapline session, its turns ours.
     return mapClaudeStyle(event, { begin: 'UserPromptSubmit', step: 'PostToolUse', end: 'Stop', close: 'SessionEnd' }, str(event, 'cwd') || cwd);

@@ -7,6 +7,8 @@ export const gemini: AgentAdapter = {
   name: 'gemini',
   title: 'Gemini CLI',
   tools: 'run_shell_command|write_file|replace|edit',
+  // Gemini CLI counts hook timeouts in milliseconds.
+  hookTimeout: 60_000,
   map(event, env, cwd) {
     const directory = env.GEMINI_PROJECT_DIR || str(event, 'cwd') || cwd;
     return mapClaudeStyle(event, { begin: 'BeforeAgent', step: 'AfterTool', end: 'AfterAgent', close: 'SessionEnd' }, directory);

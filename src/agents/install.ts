@@ -75,9 +75,12 @@ export async function installHooks(agent: AgentAdapter, opts: InstallOptions): P
   const next = withoutOurHooks(settings, agent.name);
   const hooks = (next.hooks ??= {}) as Record<string, unknown[]>;
   const command = hookCommand(agent.name, node, main);
-  for (const spec of specs) (hooks[spec.event] ??= []).push(group(spec, command));
-  return { agent: agent.name, file, ...(await saveSettings(file, text, settings, next)), notes: [] };
+  for (const spec of specs) (hooks[spec.event] ??= []).push(group(spec, command, agent.hookTimeout));
+  return { agent: agent.name, file, ...(await saveSettings(file, text, settings, next)), notes: agent.name === 'codex' ? [CODEX_NOTE] : [] };
 }
+
+/** Codex runs hooks only when enabled, in a trusted project, and after the user reviewed them. */
+const CODEX_NOTE = "Codex runs these hooks once they are enabled ([features] hooks = true in config.toml), the project is trusted, and you have reviewed them in Codex";
 
 export async function uninstallHooks(agent: AgentAdapter, opts: InstallOptions): Promise<InstallResult> {
   const file = agent.configFile(opts.scope, opts.env ?? process.env);
@@ -112,10 +115,10 @@ export async function allStatus(opts: InstallOptions): Promise<HooksStatus[]> {
   return Promise.all(Object.values(AGENTS).map((a) => hooksStatus(a, opts)));
 }
 
-function group(spec: HookSpec, command: string): Record<string, unknown> {
+function group(spec: HookSpec, command: string, timeout: number | undefined): Record<string, unknown> {
   const g: Record<string, unknown> = {};
   if (spec.matcher !== undefined) g.matcher = spec.matcher;
-  g.hooks = [{ type: 'command', command, timeout: 60 }];
+  g.hooks = [timeout === undefined ? { type: 'command', command } : { type: 'command', command, timeout }];
   return g;
 }
 
