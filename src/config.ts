@@ -34,9 +34,16 @@ export interface SessionConfig {
   waitSeconds: number;
 }
 
+/** Settings of `snapline hook` (agent hooks must never hold an agent up for long). */
+export interface HooksConfig {
+  /** How long a hook waits for a busy workspace (another turn, revert, gc) before giving up (ms). */
+  waitMs: number;
+}
+
 export interface Config {
   snapshot: SnapshotConfig;
   session: SessionConfig;
+  hooks: HooksConfig;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -49,6 +56,7 @@ export const DEFAULT_CONFIG: Config = {
   },
   // An agent's turn lasts minutes: a second run waits for it rather than failing.
   session: { waitSeconds: 600 },
+  hooks: { waitMs: 5_000 },
 };
 
 /** snapline's data directory: $SNAPLINE_HOME, else $XDG_DATA_HOME/snapline, else ~/.local/share/snapline. */
@@ -104,8 +112,15 @@ export function parseConfig(text: string, source: string): Config {
   }
   if (!isObject(raw)) throw new ConfigError(source, 'must be a JSON object');
   const config = structuredClone(DEFAULT_CONFIG);
-  // Other top-level sections belong to other modules; only `snapshot` and `session` are checked here.
   if (raw.session !== undefined) config.session = parseSession(source, raw.session);
+  if (raw.hooks !== undefined) {
+    if (!isObject(raw.hooks)) throw new ConfigError(source, "'hooks' must be an object");
+    for (const [key, value] of Object.entries(raw.hooks)) {
+      if (key === 'waitMs') config.hooks.waitMs = wholeNumber(source, 'hooks.waitMs', value);
+      else throw new ConfigError(source, `unknown key 'hooks.${key}' (known: waitMs)`);
+    }
+  }
+  // Other top-level sections belong to other modules; only `snapshot`, `session` and `hooks` are checked here.
   if (raw.snapshot === undefined) return config;
   const s = raw.snapshot;
   if (!isObject(s)) throw new ConfigError(source, "'snapshot' must be an object");

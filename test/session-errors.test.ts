@@ -16,9 +16,9 @@ test('bad input is refused with one line, a non-zero exit, and no rows written',
     const cases: [string[], RegExp][] = [
       [['run', 'x', '--session', 'ses_nope', '--exec', 'true'], /no session 'ses_nope'/],
       [['run', 'x', '--session', sid, '--continue', '--exec', 'true'], /either --session or --continue/],
-      [['run', 'x', '--dir', f.dir, '--exec', 'true', '--agent', 'echo'], /exactly one of --exec/],
+      [['run', 'x', '--dir', f.dir, '--exec', 'true', '--agent-cmd', 'echo'], /exactly one of --exec/],
       [['run', 'x', '--dir', f.dir], /exactly one of --exec/],
-      [['run', 'x', '--dir', f.dir, '--agent', 'no-such-agent-snapline --flag'], /cannot start agent 'no-such-agent-snapline'/],
+      [['run', 'x', '--dir', f.dir, '--agent-cmd', 'no-such-agent-snapline --flag'], /cannot start agent 'no-such-agent-snapline'/],
       [['run', 'x', '--dir', join(f.dir, 'missing'), '--exec', 'true'], /no such directory/],
       [['session', 'show', 'ses_nope'], /no session 'ses_nope'/],
       [['session', 'revert', sid, '--message', 'msg_nope'], /has no message 'msg_nope'/],
@@ -78,12 +78,12 @@ test('a failing command is still recorded and its exit code becomes snapline run
   }
 });
 
-test('--agent runs the agent with the message as its last argument and stores its output (bounded)', () => {
+test('--agent-cmd runs the agent with the message as its last argument and stores its output (bounded)', () => {
   const f = sessionFixture();
   try {
     const agent = join(f.home, 'fake-agent.sh');
     writeFileSync(agent, '#!/bin/sh\necho "agent got: $2 / $1"\necho "$2" > from-agent.txt\nhead -c 100000 /dev/zero | tr "\\0" x\n', { mode: 0o755 });
-    const r = f.cli('run', 'do the thing', '--dir', f.dir, '--format', 'json', '--agent', `'${agent}' "--opt with space"`);
+    const r = f.cli('run', 'do the thing', '--dir', f.dir, '--format', 'json', '--agent-cmd', `'${agent}' "--opt with space"`);
     assert.equal(r.status, 0, r.stderr);
     const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; part?: { text?: string; truncated?: boolean; bytes?: number } });
     assert.deepEqual(events.map((e) => e.type), ['step_start', 'text', 'step_finish']);

@@ -10,7 +10,7 @@ const help = `snapline run — record one turn of a session: snapshot, run the w
 
 Usage:
   snapline run [MESSAGE...] [--dir DIR] [--session ID | --continue] [--title T] [--wait SECONDS]
-               [--format default|json] (--exec CMD | --agent CMD [--capture])
+               [--format default|json] (--exec CMD | --agent-cmd CMD [--capture])
 
 The turn is stored as a user message (MESSAGE) and an assistant message whose parts are
 step-start {snapshot}, the work (a bash "tool" part or the agent's "text"), step-finish
@@ -28,11 +28,12 @@ Options:
   --title T          title of a new session
   --exec CMD         run CMD with bash; its output streams to you as it runs (stdout/stderr; to
                      stderr with --format json), the first 32 KiB is stored
-  --agent CMD        run an agent CLI (CMD split on whitespace, quotes respected) with MESSAGE as
+  --agent-cmd CMD    run an agent CLI (CMD split on whitespace, quotes respected) with MESSAGE as
                      its last argument. On a terminal (stdin is a tty, default format) the agent
                      gets the terminal, so interactive agents work, and its output is not stored
-                     (the text part says so); otherwise its output is stored (first 32 KiB)
-  --capture          with --agent on a terminal: capture the agent's output anyway (no terminal)
+                     (the text part says so); otherwise its output is stored (first 32 KiB).
+                     (--agent CMD still works, with a note: it is the old name)
+  --capture          with --agent-cmd on a terminal: capture the agent's output anyway (no terminal)
   --wait SECONDS     while another run, revert or delete holds the workspace, wait for it up to
                      SECONDS, saying every 10 s who holds it (default: config session.waitSeconds,
                      600); 0 gives up at once. Nothing is recorded when it gives up.
@@ -56,13 +57,16 @@ warnings and recorded in the step parts. On a terminal, progress is one line red
 Examples:
   snapline run "regenerate the build files" --exec 'make -j2'
   cd repo/lib && snapline run "bump the parent" --exec 'echo >> ../index.js'   # recorded in repo
-  snapline run "fix the tests" --continue --agent 'my-agent --yes'
+  snapline run "fix the tests" --continue --agent-cmd 'my-agent --yes'
   snapline run "nightly regen" --wait 3600 --exec './regen.sh'   # queue behind an agent's turn
   snapline run "turn 2" --session ses_e5dc --format json --exec './gen.sh 2'
+
+Agents with hooks (Claude Code, Codex, Gemini CLI, OpenCode) need no wrapper: see
+'snapline hooks --help' and 'snapline turn --help'.
 `;
 
 const command: Command = {
-  summary: 'record one turn: snapshot, run --exec/--agent, snapshot, summarise',
+  summary: 'record one turn: snapshot, run --exec/--agent-cmd, snapshot, summarise',
   help,
   async run(argv) {
     const { values: v, positionals } = parse(argv, {
@@ -72,15 +76,21 @@ const command: Command = {
       title: { type: 'string' },
       format: { type: 'string' },
       exec: { type: 'string' },
+      'agent-cmd': { type: 'string' },
       agent: { type: 'string' },
       capture: { type: 'boolean' },
       wait: { type: 'string' },
     });
+    if (v.agent !== undefined) {
+      if (v['agent-cmd'] !== undefined) throw new UsageError('give the agent command once: --agent-cmd (--agent is its old name)');
+      process.stderr.write("snapline: note: 'run --agent CMD' is now 'run --agent-cmd CMD' (--agent still works for now)\n");
+    }
+    const agentCommand = v['agent-cmd'] ?? v.agent;
     const format = v.format ?? 'default';
     if (format !== 'default' && format !== 'json') throw new UsageError(`--format must be default or json, not '${format}'`);
     if (v.session !== undefined && v.continue) throw new UsageError('use either --session or --continue, not both');
-    if ((v.exec === undefined) === (v.agent === undefined)) throw new UsageError('give exactly one of --exec CMD or --agent CMD');
-    if (v.capture && v.agent === undefined) throw new UsageError('--capture goes with --agent');
+    if ((v.exec === undefined) === (agentCommand === undefined)) throw new UsageError('give exactly one of --exec CMD or --agent-cmd CMD');
+    if (v.capture && agentCommand === undefined) throw new UsageError('--capture goes with --agent-cmd');
     const json = format === 'json';
     let errorEventSent = false;
     const onEvent = json
@@ -104,8 +114,8 @@ const command: Command = {
         continue: v.continue,
         title: v.title,
         exec: v.exec,
-        agent: v.agent,
-        terminal: v.agent !== undefined && !json && !v.capture && process.stdin.isTTY === true,
+        agentCommand,
+        terminal: agentCommand !== undefined && !json && !v.capture && process.stdin.isTTY === true,
         waitSeconds: v.wait === undefined ? undefined : intOption('wait', v.wait, 0),
         handleSignals: true,
         onEvent,

@@ -217,7 +217,7 @@ const command: Command = {
         try {
           const sessions = listSessions(db, { directory, limit: intOption('limit', v.limit, 100), offset: intOption('offset', v.offset, 0) });
           if (asJson) return (await json(sessions), 0);
-          for (const s of sessions) await write(`${s.id}  ${when(s.time.updated)}  ${totals(s).padEnd(24)} ${s.title}  ${s.directory}${s.revert ? '  [reverted]' : ''}${s.busy ? '  [running]' : ''}\n`);
+          for (const s of sessions) await write(`${s.id}  ${when(s.time.updated)}  ${totals(s).padEnd(24)} ${s.title}  ${s.directory}${s.agent ? `  [${s.agent.name}]` : ''}${s.revert ? '  [reverted]' : ''}${s.busy ? '  [running]' : ''}\n`);
           return 0;
         } finally {
           db.close();
@@ -229,7 +229,7 @@ const command: Command = {
           const view = showSession(db, await sessionArg(db), { limit: intOption('limit', v.limit, 50), offset: intOption('offset', v.offset, 0) });
           if (asJson) return (await json(view), 0);
           const s = view.session;
-          const lines = [`${s.id}  ${s.title}`, `  directory ${s.directory}`, `  updated   ${when(s.time.updated)}   ${totals(s)}`];
+          const lines = [`${s.id}  ${s.title}`, `  directory ${s.directory}`, ...(s.agent ? [`  agent     ${s.agent.name}${s.agent.session ? ` (its session ${s.agent.session})` : ''}`] : []), `  updated   ${when(s.time.updated)}   ${totals(s)}`];
           if (s.revert) lines.push(`  reverted to before ${s.revert.messageID} (${s.revert.files} paths; 'session unrevert' puts them back)`);
           if (s.busy) lines.push(`  running a turn (pid ${s.busy.pid})`);
           lines.push(`  messages ${view.offset + 1}-${view.offset + view.messages.length} of ${view.total}`, '');

@@ -11,7 +11,8 @@ export type Database = Sqlite.Database;
 /**
  * Schema migrations, in order; `PRAGMA user_version` is the number applied. Tables follow
  * OpenCode's layout (so queries written for `opencode db` run unchanged); `busy_pid` and
- * `busy_host` are snapline's own: the process running a turn of the session.
+ * `busy_host` are snapline's own: the process running a turn of the session; so are `agent`
+ * and `agent_session`: the agent program and its own session id.
  */
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE project (
@@ -64,6 +65,11 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX part_message_idx ON part(message_id, id);
    CREATE INDEX part_session_idx ON part(session_id);`,
+  // The agent program whose own session this session records (`turn begin --agent NAME
+  // --agent-session KEY`, hooks): one snapline session per agent session.
+  `ALTER TABLE session ADD COLUMN agent TEXT;
+   ALTER TABLE session ADD COLUMN agent_session TEXT;
+   CREATE UNIQUE INDEX session_agent_idx ON session(agent, agent_session) WHERE agent_session IS NOT NULL;`,
 ];
 
 /** Schema version this snapline writes. */

@@ -43,7 +43,6 @@ export class SessionBusy extends SnaplineError {
   }
 }
 
-/** unrevert on a session that has nothing reverted. */
 /** Another turn, revert or delete kept the workspace's turn lock longer than we were to wait (--wait, session.waitSeconds). */
 export class WorkspaceBusy extends SnaplineError {
   constructor(worktree: string, holder: string, waitedMs: number) {
@@ -58,6 +57,7 @@ export class SnapshotsMissing extends SnaplineError {
   }
 }
 
+/** unrevert on a session that has nothing reverted. */
 export class NotReverted extends SnaplineError {
   constructor(id: string) {
     super('not-reverted', `session ${id} has no revert to undo (revert a turn first with 'snapline session revert ${id} --message MSG')`, 2);
@@ -111,10 +111,17 @@ export class QueryFailed extends SnaplineError {
   }
 }
 
-/** The agent command given to `run --agent` cannot be started. */
+/** The agent command given to `run --agent-cmd` cannot be started. */
 export class AgentNotFound extends SnaplineError {
   constructor(cmd: string, detail: string) {
-    super('agent-not-found', `cannot start agent '${cmd}': ${detail} (check --agent and PATH)`, 2);
+    super('agent-not-found', `cannot start agent '${cmd}': ${detail} (check --agent-cmd and PATH)`, 2);
+  }
+}
+
+/** `turn step` or `turn end` found no turn left open by `turn begin`. */
+export class NoOpenTurn extends SnaplineError {
+  constructor(where: string) {
+    super('no-open-turn', `no open turn in ${where} (start one with 'snapline turn begin')`, 2);
   }
 }
 

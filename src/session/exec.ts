@@ -55,7 +55,7 @@ export function splitCommand(line: string): string[] {
       has = false;
     } else cur += c;
   }
-  if (quote) throw new UsageError(`unterminated ${quote} quote in --agent command`);
+  if (quote) throw new UsageError(`unterminated ${quote} quote in --agent-cmd command`);
   if (has || cur) out.push(cur);
   return out;
 }
@@ -63,7 +63,7 @@ export function splitCommand(line: string): string[] {
 /** The agent command line as argv with its program resolved on PATH; AgentNotFound if it is not there. */
 export function resolveAgent(line: string, cwd: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const argv = splitCommand(line);
-  if (argv.length === 0) throw new UsageError('--agent needs a command');
+  if (argv.length === 0) throw new UsageError('--agent-cmd needs a command');
   const prog = argv[0]!;
   const candidates = prog.includes('/') ? [isAbsolute(prog) ? prog : resolve(cwd, prog)] : (env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, prog));
   for (const c of candidates) {

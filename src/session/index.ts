@@ -2,7 +2,7 @@
 export { openDatabase, SCHEMA_VERSION, type Database, type OpenOptions } from './db.js';
 export { newId, idTime, isId, type IdKind } from './id.js';
 export * from './errors.js';
-export type { FileDiff, TurnSummary, MessageData, UserMessageData, AssistantMessageData, PartData, ToolState, SkippedEntry, RevertState } from './model.js';
+export type { FileDiff, TurnSummary, MessageData, UserMessageData, AssistantMessageData, PartData, ToolState, AgentToolState, SkippedEntry, RevertState } from './model.js';
 export {
   ensureProject,
   createSession,
@@ -15,6 +15,7 @@ export {
   getMessage,
   listParts,
   listTurns,
+  findAgentSession,
   deleteSessionRows,
   type SessionInfo,
   type MessageInfo,
@@ -23,6 +24,7 @@ export {
 } from './store.js';
 export { summarize, MAX_DIFF_ENTRIES, MAX_DIFF_BYTES } from './summary.js';
 export { runTurn, describeSkip, type TurnOptions, type TurnResult, type TurnEvent } from './turn.js';
+export { beginTurn, stepTurn, endTurn, closeLeftOpenTurns, LEFT_OPEN, type TurnTarget, type TurnCallOptions, type BeginOptions, type BeginResult, type StepOptions, type StepResult, type EndOptions, type EndResult } from './turn-api.js';
 export { revertSession, unrevertSession, deleteSession, type RevertResult, type UndoResult, type UndoOptions } from './revert.js';
 export { recoverInterruptedTurn, type RecoveredTurn } from './recover.js';
 export { showSession, diffRange, describePart, summaryOf, turnsChangedPaths, type SessionView, type MessageView } from './show.js';

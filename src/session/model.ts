@@ -65,6 +65,20 @@ export interface ToolState {
   time: { start: number; end: number };
 }
 
+/**
+ * A tool an agent ran, as its hook reported it (`turn step --tool`): the name and a bounded
+ * preview of its input (string values cut, `truncated` when anything was); snapline did not see
+ * its output, so none is stored.
+ */
+export interface AgentToolState {
+  status: 'completed';
+  input: Record<string, string>;
+  output: '';
+  title: string;
+  metadata: { agent: true; truncated?: true };
+  time: { start: number; end: number };
+}
+
 export type PartData =
   | { type: 'text'; text: string; time?: { start: number; end: number }; truncated?: true; bytes?: number; captured?: false; interrupted?: string }
   | { type: 'step-start'; snapshot: string; skipped?: SkippedEntry[] }
@@ -80,7 +94,8 @@ export type PartData =
       recoveredAt?: number;
     }
   | { type: 'patch'; hash: string; files: string[]; total?: number; truncated?: true }
-  | { type: 'tool'; callID: string; tool: 'bash'; state: ToolState };
+  | { type: 'tool'; callID: string; tool: 'bash'; state: ToolState }
+  | { type: 'tool'; callID: string; tool: string; state: AgentToolState };
 
 const ROLES = new Set(['user', 'assistant']);
 const PART_TYPES = new Set(['text', 'step-start', 'step-finish', 'patch', 'tool', 'reasoning', 'file', 'agent', 'subtask', 'snapshot', 'retry', 'compaction']);

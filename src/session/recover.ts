@@ -12,7 +12,7 @@ import { withTurnLock } from './lock.js';
 import type { AssistantMessageData, PartData, TurnSummary } from './model.js';
 import { getMessage, getSession, insertPart, listTurns, updateMessage, updateSessionSummary } from './store.js';
 import { capPaths, summarize } from './summary.js';
-import { sessionTotals } from './turn.js';
+import { sessionTotals } from './record.js';
 
 export interface RecoveredTurn {
   sessionID: string;

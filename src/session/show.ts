@@ -1,6 +1,6 @@
 /** Reading a session back for display: stored summaries only, never a blob. */
 import type { Database } from './db.js';
-import type { FileDiff, PartData, TurnSummary } from './model.js';
+import type { FileDiff, PartData, ToolState, TurnSummary } from './model.js';
 import { UsageError } from '../errors.js';
 import { turnNumbers } from './resolve.js';
 import type { GitContext } from '../git/run.js';
@@ -51,7 +51,8 @@ export function describePart(p: PartData): string {
     case 'patch':
       return `patch ${p.hash.slice(0, 12)}: ${p.total ?? p.files.length} file${(p.total ?? p.files.length) === 1 ? '' : 's'}`;
     case 'tool':
-      return `tool bash: ${oneLine(p.state.input.command)} → exit ${p.state.metadata.exit ?? '?'}, ${p.state.metadata.outputBytes} bytes of output${p.state.metadata.interrupted ? ` (interrupted by ${p.state.metadata.interrupted})` : ''}`;
+      if ('agent' in p.state.metadata) return `tool ${p.tool}: ${oneLine(p.state.title)}`;
+      return `tool bash: ${oneLine((p.state as ToolState).input.command)} → exit ${(p.state as ToolState).metadata.exit ?? '?'}, ${(p.state as ToolState).metadata.outputBytes} bytes of output${(p.state as ToolState).metadata.interrupted ? ` (interrupted by ${(p.state as ToolState).metadata.interrupted})` : ''}`;
     default:
       return (p as { type: string }).type;
   }

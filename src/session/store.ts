@@ -20,6 +20,8 @@ export interface SessionInfo {
   revert?: RevertState;
   /** The process running a turn of this session, if it is still alive. */
   busy?: { pid: number; host: string };
+  /** The agent program recording into this session, and its own session id (hooks, `turn begin`). */
+  agent?: { name: string; session?: string };
 }
 
 export interface MessageInfo<D extends MessageData = MessageData> {
@@ -52,6 +54,8 @@ interface SessionRow {
   revert: string | null;
   busy_pid: number | null;
   busy_host: string | null;
+  agent: string | null;
+  agent_session: string | null;
 }
 
 interface DataRow {
@@ -73,18 +77,24 @@ export function ensureProject(db: Database, id: string, worktree: string, vcs: s
 }
 
 /** Creates a session row (the project row must exist). */
-export function createSession(db: Database, opts: { projectID: string; directory: string; title?: string; parentID?: string }): SessionInfo {
+export function createSession(db: Database, opts: { projectID: string; directory: string; title?: string; parentID?: string; agent?: string; agentSession?: string }): SessionInfo {
   const now = Date.now();
   const id = newId('session');
   const title = opts.title ?? `New session - ${new Date(now).toISOString()}`;
   db.prepare(
-    `INSERT INTO session (id, project_id, parent_id, slug, directory, title, version, time_created, time_updated)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  ).run(id, opts.projectID, opts.parentID ?? null, id.slice(4, 16), opts.directory, title, SESSION_VERSION, now, now);
+    `INSERT INTO session (id, project_id, parent_id, slug, directory, title, version, time_created, time_updated, agent, agent_session)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(id, opts.projectID, opts.parentID ?? null, id.slice(4, 16), opts.directory, title, SESSION_VERSION, now, now, opts.agent ?? null, opts.agentSession ?? null);
   return getSession(db, id);
 }
 
-const SESSION_COLUMNS = 'id, project_id, parent_id, title, directory, version, time_created, time_updated, summary_additions, summary_deletions, summary_files, revert, busy_pid, busy_host';
+const SESSION_COLUMNS = 'id, project_id, parent_id, title, directory, version, time_created, time_updated, summary_additions, summary_deletions, summary_files, revert, busy_pid, busy_host, agent, agent_session';
+
+/** The session recording an agent's own session (by the agent's name and session id), if any. */
+export function findAgentSession(db: Database, agent: string, agentSession: string): SessionInfo | undefined {
+  const r = db.prepare(`SELECT ${SESSION_COLUMNS} FROM session WHERE agent = ? AND agent_session = ?`).get(agent, agentSession) as SessionRow | undefined;
+  return r && toSession(r);
+}
 
 function toSession(r: SessionRow): SessionInfo {
   if (typeof r.id !== 'string' || typeof r.directory !== 'string') throw new CorruptRow('session', String(r.id), 'missing id or directory');
@@ -98,6 +108,7 @@ function toSession(r: SessionRow): SessionInfo {
     summary: { additions: r.summary_additions ?? 0, deletions: r.summary_deletions ?? 0, files: r.summary_files ?? 0 },
   };
   if (r.parent_id) s.parentID = r.parent_id;
+  if (r.agent) s.agent = r.agent_session ? { name: r.agent, session: r.agent_session } : { name: r.agent };
   const revert = parseRevert(r.id, r.revert);
   if (revert) s.revert = revert;
   if (r.busy_pid !== null && processAlive(r.busy_pid, r.busy_host ?? '')) s.busy = { pid: r.busy_pid, host: r.busy_host ?? '' };
@@ -315,6 +326,31 @@ function readTurns(db: Database, sessionId: string): Turn[] {
     if (s.type === 'step-finish') t.end = s.snapshot;
   }
   return [...turns.values()];
+}
+
+/** Assistant messages of a session still open (no completion time), oldest first. */
+export function openAssistantMessages(db: Database, sessionId: string): string[] {
+  const rows = db
+    .prepare("SELECT id FROM message WHERE session_id = ? AND json_extract(data, '$.role') = 'assistant' AND json_extract(data, '$.time.completed') IS NULL ORDER BY id")
+    .all(sessionId) as { id: string }[];
+  return rows.map((r) => r.id);
+}
+
+/** The first and the last step-start snapshot of one message (read from those parts only). */
+export function stepSnapshots(db: Database, messageId: string): { first?: string; last?: string } {
+  const q = (order: 'ASC' | 'DESC') =>
+    (db.prepare(`SELECT json_extract(data, '$.snapshot') AS s FROM part WHERE message_id = ? AND json_extract(data, '$.type') = 'step-start' ORDER BY id ${order} LIMIT 1`).get(messageId) as { s: unknown } | undefined)?.s;
+  const first = q('ASC');
+  const last = q('DESC');
+  const out: { first?: string; last?: string } = {};
+  if (typeof first === 'string') out.first = first;
+  if (typeof last === 'string') out.last = last;
+  return out;
+}
+
+/** Marks a session as just used (so `--continue` and `turn step` without --session find it). */
+export function touchSession(db: Database, id: string): void {
+  db.prepare('UPDATE session SET time_updated = ? WHERE id = ?').run(Date.now(), id);
 }
 
 /** Every snapshot id a session's parts mention (for retention). */

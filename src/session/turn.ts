@@ -2,34 +2,18 @@
 import { realpath } from 'node:fs/promises';
 import { isAbsolute, sep } from 'node:path';
 import { SnaplineError, UsageError } from '../errors.js';
-import { numstatStream } from '../diff/numstat.js';
-import type { GitContext } from '../git/run.js';
-import { projectId, resolveWorkspace, retain, storeContext, track, type SkippedFile } from '../snapshot/index.js';
+import { resolveWorkspace, type SkippedFile } from '../snapshot/index.js';
 import { openDatabase, type Database } from './db.js';
 import { CorruptRow, TurnInterrupted, UnknownSession } from './errors.js';
-import { catchSignals, KILL_WINDOW_MS, PREVIEW_BYTES, resolveAgent, runCommand, type CommandResult, type SignalCatcher } from './exec.js';
+import { catchSignals, KILL_WINDOW_MS, resolveAgent, runCommand, type CommandResult, type SignalCatcher } from './exec.js';
 import { newId } from './id.js';
 import { withTurnLock } from './lock.js';
+import type { PartData, ToolState, TurnSummary } from './model.js';
 import { recoverLocked } from './recover.js';
-import type { AssistantMessageData, PartData, SkippedEntry, ToolState, TurnSummary, UserMessageData } from './model.js';
-import {
-  clearBusy,
-  createSession,
-  deleteMessagesFrom,
-  ensureProject,
-  getSession,
-  insertMessage,
-  insertPart,
-  latestSession,
-  listTurns,
-  markBusy,
-  setRevert,
-  updateMessage,
-  updateSessionSummary,
-  type PartInfo,
-  type SessionInfo,
-} from './store.js';
-import { capPaths, summarize } from './summary.js';
+import { addPart, closeTurn, failTurn, newSession, openTurnMessages, snapshotFor, stepStart, textPart, type RecordHooks } from './record.js';
+import { clearBusy, getSession, latestSession, markBusy, type SessionInfo } from './store.js';
+
+export { describeSkip } from './record.js';
 
 /** Events of a turn, shaped like OpenCode's `run --format json` lines. */
 export interface TurnEvent {
@@ -59,6 +43,8 @@ export interface TurnOptions {
   /** Shell command run with bash in the workspace (recorded as a `tool` part). */
   exec?: string;
   /** Agent command line; the message is appended as its last argument (output recorded as `text`). */
+  agentCommand?: string;
+  /** @deprecated the old name of `agentCommand` (`agent` names an agent program in the turn API). */
   agent?: string;
   /** Database to use (default: openDatabase()). */
   db?: Database;
@@ -82,7 +68,7 @@ export interface TurnOptions {
   /** What happened to a caught signal, for the user. */
   onInterrupt?: (message: string) => void;
   /**
-   * With `agent`: give the agent this terminal (stdio inherited, in the terminal's foreground
+   * With `agentCommand`: give the agent this terminal (stdio inherited, in the terminal's foreground
    * process group), for interactive agents. Its output is not captured: the text part says so.
    */
   terminal?: boolean;
@@ -113,7 +99,9 @@ export interface TurnResult {
  */
 export async function runTurn(opts: TurnOptions): Promise<TurnResult> {
   if (opts.sessionId !== undefined && opts.continue) throw new UsageError('use either --session or --continue, not both');
-  if ((opts.exec === undefined) === (opts.agent === undefined)) throw new UsageError('give exactly one of --exec CMD or --agent CMD');
+  const agentCommand = opts.agentCommand ?? opts.agent;
+  if (opts.agentCommand !== undefined && opts.agent !== undefined) throw new UsageError('give the agent command once (--agent-cmd; --agent is its old name)');
+  if ((opts.exec === undefined) === (agentCommand === undefined)) throw new UsageError('give exactly one of --exec CMD or --agent-cmd CMD');
   const db = opts.db ?? openDatabase();
   try {
     let session: SessionInfo | undefined;
@@ -137,9 +125,9 @@ export async function runTurn(opts: TurnOptions): Promise<TurnResult> {
         if (!session) throw new UnknownSession(`(latest in ${worktree})`);
       }
     }
-    const argv = opts.agent !== undefined ? [...resolveAgent(opts.agent, workDir), opts.message] : ['bash', '-c', opts.exec!];
+    const argv = agentCommand !== undefined ? [...resolveAgent(agentCommand, workDir), opts.message] : ['bash', '-c', opts.exec!];
     // A turn interrupted before its end snapshot gets it first, before this turn changes anything.
-    const turn = () => recoverLocked(db, worktree).then(() => recordTurnCatchingSignals(db, worktree, workDir, session, argv, opts));
+    const turn = () => recoverLocked(db, worktree).then(() => recordTurnCatchingSignals(db, worktree, workDir, session, argv, { ...opts, agentCommand }));
     return await withTurnLock(worktree, turn, {
       onWait: opts.onWait ?? opts.onProgress,
       waitSeconds: opts.waitSeconds,
@@ -181,107 +169,52 @@ async function recordTurnCatchingSignals(db: Database, worktree: string, workDir
 }
 
 async function recordTurn(db: Database, worktree: string, workDir: string, existing: SessionInfo | undefined, argv: string[], opts: TurnOptions, signals?: SignalCatcher): Promise<TurnResult> {
-  let session = existing;
-  if (!session) {
-    const project = await projectId(worktree);
-    session = db.transaction(() => {
-      ensureProject(db, project, project === 'global' ? '/' : worktree, project === 'global' ? null : 'git');
-      return createSession(db, { projectID: project, directory: worktree, title: opts.title });
-    })();
-  }
+  const session = existing ?? (await newSession(db, worktree, { title: opts.title }));
   const sid = session.id;
   markBusy(db, sid);
-  const emit = (type: TurnEvent['type'], part?: PartInfo, error?: TurnEvent['error']) => {
-    const e: TurnEvent = { type, timestamp: Date.now(), sessionID: sid };
-    if (part) e.part = { id: part.id, sessionID: part.sessionID, messageID: part.messageID, ...part.data };
-    if (error) e.error = error;
-    opts.onEvent?.(e);
+  const hooks: RecordHooks = {
+    onWarning: opts.onWarning,
+    onProgress: opts.onProgress,
+    onPart: (part) => {
+      const type = EVENT_OF[part.data.type];
+      if (type) opts.onEvent?.({ type, timestamp: Date.now(), sessionID: sid, part: { id: part.id, sessionID: part.sessionID, messageID: part.messageID, ...part.data } });
+    },
+    // A terminal's Ctrl-C also reaches our git children: the snapshot is still owed, take it again.
+    retrySnapshot: () => signals?.received() !== undefined,
   };
   try {
-    const kind = opts.agent !== undefined ? 'agent' : 'exec';
-    const revert = getSession(db, sid).revert;
-    // Like OpenCode: a new prompt after a revert drops the reverted turns for good.
-    const { user, assistant, discarded } = db.transaction(() => {
-      let discarded = 0;
-      if (revert) {
-        discarded = deleteMessagesFrom(db, sid, revert.messageID);
-        setRevert(db, sid, undefined);
-      }
-      const now = Date.now();
-      const user = insertMessage<UserMessageData>(db, sid, { role: 'user', time: { created: now }, agent: kind });
-      insertPart(db, user.id, sid, textPart(opts.message));
-      const assistant = insertMessage<AssistantMessageData>(db, sid, {
-        role: 'assistant',
-        parentID: user.id,
-        time: { created: now },
-        agent: kind,
-        mode: kind,
-        path: { cwd: workDir, root: worktree },
-      });
-      return { user, assistant, discarded };
-    })();
-    const data = assistant.data;
+    const agent = opts.agentCommand !== undefined;
+    const turn = openTurnMessages(db, worktree, sid, opts.message, agent ? 'agent' : 'exec', workDir);
     try {
-      const skipped: SkippedFile[] = [];
-      const snap = async (label: string) => {
-        opts.onProgress?.(`snapshot (${label})…`);
-        const r = await track(worktree, { onProgress: opts.onProgress }).catch((e: unknown) => {
-          // A terminal's Ctrl-C also reaches our git children: the snapshot is still owed, take it again.
-          if (!signals?.received()) throw e;
-          return track(worktree, { onProgress: opts.onProgress });
-        });
-        await retain(worktree, sid, [r.tree]);
-        for (const s of r.skipped) {
-          skipped.push(s);
-          opts.onWarning?.(`not snapshotted (${label}): ${s.path} — ${describeSkip(s)}`);
-        }
-        return r;
-      };
-      const before = await snap('before');
-      emit('step_start', insertPart(db, assistant.id, sid, withSkipped({ type: 'step-start', snapshot: before.tree }, before.skipped)));
+      const before = await snapshotFor(worktree, sid, 'before', hooks);
+      addPart(db, turn, stepStart(before), hooks);
 
       const early = signals?.received();
       if (early) throw new TurnInterrupted(early);
-      const terminal = opts.agent !== undefined && (opts.terminal ?? false);
-      opts.onProgress?.(terminal ? '' : `running the ${opts.agent !== undefined ? 'agent' : 'command'}…`);
+      const terminal = agent && (opts.terminal ?? false);
+      opts.onProgress?.(terminal ? '' : `running the ${agent ? 'agent' : 'command'}…`);
       const result = await runCommand(argv, workDir, opts.onOutput ?? (() => undefined), { terminal, signals });
-      if (opts.agent !== undefined) {
+      if (agent) {
         if (result.spawnError) throw new SnaplineError('agent-failed', `agent could not start: ${result.spawnError}`);
-        const part: PartData = result.captured === false ? { type: 'text', text: NOT_CAPTURED, captured: false } : textPart(result.preview, result);
+        const part: PartData = result.captured === false ? { type: 'text', text: NOT_CAPTURED, captured: false } : textPart(result.preview, result.outputBytes, result.truncated);
         if (result.interrupted && part.type === 'text') part.interrupted = result.interrupted;
-        emit('text', insertPart(db, assistant.id, sid, { ...part, time: { start: result.start, end: result.end } }));
+        addPart(db, turn, { ...part, time: { start: result.start, end: result.end } }, hooks);
       } else {
-        emit('tool_use', insertPart(db, assistant.id, sid, toolPart(opts.exec!, result)));
+        addPart(db, turn, toolPart(opts.exec!, result), hooks);
       }
 
-      const after = await snap('after');
-      emit(
-        'step_finish',
-        insertPart(db, assistant.id, sid, withSkipped({ type: 'step-finish', reason: 'stop', snapshot: after.tree, cost: 0, tokens: { input: 0, output: 0, reasoning: 0, cache: { read: 0, write: 0 } } }, after.skipped)),
-      );
-
-      opts.onProgress?.('summarising…');
-      const ctx = await storeContext(worktree);
-      const paths: string[] = [];
-      const summary = await summarize(ctx, before.tree, after.tree, (s) => paths.push(s.file));
-      const totals = await sessionTotals(db, ctx, sid, before.tree, after.tree, summary);
+      const after = await snapshotFor(worktree, sid, 'after', hooks);
       const interrupted = signals?.received();
-      db.transaction(() => {
-        if (paths.length) insertPart(db, assistant.id, sid, { type: 'patch', hash: before.tree, ...capPaths(paths) });
-        updateMessage(db, user.id, { ...user.data, summary });
-        const done: AssistantMessageData = { ...data, time: { ...data.time, completed: Date.now() }, finish: interrupted ? 'interrupted' : 'stop', exit: result.exit };
-        if (interrupted) done.interrupted = interrupted;
-        updateMessage(db, assistant.id, done);
-        updateSessionSummary(db, sid, totals);
-      })();
-      const turn: TurnResult = { sessionID: sid, messageID: user.id, assistantID: assistant.id, exit: result.exit, summary, skipped, discarded };
-      if (interrupted) turn.interrupted = interrupted;
-      return turn;
+      const summary = await closeTurn(db, worktree, turn, before.tree, after, { finish: interrupted ? 'interrupted' : 'stop', exit: result.exit, interrupted }, hooks);
+      const skipped = [...before.skipped, ...after.skipped];
+      const done: TurnResult = { sessionID: sid, messageID: turn.user.id, assistantID: turn.assistant.id, exit: result.exit, summary, skipped, discarded: turn.discarded };
+      if (interrupted) done.interrupted = interrupted;
+      return done;
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       const name = e instanceof SnaplineError ? e.code : 'UnknownError';
-      updateMessage(db, assistant.id, { ...data, time: { ...data.time, completed: Date.now() }, finish: 'error', error: { name, message } });
-      emit('error', undefined, { name, data: { message } });
+      failTurn(db, turn, { name, message });
+      opts.onEvent?.({ type: 'error', timestamp: Date.now(), sessionID: sid, error: { name, data: { message } } });
       throw e;
     }
   } finally {
@@ -289,33 +222,8 @@ async function recordTurn(db: Database, worktree: string, workDir: string, exist
   }
 }
 
-/**
- * Session totals: the net change from the session's first snapshot to its latest, like
- * OpenCode's session summary (a single turn reuses its own summary).
- */
-export async function sessionTotals(db: Database, ctx: GitContext, sid: string, before: string, after: string, turn: TurnSummary): Promise<{ additions: number; deletions: number; files: number }> {
-  const first = listTurns(db, sid).find((t) => t.start !== undefined)?.start ?? before;
-  if (first === before) return turn.total;
-  const totals = { additions: 0, deletions: 0, files: 0 };
-  for await (const s of numstatStream(ctx, first, after)) {
-    totals.files++;
-    totals.additions += s.additions;
-    totals.deletions += s.deletions;
-  }
-  return totals;
-}
-
-/** A text part holding at most PREVIEW_BYTES of `text`. */
-function textPart(text: string, result?: CommandResult): PartData {
-  const bytes = result?.outputBytes ?? Buffer.byteLength(text);
-  const kept = Buffer.from(text).subarray(0, PREVIEW_BYTES).toString('utf8');
-  const part: PartData = { type: 'text', text: kept };
-  if (bytes > Buffer.byteLength(kept) || result?.truncated) {
-    part.truncated = true;
-    part.bytes = bytes;
-  }
-  return part;
-}
+/** The `run --format json` event a stored part is reported as. */
+const EVENT_OF: Partial<Record<PartData['type'], TurnEvent['type']>> = { 'step-start': 'step_start', 'step-finish': 'step_finish', tool: 'tool_use', text: 'text' };
 
 /** The text part of an agent that had the terminal. */
 export const NOT_CAPTURED = '(output went to the terminal; not captured)';
@@ -338,17 +246,4 @@ function toolPart(command: string, r: CommandResult): PartData {
       time: { start: r.start, end: r.end },
     },
   };
-}
-
-function withSkipped<P extends PartData & { type: 'step-start' | 'step-finish' }>(part: P, skipped: SkippedFile[]): P {
-  if (skipped.length) part.skipped = skipped.map((s): SkippedEntry => (s.size === undefined ? { path: s.path, reason: s.reason } : { path: s.path, reason: s.reason, size: s.size }));
-  return part;
-}
-
-/** Why a file is missing from a snapshot, for the user. */
-export function describeSkip(s: SkippedEntry): string {
-  if (s.reason === 'too-large') return `larger than snapshot.maxFileSize${s.size !== undefined ? ` (${s.size} bytes)` : ''}`;
-  if (s.reason === 'unreadable') return 'cannot be read (permissions)';
-  if (s.reason === 'vanished') return 'deleted while being snapshotted';
-  return s.reason;
 }

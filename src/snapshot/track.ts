@@ -62,13 +62,17 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
     const skipped = [...vanished, ...scan.skipped];
     try {
       onProgress?.(`staging ${scan.changed} changed path${scan.changed === 1 ? '' : 's'}…`);
+      // Nothing new, modified, deleted or included: the index already is the workspace (an
+      // agent's no-change step then costs one scan, not two).
       const bytesOf = (p: string) => scan.raw.get(p) ?? Buffer.from(p);
       const skippedPaths = new Set(scan.skipped.map((s) => s.path));
-      await stage(
-        store,
-        scan.skipped.map((s) => bytesOf(s.path)),
-        scan.included.filter((p) => !skippedPaths.has(p)).map(bytesOf),
-      );
+      if (scan.changed > 0 || scan.skipped.length > 0 || scan.placeholders || scan.included.length > 0) {
+        await stage(
+          store,
+          scan.skipped.map((s) => bytesOf(s.path)),
+          scan.included.filter((p) => !skippedPaths.has(p)).map(bytesOf),
+        );
+      }
       const tree = await gitText(store.ctx, ['write-tree']);
       if (!/^[0-9a-f]{40,64}$/.test(tree)) throw new StagingFailed(`git write-tree printed '${tree}'`);
       return { tree, skipped };
@@ -95,6 +99,8 @@ interface Scan {
   raw: Map<string, Buffer>;
   /** Untracked files matching snapshot.include (ignored or not): staged with `add -f`. */
   included: string[];
+  /** Placeholder entries were added to the index (staging removes them again). */
+  placeholders: boolean;
 }
 
 /**
@@ -105,6 +111,7 @@ interface Scan {
  */
 async function scanChanges(store: Store): Promise<Scan> {
   const cap = store.config.snapshot.maxFileSize;
+  let placeholders = false;
   for (let round = 0; round < 64; round++) {
     const skipped: SkippedFile[] = [];
     const untracked: string[] = [];
@@ -153,7 +160,8 @@ async function scanChanges(store: Store): Promise<Scan> {
         skipped.push({ path, reason: 'unreadable', size: st.size });
       }
     }
-    if (nested.length === 0) return { skipped, untracked, changed, raw, included };
+    if (nested.length === 0) return { skipped, untracked, changed, raw, included, placeholders };
+    placeholders = true;
     const input = nested.map((dir) => `100644 ${EMPTY_BLOB}\t${dir}${PLACEHOLDER}\0`).join('');
     await runGit(store.ctx, ['update-index', '-z', '--add', '--index-info'], { input });
   }

@@ -1,0 +1,125 @@
+/**
+ * Agents benchmark: what snapline costs an agent.
+ *   1. A no-change `snapline hook claude` step (PostToolUse) on a 20,000-file workspace: wall
+ *      time (median of 7) and peak RSS, beside an idle `node -e 0`.
+ *   2. The report's turn (128 MiB + 96 MiB + 512 KiB rewritten, SNAPLINE_BENCH_SCALE scales)
+ *      recorded through the hook: begin, step after the rewrite, end — peak RSS of each process,
+ *      and the bytes stored per user message (message and part rows).
+ *   3. The same turn through the real Claude Code (scripted model server) with and without
+ *      snapline's hooks installed: wall time of the agent's turn, and the ratio.
+ * Targets (docs/agents.md): step ≤ 150 ms, turn ≤ 1.15×, every process ≤ idle + 64 MiB, < 4 KiB per message.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { idleNodeRss, measureProcess, mib } from '../src/procmem.js';
+import { printTable } from './measure.js';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const CLI = join(HERE, '..', 'src', 'cli', 'main.js');
+const TURN_SCRIPT = join(HERE, '..', 'src', 'cli', 'demo-turn.js');
+
+function gitInit(dir: string): void {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, env: { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@example.com', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@example.com' } });
+  git('init', '-q');
+  git('add', '-A');
+  git('commit', '-qm', 'init', '--allow-empty');
+}
+
+/** Runs `snapline hook claude` with `event` on stdin (through a file: the measured process is node itself). */
+async function hookOnce(dir: string, env: NodeJS.ProcessEnv, event: object): Promise<{ wallMs: number; rss: number; stderr: string }> {
+  const file = join(dir, '..', 'event.json');
+  writeFileSync(file, JSON.stringify(event));
+  const m = await measureProcess('sh', ['-c', 'exec "$0" "$1" hook claude < "$2"', process.execPath, CLI, file], { cwd: dir, env, intervalMs: 2 });
+  return { wallMs: m.wallMs, rss: m.peakMainRss, stderr: m.stderr };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+export async function run(): Promise<void> {
+  const scale = Number(process.env.SNAPLINE_BENCH_SCALE ?? '1') || 1;
+  const sizes = [Math.round(128 * 1048576 * scale), Math.round(96 * 1048576 * scale), Math.round(512 * 1024 * scale)];
+  const root = realpathSync(mkdtempSync(join(tmpdir(), 'snapline-bench-agents-')));
+  const env = { ...process.env, SNAPLINE_HOME: join(root, 'home'), SNAPLINE_CONFIG_CONTENT: '' };
+  const idle = await idleNodeRss();
+  const idleWall = median(await Promise.all([0, 1, 2].map(async () => (await measureProcess(process.execPath, ['-e', '0'])).wallMs)));
+  const rows: string[][] = [['measure', 'value', 'target']];
+  try {
+    // 1. No-change step on 20,000 files.
+    const many = join(root, 'many');
+    for (let d = 0; d < 200; d++) {
+      mkdirSync(join(many, `d${d}`), { recursive: true });
+      for (let i = 0; i < 100; i++) writeFileSync(join(many, `d${d}`, `f${i}.txt`), `file ${d}/${i}\n`);
+    }
+    gitInit(many);
+    const base = { session_id: 'bench', cwd: many, transcript_path: '/dev/null' };
+    await hookOnce(many, env, { ...base, hook_event_name: 'UserPromptSubmit', prompt: 'bench' });
+    await hookOnce(many, env, { ...base, hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'true' } });
+    const steps = [];
+    for (let i = 0; i < 7; i++) steps.push(await hookOnce(many, env, { ...base, hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'true' } }));
+    const problems = steps.map((s) => s.stderr).filter(Boolean);
+    if (problems.length) throw new Error(`hook step reported: ${problems[0]}`);
+    rows.push(['no-change hook step, 20,000 files (median of 7)', `${median(steps.map((s) => s.wallMs)).toFixed(0)} ms`, '≤ 150 ms']);
+    rows.push(['  idle node -e 0 on this machine now', `${idleWall.toFixed(0)} ms`, '']);
+    rows.push(['  peak RSS of the step', `${mib(Math.max(...steps.map((s) => s.rss)))} MiB (idle + ${mib(Math.max(...steps.map((s) => s.rss)) - idle)})`, '≤ idle + 64']);
+
+    // 2. The report's turn through the hook, without an agent.
+    const report = join(root, 'report');
+    mkdirSync(join(report, 'src'), { recursive: true });
+    writeFileSync(join(report, 'src', 'main.txt'), 'hello\n');
+    gitInit(report);
+    const rbase = { session_id: 'report', cwd: report, transcript_path: '/dev/null' };
+    let worst = 0;
+    for (let t = 1; t <= 2; t++) {
+      const b = await hookOnce(report, env, { ...rbase, hook_event_name: 'UserPromptSubmit', prompt: `Regenerate the build files (turn ${t}).` });
+      execFileSync(process.execPath, [TURN_SCRIPT, String(t), ...sizes.map(String)], { cwd: report });
+      const s = await hookOnce(report, env, { ...rbase, hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: `node demo-turn.js ${t}` } });
+      const e = await hookOnce(report, env, { ...rbase, hook_event_name: 'Stop', stop_hook_active: false });
+      for (const [name, m] of [['begin', b], ['step', s], ['end', e]] as const) {
+        if (m.stderr) throw new Error(`hook ${name}: ${m.stderr}`);
+        worst = Math.max(worst, m.rss);
+        rows.push([`report turn ${t}: hook ${name}`, `${(m.wallMs / 1000).toFixed(2)} s, ${mib(m.rss)} MiB`, '']);
+      }
+    }
+    rows.push(['report turn: worst hook process', `idle + ${mib(worst - idle)} MiB`, '≤ idle + 64']);
+    const stored = JSON.parse(
+      spawnSync(process.execPath, [CLI, 'db', '--format', 'json', `SELECT u.id, length(u.data) + (SELECT COALESCE(SUM(length(m.data)), 0) FROM message m WHERE json_extract(m.data, '$.parentID') = u.id) + (SELECT COALESCE(SUM(length(p.data)), 0) FROM part p WHERE p.message_id = u.id OR p.message_id IN (SELECT m.id FROM message m WHERE json_extract(m.data, '$.parentID') = u.id)) AS bytes FROM message u WHERE json_extract(u.data, '$.role') = 'user' AND u.session_id = (SELECT id FROM session WHERE agent_session = 'report')`], { env, encoding: 'utf8' }).stdout,
+    ) as { bytes: number }[];
+    rows.push(['bytes stored per user message (report turn)', stored.map((r) => r.bytes).join(', '), '< 4096']);
+
+    // 3. The report's turn through the real Claude Code, without and with snapline.
+    if (process.env.SNAPLINE_SKIP_AGENT_TESTS !== '1') {
+      const { runAgent } = await import('../test/helpers/agent-drivers.js');
+      const { startModelServer } = await import('../test/helpers/model-server.js');
+      const wall: Record<string, number> = {};
+      for (const withSnapline of [false, true]) {
+        const dir = join(root, withSnapline ? 'claude-with' : 'claude-without');
+        mkdirSync(join(dir, 'src'), { recursive: true });
+        writeFileSync(join(dir, 'src', 'main.txt'), 'hello\n');
+        gitInit(dir);
+        if (withSnapline) execFileSync(process.execPath, [CLI, 'hooks', 'install', 'claude', '--dir', dir], { env });
+        const server = await startModelServer();
+        try {
+          server.enqueue({ tool: 'bash', command: `'${process.execPath}' '${TURN_SCRIPT}' 1 ${sizes.join(' ')}` }, { text: 'Done.' });
+          const r = await runAgent('claude', { dir, message: 'Regenerate the build files.', serverUrl: server.url, env: { SNAPLINE_HOME: env.SNAPLINE_HOME }, timeoutMs: 600_000 });
+          if (r.exit !== 0) throw new Error(`claude exited ${r.exit}: ${r.stderr.slice(-500)}`);
+          wall[String(withSnapline)] = r.durationMs;
+          rmSync(r.profile, { recursive: true, force: true });
+        } finally {
+          await server.close();
+        }
+      }
+      rows.push(['Claude Code turn without snapline', `${(wall.false! / 1000).toFixed(1)} s`, '']);
+      rows.push(['Claude Code turn with snapline', `${(wall.true! / 1000).toFixed(1)} s (${(wall.true! / wall.false!).toFixed(2)}×)`, '≤ 1.15×']);
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  console.log(`\nagents — what snapline's hooks cost (sizes ×${scale}; idle node ${mib(idle)} MiB)`);
+  printTable(rows);
+}

@@ -1,0 +1,21 @@
+/** Claude Code: hooks in `.claude/settings.json` (project) or `~/.claude/settings.json` (user). */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { mapClaudeStyle, str, type AgentAdapter } from './adapter.js';
+
+export const claude: AgentAdapter = {
+  name: 'claude',
+  title: 'Claude Code',
+  tools: 'Bash|Write|Edit|MultiEdit|NotebookEdit',
+  hookTimeout: 60,
+  map(event, env, cwd) {
+    // CLAUDE_PROJECT_DIR is the project root even when the session has cd'ed into a subdirectory.
+    const directory = env.CLAUDE_PROJECT_DIR || str(event, 'cwd') || cwd;
+    return mapClaudeStyle(event, { begin: 'UserPromptSubmit', step: 'PostToolUse', end: 'Stop', close: 'SessionEnd' }, directory);
+  },
+  configFile(scope, env) {
+    if ('dir' in scope) return join(scope.dir, '.claude', 'settings.json');
+    return join(env.CLAUDE_CONFIG_DIR || join(homedir(), '.claude'), 'settings.json');
+  },
+  hooks: (tools) => [{ event: 'UserPromptSubmit' }, { event: 'PostToolUse', matcher: tools ?? claude.tools }, { event: 'Stop' }, { event: 'SessionEnd' }],
+};

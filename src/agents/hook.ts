@@ -1,0 +1,158 @@
+/**
+ * `snapline hook AGENT`: one hook event from the agent (JSON on stdin) turned into a turn API
+ * call. A hook must never break its agent: every outcome is reported, not thrown; problems are
+ * one line for stderr and a line in `<dataDir>/hooks.log`; a busy workspace is waited for at
+ * most `hooks.waitMs`; nothing is ever written to stdout (agents read it as instructions).
+ */
+import { appendFileSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { dataDir, loadConfig } from '../config.js';
+import type { AgentAdapter, HookAction, HookEvent } from './adapter.js';
+
+/** An event larger than this is read only this far (a Write tool's input carries the whole file). */
+export const MAX_EVENT_BYTES = 1024 * 1024;
+/** hooks.log is moved to hooks.log.1 when it grows past this. */
+const MAX_LOG_BYTES = 1024 * 1024;
+/** Longest wait for the agent to finish writing the event. */
+const STDIN_TIMEOUT_MS = 10_000;
+
+export interface HookOutcome {
+  action: HookAction['kind'];
+  /** What was recorded, for the log (`begin ses_… msg_…`). */
+  detail?: string;
+  /** A problem for the user: one line. */
+  problem?: string;
+}
+
+/** Reads the event from `input`, maps it and calls the turn API. Never rejects. */
+export async function runHook(agent: AgentAdapter, input: NodeJS.ReadableStream & { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<HookOutcome> {
+  let outcome: HookOutcome;
+  let eventName = '?';
+  try {
+    if (input.isTTY) throw new Error(`'snapline hook ${agent.name}' reads ${agent.title}'s hook event (JSON) on stdin; ${agent.title} runs it — see 'snapline hooks install ${agent.name}'`);
+    const event = parseEvent(await readBounded(input));
+    eventName = typeof event.hook_event_name === 'string' ? event.hook_event_name : '?';
+    outcome = await perform(agent, agent.map(event, env, cwd));
+  } catch (e) {
+    outcome = { action: 'ignore', problem: oneLine(e) };
+  }
+  const line = outcome.problem ?? outcome.detail;
+  if (line) log(`${agent.name} ${eventName}: ${line}`);
+  return outcome;
+}
+
+async function perform(agent: AgentAdapter, action: HookAction): Promise<HookOutcome> {
+  if (action.kind === 'ignore') return { action: 'ignore', detail: `ignored (${action.reason})` };
+  // Loaded only now: an ignored event costs no SQLite.
+  const api = await import('../session/turn-api.js');
+  const { NoOpenTurn } = await import('../session/errors.js');
+  const warnings: string[] = [];
+  const common = {
+    directory: action.directory,
+    agent: agent.name,
+    agentSession: action.agentSession,
+    waitMs: loadConfig(action.directory).hooks.waitMs,
+    onWarning: (m: string) => warnings.push(m),
+  };
+  const withWarnings = (o: HookOutcome): HookOutcome => {
+    for (const w of warnings) log(`${agent.name}: warning: ${w}`);
+    if (warnings.length && !o.problem) o.problem = `${warnings.length} file${warnings.length === 1 ? '' : 's'} not snapshotted (${warnings[0]}${warnings.length > 1 ? ', …' : ''}); see ${logPath()}`;
+    return o;
+  };
+  try {
+    switch (action.kind) {
+      case 'begin': {
+        const r = await api.beginTurn({ ...common, message: action.message });
+        return withWarnings({ action: 'begin', detail: `begin ${r.sessionID} ${r.messageID}${r.interrupted.length ? ` (closed ${r.interrupted.length} interrupted)` : ''}` });
+      }
+      case 'step': {
+        const r = await api.stepTurn({ ...common, tool: action.tool, input: action.input });
+        return withWarnings({ action: 'step', ...(r.changed ? { detail: `step ${r.sessionID} ${r.snapshot}` } : {}) });
+      }
+      case 'end':
+      case 'close': {
+        const r = await api.endTurn(common);
+        return withWarnings({ action: action.kind, detail: `end ${r.sessionID} ${r.messageID}: ${r.summary.total.files} files, +${r.summary.total.additions} -${r.summary.total.deletions}` });
+      }
+    }
+  } catch (e) {
+    // No open turn: hooks installed in the middle of a turn, or an end after a close. Not a problem.
+    if (e instanceof NoOpenTurn) return { action: action.kind, detail: action.kind === 'close' ? undefined : `nothing to record: ${e.message}` };
+    throw e;
+  }
+}
+
+/** The event text: at most MAX_EVENT_BYTES kept, the rest read and dropped (the agent must not see EPIPE). */
+function readBounded(input: NodeJS.ReadableStream): Promise<{ text: string; complete: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let kept = 0;
+    let complete = true;
+    const timer = setTimeout(() => {
+      input.removeAllListeners('data');
+      reject(new Error(`no complete event on stdin after ${STDIN_TIMEOUT_MS / 1000} s`));
+    }, STDIN_TIMEOUT_MS);
+    input.on('data', (b: Buffer) => {
+      if (kept >= MAX_EVENT_BYTES) {
+        complete = false;
+        return;
+      }
+      const part = b.subarray(0, MAX_EVENT_BYTES - kept);
+      if (part.length < b.length) complete = false;
+      chunks.push(Buffer.from(part));
+      kept += part.length;
+    });
+    input.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    input.on('end', () => {
+      clearTimeout(timer);
+      resolve({ text: Buffer.concat(chunks).toString('utf8'), complete });
+    });
+  });
+}
+
+/** Fields read from an event too large to keep whole: its top-level strings and flags, found in the kept prefix. */
+const PREFIX_FIELDS = ['hook_event_name', 'session_id', 'cwd', 'prompt', 'tool_name', 'turn_id'];
+
+export function parseEvent({ text, complete }: { text: string; complete: boolean }): HookEvent {
+  if (complete) {
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch (e) {
+      throw new Error(`the event on stdin is not JSON (${(e as Error).message})`);
+    }
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('the event on stdin is not a JSON object');
+    return v as HookEvent;
+  }
+  const event: HookEvent = {};
+  for (const key of PREFIX_FIELDS) {
+    const m = new RegExp(`"${key}"\\s*:\\s*("(?:[^"\\\\]|\\\\.)*")`).exec(text);
+    if (m) event[key] = JSON.parse(m[1]!) as string;
+  }
+  if (/"stop_hook_active"\s*:\s*true/.test(text)) event.stop_hook_active = true;
+  return event;
+}
+
+function logPath(): string {
+  return join(dataDir(), 'hooks.log');
+}
+
+/** Appends a line to hooks.log (never throws: a hook with a read-only data dir still exits 0). */
+export function log(line: string): void {
+  try {
+    const file = logPath();
+    mkdirSync(dataDir(), { recursive: true });
+    const size = statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+    if (size > MAX_LOG_BYTES) renameSync(file, file + '.1');
+    appendFileSync(file, `${new Date().toISOString()} ${line.replace(/\n/g, ' ')}\n`);
+  } catch {
+    /* nowhere left to report it */
+  }
+}
+
+function oneLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+}

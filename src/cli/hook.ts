@@ -1,0 +1,41 @@
+import { agentAdapter } from '../agents/index.js';
+import { runHook } from '../agents/hook.js';
+import type { Command } from './command.js';
+
+const help = `snapline hook — record one event of an agent's hooks (the agent runs this, not you)
+
+Usage:
+  snapline hook AGENT        AGENT: claude, codex, gemini or opencode; the event JSON on stdin
+
+Installed by 'snapline hooks install AGENT'. The event is mapped onto 'snapline turn':
+  user prompt (Claude/Codex UserPromptSubmit, Gemini BeforeAgent, OpenCode chat.message)  → turn begin
+  a tool that may change files (PostToolUse / AfterTool / tool.execute.after)             → turn step
+  the agent is done (Stop / AfterAgent / session.idle; a Stop with stop_hook_active
+  is ignored: the agent goes on)                                                          → turn end
+  the session ends (SessionEnd)                                                           → end a turn left open
+The agent's own session id picks the snapline session (one per agent session).
+
+It never gets in the agent's way: the exit status is always 0, nothing is printed on stdout,
+a problem is one line on stderr and a line in hooks.log in the data directory, and a busy
+workspace is waited for at most hooks.waitMs (default 5000) in snapline.json.
+
+Example (what Claude Code does after a Bash tool call):
+  echo '{"hook_event_name":"PostToolUse","session_id":"abc","cwd":"/src/app","tool_name":"Bash","tool_input":{"command":"make"}}' | snapline hook claude
+`;
+
+const command: Command = {
+  summary: "record one agent hook event (run by the agent; see 'hooks install')",
+  help,
+  async run(argv) {
+    try {
+      if (argv.length !== 1) throw new Error(`'snapline hook' takes one agent name (claude, codex, gemini, opencode), got ${argv.length}`);
+      const outcome = await runHook(agentAdapter(argv[0]), process.stdin);
+      if (outcome.problem) process.stderr.write(`snapline hook ${argv[0]}: ${outcome.problem}\n`);
+    } catch (e) {
+      process.stderr.write(`snapline hook: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}\n`);
+    }
+    return 0;
+  },
+};
+
+export default command;

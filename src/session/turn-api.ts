@@ -1,0 +1,319 @@
+/**
+ * Turns opened and closed by someone else: an agent's hooks (or any program) call `beginTurn`
+ * when the user sends a message, `stepTurn` after each tool that may change files, and
+ * `endTurn` when the agent is done — each from its own process. Everything between the calls
+ * lives in the database: the open turn is the session's assistant message without a completion
+ * time, its steps' snapshots are its step-start parts. Each call holds the workspace's turn
+ * lock only while it runs, waiting at most `waitMs` for it.
+ */
+import { loadConfig, type Config } from '../config.js';
+import { UsageError } from '../errors.js';
+import { resolveWorkspace, type SkippedFile, type TrackResult } from '../snapshot/index.js';
+import { openDatabase, type Database } from './db.js';
+import { NoOpenTurn, UnknownSession } from './errors.js';
+import { newId } from './id.js';
+import { withTurnLock } from './lock.js';
+import type { AgentToolState, AssistantMessageData, PartData, TurnSummary, UserMessageData } from './model.js';
+import { addPart, closeTurn, failTurn, newSession, openTurnMessages, snapshotFor, stepFinish, stepStart, type OpenTurn, type RecordHooks } from './record.js';
+import { findAgentSession, getMessage, getSession, latestSession, openAssistantMessages, stepSnapshots, touchSession, type SessionInfo } from './store.js';
+import { sessionWorkspace } from './turn.js';
+
+/** Which session a call is about. At most one of sessionId, continue and agentSession. */
+export interface TurnTarget {
+  /** The workspace (default: the session's directory, else the current directory). */
+  directory?: string;
+  /** This snapline session. */
+  sessionId?: string;
+  /** The most recently used session of the directory (begin); step and end use it by default. */
+  continue?: boolean;
+  /** The agent program (`claude`, `codex`, `gemini`, `opencode`, …): stored on new sessions. */
+  agent?: string;
+  /** The agent's own session id: one snapline session per (agent, agentSession). */
+  agentSession?: string;
+}
+
+export interface TurnCallOptions extends TurnTarget {
+  db?: Database;
+  /** Longest wait for a busy workspace (turn lock and snapshot store lock), in ms. Default: snapshot.lockTimeoutMs. */
+  waitMs?: number;
+  onWarning?: (message: string) => void;
+  onWait?: (message: string) => void;
+  onProgress?: (message: string) => void;
+}
+
+export interface BeginOptions extends TurnCallOptions {
+  /** The user's message. */
+  message: string;
+  /** Title of a new session (default: the message's first line). */
+  title?: string;
+}
+
+export interface BeginResult {
+  sessionID: string;
+  /** The turn's user message. */
+  messageID: string;
+  assistantID: string;
+  /** The snapshot the turn's first step starts from. */
+  snapshot: string;
+  /** True when this call created the session. */
+  created: boolean;
+  /** Turns left open (their agent stopped without ending them) that this call closed as interrupted. */
+  interrupted: string[];
+  /** Messages dropped because the session had been reverted. */
+  discarded: number;
+  skipped: SkippedFile[];
+}
+
+export interface StepOptions extends TurnCallOptions {
+  /** The tool the agent ran in this step (stored as a tool part). */
+  tool?: string;
+  /** The tool's input; a bounded preview is stored. */
+  input?: unknown;
+}
+
+export interface StepResult {
+  sessionID: string;
+  messageID: string;
+  assistantID: string;
+  snapshot: string;
+  /** False when the workspace was as the open step found it (no new step is recorded then). */
+  changed: boolean;
+  skipped: SkippedFile[];
+}
+
+export interface EndOptions extends TurnCallOptions {
+  /** The agent's exit status, if it has one. */
+  exit?: number;
+}
+
+export interface EndResult {
+  sessionID: string;
+  messageID: string;
+  assistantID: string;
+  snapshot: string;
+  summary: TurnSummary;
+  skipped: SkippedFile[];
+}
+
+/** What an interrupted turn's assistant message says. */
+export const LEFT_OPEN = 'interrupted';
+
+/**
+ * Opens a turn: finds or creates the session (by id, `continue`, or the agent's session id),
+ * closes a turn of it left open as interrupted (with an end snapshot), stores the user message
+ * and takes the snapshot the turn starts from.
+ */
+export async function beginTurn(opts: BeginOptions): Promise<BeginResult> {
+  return withDb(opts, async (db) => {
+    const { worktree, session } = await beginTarget(db, opts);
+    const hooks = recordHooks(opts, worktree);
+    return withTurnLock(worktree, async () => {
+      // Looked up again under the lock: a concurrent begin for the same agent session may have created it.
+      const known = session ?? (opts.agentSession !== undefined ? findAgentSession(db, agentName(opts), opts.agentSession) : undefined);
+      const s = known ?? (await newSession(db, worktree, { title: opts.title ?? titleOf(opts.message), agent: opts.agent ?? (opts.agentSession !== undefined ? agentName(opts) : undefined), agentSession: opts.agentSession }));
+      const interrupted = await closeLeftOpenTurns(db, worktree, s.id, hooks);
+      const turn = openTurnMessages(db, worktree, s.id, opts.message, opts.agent ?? s.agent?.name ?? 'external');
+      touchSession(db, s.id);
+      let snap: TrackResult;
+      try {
+        snap = await snapshotFor(worktree, s.id, 'turn start', hooks);
+      } catch (e) {
+        failTurn(db, turn, errorOf(e));
+        throw e;
+      }
+      addPart(db, turn, stepStart(snap), hooks);
+      return { sessionID: s.id, messageID: turn.user.id, assistantID: turn.assistant.id, snapshot: snap.tree, created: !known, interrupted, discarded: turn.discarded, skipped: snap.skipped };
+    }, lockOptions(opts));
+  });
+}
+
+/**
+ * A step boundary in the open turn: snapshots the workspace and, when it changed since the open
+ * step started, closes that step (step-finish) and opens the next (step-start) on the new
+ * snapshot. The tool that ran, if named, is stored as a tool part with a bounded input preview.
+ */
+export async function stepTurn(opts: StepOptions): Promise<StepResult> {
+  return withDb(opts, async (db) => {
+    const { worktree, session } = await openTarget(db, opts);
+    const hooks = recordHooks(opts, worktree);
+    return withTurnLock(worktree, async () => {
+      const { turn, first, last } = openTurn(db, session);
+      const snap = await snapshotFor(worktree, session.id, 'step', hooks, last);
+      if (opts.tool !== undefined) addPart(db, turn, agentToolPart(opts.tool, opts.input), hooks);
+      const changed = snap.tree !== (last ?? first);
+      if (changed) {
+        addPart(db, turn, stepFinish(snap, 'tool-calls'), hooks);
+        addPart(db, turn, stepStart(snap), hooks);
+      }
+      return { sessionID: session.id, messageID: turn.user.id, assistantID: turn.assistant.id, snapshot: snap.tree, changed, skipped: snap.skipped };
+    }, lockOptions(opts));
+  });
+}
+
+/**
+ * Closes the open turn: final snapshot, step-finish, the turn's summary from its first snapshot
+ * to this one (exact numstat), patch part and session totals.
+ */
+export async function endTurn(opts: EndOptions): Promise<EndResult> {
+  return withDb(opts, async (db) => {
+    const { worktree, session } = await openTarget(db, opts);
+    const hooks = recordHooks(opts, worktree);
+    return withTurnLock(worktree, async () => {
+      const { turn, first, last } = openTurn(db, session);
+      if (first === undefined) {
+        failTurn(db, turn, { name: LEFT_OPEN, message: 'the turn has no start snapshot (its begin failed)' });
+        throw new NoOpenTurn(`session ${session.id}`);
+      }
+      const snap = await snapshotFor(worktree, session.id, 'turn end', hooks, last);
+      const summary = await closeTurn(db, worktree, turn, first, snap, { finish: 'stop', ...(opts.exit !== undefined ? { exit: opts.exit } : {}) }, hooks);
+      touchSession(db, session.id);
+      return { sessionID: session.id, messageID: turn.user.id, assistantID: turn.assistant.id, snapshot: snap.tree, summary, skipped: snap.skipped };
+    }, lockOptions(opts));
+  });
+}
+
+/**
+ * Closes every turn of the session left open (its agent crashed or was stopped before ending
+ * it) as interrupted: one end snapshot of the workspace as it is now, then each turn's summary
+ * from its own start. A turn that never got its start snapshot is only marked. Returns the user
+ * message ids of the closed turns. The caller holds the turn lock.
+ */
+export async function closeLeftOpenTurns(db: Database, worktree: string, sid: string, hooks: RecordHooks): Promise<string[]> {
+  const open = openAssistantMessages(db, sid);
+  if (open.length === 0) return [];
+  const closed: string[] = [];
+  let end: TrackResult | undefined;
+  for (const id of open) {
+    const turn = turnOf(db, sid, id);
+    const { first, last } = stepSnapshots(db, id);
+    const error = { name: LEFT_OPEN, message: 'the turn was left open (its agent stopped before ending it); closed by the next turn with an end snapshot' };
+    if (first === undefined) failTurn(db, turn, error);
+    else {
+      end ??= await snapshotFor(worktree, sid, 'end of an interrupted turn', hooks, last);
+      await closeTurn(db, worktree, turn, first, end, { finish: 'error', error }, hooks);
+    }
+    closed.push(turn.user.id);
+  }
+  return closed;
+}
+
+/** A bounded preview of a tool's input: string values cut at 200 characters, 1 KiB in all. */
+export function agentToolPart(tool: string, input: unknown): PartData {
+  const fields: Record<string, string> = {};
+  let truncated = false;
+  let bytes = 0;
+  const entries = typeof input === 'object' && input !== null && !Array.isArray(input) ? Object.entries(input) : input === undefined ? [] : [['input', input] as const];
+  for (const [key, value] of entries) {
+    const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+    const kept = text.length > 200 ? text.slice(0, 200) : text;
+    if (kept !== text) truncated = true;
+    bytes += key.length + Buffer.byteLength(kept);
+    if (bytes > 1024) {
+      truncated = true;
+      break;
+    }
+    fields[key] = kept;
+  }
+  const subject = fields.command ?? fields.file_path ?? fields.filePath ?? fields.path ?? fields.notebook_path ?? '';
+  const title = subject.length > 80 ? subject.slice(0, 77) + '...' : subject;
+  const now = Date.now();
+  const state: AgentToolState = { status: 'completed', input: fields, output: '', title: title || tool, metadata: truncated ? { agent: true, truncated: true } : { agent: true }, time: { start: now, end: now } };
+  return { type: 'tool', callID: newId('part').replace(/^prt_/, 'call_'), tool: tool.slice(0, 100), state };
+}
+
+async function withDb<T>(opts: { db?: Database }, fn: (db: Database) => Promise<T>): Promise<T> {
+  const db = opts.db ?? openDatabase();
+  try {
+    return await fn(db);
+  } finally {
+    if (!opts.db) db.close();
+  }
+}
+
+function agentName(t: TurnTarget): string {
+  return t.agent ?? 'agent';
+}
+
+function selectors(t: TurnTarget): void {
+  const given = [t.sessionId !== undefined && '--session', t.continue && '--continue', t.agentSession !== undefined && '--agent-session'].filter(Boolean);
+  if (given.length > 1) throw new UsageError(`use only one of ${given.join(', ')}`);
+}
+
+/** The workspace and (unless a new one is to be made) the session a begin adds its turn to. */
+async function beginTarget(db: Database, t: TurnTarget): Promise<{ worktree: string; session?: SessionInfo }> {
+  selectors(t);
+  if (t.sessionId !== undefined) return sessionTarget(db, getSession(db, t.sessionId), t.directory);
+  if (t.agentSession !== undefined) {
+    const s = findAgentSession(db, agentName(t), t.agentSession);
+    // The agent's session keeps its workspace even when a hook runs from a subdirectory.
+    if (s) return { worktree: await sessionWorkspace(s), session: s };
+    return { worktree: await resolveWorkspace(t.directory ?? process.cwd()) };
+  }
+  const worktree = await resolveWorkspace(t.directory ?? process.cwd());
+  if (!t.continue) return { worktree };
+  const session = latestSession(db, worktree);
+  if (!session) throw new UnknownSession(`(latest in ${worktree})`);
+  return { worktree, session };
+}
+
+/** The session a step or end is about: by id, by the agent's session id, else the directory's latest. */
+async function openTarget(db: Database, t: TurnTarget): Promise<{ worktree: string; session: SessionInfo }> {
+  selectors(t);
+  if (t.sessionId !== undefined) return sessionTarget(db, getSession(db, t.sessionId), t.directory);
+  if (t.agentSession !== undefined) {
+    const s = findAgentSession(db, agentName(t), t.agentSession);
+    if (!s) throw new NoOpenTurn(`${agentName(t)} session ${t.agentSession}`);
+    return { worktree: await sessionWorkspace(s), session: s };
+  }
+  const worktree = await resolveWorkspace(t.directory ?? process.cwd());
+  const session = latestSession(db, worktree);
+  if (!session) throw new NoOpenTurn(worktree);
+  return { worktree, session };
+}
+
+async function sessionTarget(db: Database, s: SessionInfo, directory: string | undefined): Promise<{ worktree: string; session: SessionInfo }> {
+  const worktree = await sessionWorkspace(s);
+  if (directory !== undefined && (await resolveWorkspace(directory, true)) !== worktree) throw new UsageError(`session ${s.id} belongs to ${s.directory}, not ${directory}`);
+  return { worktree, session: s };
+}
+
+/** The session's open turn (its newest assistant message without a completion time) and its step snapshots. */
+function openTurn(db: Database, s: SessionInfo): { turn: OpenTurn; first?: string; last?: string } {
+  const open = openAssistantMessages(db, s.id);
+  const id = open[open.length - 1];
+  if (id === undefined) throw new NoOpenTurn(`session ${s.id}`);
+  return { turn: turnOf(db, s.id, id), ...stepSnapshots(db, id) };
+}
+
+function turnOf(db: Database, sid: string, assistantId: string): OpenTurn {
+  const assistant = getMessage(db, sid, assistantId) as OpenTurn['assistant'] & { data: AssistantMessageData };
+  const user = getMessage(db, sid, assistant.data.parentID) as OpenTurn['user'] & { data: UserMessageData };
+  return { sessionID: sid, user, assistant };
+}
+
+function recordHooks(opts: TurnCallOptions, worktree: string): RecordHooks {
+  const hooks: RecordHooks = { onWarning: opts.onWarning, onProgress: opts.onProgress };
+  if (opts.waitMs !== undefined) {
+    const config: Config = loadConfig(worktree);
+    config.snapshot.lockTimeoutMs = Math.min(config.snapshot.lockTimeoutMs, opts.waitMs);
+    hooks.config = config;
+  }
+  return hooks;
+}
+
+function lockOptions(opts: TurnCallOptions): { timeoutMs?: number; onWait?: (m: string) => void } {
+  const o: { timeoutMs?: number; onWait?: (m: string) => void } = {};
+  if (opts.waitMs !== undefined) o.timeoutMs = opts.waitMs;
+  if (opts.onWait) o.onWait = opts.onWait;
+  return o;
+}
+
+function titleOf(message: string): string | undefined {
+  const line = message.split('\n').find((l) => l.trim() !== '')?.trim();
+  if (!line) return undefined;
+  return line.length > 60 ? line.slice(0, 57) + '...' : line;
+}
+
+function errorOf(e: unknown): { name: string; message: string } {
+  return { name: (e as { code?: string }).code ?? 'UnknownError', message: e instanceof Error ? e.message : String(e) };
+}
