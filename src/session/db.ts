@@ -13,7 +13,7 @@ export type Database = Sqlite.Database;
  * OpenCode's layout (so queries written for `opencode db` run unchanged); `busy_pid` and
  * `busy_host` are snapline's own: the process running a turn of the session.
  */
-const MIGRATIONS: readonly string[] = [
+const MIGRATIONS: readonly (string | ((db: Database) => void))[] = [
   `CREATE TABLE project (
      id TEXT PRIMARY KEY,
      worktree TEXT NOT NULL,
@@ -64,7 +64,41 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX part_message_idx ON part(message_id, id);
    CREATE INDEX part_session_idx ON part(session_id);`,
+  openCodeShapes,
 ];
+
+/**
+ * Version 2: the fields OpenCode's tools require or read differently. Blob ids of a turn's
+ * files move from `before`/`after` (which OpenCode's clients read as file text) to `blobs`;
+ * user messages get `model`, assistant messages `providerID`, `modelID`, `cost` and `tokens`
+ * (OpenCode rejects a session without them); the revert's path count `files` becomes `paths`
+ * (OpenCode's `files` is a list). Rows are rewritten one at a time: each is under 64 KiB.
+ */
+function openCodeShapes(db: Database): void {
+  const ids = db.prepare("SELECT id FROM message WHERE json_extract(data, '$.role') = 'user' AND json_type(data, '$.summary.diffs') = 'array'").pluck().all() as string[];
+  const read = db.prepare('SELECT data FROM message WHERE id = ?').pluck();
+  const write = db.prepare('UPDATE message SET data = ? WHERE id = ?');
+  for (const id of ids) {
+    const data = JSON.parse(read.get(id) as string) as { summary: { diffs: Record<string, unknown>[] } };
+    data.summary.diffs = data.summary.diffs.map(({ before, after, ...d }) => {
+      if (before === undefined && after === undefined) return d;
+      const blobs: Record<string, unknown> = {};
+      if (before !== undefined) blobs.before = before;
+      if (after !== undefined) blobs.after = after;
+      return { ...d, blobs };
+    });
+    write.run(JSON.stringify(data), id);
+  }
+  db.exec(`
+    UPDATE message SET data = json_set(data, '$.model', json_object('providerID', 'snapline', 'modelID', COALESCE(json_extract(data, '$.agent'), 'unknown')))
+      WHERE json_extract(data, '$.role') = 'user' AND json_type(data, '$.model') IS NULL;
+    UPDATE message SET data = json_set(data,
+        '$.providerID', 'snapline', '$.modelID', COALESCE(json_extract(data, '$.agent'), 'unknown'), '$.cost', 0,
+        '$.tokens', json('{"input":0,"output":0,"reasoning":0,"cache":{"read":0,"write":0}}'))
+      WHERE json_extract(data, '$.role') = 'assistant' AND json_type(data, '$.providerID') IS NULL;
+    UPDATE session SET revert = json_remove(json_set(revert, '$.paths', json_extract(revert, '$.files')), '$.files')
+      WHERE revert IS NOT NULL AND json_type(revert, '$.files') = 'integer';`);
+}
 
 /** Schema version this snapline writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -115,7 +149,11 @@ function migrate(db: Database, from: number): void {
   // IMMEDIATE: two processes opening a fresh database at once must not both migrate.
   db.transaction(() => {
     const now = db.pragma('user_version', { simple: true }) as number;
-    for (let v = Math.max(from, now); v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+    for (let v = Math.max(from, now); v < SCHEMA_VERSION; v++) {
+      const step = MIGRATIONS[v]!;
+      if (typeof step === 'string') db.exec(step);
+      else step(db);
+    }
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }

@@ -108,7 +108,7 @@ export async function revertSession(sessionId: string, messageId: string, opts: 
       const todo = await differing(ctx, current, target, paths);
       opts.onProgress?.(`restoring ${todo.length} path${todo.length === 1 ? '' : 's'}…`);
       const r = todo.length ? await restore(worktree, target, todo, { onProgress: opts.onFiles }) : { written: [], deleted: [] };
-      const state: RevertState = { messageID: turns[at]!.id, snapshot: current, files: paths.size, time: Date.now() };
+      const state: RevertState = { messageID: turns[at]!.id, snapshot: current, paths: paths.size, time: Date.now() };
       setRevert(db, sessionId, state);
       return { sessionID: sessionId, messageID: state.messageID, paths: paths.size, written: r.written, deleted: r.deleted, snapshot: current };
     }, { onWait: opts.onWait });

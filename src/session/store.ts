@@ -12,6 +12,7 @@ export interface SessionInfo {
   id: string;
   projectID: string;
   parentID?: string;
+  slug: string;
   title: string;
   directory: string;
   version: string;
@@ -41,6 +42,7 @@ interface SessionRow {
   id: string;
   project_id: string;
   parent_id: string | null;
+  slug: string;
   title: string;
   directory: string;
   version: string;
@@ -84,13 +86,14 @@ export function createSession(db: Database, opts: { projectID: string; directory
   return getSession(db, id);
 }
 
-const SESSION_COLUMNS = 'id, project_id, parent_id, title, directory, version, time_created, time_updated, summary_additions, summary_deletions, summary_files, revert, busy_pid, busy_host';
+const SESSION_COLUMNS = 'id, project_id, parent_id, slug, title, directory, version, time_created, time_updated, summary_additions, summary_deletions, summary_files, revert, busy_pid, busy_host';
 
 function toSession(r: SessionRow): SessionInfo {
   if (typeof r.id !== 'string' || typeof r.directory !== 'string') throw new CorruptRow('session', String(r.id), 'missing id or directory');
   const s: SessionInfo = {
     id: r.id,
     projectID: r.project_id,
+    slug: r.slug,
     title: r.title,
     directory: r.directory,
     version: r.version,

@@ -9,7 +9,7 @@ import { CorruptRow, UnknownSession } from './errors.js';
 import { PREVIEW_BYTES, resolveAgent, runCommand, type CommandResult } from './exec.js';
 import { newId } from './id.js';
 import { withTurnLock } from './lock.js';
-import type { AssistantMessageData, PartData, SkippedEntry, ToolState, TurnSummary, UserMessageData } from './model.js';
+import { agentModel, NO_TOKENS, type AssistantMessageData, type PartData, type SkippedEntry, type ToolState, type TurnSummary, type UserMessageData } from './model.js';
 import {
   clearBusy,
   createSession,
@@ -152,7 +152,7 @@ async function recordTurn(db: Database, worktree: string, existing: SessionInfo 
         setRevert(db, sid, undefined);
       }
       const now = Date.now();
-      const user = insertMessage<UserMessageData>(db, sid, { role: 'user', time: { created: now }, agent: kind });
+      const user = insertMessage<UserMessageData>(db, sid, { role: 'user', time: { created: now }, agent: kind, model: agentModel(kind) });
       insertPart(db, user.id, sid, textPart(opts.message));
       const assistant = insertMessage<AssistantMessageData>(db, sid, {
         role: 'assistant',
@@ -160,6 +160,9 @@ async function recordTurn(db: Database, worktree: string, existing: SessionInfo 
         time: { created: now },
         agent: kind,
         mode: kind,
+        ...agentModel(kind),
+        cost: 0,
+        tokens: NO_TOKENS,
         path: { cwd: worktree, root: worktree },
       });
       return { user, assistant, discarded };
@@ -191,7 +194,7 @@ async function recordTurn(db: Database, worktree: string, existing: SessionInfo 
       const after = await snap('after');
       emit(
         'step_finish',
-        insertPart(db, assistant.id, sid, withSkipped({ type: 'step-finish', reason: 'stop', snapshot: after.tree, cost: 0, tokens: { input: 0, output: 0, reasoning: 0, cache: { read: 0, write: 0 } } }, after.skipped)),
+        insertPart(db, assistant.id, sid, withSkipped({ type: 'step-finish', reason: 'stop', snapshot: after.tree, cost: 0, tokens: NO_TOKENS }, after.skipped)),
       );
 
       opts.onProgress?.('summarising…');
@@ -258,6 +261,8 @@ function toolPart(command: string, r: CommandResult): PartData {
       status: r.spawnError ? 'error' : 'completed',
       input: { command },
       output: r.spawnError ? `could not start bash: ${r.spawnError}` : r.preview,
+      // OpenCode requires `error` on a tool part whose status is error.
+      ...(r.spawnError ? { error: `could not start bash: ${r.spawnError}` } : {}),
       title: command.length > 80 ? command.slice(0, 77) + '...' : command,
       metadata,
       time: { start: r.start, end: r.end },
