@@ -9,6 +9,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   run: async () => (await import('./run.js')).default,
   session: async () => (await import('./session.js')).default,
   db: async () => (await import('./db.js')).default,
+  export: async () => (await import('./export.js')).default,
   demo: async () => (await import('./demo.js')).default,
 };
 

@@ -27,3 +27,4 @@ export { revertSession, unrevertSession, deleteSession, type RevertResult, type 
 export { showSession, diffRange, describePart, summaryOf, type SessionView, type MessageView } from './show.js';
 export { runQuery, jsonValue, type QueryResult } from './query.js';
 export { splitCommand, PREVIEW_BYTES } from './exec.js';
+export { exportSessionJson, openCodeSession, openCodeMessage, openCodePart, withParts, type OpenCodeSession, type OpenCodeMessage, type OpenCodePart, type OpenCodeMessageWithParts } from './opencode.js';
