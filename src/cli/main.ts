@@ -10,6 +10,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   session: async () => (await import('./session.js')).default,
   db: async () => (await import('./db.js')).default,
   export: async () => (await import('./export.js')).default,
+  import: async () => (await import('./import.js')).default,
   demo: async () => (await import('./demo.js')).default,
 };
 

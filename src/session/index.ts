@@ -28,3 +28,4 @@ export { showSession, diffRange, describePart, summaryOf, type SessionView, type
 export { runQuery, jsonValue, type QueryResult } from './query.js';
 export { splitCommand, PREVIEW_BYTES } from './exec.js';
 export { exportSessionJson, openCodeSession, openCodeMessage, openCodePart, withParts, type OpenCodeSession, type OpenCodeMessage, type OpenCodePart, type OpenCodeMessageWithParts } from './opencode.js';
+export { importOpenCode, defaultOpenCodeDatabase, OpenCodeDatabaseUnreadable, UnknownOpenCodeSession, MAX_IMPORTED_PART_BYTES, type ImportResult, type ImportedSession } from './import.js';

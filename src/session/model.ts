@@ -100,8 +100,8 @@ export interface ToolState {
 
 export type PartData =
   | { type: 'text'; text: string; time?: { start: number; end: number }; truncated?: true; bytes?: number }
-  | { type: 'step-start'; snapshot: string; skipped?: SkippedEntry[] }
-  | { type: 'step-finish'; reason: string; snapshot: string; skipped?: SkippedEntry[]; cost: number; tokens: Tokens }
+  | { type: 'step-start'; snapshot?: string; skipped?: SkippedEntry[] }
+  | { type: 'step-finish'; reason: string; snapshot?: string; skipped?: SkippedEntry[]; cost: number; tokens: Tokens }
   | { type: 'patch'; hash: string; files: string[]; total?: number; truncated?: true }
   | { type: 'tool'; callID: string; tool: 'bash'; state: ToolState };
 
@@ -137,8 +137,9 @@ export function parseMessageData(id: string, text: unknown): MessageData {
 export function parsePartData(id: string, text: unknown): PartData {
   const v = parseObject('part', id, text);
   if (typeof v.type !== 'string' || !PART_TYPES.has(v.type)) throw new CorruptRow('part', id, `unknown type ${JSON.stringify(v.type)}`);
-  if ((v.type === 'step-start' || v.type === 'step-finish') && (typeof v.snapshot !== 'string' || !/^[0-9a-f]{40,64}$/.test(v.snapshot))) {
-    throw new CorruptRow('part', id, `${v.type} without a snapshot id`);
+  // OpenCode leaves the snapshot out when snapshots are off (imported sessions); a present one is a tree id.
+  if ((v.type === 'step-start' || v.type === 'step-finish') && v.snapshot !== undefined && (typeof v.snapshot !== 'string' || !/^[0-9a-f]{40,64}$/.test(v.snapshot))) {
+    throw new CorruptRow('part', id, `${v.type} with a bad snapshot id`);
   }
   return v as unknown as PartData;
 }
