@@ -11,6 +11,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   db: async () => (await import('./db.js')).default,
   export: async () => (await import('./export.js')).default,
   import: async () => (await import('./import.js')).default,
+  serve: async () => (await import('./serve.js')).default,
   demo: async () => (await import('./demo.js')).default,
 };
 

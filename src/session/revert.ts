@@ -20,6 +20,8 @@ export interface RevertResult {
   deleted: string[];
   /** Snapshot of the workspace taken before reverting (unrevert restores from it). */
   snapshot: string;
+  /** Set when nothing was written: `written` and `deleted` are what a real run does. */
+  dryRun?: true;
 }
 
 export interface UndoOptions {
@@ -29,6 +31,8 @@ export interface UndoOptions {
   onFiles?: (done: number, total: number) => void;
   /** Told once when another turn holds the workspace and this waits for it. */
   onWait?: (message: string) => void;
+  /** Compute and return what would be written and deleted; write nothing (revert only, here). */
+  dryRun?: boolean;
 }
 
 async function withDb<T>(opts: UndoOptions, fn: (db: Database) => Promise<T>): Promise<T> {
@@ -100,9 +104,18 @@ export async function revertSession(sessionId: string, messageId: string, opts: 
       if (!target) throw new UsageError(`turn ${turns[at]!.id} has no snapshot to revert to (it never started)`);
       const ctx = await storeContext(worktree);
       await requireTrees(ctx, sessionId, worktree, [...turns.flatMap((t) => [t.start, t.end]), s.revert?.snapshot]);
+      if (opts.dryRun && s.revert) throw new UsageError(`session ${sessionId} is reverted: unrevert it before previewing another revert`);
       if (s.revert) await undoRevert(ctx, worktree, turns, s.revert, opts);
       opts.onProgress?.('snapshot of the current state…');
       const { tree: current } = await track(worktree);
+      if (opts.dryRun) {
+        // The plan: every path restore would touch, split by whether the target has it.
+        const paths = await pathsChangedFrom(ctx, turns, at);
+        const plan = current === target ? [] : (await changedPaths(ctx, current, target)).filter((c) => paths.has(c.path));
+        const written = plan.filter((c) => c.after).map((c) => c.path);
+        const deleted = plan.filter((c) => !c.after).map((c) => c.path);
+        return { sessionID: sessionId, messageID: turns[at]!.id, paths: paths.size, written, deleted, snapshot: current, dryRun: true as const };
+      }
       await retain(worktree, sessionId, [current]);
       const paths = await pathsChangedFrom(ctx, turns, at);
       const todo = await differing(ctx, current, target, paths);

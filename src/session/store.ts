@@ -115,11 +115,16 @@ export function getSession(db: Database, id: string): SessionInfo {
 }
 
 /** Sessions, newest first (ids sort that way), optionally only those of one directory. */
-export function listSessions(db: Database, opts: { directory?: string; limit?: number; offset?: number } = {}): SessionInfo[] {
-  const where = opts.directory === undefined ? '' : 'WHERE directory = @directory';
+export function listSessions(db: Database, opts: { directory?: string; limit?: number; offset?: number; search?: string } = {}): SessionInfo[] {
+  const conds = [];
+  if (opts.directory !== undefined) conds.push('directory = @directory');
+  // `search`: a case-insensitive substring of the title (LIKE's wildcards taken literally).
+  if (opts.search) conds.push("title LIKE @search ESCAPE '\\'");
+  const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
+  const search = opts.search ? `%${opts.search.replace(/[\\%_]/g, (c) => '\\' + c)}%` : undefined;
   const rows = db
     .prepare(`SELECT ${SESSION_COLUMNS} FROM session ${where} ORDER BY id LIMIT @limit OFFSET @offset`)
-    .all({ directory: opts.directory, limit: opts.limit ?? -1, offset: opts.offset ?? 0 }) as SessionRow[];
+    .all({ directory: opts.directory, search, limit: opts.limit ?? -1, offset: opts.offset ?? 0 }) as SessionRow[];
   return rows.map(toSession);
 }
 
