@@ -6,6 +6,7 @@ const suites: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   diff: () => import('./diff.js'),
   snapshot: () => import('./snapshot.js'),
   session: () => import('./session.js'),
+  serve: () => import('./serve.js'),
 };
 
 const wanted = process.argv.slice(2);
