@@ -4,7 +4,7 @@
  * whole body or a whole large patch in memory.
  */
 import { numstatStream } from '../diff/numstat.js';
-import { formatCursor, parseCursor, patchStream, type PatchStream } from '../diff/patch.js';
+import { parseCursor, patchStream, type PatchStream } from '../diff/patch.js';
 import { UsageError } from '../errors.js';
 import { storeContext } from '../snapshot/index.js';
 import type { Database } from './db.js';
@@ -120,5 +120,3 @@ export async function patchPage(db: Database, sessionId: string, opts: { message
   const ctx = await storeContext(range.directory);
   return patchStream(ctx, range.from, range.to, { paths: [opts.file], maxBytes: opts.maxBytes, cursor: opts.cursor === undefined ? undefined : parseCursor(opts.cursor) });
 }
-
-export { formatCursor };
