@@ -8,10 +8,10 @@ import { parseCursor, patchStream, type PatchStream } from '../diff/patch.js';
 import { UsageError } from '../errors.js';
 import { storeContext } from '../snapshot/index.js';
 import type { Database } from './db.js';
-import type { BlobRef, FileDiff } from './model.js';
-import { withParts, type OpenCodeMessageWithParts } from './opencode.js';
+import { parseMessageData, parsePartData, type BlobRef, type FileDiff } from './model.js';
+import { openCodeMessage, openCodePart, type OpenCodeMessageWithParts, type OpenCodePart } from './opencode.js';
 import { diffRange, summaryOf } from './show.js';
-import { getMessage, getSession } from './store.js';
+import { getMessage, getSession, type MessageInfo, type PartInfo } from './store.js';
 import { toFileDiff } from './summary.js';
 
 /** A page of a session's messages, newest last, and the cursor for the older ones. */
@@ -28,15 +28,42 @@ export interface MessagePage {
 export function messagePage(db: Database, sessionId: string, opts: { limit?: number; before?: string } = {}): MessagePage {
   getSession(db, sessionId);
   if (opts.before !== undefined) getMessage(db, sessionId, opts.before);
+  // Two queries for the whole page (messages, then their parts), not two per message.
   const rows = db
-    .prepare(`SELECT id FROM message WHERE session_id = ? ${opts.before !== undefined ? 'AND id < @before' : ''} ORDER BY id DESC LIMIT @limit`)
-    .pluck()
-    .all(sessionId, { before: opts.before, limit: opts.limit === undefined ? -1 : opts.limit + 1 }) as string[];
+    .prepare(`SELECT id, session_id, time_created, time_updated, data FROM message WHERE session_id = @sid ${opts.before !== undefined ? 'AND id < @before' : ''} ORDER BY id DESC LIMIT @limit`)
+    .all({ sid: sessionId, before: opts.before, limit: opts.limit === undefined ? -1 : opts.limit + 1 }) as MessageRow[];
   const more = opts.limit !== undefined && rows.length > opts.limit;
-  const ids = (more ? rows.slice(0, opts.limit) : rows).reverse();
-  const page: MessagePage = { messages: ids.map((id) => withParts(db, getMessage(db, sessionId, id))) };
-  if (more && ids.length) page.next = ids[0]!;
-  return page;
+  const page = (more ? rows.slice(0, opts.limit) : rows).reverse();
+  const out: MessagePage = { messages: [] };
+  if (page.length === 0) return out;
+  const parts = db
+    .prepare('SELECT id, message_id, session_id, time_created, time_updated, data FROM part WHERE session_id = ? AND message_id >= ? AND message_id <= ? ORDER BY message_id, id')
+    .all(sessionId, page[0]!.id, page[page.length - 1]!.id) as PartRow[];
+  const byMessage = new Map<string, OpenCodePart[]>();
+  for (const p of parts) {
+    const info: PartInfo = { id: p.id, messageID: p.message_id, sessionID: p.session_id, time: { created: p.time_created, updated: p.time_updated }, data: parsePartData(p.id, p.data) };
+    const list = byMessage.get(p.message_id) ?? [];
+    list.push(openCodePart(info));
+    byMessage.set(p.message_id, list);
+  }
+  for (const m of page) {
+    const info: MessageInfo = { id: m.id, sessionID: m.session_id, time: { created: m.time_created, updated: m.time_updated }, data: parseMessageData(m.id, m.data) };
+    out.messages.push({ info: openCodeMessage(info), parts: byMessage.get(m.id) ?? [] });
+  }
+  if (more) out.next = page[0]!.id;
+  return out;
+}
+
+interface MessageRow {
+  id: string;
+  session_id: string;
+  time_created: number;
+  time_updated: number;
+  data: string;
+}
+
+interface PartRow extends MessageRow {
+  message_id: string;
 }
 
 /** One file of a diff as OpenCode's clients read it, plus snapline's own fields. */
