@@ -7,6 +7,7 @@ const suites: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   snapshot: () => import('./snapshot.js'),
   session: () => import('./session.js'),
   agents: () => import('./agents.js'),
+  serve: () => import('./serve.js'),
 };
 
 const wanted = process.argv.slice(2);

@@ -48,8 +48,8 @@ test("the report's SQL queries run unchanged: no bodies, small rows", () => {
   for (const r of largest) assert.ok((r.bytes as number) < 64 * 1024);
   assert.equal(users.length, 3);
   for (const r of users) assert.equal(r.diff_count, 4);
-  // before/after hold {oid, size} only: what json_extract returns is ~60 characters of JSON per side, never a body.
-  for (const r of [...payload, ...biggest]) assert.ok(r.diff_body_bytes! <= r.diff_count! * 2 * 80, `diff_body_bytes ${r.diff_body_bytes}`);
+  // No before/after at all (blob ids are under `blobs`): the report's body bytes are zero.
+  for (const r of [...payload, ...biggest]) assert.equal(r.diff_body_bytes, 0);
   assert.equal(perFile.length, 4);
   for (const r of perFile) assert.ok(r.total_bytes! <= 160, `${JSON.stringify(r)}`);
 });
@@ -69,7 +69,7 @@ test('per-turn counts equal git diff --numstat on the snapshot trees (git as the
       .split('\n')
       .map((l) => l.split('\t'))
       .map(([a, d, file]) => ({ file, additions: Number(a), deletions: Number(d) }));
-    const summary = (JSON.parse(users[t]!.data) as { summary: { diffs: { file: string; additions: number; deletions: number; before?: object; after?: { oid: string; size: number } }[]; total: { files: number; additions: number; deletions: number } } }).summary;
+    const summary = (JSON.parse(users[t]!.data) as { summary: { diffs: { file: string; additions: number; deletions: number; blobs: { after?: { oid: string; size: number } } }[]; total: { files: number; additions: number; deletions: number } } }).summary;
     assert.deepEqual(
       summary.diffs.map((d) => ({ file: d.file, additions: d.additions, deletions: d.deletions })),
       oracle,
@@ -79,8 +79,8 @@ test('per-turn counts equal git diff --numstat on the snapshot trees (git as the
     assert.equal(summary.total.files, oracle.length);
     assert.equal(summary.total.additions, oracle.reduce((s, o) => s + o.additions, 0));
     const big = summary.diffs.find((d) => d.file === REPORT_FILES.big1)!;
-    assert.equal(big.after!.size, SIZES[0]);
-    assert.deepEqual(Object.keys(big.after!).sort(), ['oid', 'size']);
+    assert.equal(big.blobs.after!.size, SIZES[0]);
+    assert.deepEqual(Object.keys(big.blobs.after!).sort(), ['oid', 'size']);
     sessionAdds += summary.total.additions;
   }
   // Session totals: the net change from the first snapshot to the last, as git counts it.

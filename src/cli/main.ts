@@ -12,6 +12,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   hooks: async () => (await import('./hooks.js')).default,
   session: async () => (await import('./session.js')).default,
   db: async () => (await import('./db.js')).default,
+  export: async () => (await import('./export.js')).default,
+  import: async () => (await import('./import.js')).default,
+  serve: async () => (await import('./serve.js')).default,
   demo: async () => (await import('./demo.js')).default,
 };
 

@@ -161,7 +161,7 @@ async function sessionFromPrefix(ref: string): Promise<string> {
 
 /** Stored entries in the diff engine's shape, for formatStat (modes are not stored). */
 export function asStats(diffs: readonly FileDiff[]): FileStat[] {
-  return diffs.map((d) => ({ ...d, before: d.before && { ...d.before, mode: '' }, after: d.after && { ...d.after, mode: '' } }));
+  return diffs.map(({ blobs, ...d }) => ({ ...d, before: blobs?.before && { ...blobs.before, mode: '' }, after: blobs?.after && { ...blobs.after, mode: '' } }));
 }
 
 export default command;

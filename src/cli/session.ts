@@ -230,7 +230,7 @@ const command: Command = {
           if (asJson) return (await json(view), 0);
           const s = view.session;
           const lines = [`${s.id}  ${s.title}`, `  directory ${s.directory}`, ...(s.agent ? [`  agent     ${s.agent.name}${s.agent.session ? ` (its session ${s.agent.session})` : ''}`] : []), `  updated   ${when(s.time.updated)}   ${totals(s)}`];
-          if (s.revert) lines.push(`  reverted to before ${s.revert.messageID} (${s.revert.files} paths; 'session unrevert' puts them back)`);
+          if (s.revert) lines.push(`  reverted to before ${s.revert.messageID} (${s.revert.paths} paths; 'session unrevert' puts them back)`);
           if (s.busy) lines.push(`  running a turn (pid ${s.busy.pid})`);
           lines.push(`  messages ${view.offset + 1}-${view.offset + view.messages.length} of ${view.total}`, '');
           const turnWidth = Math.max(0, ...view.messages.map((m) => (m.turn === undefined ? 0 : `#${m.turn}  `.length)));

@@ -14,7 +14,7 @@ export type Database = Sqlite.Database;
  * `busy_host` are snapline's own: the process running a turn of the session; so are `agent`
  * and `agent_session`: the agent program and its own session id.
  */
-const MIGRATIONS: readonly string[] = [
+const MIGRATIONS: readonly (string | ((db: Database) => void))[] = [
   `CREATE TABLE project (
      id TEXT PRIMARY KEY,
      worktree TEXT NOT NULL,
@@ -70,7 +70,41 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE session ADD COLUMN agent TEXT;
    ALTER TABLE session ADD COLUMN agent_session TEXT;
    CREATE UNIQUE INDEX session_agent_idx ON session(agent, agent_session) WHERE agent_session IS NOT NULL;`,
+  openCodeShapes,
 ];
+
+/**
+ * Version 2: the fields OpenCode's tools require or read differently. Blob ids of a turn's
+ * files move from `before`/`after` (which OpenCode's clients read as file text) to `blobs`;
+ * user messages get `model`, assistant messages `providerID`, `modelID`, `cost` and `tokens`
+ * (OpenCode rejects a session without them); the revert's path count `files` becomes `paths`
+ * (OpenCode's `files` is a list). Rows are rewritten one at a time: each is under 64 KiB.
+ */
+function openCodeShapes(db: Database): void {
+  const ids = db.prepare("SELECT id FROM message WHERE json_extract(data, '$.role') = 'user' AND json_type(data, '$.summary.diffs') = 'array'").pluck().all() as string[];
+  const read = db.prepare('SELECT data FROM message WHERE id = ?').pluck();
+  const write = db.prepare('UPDATE message SET data = ? WHERE id = ?');
+  for (const id of ids) {
+    const data = JSON.parse(read.get(id) as string) as { summary: { diffs: Record<string, unknown>[] } };
+    data.summary.diffs = data.summary.diffs.map(({ before, after, ...d }) => {
+      if (before === undefined && after === undefined) return d;
+      const blobs: Record<string, unknown> = {};
+      if (before !== undefined) blobs.before = before;
+      if (after !== undefined) blobs.after = after;
+      return { ...d, blobs };
+    });
+    write.run(JSON.stringify(data), id);
+  }
+  db.exec(`
+    UPDATE message SET data = json_set(data, '$.model', json_object('providerID', 'snapline', 'modelID', COALESCE(json_extract(data, '$.agent'), 'unknown')))
+      WHERE json_extract(data, '$.role') = 'user' AND json_type(data, '$.model') IS NULL;
+    UPDATE message SET data = json_set(data,
+        '$.providerID', 'snapline', '$.modelID', COALESCE(json_extract(data, '$.agent'), 'unknown'), '$.cost', 0,
+        '$.tokens', json('{"input":0,"output":0,"reasoning":0,"cache":{"read":0,"write":0}}'))
+      WHERE json_extract(data, '$.role') = 'assistant' AND json_type(data, '$.providerID') IS NULL;
+    UPDATE session SET revert = json_remove(json_set(revert, '$.paths', json_extract(revert, '$.files')), '$.files')
+      WHERE revert IS NOT NULL AND json_type(revert, '$.files') = 'integer';`);
+}
 
 /** Schema version this snapline writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -121,7 +155,11 @@ function migrate(db: Database, from: number): void {
   // IMMEDIATE: two processes opening a fresh database at once must not both migrate.
   db.transaction(() => {
     const now = db.pragma('user_version', { simple: true }) as number;
-    for (let v = Math.max(from, now); v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+    for (let v = Math.max(from, now); v < SCHEMA_VERSION; v++) {
+      const step = MIGRATIONS[v]!;
+      if (typeof step === 'string') db.exec(step);
+      else step(db);
+    }
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }

@@ -2,6 +2,7 @@
 export { openDatabase, SCHEMA_VERSION, type Database, type OpenOptions } from './db.js';
 export { newId, idTime, isId, type IdKind } from './id.js';
 export * from './errors.js';
+export { parseMessageData, parsePartData, agentModel } from './model.js';
 export type { FileDiff, TurnSummary, MessageData, UserMessageData, AssistantMessageData, PartData, ToolState, AgentToolState, SkippedEntry, RevertState } from './model.js';
 export {
   ensureProject,
@@ -32,3 +33,6 @@ export { doctorWithSessions, type SessionDoctorReport, type AffectedSession } fr
 export { resolveSessionRef, resolveMessageRef, turnNumbers } from './resolve.js';
 export { runQuery, jsonValue, type QueryResult } from './query.js';
 export { splitCommand, PREVIEW_BYTES } from './exec.js';
+export { exportSessionJson, openCodeSession, openCodeMessage, openCodePart, withParts, type OpenCodeSession, type OpenCodeMessage, type OpenCodePart, type OpenCodeMessageWithParts } from './opencode.js';
+export { importOpenCode, defaultOpenCodeDatabase, OpenCodeDatabaseUnreadable, UnknownOpenCodeSession, MAX_IMPORTED_PART_BYTES, type ImportResult, type ImportedSession } from './import.js';
+export { messagePage, reviewDiff, patchPage, INLINE_PATCH_BYTES, type MessagePage, type ReviewFileDiff, type DiffOptions } from './review.js';

@@ -4,7 +4,17 @@
  */
 import { CorruptRow } from './errors.js';
 
-/** Per-file statistics of a turn: counts and blob ids, never file bodies. */
+/** A blob of a snapshot: its id and size in bytes. */
+export interface BlobRef {
+  oid: string;
+  size: number;
+}
+
+/**
+ * Per-file statistics of a turn: counts and blob ids, never file bodies. OpenCode's clients
+ * read `before`/`after` as file text and `patch` as a patch, so the blob ids live under
+ * `blobs` and those keys stay absent (a patch is produced when a client asks for it).
+ */
 export interface FileDiff {
   file: string;
   status: 'added' | 'deleted' | 'modified';
@@ -12,8 +22,7 @@ export interface FileDiff {
   deletions: number;
   binary?: true;
   approximate?: true;
-  before?: { oid: string; size: number };
-  after?: { oid: string; size: number };
+  blobs?: { before?: BlobRef; after?: BlobRef };
 }
 
 /** What a turn changed: the per-file list (capped) and exact totals. */
@@ -24,10 +33,30 @@ export interface TurnSummary {
   truncated?: true;
 }
 
+/** Zero usage: snapline sees no model calls, and OpenCode requires the fields. */
+export interface Tokens {
+  input: number;
+  output: number;
+  reasoning: number;
+  cache: { read: number; write: number };
+}
+
+export const NO_TOKENS: Tokens = { input: 0, output: 0, reasoning: 0, cache: { read: 0, write: 0 } };
+
+/**
+ * The `model` OpenCode requires on a user message (and `providerID`/`modelID` on an assistant
+ * message): snapline does not see the model, so the provider is snapline and the model names
+ * the agent that did the work.
+ */
+export function agentModel(agent: string): { providerID: string; modelID: string } {
+  return { providerID: 'snapline', modelID: agent };
+}
+
 export interface UserMessageData {
   role: 'user';
   time: { created: number };
   agent: string;
+  model: { providerID: string; modelID: string };
   summary?: TurnSummary;
 }
 
@@ -37,6 +66,10 @@ export interface AssistantMessageData {
   time: { created: number; completed?: number };
   agent: string;
   mode: string;
+  providerID: string;
+  modelID: string;
+  cost: number;
+  tokens: Tokens;
   path: { cwd: string; root: string };
   finish?: string;
   /** Exit code of the command the turn ran. */
@@ -60,6 +93,8 @@ export interface ToolState {
   input: { command: string };
   /** The first 32 KiB of the command's output (stdout and stderr interleaved). */
   output: string;
+  /** Why the command could not start (status error). */
+  error?: string;
   title: string;
   metadata: { exit: number | null; outputBytes: number; truncated?: true; signal?: string; interrupted?: string };
   time: { start: number; end: number };
@@ -81,14 +116,14 @@ export interface AgentToolState {
 
 export type PartData =
   | { type: 'text'; text: string; time?: { start: number; end: number }; truncated?: true; bytes?: number; captured?: false; interrupted?: string }
-  | { type: 'step-start'; snapshot: string; skipped?: SkippedEntry[] }
+  | { type: 'step-start'; snapshot?: string; skipped?: SkippedEntry[] }
   | {
       type: 'step-finish';
       reason: string;
-      snapshot: string;
+      snapshot?: string;
       skipped?: SkippedEntry[];
       cost: number;
-      tokens: { input: number; output: number; reasoning: number; cache: { read: number; write: number } };
+      tokens: Tokens;
       /** Taken when an interrupted turn was found (at `recoveredAt`), not when its work ended. */
       recovered?: true;
       recoveredAt?: number;
@@ -129,20 +164,24 @@ export function parseMessageData(id: string, text: unknown): MessageData {
 export function parsePartData(id: string, text: unknown): PartData {
   const v = parseObject('part', id, text);
   if (typeof v.type !== 'string' || !PART_TYPES.has(v.type)) throw new CorruptRow('part', id, `unknown type ${JSON.stringify(v.type)}`);
-  if ((v.type === 'step-start' || v.type === 'step-finish') && (typeof v.snapshot !== 'string' || !/^[0-9a-f]{40,64}$/.test(v.snapshot))) {
-    throw new CorruptRow('part', id, `${v.type} without a snapshot id`);
+  // OpenCode leaves the snapshot out when snapshots are off (imported sessions); a present one is a tree id.
+  if ((v.type === 'step-start' || v.type === 'step-finish') && v.snapshot !== undefined && (typeof v.snapshot !== 'string' || !/^[0-9a-f]{40,64}$/.test(v.snapshot))) {
+    throw new CorruptRow('part', id, `${v.type} with a bad snapshot id`);
   }
   return v as unknown as PartData;
 }
 
-/** The session row's `revert` JSON: what unrevert needs. */
+/**
+ * The session row's `revert` JSON: what unrevert needs. `messageID` and `snapshot` mean what
+ * they mean in OpenCode's; the count is `paths` (OpenCode's `files` is a list of diffs).
+ */
 export interface RevertState {
   /** First reverted turn (a user message id). */
   messageID: string;
   /** Snapshot of the workspace taken just before the revert (retained). */
   snapshot: string;
   /** How many paths the revert covered. */
-  files: number;
+  paths: number;
   time: number;
 }
 

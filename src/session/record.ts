@@ -10,7 +10,7 @@ import type { GitContext } from '../git/run.js';
 import { projectId, retain, storeContext, track, type SkippedFile, type TrackResult } from '../snapshot/index.js';
 import type { Database } from './db.js';
 import { PREVIEW_BYTES } from './exec.js';
-import type { AssistantMessageData, PartData, SkippedEntry, TurnSummary, UserMessageData } from './model.js';
+import { agentModel, NO_TOKENS, type AssistantMessageData, type PartData, type SkippedEntry, type TurnSummary, type UserMessageData } from './model.js';
 import {
   createSession,
   deleteMessagesFrom,
@@ -71,9 +71,9 @@ export function openTurnMessages(db: Database, worktree: string, sid: string, me
       setRevert(db, sid, undefined);
     }
     const now = Date.now();
-    const user = insertMessage<UserMessageData>(db, sid, { role: 'user', time: { created: now }, agent });
+    const user = insertMessage<UserMessageData>(db, sid, { role: 'user', time: { created: now }, agent, model: agentModel(agent) });
     insertPart(db, user.id, sid, textPart(message));
-    const assistant = insertMessage<AssistantMessageData>(db, sid, { role: 'assistant', parentID: user.id, time: { created: now }, agent, mode: agent, path: { cwd, root: worktree } });
+    const assistant = insertMessage<AssistantMessageData>(db, sid, { role: 'assistant', parentID: user.id, time: { created: now }, agent, mode: agent, ...agentModel(agent), cost: 0, tokens: NO_TOKENS, path: { cwd, root: worktree } });
     return { sessionID: sid, user, assistant, discarded };
   })();
 }
@@ -106,7 +106,7 @@ export function stepStart(snap: TrackResult): PartData {
 }
 
 export function stepFinish(snap: TrackResult, reason: string): PartData {
-  return withSkipped({ type: 'step-finish', reason, snapshot: snap.tree, cost: 0, tokens: { input: 0, output: 0, reasoning: 0, cache: { read: 0, write: 0 } } }, snap.skipped);
+  return withSkipped({ type: 'step-finish', reason, snapshot: snap.tree, cost: 0, tokens: NO_TOKENS }, snap.skipped);
 }
 
 /** How a turn ended, for its assistant message. */

@@ -9,7 +9,7 @@ import { resolveWorkspace, retain, storeContext, track, type TrackResult } from 
 import { openDatabase, type Database } from './db.js';
 import { CorruptRow } from './errors.js';
 import { withTurnLock } from './lock.js';
-import type { AssistantMessageData, PartData, TurnSummary } from './model.js';
+import { NO_TOKENS, type AssistantMessageData, type PartData, type TurnSummary } from './model.js';
 import { getMessage, getSession, insertPart, listTurns, updateMessage, updateSessionSummary } from './store.js';
 import { capPaths, summarize } from './summary.js';
 import { sessionTotals } from './record.js';
@@ -82,7 +82,7 @@ export async function recoverLocked(db: Database, worktree: string, now?: TrackR
     reason: 'interrupted',
     snapshot: end.tree,
     cost: 0,
-    tokens: { input: 0, output: 0, reasoning: 0, cache: { read: 0, write: 0 } },
+    tokens: NO_TOKENS,
     recovered: true,
     recoveredAt,
   };

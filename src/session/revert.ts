@@ -36,6 +36,8 @@ export interface RevertResult extends UndoResult {
   paths: number;
   /** Snapshot of the workspace's pre-revert state (retained; unrevert restores from it). */
   snapshot: string;
+  /** Set when nothing was written: `written` and `deleted` are what a real run does. */
+  dryRun?: true;
 }
 
 export interface UndoOptions {
@@ -225,7 +227,7 @@ export async function revertSession(sessionId: string, messageId: string, opts: 
         preRevert = (await track(worktree)).tree;
         await retain(worktree, sessionId, [preRevert]);
       }
-      const state: RevertState = { messageID: turns[at]!.id, snapshot: preRevert, files: paths.size, time: Date.now() };
+      const state: RevertState = { messageID: turns[at]!.id, snapshot: preRevert, paths: paths.size, time: Date.now() };
       setRevert(db, sessionId, state);
       opts.onProgress?.(`restoring ${redo.length} path${redo.length === 1 ? '' : 's'}…`);
       let r2: RestoreResult;

@@ -45,9 +45,9 @@ export function describePart(p: PartData): string {
     case 'text':
       return `text: ${oneLine(p.text)}${p.truncated ? ` … (${p.bytes} bytes)` : ''}${p.interrupted ? ` (interrupted by ${p.interrupted})` : ''}`;
     case 'step-start':
-      return `step-start ${p.snapshot.slice(0, 12)}${p.skipped?.length ? ` (${p.skipped.length} not snapshotted)` : ''}`;
+      return `step-start ${p.snapshot?.slice(0, 12) ?? '(no snapshot)'}${p.skipped?.length ? ` (${p.skipped.length} not snapshotted)` : ''}`;
     case 'step-finish':
-      return `step-finish ${p.snapshot.slice(0, 12)}${p.recovered ? ' (taken when the interrupted turn was recovered)' : ''}${p.skipped?.length ? ` (${p.skipped.length} not snapshotted)` : ''}`;
+      return `step-finish ${p.snapshot?.slice(0, 12) ?? '(no snapshot)'}${p.recovered ? ' (taken when the interrupted turn was recovered)' : ''}${p.skipped?.length ? ` (${p.skipped.length} not snapshotted)` : ''}`;
     case 'patch':
       return `patch ${p.hash.slice(0, 12)}: ${p.total ?? p.files.length} file${(p.total ?? p.files.length) === 1 ? '' : 's'}`;
     case 'tool':

@@ -12,6 +12,7 @@ export interface SessionInfo {
   id: string;
   projectID: string;
   parentID?: string;
+  slug: string;
   title: string;
   directory: string;
   version: string;
@@ -43,6 +44,7 @@ interface SessionRow {
   id: string;
   project_id: string;
   parent_id: string | null;
+  slug: string;
   title: string;
   directory: string;
   version: string;
@@ -88,7 +90,7 @@ export function createSession(db: Database, opts: { projectID: string; directory
   return getSession(db, id);
 }
 
-const SESSION_COLUMNS = 'id, project_id, parent_id, title, directory, version, time_created, time_updated, summary_additions, summary_deletions, summary_files, revert, busy_pid, busy_host, agent, agent_session';
+const SESSION_COLUMNS = 'id, project_id, parent_id, slug, title, directory, version, time_created, time_updated, summary_additions, summary_deletions, summary_files, revert, busy_pid, busy_host, agent, agent_session';
 
 /** The session recording an agent's own session (by the agent's name and session id), if any. */
 export function findAgentSession(db: Database, agent: string, agentSession: string): SessionInfo | undefined {
@@ -101,6 +103,7 @@ function toSession(r: SessionRow): SessionInfo {
   const s: SessionInfo = {
     id: r.id,
     projectID: r.project_id,
+    slug: r.slug,
     title: r.title,
     directory: r.directory,
     version: r.version,
@@ -122,12 +125,17 @@ export function getSession(db: Database, id: string): SessionInfo {
   return toSession(r);
 }
 
-/** Sessions, newest first (ids sort that way), optionally only those of one workspace (as resolveWorkspace gives it). */
-export function listSessions(db: Database, opts: { directory?: string; limit?: number; offset?: number } = {}): SessionInfo[] {
-  const where = opts.directory === undefined ? '' : 'WHERE directory = @directory';
+/** Sessions, newest first (ids sort that way), optionally only those of one workspace (as resolveWorkspace gives it) and of titles matching `search`. */
+export function listSessions(db: Database, opts: { directory?: string; limit?: number; offset?: number; search?: string } = {}): SessionInfo[] {
+  const conds = [];
+  if (opts.directory !== undefined) conds.push('directory = @directory');
+  // `search`: a case-insensitive substring of the title (LIKE's wildcards taken literally).
+  if (opts.search) conds.push("title LIKE @search ESCAPE '\\'");
+  const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
+  const search = opts.search ? `%${opts.search.replace(/[\\%_]/g, (c) => '\\' + c)}%` : undefined;
   const rows = db
     .prepare(`SELECT ${SESSION_COLUMNS} FROM session ${where} ORDER BY id LIMIT @limit OFFSET @offset`)
-    .all({ directory: opts.directory, limit: opts.limit ?? -1, offset: opts.offset ?? 0 }) as SessionRow[];
+    .all({ directory: opts.directory, search, limit: opts.limit ?? -1, offset: opts.offset ?? 0 }) as SessionRow[];
   return rows.map(toSession);
 }
 

@@ -13,8 +13,11 @@ export function toFileDiff(s: FileStat): FileDiff {
   const d: FileDiff = { file: s.file, status: s.status, additions: s.additions, deletions: s.deletions };
   if (s.binary) d.binary = true;
   if (s.approximate) d.approximate = true;
-  if (s.before) d.before = { oid: s.before.oid, size: s.before.size };
-  if (s.after) d.after = { oid: s.after.oid, size: s.after.size };
+  if (s.before || s.after) {
+    d.blobs = {};
+    if (s.before) d.blobs.before = { oid: s.before.oid, size: s.before.size };
+    if (s.after) d.blobs.after = { oid: s.after.oid, size: s.after.size };
+  }
   return d;
 }
 

@@ -244,6 +244,8 @@ function toolPart(command: string, r: CommandResult): PartData {
       title: command.length > 80 ? command.slice(0, 77) + '...' : command,
       metadata,
       time: { start: r.start, end: r.end },
+      // OpenCode requires `error` on a tool part whose status is error.
+      ...(r.spawnError ? { error: `could not start bash: ${r.spawnError}` } : {}),
     },
   };
 }

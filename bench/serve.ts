@@ -1,0 +1,125 @@
+/**
+ * `npm run bench -- serve`: the server's numbers. `GET /session/:id/message` of a 100-turn
+ * session; the review page's first paint of the report's 128 MiB rewrite turn (Debian's chromium,
+ * when installed); and the server's peak RSS (its process tree, git children included) while a
+ * client pages through that rewrite's patch. SNAPLINE_BENCH_SCALE scales the file size.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { idleNodeRss, mib, treeRss } from '../src/procmem.js';
+import { REPORT_FILES } from '../src/session/report.js';
+import { printTable } from './measure.js';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const CLI = join(HERE, '..', 'src', 'cli', 'main.js');
+const TURN_SCRIPT = join(HERE, '..', 'src', 'cli', 'demo-turn.js');
+const PAGES = Number(process.env.SNAPLINE_BENCH_SERVE_PAGES ?? '6');
+
+async function serve(cwd: string, env: NodeJS.ProcessEnv): Promise<{ url: string; pid: number; stop(): void }> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { cwd, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (c) => reject(new Error(`serve exited ${c}`)));
+  });
+  return { url, pid: child.pid!, stop: () => child.kill('SIGTERM') };
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t = performance.now();
+  const v = await fn();
+  return [v, performance.now() - t];
+}
+
+export async function run(): Promise<void> {
+  const scale = Number(process.env.SNAPLINE_BENCH_SCALE ?? '1') || 1;
+  const big = Math.round(128 * 1048576 * scale);
+  const root = realpathSync(mkdtempSync(join(tmpdir(), 'snapline-bench-serve-')));
+  const home = mkdtempSync(join(tmpdir(), 'snapline-bench-home-'));
+  const env = { ...process.env, SNAPLINE_HOME: home };
+  const rows: string[][] = [['measure', 'value', 'target']];
+  const idle = await idleNodeRss();
+  const cli = (cwd: string, ...args: string[]) => execFileSync(process.execPath, [CLI, ...args], { cwd, env, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8' });
+  let server: Awaited<ReturnType<typeof serve>> | undefined;
+  try {
+    // A 100-turn session of small edits.
+    const small = join(root, 'small');
+    execFileSync('mkdir', ['-p', small]);
+    git(small, 'init', '-q');
+    const first = JSON.parse(cli(small, 'run', '--format', 'json', '--exec', 'echo 0 >> log.txt', 'turn 0').split('\n')[0]!) as { sessionID: string };
+    for (let i = 1; i < 100; i++) cli(small, 'run', '--session', first.sessionID, '--exec', `echo ${i} >> log.txt; echo ${i} > f${i % 10}.txt`, `turn ${i}`);
+
+    // The report's rewrite: a 128 MiB generated file written, then rewritten.
+    const report = join(root, 'report');
+    execFileSync('mkdir', ['-p', report]);
+    git(report, 'init', '-q');
+    const turn = (n: number) => `${JSON.stringify(process.execPath)} ${JSON.stringify(TURN_SCRIPT)} ${n} ${big} 0 0`;
+    const rsid = (JSON.parse(cli(report, 'run', '--format', 'json', '--exec', turn(1), 'write').split('\n')[0]!) as { sessionID: string }).sessionID;
+    cli(report, 'run', '--session', rsid, '--exec', turn(2), 'rewrite');
+    const rewrite = (JSON.parse(cli(report, 'session', 'show', rsid, '--format', 'json')) as { messages: { id: string; data: { role: string } }[] }).messages.filter((m) => m.data.role === 'user')[1]!.id;
+
+    server = await serve(root, env);
+    const { url } = server;
+    await fetch(`${url}/global/health`);
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const [res, ms] = await timed(() => fetch(`${url}/session/${first.sessionID}/message`).then((r) => r.json() as Promise<unknown[]>));
+      if (res.length !== 200) throw new Error(`expected 200 messages, got ${res.length}`);
+      times.push(ms);
+    }
+    times.sort((a, b) => a - b);
+    rows.push(['GET /session/:id/message, 100 turns (200 messages, median of 5)', `${times[2]!.toFixed(1)} ms`, '< 100 ms']);
+
+    const [, diffMs] = await timed(() => fetch(`${url}/session/${rsid}/diff?messageID=${rewrite}&patchBytes=8192`).then((r) => r.json()));
+    rows.push([`GET /session/:id/diff of the ${mib(big)} MiB rewrite (first 8 KiB of patch)`, `${(diffMs / 1000).toFixed(2)} s`, '']);
+
+    if (existsSync('/usr/bin/chromium')) {
+      const { chromium } = await import('playwright-core');
+      const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-gpu'] });
+      try {
+        const page = await browser.newPage();
+        await page.goto(url);
+        await page.click(`[data-session="${rsid}"]`);
+        await page.waitForSelector(`[data-turn="${rewrite}"]`);
+        const t = performance.now();
+        await page.click(`[data-turn="${rewrite}"]`);
+        await page.waitForSelector('#diffs .d2h-file-wrapper');
+        const paint = await page.evaluate(() => new Promise<number>((r) => requestAnimationFrame(() => r(performance.now()))));
+        void paint;
+        rows.push(['review page: the rewrite turn, click to first diff painted', `${((performance.now() - t) / 1000).toFixed(2)} s`, '< 2 s']);
+      } finally {
+        await browser.close();
+      }
+    } else rows.push(['review page first paint', 'skipped (no /usr/bin/chromium)', '< 2 s']);
+
+    // Page through the rewrite's patch, 1 MiB at a time, sampling the server's process tree.
+    let peak = treeRss(server.pid);
+    const sampler = setInterval(() => (peak = Math.max(peak, treeRss(server!.pid))), 5);
+    let cursor: string | null = null;
+    let bytes = 0;
+    const pageStart = performance.now();
+    for (let p = 0; p < PAGES; p++) {
+      const q: string = `${url}/session/${rsid}/diff/patch?messageID=${rewrite}&file=${encodeURIComponent(REPORT_FILES.big1)}&maxBytes=${1 << 20}${cursor ? `&cursor=${cursor}` : ''}`;
+      const page = (await (await fetch(q)).json()) as { patch: string; next: string | null };
+      bytes += Buffer.byteLength(page.patch);
+      cursor = page.next;
+      if (!cursor) break;
+    }
+    clearInterval(sampler);
+    rows.push([`server peak RSS (tree) paging ${PAGES} × 1 MiB of the rewrite's patch (${mib(bytes)} MiB, ${((performance.now() - pageStart) / 1000 / PAGES).toFixed(2)} s a page)`, `${mib(peak)} MiB = idle + ${mib(peak - idle)}`, `≤ idle (${mib(idle)}) + 64`]);
+  } finally {
+    server?.stop();
+    rmSync(root, { recursive: true, force: true });
+    rmSync(home, { recursive: true, force: true });
+  }
+  console.log('\n## serve\n');
+  printTable(rows);
+}

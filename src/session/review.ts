@@ -1,0 +1,149 @@
+/**
+ * What a review client asks for: pages of messages, a turn's (or the session's) files with their
+ * patches produced on demand — each cut at a size limit and continued page by page — never a
+ * whole body or a whole large patch in memory.
+ */
+import { numstatStream } from '../diff/numstat.js';
+import { parseCursor, patchStream, type PatchStream } from '../diff/patch.js';
+import { UsageError } from '../errors.js';
+import { storeContext } from '../snapshot/index.js';
+import type { Database } from './db.js';
+import { parseMessageData, parsePartData, type BlobRef, type FileDiff } from './model.js';
+import { openCodeMessage, openCodePart, type OpenCodeMessageWithParts, type OpenCodePart } from './opencode.js';
+import { diffRange, summaryOf } from './show.js';
+import { getMessage, getSession, type MessageInfo, type PartInfo } from './store.js';
+import { toFileDiff } from './summary.js';
+
+/** A page of a session's messages, newest last, and the cursor for the older ones. */
+export interface MessagePage {
+  messages: OpenCodeMessageWithParts[];
+  /** Pass as `before` to get the messages older than this page; absent on the first message. */
+  next?: string;
+}
+
+/**
+ * The `limit` most recent messages of a session older than message `before` (all when no
+ * limit), oldest first, with their parts — OpenCode's paging of `GET /session/:id/message`.
+ */
+export function messagePage(db: Database, sessionId: string, opts: { limit?: number; before?: string } = {}): MessagePage {
+  getSession(db, sessionId);
+  if (opts.before !== undefined) getMessage(db, sessionId, opts.before);
+  // Two queries for the whole page (messages, then their parts), not two per message.
+  const rows = db
+    .prepare(`SELECT id, session_id, time_created, time_updated, data FROM message WHERE session_id = @sid ${opts.before !== undefined ? 'AND id < @before' : ''} ORDER BY id DESC LIMIT @limit`)
+    .all({ sid: sessionId, before: opts.before, limit: opts.limit === undefined ? -1 : opts.limit + 1 }) as MessageRow[];
+  const more = opts.limit !== undefined && rows.length > opts.limit;
+  const page = (more ? rows.slice(0, opts.limit) : rows).reverse();
+  const out: MessagePage = { messages: [] };
+  if (page.length === 0) return out;
+  const parts = db
+    .prepare('SELECT id, message_id, session_id, time_created, time_updated, data FROM part WHERE session_id = ? AND message_id >= ? AND message_id <= ? ORDER BY message_id, id')
+    .all(sessionId, page[0]!.id, page[page.length - 1]!.id) as PartRow[];
+  const byMessage = new Map<string, OpenCodePart[]>();
+  for (const p of parts) {
+    const info: PartInfo = { id: p.id, messageID: p.message_id, sessionID: p.session_id, time: { created: p.time_created, updated: p.time_updated }, data: parsePartData(p.id, p.data) };
+    const list = byMessage.get(p.message_id) ?? [];
+    list.push(openCodePart(info));
+    byMessage.set(p.message_id, list);
+  }
+  for (const m of page) {
+    const info: MessageInfo = { id: m.id, sessionID: m.session_id, time: { created: m.time_created, updated: m.time_updated }, data: parseMessageData(m.id, m.data) };
+    out.messages.push({ info: openCodeMessage(info), parts: byMessage.get(m.id) ?? [] });
+  }
+  if (more) out.next = page[0]!.id;
+  return out;
+}
+
+interface MessageRow {
+  id: string;
+  session_id: string;
+  time_created: number;
+  time_updated: number;
+  data: string;
+}
+
+interface PartRow extends MessageRow {
+  message_id: string;
+}
+
+/** One file of a diff as OpenCode's clients read it, plus snapline's own fields. */
+export interface ReviewFileDiff {
+  file: string;
+  status: FileDiff['status'];
+  additions: number;
+  deletions: number;
+  /** The unified diff of this file (its first `patchBytes` when `truncated`). */
+  patch: string;
+  /** The patch is longer than the limit: `next` continues it through the paged patch route. */
+  truncated?: true;
+  next?: string;
+  binary?: true;
+  approximate?: true;
+  blobs?: { before?: BlobRef; after?: BlobRef };
+}
+
+export interface DiffOptions {
+  /** A turn (its user message, or an assistant message of it); the whole session when absent. */
+  messageID?: string;
+  /** Patch bytes returned inline per file (default 64 KiB); longer ones are `truncated`. */
+  patchBytes?: number;
+  /** Produce no patches at all (statistics only). */
+  noPatch?: boolean;
+}
+
+export const INLINE_PATCH_BYTES = 64 * 1024;
+
+/** Collects one patch page, which is small (bounded by maxBytes plus one line's tail). */
+async function collect(stream: PatchStream): Promise<{ text: string; next?: string }> {
+  const parts: Buffer[] = [];
+  for await (const b of stream.chunks) parts.push(b);
+  const next = stream.next();
+  return next === undefined ? { text: Buffer.concat(parts).toString('utf8') } : { text: Buffer.concat(parts).toString('utf8'), next };
+}
+
+/**
+ * The files a turn (or the whole session) changed, with their counts — from the stored summary
+ * when it lists every file, else from the snapshots — and each file's patch up to `patchBytes`.
+ */
+export async function reviewDiff(db: Database, sessionId: string, opts: DiffOptions = {}): Promise<ReviewFileDiff[]> {
+  const range = diffRange(db, sessionId, opts.messageID);
+  const ctx = await storeContext(range.directory);
+  let files: FileDiff[] | undefined;
+  if (range.turns.length === 1) {
+    const stored = summaryOf(getMessage(db, sessionId, range.turns[0]!.id));
+    if (stored && !stored.truncated) files = stored.diffs;
+  }
+  if (!files) {
+    files = [];
+    for await (const s of numstatStream(ctx, range.from, range.to)) files.push(toFileDiff(s));
+  }
+  const limit = opts.patchBytes ?? INLINE_PATCH_BYTES;
+  const out: ReviewFileDiff[] = [];
+  for (const f of files) {
+    const d: ReviewFileDiff = { file: f.file, status: f.status, additions: f.additions, deletions: f.deletions, patch: '' };
+    if (f.binary) d.binary = true;
+    if (f.approximate) d.approximate = true;
+    if (f.blobs) d.blobs = f.blobs;
+    if (!opts.noPatch) {
+      const page = await collect(patchStream(ctx, range.from, range.to, { paths: [f.file], maxBytes: limit }));
+      d.patch = page.text;
+      if (page.next !== undefined) {
+        d.truncated = true;
+        d.next = page.next;
+      }
+    }
+    out.push(d);
+  }
+  return out;
+}
+
+/**
+ * One page of one file's patch (of a turn, or of the session), starting at `cursor`: a stream the
+ * caller forwards as it comes, and after it the cursor of the next page.
+ */
+export async function patchPage(db: Database, sessionId: string, opts: { messageID?: string; file: string; cursor?: string; maxBytes: number }): Promise<PatchStream> {
+  if (!(opts.maxBytes >= 1)) throw new UsageError('maxBytes must be at least 1');
+  const range = diffRange(db, sessionId, opts.messageID);
+  const ctx = await storeContext(range.directory);
+  return patchStream(ctx, range.from, range.to, { paths: [opts.file], maxBytes: opts.maxBytes, cursor: opts.cursor === undefined ? undefined : parseCursor(opts.cursor) });
+}
