@@ -3,10 +3,11 @@ import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { openRepository } from '../git/repo.js';
 import type { GitContext } from '../git/run.js';
-import { numstatStream, type FileStat } from '../diff/numstat.js';
+import { numstatStream, type DiffStat } from '../diff/numstat.js';
+import { DEFAULT_RENAME_LIMIT, type RenameOptions } from '../diff/renames.js';
+import { parseRenameScore } from '../diff/similarity.js';
 import { patchStream, parseCursor, type PatchOptions } from '../diff/patch.js';
-import { quotePath } from '../diff/quote.js';
-import { formatStat } from '../diff/stat.js';
+import { displayName, formatStat } from '../diff/stat.js';
 import { intOption, parse, terminalColumns, write, type Command } from './command.js';
 
 const help = `snapline diff — what changed between two trees, with git's exact +/- numbers
@@ -67,6 +68,8 @@ const command: Command = {
   summary: 'compare two trees: numstat, stat or streamed patch, exact and bounded',
   help,
   async run(argv) {
+    const { renames, rest } = renameArgs(argv);
+    argv = rest;
     const { values: v, positionals } = parse(argv, {
       'git-dir': { type: 'string' },
       repo: { type: 'string' },
@@ -79,6 +82,8 @@ const command: Command = {
       'max-bytes': { type: 'string' },
       continue: { type: 'string' },
       budget: { type: 'string' },
+      'rename-limit': { type: 'string' },
+      binary: { type: 'boolean' },
     });
     const dd = argv.indexOf('--');
     const nBefore = dd < 0 ? positionals.length : positionals.length - (argv.length - dd - 1);
@@ -96,11 +101,15 @@ const command: Command = {
     if (budgetMiB === 0) throw new UsageError('--budget must be at least 1 (MiB)');
     const budgetBytes = budgetMiB * 1048576;
     if ((v['max-bytes'] !== undefined || v.continue !== undefined || v.context !== undefined) && !v.patch) throw new UsageError('--context, --max-bytes and --continue go with --patch');
+    if (v.binary && !v.patch) throw new UsageError('--binary goes with --patch');
+    if (v['rename-limit'] !== undefined && !renames) throw new UsageError('--rename-limit goes with -M/--find-renames');
+    if (renames) renames.limit = intOption('rename-limit', v['rename-limit'], DEFAULT_RENAME_LIMIT);
     const [from, to] = revs as [string, string];
     const ctx = await repoFromOptions(v);
+    if (renames) renames.onLimit = warnRenameLimit;
 
     if (v.patch) {
-      const opts: PatchOptions = { paths, context, budgetBytes, maxBytes: maxBytes ?? (format === 'json' ? 1 << 20 : undefined), cursor: v.continue ? parseCursor(v.continue) : undefined };
+      const opts: PatchOptions = { paths, context, budgetBytes, renames, binary: v.binary, maxBytes: maxBytes ?? (format === 'json' ? 1 << 20 : undefined), cursor: v.continue ? parseCursor(v.continue) : undefined };
       const stream = patchStream(ctx, from, to, opts);
       if (format === 'json') {
         const parts: Buffer[] = [];
@@ -115,7 +124,7 @@ const command: Command = {
     }
 
     const progress = progressLine();
-    const stats = numstatStream(ctx, from, to, { paths, budgetBytes, onProgress: progress.update });
+    const stats = numstatStream(ctx, from, to, { paths, budgetBytes, renames, onProgress: progress.update });
     if (format === 'json') {
       let first = true;
       await write('[');
@@ -136,7 +145,7 @@ const command: Command = {
       progress.clear();
       return 0;
     }
-    const all: FileStat[] = [];
+    const all: DiffStat[] = [];
     for await (const s of stats) all.push(s);
     progress.clear();
     await write(formatStat(all, terminalColumns()));
@@ -162,9 +171,37 @@ function progressLine(): { update?: (done: number, total: number, path: string) 
   };
 }
 
-function numstatLine(s: FileStat): string {
+function numstatLine(s: DiffStat): string {
   const mark = s.approximate ? '~' : '';
-  return s.binary ? `-\t-\t${quotePath(s.file)}\n` : `${mark}${s.additions}\t${mark}${s.deletions}\t${quotePath(s.file)}\n`;
+  const name = displayName(s);
+  return s.binary ? `-\t-\t${name}\n` : `${mark}${s.additions}\t${mark}${s.deletions}\t${name}\n`;
+}
+
+/**
+ * git's -M[<n>] and --find-renames[=<n>] (n as git reads it: "50%", "50" meaning 0.50, "0.5"),
+ * taken out of the arguments before the others are parsed; --no-renames turns them off.
+ * Options after "--" are paths and stay.
+ */
+export function renameArgs(argv: string[]): { renames?: RenameOptions; rest: string[] } {
+  let renames: RenameOptions | undefined;
+  const rest: string[] = [];
+  let paths = false;
+  for (const a of argv) {
+    const m = paths ? null : /^(?:-M|--find-renames(?:=|$))(.*)$/.exec(a);
+    if (a === '--') paths = true;
+    if (m) {
+      const { score, rest: junk } = parseRenameScore(m[1]!);
+      if (junk !== '' || (a.startsWith('--') && a.includes('=') && m[1] === '')) throw new UsageError(`${a}: expected a similarity like -M50% or --find-renames=50%`);
+      renames = m[1] ? { minScore: score } : {};
+    } else if (!paths && a === '--no-renames') renames = undefined;
+    else rest.push(a);
+  }
+  return { renames, rest };
+}
+
+/** git's warning when the rename matrix is skipped, with the limit that would do. */
+function warnRenameLimit(needed: number): void {
+  process.stderr.write(`snapline: inexact rename detection was skipped: too many files (use --rename-limit ${needed} or more)\n`);
 }
 
 export default command;

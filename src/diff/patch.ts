@@ -7,11 +7,13 @@ import { UsageError } from '../errors.js';
 import type { ObjectReader } from '../git/objects.js';
 import { resolveTree } from '../git/repo.js';
 import { runGit, type GitContext } from '../git/run.js';
-import { changedPaths, type Side, type TreeChange } from '../git/tree-diff.js';
+import type { Side } from '../git/tree-diff.js';
 import { compact } from './compact.js';
-import { allChanged, blobChunks, compareBlobs, countLines, Scratch, type BlobRef, type LineTables } from './compare.js';
+import { gitBinaryHunks, literalHunk, SMALL_BINARY } from './binary-patch.js';
+import { allChanged, blobChunks, compareBlobs, countLines, isBinaryBlob, Scratch, type BlobRef, type LineTables } from './compare.js';
 import { LineCursor, type Out } from './line-cursor.js';
-import { blobOf, openReaderPair } from './numstat.js';
+import { blobOf, filePairs, openReaderPair } from './numstat.js';
+import { similarityPercent, type FilePair, type RenameOptions } from './renames.js';
 import { quotePath } from './quote.js';
 
 export interface PatchOptions {
@@ -23,6 +25,10 @@ export interface PatchOptions {
   maxBytes?: number;
   /** Resume where an earlier page ended. */
   cursor?: PatchCursor;
+  /** Detect renames as `git diff -M` does. */
+  renames?: RenameOptions;
+  /** Binary files as git's binary patches (`git diff --binary`) instead of "Binary files … differ". */
+  binary?: boolean;
 }
 
 /** Where a page ended: the index of the file section and the bytes of it already produced. */
@@ -143,10 +149,14 @@ export function patchStream(ctx: GitContext, from: string, to: string, opts: Pat
   let nextCursor: PatchCursor | undefined;
   async function* run(): AsyncGenerator<Buffer> {
     const [fromTree, toTree] = await Promise.all([resolveTree(ctx, from), resolveTree(ctx, to)]);
-    const changes = await changedPaths(ctx, fromTree, toTree, opts.paths ?? []);
-    const sections = changes.flatMap(splitTypeChange);
-    const abbrev = await abbreviations(ctx, sections);
     const readers = openReaderPair(ctx);
+    const changes = await filePairs(ctx, readers.a, fromTree, toTree, opts.paths ?? [], opts.renames).catch((e: unknown) => {
+      readers.close();
+      throw e;
+    });
+    const sections = changes.flatMap(splitTypeChange);
+    const splitPaths = new Set(sections.filter((c, i) => i > 0 && sections[i - 1]!.path === c.path).map((c) => c.path));
+    const abbrev = await abbreviations(ctx, sections);
     const scratch = new Scratch();
     const start = opts.cursor ?? { file: 0, offset: 0 };
     if (start.file > sections.length) throw new UsageError(`cursor ${formatCursor(start)} is past the end of this diff`);
@@ -177,7 +187,7 @@ export function patchStream(ctx: GitContext, from: string, to: string, opts: Pat
           }
         };
         // The section is produced while its output is consumed, a chunk at a time.
-        const section = fileSection(readers, sections[f]!, abbrev, { ...opts, scratch }, out, lineDone).then(
+        const section = fileSection(readers, sections[f]!, abbrev, { ...opts, scratch, ctx, fromTree, toTree, split: splitPaths.has(sections[f]!.path) }, out, lineDone).then(
           () => pipe.finish(),
           (e: unknown) => pipe.finish(e instanceof PageFull ? undefined : e),
         );
@@ -200,8 +210,8 @@ export function patchStream(ctx: GitContext, from: string, to: string, opts: Pat
 }
 
 /** git shows a change of file type (file ↔ symlink ↔ submodule) as a deletion plus an addition. */
-function splitTypeChange(c: TreeChange): TreeChange[] {
-  if (c.before && c.after && typeOf(c.before.mode) !== typeOf(c.after.mode)) {
+function splitTypeChange(c: FilePair): FilePair[] {
+  if (c.status === 'modified' && c.before && c.after && typeOf(c.before.mode) !== typeOf(c.after.mode)) {
     return [
       { path: c.path, status: 'deleted', before: c.before },
       { path: c.path, status: 'added', after: c.after },
@@ -215,7 +225,7 @@ function typeOf(mode: string): string {
 }
 
 /** Unique abbreviations of every blob id, as `git diff` prints them on its index lines. */
-async function abbreviations(ctx: GitContext, sections: TreeChange[]): Promise<Map<string, string>> {
+async function abbreviations(ctx: GitContext, sections: FilePair[]): Promise<Map<string, string>> {
   const oids = new Set<string>();
   for (const c of sections) for (const s of [c.before, c.after]) if (s) oids.add(s.oid);
   const map = new Map<string, string>();
@@ -237,9 +247,9 @@ const NEWLINE = Buffer.from('\n');
 /** Writes one file's section: headers, then hunks copied from the blobs. */
 async function fileSection(
   readers: { a: ObjectReader; b: ObjectReader },
-  c: TreeChange,
+  c: FilePair,
   abbrev: Map<string, string>,
-  opts: PatchOptions & { scratch: Scratch },
+  opts: PatchOptions & { scratch: Scratch; ctx: GitContext; fromTree: string; toTree: string; split: boolean },
   out: Out,
   lineDone: LineDone,
 ): Promise<void> {
@@ -248,7 +258,7 @@ async function fileSection(
     await out(b, 0, b.length);
     lineDone();
   };
-  const aName = quoteLabel('a/', c.path);
+  const aName = quoteLabel('a/', c.from ?? c.path);
   const bName = quoteLabel('b/', c.path);
   await text(`diff --git ${aName} ${bName}\n`);
   const { before, after } = c;
@@ -256,9 +266,14 @@ async function fileSection(
   if (!before) await text(`new file mode ${after!.mode}\n`);
   else if (!after) await text(`deleted file mode ${before.mode}\n`);
   else if (before.mode !== after.mode) await text(`old mode ${before.mode}\nnew mode ${after.mode}\n`);
+  if (c.from !== undefined) await text(`similarity index ${similarityPercent(c.score ?? 0)}%\nrename from ${quotePath(c.from)}\nrename to ${quotePath(c.path)}\n`);
   if (before && after && before.oid === after.oid) return;
+  // With --binary, git writes whole ids on the index line of a binary file.
+  const binaryPatch = opts.binary === true && ((before !== undefined && (await isBinaryBlob(readers.a, blobOf(before)))) || (after !== undefined && (await isBinaryBlob(readers.b, blobOf(after)))));
+  const id = (s: Side | undefined, other: Side | undefined) => (binaryPatch ? (s ? s.oid : '0'.repeat(other!.oid.length)) : short(s, other));
   const sameMode = before && after && before.mode === after.mode ? ` ${before.mode}` : '';
-  await text(`index ${short(before, after)}..${short(after, before)}${sameMode}\n`);
+  await text(`index ${id(before, after)}..${id(after, before)}${sameMode}\n`);
+  if (binaryPatch) return await writeBinaryPatch(readers, c, opts, out, lineDone);
   const labelA = before ? aName : '/dev/null';
   const labelB = after ? bName : '/dev/null';
   const fileHeader = () => text(`--- ${labelA}${labelA.includes(' ') ? '\t' : ''}\n+++ ${labelB}${labelB.includes(' ') ? '\t' : ''}\n`);
@@ -291,6 +306,34 @@ async function fileSection(
     compact(sb, sa);
   }
   await emitHunks(readers, a, b, tables, context, out, lineDone);
+}
+
+/** "GIT binary patch" and its two hunks: git's own for small files, streamed literals otherwise. */
+async function writeBinaryPatch(
+  readers: { a: ObjectReader; b: ObjectReader },
+  c: FilePair,
+  opts: { ctx: GitContext; fromTree: string; toTree: string; split: boolean },
+  out: Out,
+  lineDone: LineDone,
+): Promise<void> {
+  const emit = async (line: Buffer) => {
+    await out(line, 0, line.length);
+    lineDone();
+  };
+  await emit(Buffer.from('GIT binary patch\n'));
+  const small = (c.before?.size ?? 0) < SMALL_BINARY && (c.after?.size ?? 0) < SMALL_BINARY;
+  const fromGit = small && !opts.split ? await gitBinaryHunks(opts.ctx, { fromTree: opts.fromTree, toTree: opts.toTree, path: c.path, from: c.from, score: c.score }) : null;
+  if (fromGit) {
+    for (let i = 0; i < fromGit.length; ) {
+      const end = fromGit.indexOf(10, i) + 1 || fromGit.length;
+      await emit(fromGit.subarray(i, end));
+      i = end;
+    }
+    return;
+  }
+  const none: BlobRef = { oid: '', size: 0, inline: Buffer.alloc(0) };
+  await literalHunk(readers.b, c.after ? blobOf(c.after) : none, emit);
+  await literalHunk(readers.a, c.before ? blobOf(c.before) : none, emit);
 }
 
 /** Over the budget: the whole file as one replacement hunk (valid, applies, not minimal). */
