@@ -39,6 +39,19 @@ Options:
   --continue CURSOR  continue a patch where a previous page ended
   --budget MIB       work-memory budget per file pair (default 48); over it, counts are
                      approximate and marked so (json "approximate": true, text "~")
+  -M[N%], --find-renames[=N%]
+                     pair deleted and added files as renames, as 'git diff -M' does: same
+                     content first, then similar content (at least N%, default 50%; git's
+                     reading of N: -M60% and -M6 both mean 60%). Renames show as
+                     "old => new" / "dir/{a => b}" in --numstat and --stat, with
+                     "similarity index" and "rename from/to" headers in --patch, and as
+                     {"status": "renamed", "from": OLD, "similarity": PERCENT} in json.
+                     Off by default (--no-renames), like stored session summaries.
+  --rename-limit N   with -M: skip similar-content pairing when deleted x added files
+                     exceed N x N (git's diff.renameLimit, default 1000; 0 = no limit)
+  --binary           with --patch: binary files as git's binary patches ("GIT binary
+                     patch", literal/delta hunks in base85) so the patch applies with
+                     'git apply', instead of "Binary files ... differ"
 
 Files of any size are compared in bounded memory: bodies stream (big ones straight from git's
 pack files), only per-line integers are kept, and patches are written as they are produced. Binary means what it means to git: a NUL byte in the first 8000 bytes, or a blob
@@ -48,6 +61,9 @@ Examples:
   snapline diff HEAD~1 HEAD --numstat
   snapline diff main feature --patch -U1 -- src/app.ts
   snapline diff 4b825dc HEAD --patch --max-bytes 65536 > page1.diff
+  snapline diff HEAD~1 HEAD --numstat -M
+  snapline diff v1.0 v2.0 --stat --find-renames=70%
+  snapline diff HEAD~3 HEAD --patch -M --binary > changes.patch && git apply --check changes.patch
   snapline diff --dir ~/work/app 3f2a9c1 8d04e7b --stat
 `;
 

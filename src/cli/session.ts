@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { numstatBetween } from '../diff/numstat.js';
 import { patchStream, parseCursor } from '../diff/patch.js';
 import { formatStat } from '../diff/stat.js';
 import { storeContext } from '../snapshot/index.js';
@@ -18,6 +19,7 @@ import {
   type SessionInfo,
 } from '../session/index.js';
 import { counterLine, intOption, parse, terminalColumns, write, type Command } from './command.js';
+import { renameArgs } from './diff.js';
 import { asStats } from './run.js';
 
 const help = `snapline session — browse, diff, revert and delete recorded sessions
@@ -27,6 +29,7 @@ Usage:
   snapline session show ID [--limit N] [--offset N] [--format text|json]
   snapline session diff ID [--message MSG] [--file PATH]... [--format text|json]
   snapline session diff ID [--message MSG] [--file PATH]... --patch [-U N] [--max-bytes N] [--continue CURSOR]
+                        [-M[N%]] [--binary]
   snapline session revert ID --message MSG
   snapline session unrevert ID
   snapline session delete ID
@@ -36,7 +39,9 @@ show      the session's turns (messages and their parts, with per-turn +/-), a p
           (--limit messages from --offset; default 50 from 0); reads the database only
 diff      per-file +/- of the session (or of turn --message), from the stored summaries;
           --patch produces the unified diff on demand from the snapshots, streamed, and pages it
-          with --max-bytes (the cursor for --continue is printed on stderr, or as "next" in json)
+          with --max-bytes (the cursor for --continue is printed on stderr, or as "next" in json);
+          -M[N%] pairs renames as 'git diff -M' does (per turn, compared again from the snapshots;
+          stored summaries stay without renames); --binary writes git's binary patches
 revert    puts back, per path, the files changed by turn MSG and later turns as they were before
           MSG (the current state is snapshotted first); files the session never changed are
           never written. Refused while a turn of the session is running.
@@ -47,6 +52,7 @@ Examples:
   snapline session list
   snapline session show ses_... --limit 20
   snapline session diff ses_... --message msg_... --patch --max-bytes 65536
+  snapline session diff ses_... -M --patch --binary > turn.patch   (applies with 'git apply')
   snapline session revert ses_... --message msg_...
 `;
 
@@ -77,7 +83,9 @@ const command: Command = {
   summary: 'list, show, diff, revert, unrevert or delete sessions',
   help,
   async run(argv) {
-    const [sub, ...rest] = argv;
+    const [sub, ...all] = argv;
+    // -M[<n>] / --find-renames[=<n>] (session diff): renames paired live from the snapshots.
+    const { renames, rest } = renameArgs(all);
     const { values: v, positionals } = parse(rest, {
       dir: { type: 'string' },
       limit: { type: 'string' },
@@ -89,7 +97,10 @@ const command: Command = {
       context: { type: 'string', short: 'U' },
       'max-bytes': { type: 'string' },
       continue: { type: 'string' },
+      binary: { type: 'boolean' },
     });
+    if ((renames || v.binary) && sub !== 'diff') throw new UsageError('-M and --binary go with session diff');
+    if (v.binary && !v.patch) throw new UsageError('--binary goes with --patch');
     const format = v.format ?? 'text';
     if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not '${format}'`);
     const asJson = format === 'json';
@@ -143,6 +154,21 @@ const command: Command = {
           range = diffRange(db, sid, v.message);
           if (!v.patch) {
             if (v.context !== undefined || v['max-bytes'] !== undefined || v.continue !== undefined) throw new UsageError('--context, --max-bytes and --continue go with --patch');
+            if (renames) {
+              // Summaries are stored without renames: with -M each turn is compared again.
+              const ctx = await storeContext(range.directory);
+              const turns = [];
+              for (const t of range.turns.filter((t) => t.start && t.end)) {
+                const diffs = await numstatBetween(ctx, t.start!, t.end!, { paths: v.file ?? [], renames });
+                turns.push({ messageID: t.id, total: { files: diffs.length, additions: diffs.reduce((n, d) => n + d.additions, 0), deletions: diffs.reduce((n, d) => n + d.deletions, 0) }, diffs });
+              }
+              if (asJson) return (await json(v.message ? turns[0] : turns), 0);
+              for (const t of turns) {
+                await write(`${t.messageID}  +${t.total.additions} -${t.total.deletions} in ${t.total.files} files\n`);
+                if (t.diffs.length) await write(formatStat(t.diffs, terminalColumns()));
+              }
+              return 0;
+            }
             const turns = range.turns.map((t) => {
               const sum = summaryOf(showSessionMessage(db, sid, t.id));
               return { messageID: t.id, total: sum?.total, truncated: sum?.truncated ?? false, diffs: onlyFiles(sum?.diffs ?? [], v.file) };
@@ -161,7 +187,7 @@ const command: Command = {
         const maxBytes = v['max-bytes'] === undefined ? (asJson ? 1 << 20 : undefined) : intOption('max-bytes', v['max-bytes'], 0);
         if (maxBytes === 0) throw new UsageError('--max-bytes must be at least 1');
         const ctx = await storeContext(range.directory);
-        const stream = patchStream(ctx, range.from, range.to, { paths: v.file ?? [], context: intOption('context', v.context, 3, 100000), maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined });
+        const stream = patchStream(ctx, range.from, range.to, { paths: v.file ?? [], context: intOption('context', v.context, 3, 100000), maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined, renames, binary: v.binary });
         if (asJson) {
           const parts: Buffer[] = [];
           for await (const b of stream.chunks) parts.push(b);
