@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -71,5 +72,43 @@ describe('memory contract on a 128 MiB pair', () => {
     git.stdout.on('data', (b: Buffer) => theirs.update(b));
     await once(git, 'close');
     assert.equal(ours.digest('hex'), theirs.digest('hex'));
+  });
+
+  it('-M numstat of the 128 MiB file renamed with 1 % of its lines edited stays under 200 MiB and equals git -M', async () => {
+    repo.git('read-tree', t2);
+    repo.git('checkout-index', '-f', '-a');
+    renameSync(join(repo.dir, 'build/log.txt'), join(repo.dir, 'build/log-renamed.txt'));
+    repo.git('add', '-A');
+    const t4 = repo.git('write-tree').trim();
+    const m = await measureProcess(process.execPath, [CLI, 'diff', t1, t4, '--numstat', '-M'], { cwd: repo.dir });
+    assert.equal(m.status, 0, m.stderr);
+    assert.ok(m.peakTreeRss < CEILING, `peak ${(m.peakTreeRss / 1048576).toFixed(1)} MiB`);
+    assert.match(m.stdout, /^\d+\t\d+\tbuild\/\{log.txt => log-renamed.txt\}\n$/);
+    assert.equal(m.stdout, repo.git('-c', 'core.bigFileThreshold=512m', 'diff', '-M', '--numstat', t1, t4));
+  });
+
+  it('a --binary patch of a 64 MiB binary file streams under 200 MiB and git apply gives the new file', async () => {
+    const big = join(repo.dir, 'build/blob.bin');
+    const block = Buffer.alloc(1 << 20);
+    for (let i = 0; i < block.length; i++) block[i] = (i * 2654435761) >>> 24;
+    const write = (variant: number) => {
+      const parts: Buffer[] = [];
+      for (let k = 0; k < 64; k++) parts.push(k === 33 ? Buffer.alloc(1 << 20, variant) : Buffer.from(block.map((b) => b ^ (k + variant))));
+      writeFileSync(big, Buffer.concat(parts));
+    };
+    write(1);
+    repo.git('add', '-A');
+    const before = repo.git('write-tree').trim();
+    write(2);
+    repo.git('add', '-A');
+    const after = repo.git('write-tree').trim();
+    const patch: Buffer[] = [];
+    const m = await measureProcess(process.execPath, [CLI, 'diff', before, after, '--patch', '--binary'], { cwd: repo.dir, onStdout: (b) => patch.push(b) });
+    assert.equal(m.status, 0, m.stderr);
+    assert.ok(m.peakTreeRss < CEILING, `peak ${(m.peakTreeRss / 1048576).toFixed(1)} MiB`);
+    const env = { ...process.env, GIT_INDEX_FILE: join(repo.dir, '.git', 'apply-index') };
+    execFileSync('git', ['read-tree', before], { cwd: repo.dir, env });
+    execFileSync('git', ['apply', '--cached', '-'], { cwd: repo.dir, env, input: Buffer.concat(patch), maxBuffer: 1 << 30 });
+    assert.equal(execFileSync('git', ['write-tree'], { cwd: repo.dir, env }).toString().trim(), after);
   });
 });

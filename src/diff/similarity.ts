@@ -41,61 +41,21 @@ export function signatureBytes(s: Signature): number {
  * both as git does.
  */
 export async function signatureOf(reader: ObjectReader, blob: BlobRef, scratch: SignatureScratch): Promise<Signature> {
-  const { counts, touched } = scratch;
-  let distinct = 0;
-  let accum1 = 0;
-  let accum2 = 0;
-  let n = 0;
-  let text = true;
-  let pendingCR = false;
-
-  const add = (c: number): void => {
-    const old1 = accum1;
-    accum1 = ((accum1 << 7) ^ (accum2 >>> 25)) >>> 0;
-    accum2 = ((accum2 << 7) ^ (old1 >>> 25)) >>> 0;
-    accum1 = (accum1 + c) >>> 0;
-    if (++n < MAX_SPAN && c !== 10) return;
-    const bucket = ((accum1 + Math.imul(accum2, 0x61)) >>> 0) % HASHBASE;
-    if (counts[bucket] === 0) touched[distinct++] = bucket;
-    counts[bucket] += n;
-    n = 0;
-    accum1 = accum2 = 0;
-  };
-  const feed = (chunk: Buffer): void => {
-    let i = 0;
-    if (pendingCR) {
-      pendingCR = false;
-      if (chunk.length === 0) return void (pendingCR = true);
-      if (chunk[0] !== 10) add(13);
-    }
-    const end = chunk.length;
-    for (; i < end; i++) {
-      const c = chunk[i]!;
-      if (c === 13 && text) {
-        if (i + 1 === end) {
-          pendingCR = true; // decided by the next chunk's first byte
-          continue;
-        }
-        if (chunk[i + 1] === 10) continue;
-      }
-      add(c);
-    }
-  };
-
+  const st: SpanState = { accum1: 0, accum2: 0, n: 0, distinct: 0, text: true, pendingCR: false };
   // The first 8000 bytes decide text or binary before any byte is counted.
   const head: Buffer[] = [];
   let headBytes = 0;
   let decided = false;
   const decide = (): void => {
     const first = Buffer.concat(head);
-    text = first.subarray(0, BINARY_SNIFF_BYTES).indexOf(0) < 0;
+    st.text = first.subarray(0, BINARY_SNIFF_BYTES).indexOf(0) < 0;
     decided = true;
-    feed(first);
+    countSpans(first, st, scratch);
     head.length = 0;
   };
   for await (const chunk of blobChunks(reader, blob)) {
     if (decided) {
-      feed(chunk);
+      countSpans(chunk, st, scratch);
       continue;
     }
     head.push(chunk);
@@ -103,16 +63,67 @@ export async function signatureOf(reader: ObjectReader, blob: BlobRef, scratch: 
     if (headBytes >= BINARY_SNIFF_BYTES) decide();
   }
   if (!decided) decide();
-  if (pendingCR) add(13);
+  if (st.pendingCR) {
+    st.pendingCR = false;
+    st.text = false; // the carriage return ends the blob: it is counted
+    countSpans(Buffer.from([13]), st, scratch);
+  }
 
-  const order = touched.subarray(0, distinct).sort();
-  const buckets = new Uint32Array(order);
-  const bytes = new Uint32Array(distinct);
-  for (let k = 0; k < distinct; k++) {
+  const { counts, touched } = scratch;
+  const buckets = new Uint32Array(touched.subarray(0, st.distinct).sort());
+  const bytes = new Uint32Array(st.distinct);
+  for (let k = 0; k < st.distinct; k++) {
     bytes[k] = counts[buckets[k]!]!;
     counts[buckets[k]!] = 0;
   }
   return { buckets, bytes };
+}
+
+/** Span hashing state carried from one chunk to the next. */
+interface SpanState {
+  accum1: number;
+  accum2: number;
+  n: number;
+  distinct: number;
+  text: boolean;
+  /** A text chunk ended with a carriage return: the next chunk's first byte decides it. */
+  pendingCR: boolean;
+}
+
+/** git's hash_chars loop over one chunk (locals only, for speed). */
+function countSpans(chunk: Buffer, st: SpanState, scratch: SignatureScratch): void {
+  const { counts, touched } = scratch;
+  let { accum1, accum2, n, distinct } = st;
+  const text = st.text;
+  let i = 0;
+  const end = chunk.length;
+  if (st.pendingCR && end > 0) {
+    st.pendingCR = false;
+    if (chunk[0] !== 10) i = -1; // count the carriage return first
+  }
+  for (; i < end; i++) {
+    const c = i < 0 ? 13 : chunk[i]!;
+    if (c === 13 && text && i >= 0) {
+      if (i + 1 === end) {
+        st.pendingCR = true;
+        break;
+      }
+      if (chunk[i + 1] === 10) continue;
+    }
+    const old1 = accum1;
+    accum1 = (((accum1 << 7) ^ (accum2 >>> 25)) + c) >>> 0;
+    accum2 = ((accum2 << 7) ^ (old1 >>> 25)) >>> 0;
+    if (++n < MAX_SPAN && c !== 10) continue;
+    const bucket = ((accum1 + Math.imul(accum2, 0x61)) >>> 0) % HASHBASE;
+    if (counts[bucket] === 0) touched[distinct++] = bucket;
+    counts[bucket] += n;
+    n = 0;
+    accum1 = accum2 = 0;
+  }
+  st.accum1 = accum1;
+  st.accum2 = accum2;
+  st.n = n;
+  st.distinct = distinct;
 }
 
 /** Bytes of `dst` that `src` can account for: git's `src_copied`. */
