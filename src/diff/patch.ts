@@ -150,20 +150,17 @@ export function patchStream(ctx: GitContext, from: string, to: string, opts: Pat
   async function* run(): AsyncGenerator<Buffer> {
     const [fromTree, toTree] = await Promise.all([resolveTree(ctx, from), resolveTree(ctx, to)]);
     const readers = openReaderPair(ctx);
-    const changes = await filePairs(ctx, readers.a, fromTree, toTree, opts.paths ?? [], opts.renames).catch((e: unknown) => {
-      readers.close();
-      throw e;
-    });
-    const sections = changes.flatMap(splitTypeChange);
-    const splitPaths = new Set(sections.filter((c, i) => i > 0 && sections[i - 1]!.path === c.path).map((c) => c.path));
-    const abbrev = await abbreviations(ctx, sections);
-    const scratch = new Scratch();
-    const start = opts.cursor ?? { file: 0, offset: 0 };
-    if (start.file > sections.length) throw new UsageError(`cursor ${formatCursor(start)} is past the end of this diff`);
-    const limit = opts.maxBytes ?? Infinity;
-    let pageBytes = 0;
     const pipe = new OutputPipe();
     try {
+      const changes = await filePairs(ctx, readers.a, fromTree, toTree, opts.paths ?? [], opts.renames);
+      const sections = changes.flatMap(splitTypeChange);
+      const splitPaths = new Set(sections.filter((c, i) => i > 0 && sections[i - 1]!.path === c.path).map((c) => c.path));
+      const abbrev = await abbreviations(ctx, sections);
+      const scratch = new Scratch();
+      const start = opts.cursor ?? { file: 0, offset: 0 };
+      if (start.file > sections.length) throw new UsageError(`cursor ${formatCursor(start)} is past the end of this diff`);
+      const limit = opts.maxBytes ?? Infinity;
+      let pageBytes = 0;
       for (let f = start.file; f < sections.length; f++) {
         let skip = f === start.file ? start.offset : 0;
         let produced = 0;
