@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -193,6 +193,17 @@ describe('renames and binary patches against git', () => {
       execFileSync('git', ['apply', '--cached', '--binary', '-'], { cwd: repo.dir, env, input: patch, maxBuffer: 1 << 30 });
       assert.equal(execFileSync('git', ['write-tree'], { cwd: repo.dir, env }).toString().trim(), to, `applied ${m} patch gives the new tree`);
     }
+    // Pages cut inside a streamed literal resume there: together they are the whole patch.
+    const whole = snapline(repo.dir, from, to, '--patch', '--binary', '-M');
+    let pages = '';
+    let cursor: string | undefined;
+    do {
+      const r = spawnSync(process.execPath, [CLI, 'diff', from, to, '--patch', '--binary', '-M', '--max-bytes', String(1 << 20), ...(cursor ? ['--continue', cursor] : [])], { cwd: repo.dir, encoding: 'utf8', maxBuffer: 1 << 30 });
+      assert.equal(r.status, 0, r.stderr);
+      pages += r.stdout;
+      cursor = /--continue (\S+)/.exec(r.stderr)?.[1];
+    } while (cursor);
+    assert.equal(pages, whole);
   });
 });
 

@@ -13,6 +13,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDeflate } from 'node:zlib';
 import type { ObjectReader } from '../git/objects.js';
+import { reclaimArrays } from '../git/reclaim.js';
 import { runGit, type GitContext } from '../git/run.js';
 import { blobChunks, type BlobRef } from './compare.js';
 import { MAX_SCORE } from './similarity.js';
@@ -22,12 +23,16 @@ export const SMALL_BINARY = 256 * 1024;
 /** git's zlib level for binary patches (core.compression's default). */
 const ZLIB_LEVEL = 1;
 const LINE_BYTES = 52;
+/** Deflated bytes between two full collections (see literalHunk). */
+const RECLAIM_EVERY = 8 * 1024 * 1024;
 const ALPHABET = Buffer.from('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~');
 
-/** One base85 line ("\n" included) for 1–52 bytes. */
-export function base85Line(bytes: Buffer): Buffer {
+/** Bytes one base85 line takes at most: length, 13 groups of 5, newline. */
+const LINE_MAX = 1 + (LINE_BYTES / 4) * 5 + 1;
+
+/** Writes the base85 line ("\n" included) for 1–52 bytes into `out`; returns its length. */
+export function base85Line(bytes: Buffer, out: Buffer = Buffer.allocUnsafe(LINE_MAX)): number {
   const n = bytes.length;
-  const out = Buffer.allocUnsafe(1 + Math.ceil(n / 4) * 5 + 1);
   out[0] = n <= 26 ? 0x41 + n - 1 : 0x61 + n - 27;
   let o = 1;
   for (let i = 0; i < n; i += 4) {
@@ -40,31 +45,56 @@ export function base85Line(bytes: Buffer): Buffer {
     o += 5;
   }
   out[o] = 10;
-  return out;
+  return o + 1;
 }
 
 /**
  * A literal hunk of `blob`, line by line: "literal SIZE", the deflated content in base85
- * lines, then an empty line. Streams: only a deflate window and one line are held.
+ * lines, then an empty line. Streams: only a deflate window and one line are held; `emit`
+ * must copy the line before it returns (its buffer is reused).
  */
 export async function literalHunk(reader: ObjectReader, blob: BlobRef, emit: (line: Buffer) => Promise<void>): Promise<void> {
   await emit(Buffer.from(`literal ${blob.size}\n`));
   const pending = Buffer.allocUnsafe(LINE_BYTES);
+  const line = Buffer.allocUnsafe(LINE_MAX);
   let used = 0;
-  await pipeline(Readable.from(blobChunks(reader, blob)), createDeflate({ level: ZLIB_LEVEL }), async (deflated: AsyncIterable<Buffer>) => {
-    for await (const chunk of deflated) {
-      for (let i = 0; i < chunk.length; ) {
-        const n = chunk.copy(pending, used, i, Math.min(chunk.length, i + LINE_BYTES - used));
-        used += n;
-        i += n;
-        if (used === LINE_BYTES) {
-          await emit(base85Line(pending));
-          used = 0;
+  let deflatedBytes = 0;
+  // An error of `emit` (the page is full, the consumer left) ends the pipeline: it is the
+  // error to report, not the pipeline's own abort.
+  let emitFailure: { error: unknown } | null = null;
+  const send = async (bytes: Buffer) => {
+    try {
+      await emit(line.subarray(0, base85Line(bytes, line)));
+    } catch (error) {
+      emitFailure = { error };
+      throw error;
+    }
+  };
+  try {
+    await pipeline(Readable.from(blobChunks(reader, blob)), createDeflate({ level: ZLIB_LEVEL }), async (deflated: AsyncIterable<Buffer>) => {
+      for await (const chunk of deflated) {
+        for (let i = 0; i < chunk.length; ) {
+          const n = chunk.copy(pending, used, i, Math.min(chunk.length, i + LINE_BYTES - used));
+          used += n;
+          i += n;
+          if (used === LINE_BYTES) {
+            await send(pending);
+            used = 0;
+          }
+        }
+        // zlib's output chunks outlive a young-generation collection (the stream holds them
+        // across awaits) and are freed only by a full one: one every 8 MiB keeps them few.
+        deflatedBytes += chunk.length;
+        if (deflatedBytes >= RECLAIM_EVERY) {
+          deflatedBytes = 0;
+          reclaimArrays();
         }
       }
-    }
-  });
-  if (used) await emit(base85Line(pending.subarray(0, used)));
+    });
+  } catch (error) {
+    throw emitFailure ? (emitFailure as { error: unknown }).error : error;
+  }
+  if (used) await send(pending.subarray(0, used));
   await emit(Buffer.from('\n'));
 }
 
