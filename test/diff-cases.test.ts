@@ -32,6 +32,7 @@ describe('diff edge cases against git', () => {
     w('text-to-empty.txt', 'gone\nsoon\n');
     w('deleted.txt', 'bye\n');
     w('mode-only.sh', 'echo hi\n');
+    w('mode-only.bin', 'a\0b');
     w('late-nul.bin', 'x'.repeat(9000) + '\0' + '\n');
     w('early-nul.bin', 'ab\0cd\n');
     w('dir with space/fi le.txt', 'a\nb\n');
@@ -57,6 +58,7 @@ describe('diff edge cases against git', () => {
     w('text-to-empty.txt', '');
     unlinkSync(join(repo.dir, 'deleted.txt'));
     chmodSync(join(repo.dir, 'mode-only.sh'), 0o755);
+    chmodSync(join(repo.dir, 'mode-only.bin'), 0o755);
     w('late-nul.bin', 'y'.repeat(9000) + '\0' + '\n');
     w('early-nul.bin', 'ab\0ce\n');
     w('dir with space/fi le.txt', 'a\nc\n');
@@ -85,6 +87,7 @@ describe('diff edge cases against git', () => {
     assert.equal(byName.get('late-nul.bin')?.binary, undefined, 'a NUL after byte 8000 is text to git');
     assert.equal(byName.get('early-nul.bin')?.binary, true);
     assert.equal(byName.get('mode-only.sh')?.after?.mode, '100755');
+    assert.equal(byName.get('mode-only.bin')?.binary, true, 'a binary file whose mode alone changed is still binary to git');
   });
 
   for (const context of [3, 1, 0, 10]) {

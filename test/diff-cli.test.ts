@@ -80,6 +80,9 @@ describe('snapline diff (CLI)', () => {
     ['two output modes', ['diff', 'HEAD~1', 'HEAD', '--numstat', '--patch'], /one of --numstat, --stat, --patch/],
     ['an unknown option', ['diff', 'HEAD~1', 'HEAD', '--frobnicate'], /frobnicate/],
     ['a bad cursor', ['diff', 'HEAD~1', 'HEAD', '--patch', '--continue', 'abc'], /not a patch cursor/],
+    ['a bad similarity', ['diff', 'HEAD~1', 'HEAD', '-M5x'], /expected a similarity like -M50%/],
+    ['--binary without --patch', ['diff', 'HEAD~1', 'HEAD', '--binary'], /--binary goes with --patch/],
+    ['--rename-limit without -M', ['diff', 'HEAD~1', 'HEAD', '--rename-limit', '5'], /--rename-limit goes with -M/],
   ];
   for (const [what, args, message] of bad) {
     it(`refuses ${what} with a one-line error and a non-zero exit`, () => {
@@ -148,7 +151,7 @@ describe('snapline diff (CLI)', () => {
   it('--help teaches the command', () => {
     const r = snapline(repo.dir, 'diff', '--help');
     assert.equal(r.status, 0);
-    for (const word of ['--numstat', '--patch', '--max-bytes', '--continue', 'Examples']) assert.ok(r.stdout.includes(word), word);
+    for (const word of ['--numstat', '--patch', '--max-bytes', '--continue', '-M[N%]', '--find-renames', '--rename-limit', '--binary', 'Examples']) assert.ok(r.stdout.includes(word), word);
   });
 
   it('leaves no stray processes or files behind', () => {

@@ -1,10 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { numstatBetween } from '../src/diff/numstat.js';
 import { patchStream } from '../src/diff/patch.js';
+import { displayName } from '../src/diff/stat.js';
 import { rng, tempRepo } from './helpers/repo.js';
 
 /**
@@ -106,10 +107,18 @@ describe('diff engine against git', () => {
     repo.git('add', '-A');
     repo.git('rm', '-q', '--cached', 'cases/only-in-new.txt');
     t1 = repo.git('write-tree').trim();
+    // Some files move (some edited on the way, some made executable) for the -M comparisons.
+    const moved = rng(SEED + 3);
     pairs.forEach(([, after], i) => {
       const p = join(dir, `f${i}.txt`);
       if (after === null) execFileSync('rm', [p]);
-      else writeFileSync(p, after);
+      else if (moved() < 0.03) {
+        execFileSync('rm', [p]);
+        const to = join(repo.dir, moved() < 0.5 ? 'cases' : 'moved', `${moved() < 0.5 ? `f${i}` : `g${i}`}.txt`.replace(/^f/, 'r'));
+        mkdirSync(join(to, '..'), { recursive: true });
+        writeFileSync(to, after);
+        if (moved() < 0.2) chmodSync(to, 0o755);
+      } else writeFileSync(p, after);
     });
     repo.git('add', '-A');
     t2 = repo.git('write-tree').trim();
@@ -166,5 +175,31 @@ describe('diff engine against git', () => {
     assert.equal(ours.length, theirs.length);
     const differing = ours.map((s, i) => (s === theirs[i] ? null : s.split('\n')[0])).filter(Boolean);
     assert.deepEqual(differing, [], `${differing.length} file sections differ from git diff --color=always`);
+  });
+
+  it('with -M: the numbers and renames of git diff -M --numstat, and --binary patches byte-identical to git', async () => {
+    const expected = repo.git('diff', '-M', '--numstat', t1, t2);
+    assert.ok((expected.match(/ => /g) ?? []).length > CASES / 100, 'the trees have renames');
+    const stats = await numstatBetween({ cwd: repo.dir }, t1, t2, { renames: {} });
+    assert.equal(stats.map((s) => `${s.binary ? '-' : s.additions}\t${s.binary ? '-' : s.deletions}\t${displayName(s)}\n`).join(''), expected);
+    const parts: Buffer[] = [];
+    for await (const b of patchStream({ cwd: repo.dir }, t1, t2, { renames: {}, binary: true }).chunks) parts.push(b);
+    const ours = Buffer.concat(parts).toString('utf8').split(/(?=^diff --git )/m);
+    const theirs = repo.git('diff', '-M', '--binary', t1, t2).split(/(?=^diff --git )/m);
+    assert.equal(ours.length, theirs.length);
+    const differing = ours.map((s, i) => (s === theirs[i] ? null : s.split('\n')[0])).filter(Boolean);
+    assert.deepEqual(differing, [], `${differing.length} file sections differ from git diff -M --binary`);
+  });
+
+  it('with -M: coloured patches byte-identical to git diff -M --color=always', async () => {
+    const parts: Buffer[] = [];
+    for await (const b of patchStream({ cwd: repo.dir }, t1, t2, { renames: {}, color: true }).chunks) parts.push(b);
+    const start = /(?=^\x1b\[1mdiff --git )/m;
+    const ours = Buffer.concat(parts).toString('utf8').split(start);
+    const theirs = repo.git('diff', '-M', '--color=always', t1, t2).split(start);
+    assert.ok(theirs.some((t) => t.includes('\x1b[1mrename from ')), 'no coloured renames from git');
+    assert.equal(ours.length, theirs.length);
+    const differing = ours.map((s, i) => (s === theirs[i] ? null : s.split('\n')[0])).filter(Boolean);
+    assert.deepEqual(differing, [], `${differing.length} file sections differ from git diff -M --color=always`);
   });
 });

@@ -3,10 +3,11 @@ import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { openRepository, quotePathSetting } from '../git/repo.js';
 import type { GitContext } from '../git/run.js';
-import { numstatStream, type FileStat } from '../diff/numstat.js';
+import { numstatStream, type DiffStat } from '../diff/numstat.js';
+import { DEFAULT_RENAME_LIMIT, type RenameOptions } from '../diff/renames.js';
+import { parseRenameScore } from '../diff/similarity.js';
 import { patchStream, parseCursor, type PatchOptions } from '../diff/patch.js';
-import { quotePath } from '../diff/quote.js';
-import { formatStat } from '../diff/stat.js';
+import { displayName, formatStat } from '../diff/stat.js';
 import { colorArgs, colorOption, intOption, parse, terminalColumns, withPager, write, type Command } from './command.js';
 
 const help = `snapline diff — what changed between two trees, with git's exact +/- numbers
@@ -38,6 +39,19 @@ Options:
   --continue CURSOR  continue a patch where a previous page ended
   --budget MIB       work-memory budget per file pair (default 48); over it, counts are
                      approximate and marked so (json "approximate": true, text "~")
+  -M[N%], --find-renames[=N%]
+                     pair deleted and added files as renames, as 'git diff -M' does: same
+                     content first, then similar content (at least N%, default 50%; git's
+                     reading of N: -M60% and -M6 both mean 60%). Renames show as
+                     "old => new" / "dir/{a => b}" in --numstat and --stat, with
+                     "similarity index" and "rename from/to" headers in --patch, and as
+                     {"status": "renamed", "from": OLD, "similarity": PERCENT} in json.
+                     Off by default (--no-renames), like stored session summaries.
+  --rename-limit N   with -M: skip similar-content pairing when deleted x added files
+                     exceed N x N (git's diff.renameLimit, default 1000; 0 = no limit)
+  --binary           with --patch: binary files as git's binary patches ("GIT binary
+                     patch", literal/delta hunks in base85) so the patch applies with
+                     'git apply', instead of "Binary files ... differ"
   --color[=WHEN]     git's colours for --stat and --patch: auto (default: when stdout is a
                      terminal, TERM is not "dumb" and NO_COLOR is unset), always, never;
                      --no-color is never
@@ -57,6 +71,9 @@ Examples:
   snapline diff HEAD~1 HEAD --numstat
   snapline diff main feature --patch -U1 -- src/app.ts
   snapline diff 4b825dc HEAD --patch --max-bytes 65536 > page1.diff
+  snapline diff HEAD~1 HEAD --numstat -M
+  snapline diff v1.0 v2.0 --stat --find-renames=70%
+  snapline diff HEAD~3 HEAD --patch -M --binary > changes.patch && git apply --check changes.patch
   snapline diff --dir ~/work/app 3f2a9c1 8d04e7b --stat
   snapline diff HEAD~3 HEAD --patch --color=always | less -R
   SNAPLINE_PAGER='less -S' snapline diff main feature --patch
@@ -79,7 +96,8 @@ const command: Command = {
   summary: 'compare two trees: numstat, stat or streamed patch, exact and bounded',
   help,
   async run(argv) {
-    argv = colorArgs(argv);
+    const { renames, rest } = renameArgs(argv);
+    argv = colorArgs(rest);
     const { values: v, positionals } = parse(argv, {
       'git-dir': { type: 'string' },
       repo: { type: 'string' },
@@ -94,6 +112,8 @@ const command: Command = {
       budget: { type: 'string' },
       color: { type: 'string' },
       'no-pager': { type: 'boolean' },
+      'rename-limit': { type: 'string' },
+      binary: { type: 'boolean' },
     });
     const dd = argv.indexOf('--');
     const nBefore = dd < 0 ? positionals.length : positionals.length - (argv.length - dd - 1);
@@ -111,9 +131,13 @@ const command: Command = {
     if (budgetMiB === 0) throw new UsageError('--budget must be at least 1 (MiB)');
     const budgetBytes = budgetMiB * 1048576;
     if ((v['max-bytes'] !== undefined || v.continue !== undefined || v.context !== undefined) && !v.patch) throw new UsageError('--context, --max-bytes and --continue go with --patch');
+    if (v.binary && !v.patch) throw new UsageError('--binary goes with --patch');
+    if (v['rename-limit'] !== undefined && !renames) throw new UsageError('--rename-limit goes with -M/--find-renames');
+    if (renames) renames.limit = intOption('rename-limit', v['rename-limit'], DEFAULT_RENAME_LIMIT);
     const color = colorOption(v.color) && format === 'text';
     const [from, to] = revs as [string, string];
     const ctx = await repoFromOptions(v);
+    if (renames) renames.onLimit = warnRenameLimit;
     // Snapshot paths are workspace-relative; the user types them relative to where they are.
     if (v.dir !== undefined && paths.length) {
       const { workspacePath } = await import('../snapshot/paths.js');
@@ -122,10 +146,10 @@ const command: Command = {
     // Paths are quoted as the user's git would: a snapshot store's own setting is snapline's.
     const quote = await quotePathSetting(v.dir !== undefined ? { cwd: resolve(v.dir) } : ctx);
 
-    if (format === 'json') return diffJson(ctx, from, to, { paths, budgetBytes, quote, patch: v.patch, context, maxBytes, cursor: v.continue });
+    if (format === 'json') return diffJson(ctx, from, to, { paths, budgetBytes, quote, renames, binary: v.binary, patch: v.patch, context, maxBytes, cursor: v.continue });
     return withPager(!v['no-pager'], async () => {
       if (v.patch) {
-        const opts: PatchOptions = { paths, context, budgetBytes, quotePath: quote, color, maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined };
+        const opts: PatchOptions = { paths, context, budgetBytes, quotePath: quote, color, renames, binary: v.binary, maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined };
         const stream = patchStream(ctx, from, to, opts);
         for await (const b of stream.chunks) await write(b);
         const next = stream.next();
@@ -133,7 +157,7 @@ const command: Command = {
         return 0;
       }
       const progress = progressLine();
-      const stats = numstatStream(ctx, from, to, { paths, budgetBytes, onProgress: progress.update });
+      const stats = numstatStream(ctx, from, to, { paths, budgetBytes, renames, onProgress: progress.update });
       if (v.numstat) {
         for await (const s of stats) {
           progress.clear();
@@ -142,7 +166,7 @@ const command: Command = {
         progress.clear();
         return 0;
       }
-      const all: FileStat[] = [];
+      const all: DiffStat[] = [];
       for await (const s of stats) all.push(s);
       progress.clear();
       await write(formatStat(all, terminalColumns(), { quotePath: quote, color }));
@@ -156,10 +180,10 @@ async function diffJson(
   ctx: GitContext,
   from: string,
   to: string,
-  o: { paths: string[]; budgetBytes: number; quote: boolean; patch?: boolean; context: number; maxBytes?: number; cursor?: string },
+  o: { paths: string[]; budgetBytes: number; quote: boolean; renames?: RenameOptions; binary?: boolean; patch?: boolean; context: number; maxBytes?: number; cursor?: string },
 ): Promise<number> {
   if (o.patch) {
-    const stream = patchStream(ctx, from, to, { paths: o.paths, quotePath: o.quote, context: o.context, budgetBytes: o.budgetBytes, maxBytes: o.maxBytes ?? 1 << 20, cursor: o.cursor ? parseCursor(o.cursor) : undefined });
+    const stream = patchStream(ctx, from, to, { paths: o.paths, quotePath: o.quote, renames: o.renames, binary: o.binary, context: o.context, budgetBytes: o.budgetBytes, maxBytes: o.maxBytes ?? 1 << 20, cursor: o.cursor ? parseCursor(o.cursor) : undefined });
     const parts: Buffer[] = [];
     for await (const b of stream.chunks) parts.push(b);
     await write(JSON.stringify({ patch: Buffer.concat(parts).toString('utf8'), next: stream.next() ?? null }) + '\n');
@@ -168,7 +192,7 @@ async function diffJson(
   const progress = progressLine();
   let first = true;
   await write('[');
-  for await (const s of numstatStream(ctx, from, to, { paths: o.paths, budgetBytes: o.budgetBytes, onProgress: progress.update })) {
+  for await (const s of numstatStream(ctx, from, to, { paths: o.paths, budgetBytes: o.budgetBytes, renames: o.renames, onProgress: progress.update })) {
     progress.clear();
     await write((first ? '\n' : ',\n') + JSON.stringify(s));
     first = false;
@@ -196,10 +220,37 @@ function progressLine(): { update?: (done: number, total: number, path: string) 
   };
 }
 
-function numstatLine(s: FileStat, quoteNonAscii: boolean): string {
+function numstatLine(s: DiffStat, quoteNonAscii: boolean): string {
   const mark = s.approximate ? '~' : '';
-  const name = quotePath(s.file, quoteNonAscii);
+  const name = displayName(s, quoteNonAscii);
   return s.binary ? `-\t-\t${name}\n` : `${mark}${s.additions}\t${mark}${s.deletions}\t${name}\n`;
+}
+
+/**
+ * git's -M[<n>] and --find-renames[=<n>] (n as git reads it: "50%", "50" meaning 0.50, "0.5"),
+ * taken out of the arguments before the others are parsed; --no-renames turns them off.
+ * Options after "--" are paths and stay.
+ */
+export function renameArgs(argv: string[]): { renames?: RenameOptions; rest: string[] } {
+  let renames: RenameOptions | undefined;
+  const rest: string[] = [];
+  let paths = false;
+  for (const a of argv) {
+    const m = paths ? null : /^(?:-M|--find-renames(?:=|$))(.*)$/.exec(a);
+    if (a === '--') paths = true;
+    if (m) {
+      const { score, rest: junk } = parseRenameScore(m[1]!);
+      if (junk !== '' || (a.startsWith('--') && a.includes('=') && m[1] === '')) throw new UsageError(`${a}: expected a similarity like -M50% or --find-renames=50%`);
+      renames = m[1] ? { minScore: score } : {};
+    } else if (!paths && a === '--no-renames') renames = undefined;
+    else rest.push(a);
+  }
+  return { renames, rest };
+}
+
+/** git's warning when the rename matrix is skipped, with the limit that would do. */
+function warnRenameLimit(needed: number): void {
+  process.stderr.write(`snapline: inexact rename detection was skipped: too many files (use --rename-limit ${needed} or more)\n`);
 }
 
 export default command;

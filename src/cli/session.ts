@@ -1,5 +1,5 @@
 import { SnaplineError, UsageError } from '../errors.js';
-import { numstatStream } from '../diff/numstat.js';
+import { numstatBetween, numstatStream } from '../diff/numstat.js';
 import { patchStream, parseCursor } from '../diff/patch.js';
 import { formatStat } from '../diff/stat.js';
 import { quotePathSetting } from '../git/repo.js';
@@ -28,6 +28,7 @@ import {
   type UndoResult,
 } from '../session/index.js';
 import { colorArgs, colorOption, counterLine, intOption, parse, terminalColumns, withPager, write, type Command } from './command.js';
+import { renameArgs } from './diff.js';
 import { asStats } from './run.js';
 
 const help = `snapline session — browse, diff, revert and delete recorded sessions
@@ -35,9 +36,9 @@ const help = `snapline session — browse, diff, revert and delete recorded sess
 Usage:
   snapline session list [--dir DIR] [--limit N] [--offset N] [--format text|json]
   snapline session show [SESSION] [--limit N] [--offset N] [--format text|json] [--no-pager]
-  snapline session diff [SESSION] [--message MSG | --turns-only] [--file PATH]... [--format text|json]
+  snapline session diff [SESSION] [--message MSG | --turns-only] [--file PATH]... [-M[N%]] [--format text|json]
   snapline session diff [SESSION] [--message MSG | --turns-only] [--file PATH]... --patch [-U N] [--max-bytes N] [--continue CURSOR]
-                        [--color[=auto|always|never]] [--no-pager]
+                        [-M[N%]] [--binary] [--color[=auto|always|never]] [--no-pager]
   snapline session revert [SESSION] --message MSG [--dry-run] [--force] [--wait SECONDS] [--format text|json]
   snapline session unrevert [SESSION] [--dry-run] [--force] [--wait SECONDS] [--format text|json]
   snapline session delete SESSION [--wait SECONDS]
@@ -63,6 +64,9 @@ diff      per-file +/- and, with --patch, the unified diff (produced on demand f
           edits made between turns (by hand, by other tools) are included; the first line
           says so. --turns-only keeps only the paths the turns themselves changed.
           With --message MSG: that turn alone (its stats come from the stored summary).
+          -M[N%] pairs renames as 'git diff -M' does (compared again from the snapshots;
+          stored summaries stay without renames); --binary (with --patch) writes git's
+          binary patches, so the patch applies with 'git apply'.
           On a terminal, show and diff output is coloured like git's (--color=never or
           NO_COLOR turns it off; --color=always forces it) and paged ($SNAPLINE_PAGER, else
           $PAGER, else 'less' with LESS=FRX; --no-pager or a pager of "cat" for none).
@@ -95,6 +99,7 @@ Examples:
   snapline session diff --turns-only --patch
   snapline session diff --message 2 --patch --max-bytes 65536
   snapline session diff --message last --file src/app.ts
+  snapline session diff --message 2 -M --patch --binary > turn.patch   # applies with 'git apply'
   snapline session revert --message 2 --dry-run   # the files it would write and delete
   snapline session revert --message 2       # undo turn 2 and every later turn
   snapline session unrevert --wait 30      # give up after 30 s if the workspace is busy
@@ -123,9 +128,10 @@ function onlyFiles(diffs: FileDiff[], files: string[] | undefined): FileDiff[] {
 }
 
 /** The --file paths no listed turn changed (a typo or a file the session left alone: worth a note). */
-function untouched(files: string[] | undefined, turns: { diffs: readonly { file: string }[]; truncated: boolean }[]): string[] {
+function untouched(files: string[] | undefined, turns: { diffs: readonly { file: string; from?: string }[]; truncated: boolean }[]): string[] {
   if (turns.some((t) => t.truncated)) return [];
-  return (files ?? []).filter((f) => !turns.some((t) => t.diffs.some((d) => under(d.file, f))));
+  // A renamed file counts under its old path too.
+  return (files ?? []).filter((f) => !turns.some((t) => t.diffs.some((d) => under(d.file, f) || (d.from !== undefined && under(d.from, f)))));
 }
 
 const progress = (m: string) => {
@@ -158,7 +164,9 @@ const command: Command = {
   summary: 'list, show, diff, revert, unrevert or delete sessions',
   help,
   async run(argv) {
-    const [sub, ...rest] = argv;
+    const [sub, ...all] = argv;
+    // -M[<n>] / --find-renames[=<n>] (session diff): renames paired live from the snapshots.
+    const { renames, rest } = renameArgs(all);
     const { values: v, positionals } = parse(colorArgs(rest), {
       dir: { type: 'string' },
       limit: { type: 'string' },
@@ -176,7 +184,10 @@ const command: Command = {
       'turns-only': { type: 'boolean' },
       color: { type: 'string' },
       'no-pager': { type: 'boolean' },
+      binary: { type: 'boolean' },
     });
+    if ((renames || v.binary) && sub !== 'diff') throw new UsageError('-M and --binary go with session diff');
+    if (v.binary && !v.patch) throw new UsageError('--binary goes with --patch');
     const waitSeconds = v.wait === undefined ? undefined : intOption('wait', v.wait, 0);
     const format = v.format ?? 'text';
     if (format !== 'text' && format !== 'json') throw new UsageError(`--format must be text or json, not '${format}'`);
@@ -270,10 +281,23 @@ const command: Command = {
           if (v['turns-only'] && !wide) throw new UsageError('--turns-only goes with a session-wide diff (without --message)');
           if (!v.patch && (v.context !== undefined || v['max-bytes'] !== undefined || v.continue !== undefined)) throw new UsageError('--context, --max-bytes and --continue go with --patch');
           if (!v.patch && !wide) {
-            // One turn: its stored summary, from the database alone.
             const id = range.turns[0]!.id;
+            const turn = turnNumbers(db, sid).get(id);
+            if (renames) {
+              // Summaries are stored without renames: with -M the turn is compared again from its snapshots.
+              const ctx = await storeContext(range.directory);
+              const diffs = range.from && range.to ? await numstatBetween(ctx, range.from, range.to, { paths: files ?? [], renames }) : [];
+              const t = { turn, messageID: id, total: { files: diffs.length, additions: diffs.reduce((n, d) => n + d.additions, 0), deletions: diffs.reduce((n, d) => n + d.deletions, 0) }, truncated: false, diffs };
+              for (const f of untouched(files, [t])) process.stderr.write(`snapline: turn #${t.turn} did not change '${f}'\n`);
+              if (asJson) return (await json(t), 0);
+              const quote = await quotePathSetting({ cwd: range.directory });
+              await write(`#${t.turn}  ${t.messageID}  +${t.total.additions} -${t.total.deletions} in ${t.total.files} files\n`);
+              if (t.diffs.length) await write(formatStat(t.diffs, terminalColumns(), { quotePath: quote, color }));
+              return 0;
+            }
+            // One turn: its stored summary, from the database alone.
             const sum = summaryOf(showSessionMessage(db, sid, id));
-            const t = { turn: turnNumbers(db, sid).get(id), messageID: id, total: sum?.total, truncated: sum?.truncated ?? false, diffs: onlyFiles(sum?.diffs ?? [], files) };
+            const t = { turn, messageID: id, total: sum?.total, truncated: sum?.truncated ?? false, diffs: onlyFiles(sum?.diffs ?? [], files) };
             for (const f of untouched(files, [t])) process.stderr.write(`snapline: turn #${t.turn} did not change '${f}'\n`);
             if (asJson) return (await json(t), 0);
             const quote = await quotePathSetting({ cwd: range.directory });
@@ -299,13 +323,13 @@ const command: Command = {
             : `session ${sid} — all changes from its first snapshot to its last (edits made between turns included; --turns-only for the turns' own changes)\n`;
         if (!v.patch) {
           const stats = [];
-          for await (const s of numstatStream(ctx, range.from, range.to, { paths: files ?? [], only })) stats.push(s);
+          for await (const s of numstatStream(ctx, range.from, range.to, { paths: files ?? [], only, renames })) stats.push(s);
           for (const f of untouched(files, [{ diffs: stats, truncated: false }])) process.stderr.write(`snapline: the session did not change '${f}'\n`);
           if (asJson) return (await json({ sessionID: sid, from: range.from, to: range.to, turnsOnly: only !== undefined, diffs: stats }), 0);
           await write(covers + (stats.length ? formatStat(stats, terminalColumns(), { quotePath: quote, color }) : 'no files changed\n'));
           return 0;
         }
-        const stream = patchStream(ctx, range.from, range.to, { quotePath: quote, color: color && !asJson, only, paths: files ?? [], context: intOption('context', v.context, 3, 100000), maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined });
+        const stream = patchStream(ctx, range.from, range.to, { quotePath: quote, color: color && !asJson, only, paths: files ?? [], context: intOption('context', v.context, 3, 100000), maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined, renames, binary: v.binary });
         if (asJson) {
           const parts: Buffer[] = [];
           for await (const b of stream.chunks) parts.push(b);

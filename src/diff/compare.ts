@@ -99,6 +99,19 @@ function hasNul(chunk: Buffer, seen: number): boolean {
   return seen < BINARY_SNIFF_BYTES && chunk.subarray(0, BINARY_SNIFF_BYTES - seen).indexOf(0) >= 0;
 }
 
+/** git's binary test alone: a NUL in the first 8000 bytes, or a blob over 512 MiB. */
+export async function isBinaryBlob(reader: ObjectReader, blob: BlobRef): Promise<boolean> {
+  if (blob.size > BIG_FILE_THRESHOLD) return true;
+  let seen = 0;
+  for await (const chunk of blobChunks(reader, blob)) {
+    // The rest of the body is left unread; the reader drains it before its next object.
+    if (hasNul(chunk, seen)) return true;
+    seen += chunk.length;
+    if (seen >= BINARY_SNIFF_BYTES) break;
+  }
+  return false;
+}
+
 /** Counts a single blob's lines (for added and deleted files), or reports it binary. */
 export async function countLines(reader: ObjectReader, blob: BlobRef): Promise<{ lines: number; binary: boolean }> {
   if (blob.size > BIG_FILE_THRESHOLD) return { lines: 0, binary: true };

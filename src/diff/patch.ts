@@ -7,13 +7,15 @@ import { UsageError } from '../errors.js';
 import type { ObjectReader } from '../git/objects.js';
 import { resolveTree } from '../git/repo.js';
 import { gitText, runGit, type GitContext } from '../git/run.js';
-import { changedPaths, type Side, type TreeChange } from '../git/tree-diff.js';
+import type { Side } from '../git/tree-diff.js';
 import { COLOR, paintHunkHeader, paintLines, painters, type Painters } from './color.js';
 import { compact } from './compact.js';
-import { allChanged, blobChunks, compareBlobs, countLines, Scratch, type BlobRef, type LineTables } from './compare.js';
+import { gitBinaryHunks, literalHunk, SMALL_BINARY } from './binary-patch.js';
+import { allChanged, blobChunks, compareBlobs, countLines, isBinaryBlob, Scratch, type BlobRef, type LineTables } from './compare.js';
 import { LineCursor, type Out } from './line-cursor.js';
 import { BLANK } from './lines.js';
-import { blobOf, keepOnly, openReaderPair } from './numstat.js';
+import { blobOf, filePairs, openReaderPair } from './numstat.js';
+import { similarityPercent, type FilePair, type RenameOptions } from './renames.js';
 import { quotePath } from './quote.js';
 
 export interface PatchOptions {
@@ -31,6 +33,10 @@ export interface PatchOptions {
   quotePath?: boolean;
   /** git's default colours (as `git diff --color=always`). */
   color?: boolean;
+  /** Detect renames as `git diff -M` does. */
+  renames?: RenameOptions;
+  /** Binary files as git's binary patches (`git diff --binary`) instead of "Binary files … differ". */
+  binary?: boolean;
 }
 
 /** Where a page ended: the index of the file section and the bytes of it already produced. */
@@ -151,17 +157,18 @@ export function patchStream(ctx: GitContext, from: string, to: string, opts: Pat
   let nextCursor: PatchCursor | undefined;
   async function* run(): AsyncGenerator<Buffer> {
     const [fromTree, toTree] = await Promise.all([resolveTree(ctx, from), resolveTree(ctx, to)]);
-    const changes = keepOnly(await changedPaths(ctx, fromTree, toTree, opts.paths ?? []), opts.only);
-    const sections = changes.flatMap(splitTypeChange);
-    const abbrev = await abbreviations(ctx, sections);
     const readers = openReaderPair(ctx);
-    const scratch = new Scratch();
-    const start = opts.cursor ?? { file: 0, offset: 0 };
-    if (start.file > sections.length) throw new UsageError(`cursor ${formatCursor(start)} is past the end of this diff`);
-    const limit = opts.maxBytes ?? Infinity;
-    let pageBytes = 0;
     const pipe = new OutputPipe();
     try {
+      const changes = await filePairs(ctx, readers.a, fromTree, toTree, opts.paths ?? [], opts.renames, opts.only);
+      const sections = changes.flatMap(splitTypeChange);
+      const splitPaths = new Set(sections.filter((c, i) => i > 0 && sections[i - 1]!.path === c.path).map((c) => c.path));
+      const abbrev = await abbreviations(ctx, sections);
+      const scratch = new Scratch();
+      const start = opts.cursor ?? { file: 0, offset: 0 };
+      if (start.file > sections.length) throw new UsageError(`cursor ${formatCursor(start)} is past the end of this diff`);
+      const limit = opts.maxBytes ?? Infinity;
+      let pageBytes = 0;
       for (let f = start.file; f < sections.length; f++) {
         let skip = f === start.file ? start.offset : 0;
         let produced = 0;
@@ -185,7 +192,7 @@ export function patchStream(ctx: GitContext, from: string, to: string, opts: Pat
           }
         };
         // The section is produced while its output is consumed, a chunk at a time.
-        const section = fileSection(readers, sections[f]!, abbrev, { ...opts, scratch }, out, lineDone).then(
+        const section = fileSection(readers, sections[f]!, abbrev, { ...opts, scratch, ctx, fromTree, toTree, split: splitPaths.has(sections[f]!.path) }, out, lineDone).then(
           () => pipe.finish(),
           (e: unknown) => pipe.finish(e instanceof PageFull ? undefined : e),
         );
@@ -208,8 +215,8 @@ export function patchStream(ctx: GitContext, from: string, to: string, opts: Pat
 }
 
 /** git shows a change of file type (file ↔ symlink ↔ submodule) as a deletion plus an addition. */
-function splitTypeChange(c: TreeChange): TreeChange[] {
-  if (c.before && c.after && typeOf(c.before.mode) !== typeOf(c.after.mode)) {
+function splitTypeChange(c: FilePair): FilePair[] {
+  if (c.status === 'modified' && c.before && c.after && typeOf(c.before.mode) !== typeOf(c.after.mode)) {
     return [
       { path: c.path, status: 'deleted', before: c.before },
       { path: c.path, status: 'added', after: c.after },
@@ -231,7 +238,7 @@ const NULL_OID = '0'.repeat(40);
  * `git rev-parse --short` takes one id per process, so the default length is asked once and
  * uniqueness is checked for all ids together by one `cat-file --batch-check` a round.
  */
-async function abbreviations(ctx: GitContext, sections: TreeChange[]): Promise<Map<string, string>> {
+async function abbreviations(ctx: GitContext, sections: FilePair[]): Promise<Map<string, string>> {
   const oids = new Set<string>();
   for (const c of sections) {
     for (const s of [c.before, c.after]) if (s) oids.add(s.oid);
@@ -272,9 +279,9 @@ const NEWLINE = Buffer.from('\n');
 /** Writes one file's section: headers, then hunks copied from the blobs. */
 async function fileSection(
   readers: { a: ObjectReader; b: ObjectReader },
-  c: TreeChange,
+  c: FilePair,
   abbrev: Map<string, string>,
-  opts: PatchOptions & { scratch: Scratch },
+  opts: PatchOptions & { scratch: Scratch; ctx: GitContext; fromTree: string; toTree: string; split: boolean },
   out: Out,
   lineDone: LineDone,
 ): Promise<void> {
@@ -286,17 +293,26 @@ async function fileSection(
   };
   // Header lines: bold when coloured.
   const meta = (s: string) => text(paint ? paintLines(s, COLOR.meta) : s);
-  const aName = quoteLabel('a/', c.path, opts.quotePath ?? true);
-  const bName = quoteLabel('b/', c.path, opts.quotePath ?? true);
+  const quoteNonAscii = opts.quotePath ?? true;
+  const aName = quoteLabel('a/', c.from ?? c.path, quoteNonAscii);
+  const bName = quoteLabel('b/', c.path, quoteNonAscii);
   await meta(`diff --git ${aName} ${bName}\n`);
   const { before, after } = c;
   const short = (s: Side | undefined) => abbrev.get(s ? s.oid : NULL_OID)!;
   if (!before) await meta(`new file mode ${after!.mode}\n`);
   else if (!after) await meta(`deleted file mode ${before.mode}\n`);
   else if (before.mode !== after.mode) await meta(`old mode ${before.mode}\nnew mode ${after.mode}\n`);
+  if (c.from !== undefined) {
+    await meta(`similarity index ${similarityPercent(c.score ?? 0)}%\nrename from ${quotePath(c.from, quoteNonAscii)}\nrename to ${quotePath(c.path, quoteNonAscii)}\n`);
+  }
   if (before && after && before.oid === after.oid) return;
+  // With --binary, git writes whole ids on the index line of a binary file.
+  const binaryPatch = opts.binary === true && ((before !== undefined && (await isBinaryBlob(readers.a, blobOf(before)))) || (after !== undefined && (await isBinaryBlob(readers.b, blobOf(after)))));
+  const id = (s: Side | undefined, other: Side | undefined) => (binaryPatch ? (s ? s.oid : '0'.repeat(other!.oid.length)) : short(s));
   const sameMode = before && after && before.mode === after.mode ? ` ${before.mode}` : '';
-  await meta(`index ${short(before)}..${short(after)}${sameMode}\n`);
+  await meta(`index ${id(before, after)}..${id(after, before)}${sameMode}\n`);
+  // git writes the binary patch itself uncoloured.
+  if (binaryPatch) return await writeBinaryPatch(readers, c, opts, out, lineDone);
   const labelA = before ? aName : '/dev/null';
   const labelB = after ? bName : '/dev/null';
   const fileHeader = () => meta(`--- ${labelA}${labelA.includes(' ') ? '\t' : ''}\n+++ ${labelB}${labelB.includes(' ') ? '\t' : ''}\n`);
@@ -335,6 +351,34 @@ async function fileSection(
     compact(sb, sa);
   }
   await emitHunks(readers, a, b, tables, context, out, lineDone, paint);
+}
+
+/** "GIT binary patch" and its two hunks: git's own for small files, streamed literals otherwise. */
+async function writeBinaryPatch(
+  readers: { a: ObjectReader; b: ObjectReader },
+  c: FilePair,
+  opts: { ctx: GitContext; fromTree: string; toTree: string; split: boolean },
+  out: Out,
+  lineDone: LineDone,
+): Promise<void> {
+  const emit = async (line: Buffer) => {
+    await out(line, 0, line.length);
+    lineDone();
+  };
+  await emit(Buffer.from('GIT binary patch\n'));
+  const small = (c.before?.size ?? 0) < SMALL_BINARY && (c.after?.size ?? 0) < SMALL_BINARY;
+  const fromGit = small && !opts.split ? await gitBinaryHunks(opts.ctx, { fromTree: opts.fromTree, toTree: opts.toTree, path: c.path, from: c.from, score: c.score }) : null;
+  if (fromGit) {
+    for (let i = 0; i < fromGit.length; ) {
+      const end = fromGit.indexOf(10, i) + 1 || fromGit.length;
+      await emit(fromGit.subarray(i, end));
+      i = end;
+    }
+    return;
+  }
+  const none: BlobRef = { oid: '', size: 0, inline: Buffer.alloc(0) };
+  await literalHunk(readers.b, c.after ? blobOf(c.after) : none, emit);
+  await literalHunk(readers.a, c.before ? blobOf(c.before) : none, emit);
 }
 
 /** Over the budget: the whole file as one replacement hunk (valid, applies, not minimal). */

@@ -1,4 +1,4 @@
-import type { FileStat } from './numstat.js';
+import type { DiffStat } from './numstat.js';
 import { COLOR } from './color.js';
 import { quotePath } from './quote.js';
 
@@ -10,13 +10,50 @@ export interface StatFormat {
 }
 
 /**
+ * The name git shows for a file in --stat and --numstat: a rename as `dir/{old => new}`;
+ * `quoteNonAscii` is git's core.quotePath (default true).
+ */
+export function displayName(s: Pick<DiffStat, 'file' | 'from'>, quoteNonAscii = true): string {
+  return s.from === undefined ? quotePath(s.file, quoteNonAscii) : renameName(s.from, s.file, quoteNonAscii);
+}
+
+/**
+ * git's pprint_rename: the common leading directories and trailing part (from a slash on)
+ * are written once around `{old => new}`; names that need quoting are written whole.
+ */
+function renameName(oldPath: string, newPath: string, quoteNonAscii: boolean): string {
+  const qa = quotePath(oldPath, quoteNonAscii);
+  const qb = quotePath(newPath, quoteNonAscii);
+  if (qa !== oldPath || qb !== newPath) return `${qa} => ${qb}`;
+  const a = Buffer.from(oldPath);
+  const b = Buffer.from(newPath);
+  let prefix = 0;
+  for (let i = 0; i < a.length && i < b.length && a[i] === b[i]; i++) if (a[i] === 0x2f) prefix = i + 1;
+  let suffix = 0;
+  const adjust = prefix ? 1 : 0;
+  // Walks back from the ends (their terminating NULs, as git does) while the bytes agree.
+  for (let i = a.length, j = b.length; i >= prefix - adjust && j >= prefix - adjust; i--, j--) {
+    const ca = i < a.length ? a[i] : 0;
+    const cb = j < b.length ? b[j] : 0;
+    if (ca !== cb) break;
+    if (ca === 0x2f) suffix = a.length - i;
+  }
+  const aMid = Math.max(0, a.length - prefix - suffix);
+  const bMid = Math.max(0, b.length - prefix - suffix);
+  const text = (buf: Buffer, start: number, end: number) => buf.subarray(start, end).toString('utf8');
+  const middle = `${text(a, prefix, prefix + aMid)} => ${text(b, prefix, prefix + bMid)}`;
+  if (prefix + suffix === 0) return middle;
+  return `${text(a, 0, prefix)}{${middle}}${text(a, a.length - suffix, a.length)}`;
+}
+
+/**
  * A `git diff --stat` summary, laid out by git's rules: one line per file with its change
  * count and a +/- bar, then the totals. `columns` is the terminal width (git uses 80 when the
  * output is not a terminal). Counts over the memory budget are marked `~`.
  */
-export function formatStat(stats: readonly FileStat[], columns = 80, format: StatFormat = {}): string {
+export function formatStat(stats: readonly DiffStat[], columns = 80, format: StatFormat = {}): string {
   if (stats.length === 0) return '';
-  const names = stats.map((s) => quotePath(s.file, format.quotePath ?? true));
+  const names = stats.map((s) => displayName(s, format.quotePath ?? true));
   const counts = stats.map((s) => `${s.approximate ? '~' : ''}${s.additions + s.deletions}`);
   let maxChange = 0;
   let numberWidth = 0;
@@ -24,7 +61,8 @@ export function formatStat(stats: readonly FileStat[], columns = 80, format: Sta
   stats.forEach((s, i) => {
     if (s.binary) {
       // "Bin XXX -> YYY bytes", counts aligned with "Bin"
-      binWidth = Math.max(binWidth, 14 + String(s.before?.size ?? 0).length + String(s.after?.size ?? 0).length);
+      const same = s.before?.oid !== undefined && s.before.oid === s.after?.oid;
+      binWidth = Math.max(binWidth, 14 + (same ? 2 : String(s.before?.size ?? 0).length + String(s.after?.size ?? 0).length));
       numberWidth = 3;
     } else {
       maxChange = Math.max(maxChange, s.additions + s.deletions);
@@ -50,7 +88,9 @@ export function formatStat(stats: readonly FileStat[], columns = 80, format: Sta
     const name = ` ${fitName(names[i]!, nameWidth)} |`;
     if (s.binary) {
       const bin = ` ${'Bin'.padStart(numberWidth)}`;
-      return s.before?.size || s.after?.size ? `${name}${bin} ${paint(COLOR.old, String(s.before?.size ?? 0))} -> ${paint(COLOR.new, String(s.after?.size ?? 0))} bytes` : name + bin;
+      // Same content (a pure rename or mode change): no sizes, as git.
+      const same = s.before?.oid !== undefined && s.before.oid === s.after?.oid;
+      return !same && (s.before?.size || s.after?.size) ? `${name}${bin} ${paint(COLOR.old, String(s.before?.size ?? 0))} -> ${paint(COLOR.new, String(s.after?.size ?? 0))} bytes` : name + bin;
     }
     adds += s.additions;
     dels += s.deletions;
