@@ -55,7 +55,9 @@ export class MissingObject extends SnaplineError {
 
 /** A path argument names nothing in either side of a comparison. */
 export class UnknownPath extends SnaplineError {
+  readonly path: string;
   constructor(path: string) {
     super('unknown-path', `path not in either tree: ${path}`);
+    this.path = path;
   }
 }

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Sqlite from 'better-sqlite3';
+import { SCHEMA_VERSION } from '../src/session/db.js';
 import { sessionFixture, sessionOf } from './session-helpers.js';
 
 interface Row {
@@ -53,6 +54,8 @@ test('a database of schema 1 is migrated in place to the OpenCode shapes', () =>
     db.prepare('UPDATE message SET data = ? WHERE id = ?').run(JSON.stringify({ role: 'user', time: { created: 1 }, agent: 'exec', summary: { diffs: [oldDiff], total: { files: 1, additions: 1, deletions: 0 } } }), user);
     db.prepare("UPDATE message SET data = json_remove(data, '$.providerID', '$.modelID', '$.cost', '$.tokens') WHERE session_id = ? AND id != ?").run(sid, user);
     db.prepare('UPDATE session SET revert = ? WHERE id = ?').run(JSON.stringify({ messageID: user, snapshot: 'c'.repeat(40), files: 3, time: 5 }), sid);
+    // (schema 1 had neither the agent columns of schema 2 nor these shapes.)
+    db.exec('DROP INDEX session_agent_idx; ALTER TABLE session DROP COLUMN agent_session; ALTER TABLE session DROP COLUMN agent;');
     db.pragma('user_version = 1');
     db.close();
 
@@ -65,7 +68,7 @@ test('a database of schema 1 is migrated in place to the OpenCode shapes', () =>
     assert.equal((a!.tokens as { input: number }).input, 0);
     const revert = JSON.parse(f.db<{ revert: string }>(`SELECT revert FROM session WHERE id = '${sid}'`)[0]!.revert) as Record<string, unknown>;
     assert.deepEqual(revert, { messageID: user, snapshot: 'c'.repeat(40), paths: 3, time: 5 });
-    assert.equal(f.db<{ user_version: number }>('PRAGMA user_version')[0]!.user_version, 2);
+    assert.equal(f.db<{ user_version: number }>('PRAGMA user_version')[0]!.user_version, SCHEMA_VERSION);
   } finally {
     f.cleanup();
   }

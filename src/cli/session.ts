@@ -1,5 +1,5 @@
-import { SnaplineError, UsageError } from '../errors.js';
-import { numstatBetween, numstatStream } from '../diff/numstat.js';
+import { SnaplineError, UnknownPath, UsageError } from '../errors.js';
+import { numstatBetween, numstatStream, type DiffStat } from '../diff/numstat.js';
 import { patchStream, parseCursor } from '../diff/patch.js';
 import { formatStat } from '../diff/stat.js';
 import { quotePathSetting } from '../git/repo.js';
@@ -322,8 +322,19 @@ const command: Command = {
             ? `session ${sid} — changes from its first snapshot to its last, limited to the ${only.size} path${only.size === 1 ? '' : 's'} its turns changed (edits made between turns to other files left out)\n`
             : `session ${sid} — all changes from its first snapshot to its last (edits made between turns included; --turns-only for the turns' own changes)\n`;
         if (!v.patch) {
-          const stats = [];
-          for await (const s of numstatStream(ctx, range.from, range.to, { paths: files ?? [], only, renames })) stats.push(s);
+          // A wanted path in neither snapshot is one the session did not change (said below).
+          let wanted = files ?? [];
+          let stats: DiffStat[] = [];
+          for (;;) {
+            try {
+              stats = [];
+              if (!files?.length || wanted.length) for await (const s of numstatStream(ctx, range.from, range.to, { paths: wanted, only, renames })) stats.push(s);
+              break;
+            } catch (e) {
+              if (!(e instanceof UnknownPath) || !wanted.includes(e.path)) throw e;
+              wanted = wanted.filter((p) => p !== e.path);
+            }
+          }
           for (const f of untouched(files, [{ diffs: stats, truncated: false }])) process.stderr.write(`snapline: the session did not change '${f}'\n`);
           if (asJson) return (await json({ sessionID: sid, from: range.from, to: range.to, turnsOnly: only !== undefined, diffs: stats }), 0);
           await write(covers + (stats.length ? formatStat(stats, terminalColumns(), { quotePath: quote, color }) : 'no files changed\n'));

@@ -12,7 +12,7 @@ import { resolveWorkspace, type SkippedFile, type TrackResult } from '../snapsho
 import { openDatabase, type Database } from './db.js';
 import { NoOpenTurn, UnknownSession } from './errors.js';
 import { newId } from './id.js';
-import { withTurnLock } from './lock.js';
+import { withTurnLock, type TurnLockOptions } from './lock.js';
 import type { AgentToolState, AssistantMessageData, PartData, TurnSummary, UserMessageData } from './model.js';
 import { addPart, closeTurn, failTurn, newSession, openTurnMessages, snapshotFor, stepFinish, stepStart, type OpenTurn, type RecordHooks } from './record.js';
 import { findAgentSession, getMessage, getSession, latestSession, openAssistantMessages, stepSnapshots, touchSession, type SessionInfo } from './store.js';
@@ -301,9 +301,9 @@ function recordHooks(opts: TurnCallOptions, worktree: string): RecordHooks {
   return hooks;
 }
 
-function lockOptions(opts: TurnCallOptions): { timeoutMs?: number; onWait?: (m: string) => void } {
-  const o: { timeoutMs?: number; onWait?: (m: string) => void } = {};
-  if (opts.waitMs !== undefined) o.timeoutMs = opts.waitMs;
+function lockOptions(opts: TurnCallOptions): TurnLockOptions {
+  const o: TurnLockOptions = {};
+  if (opts.waitMs !== undefined) o.waitSeconds = opts.waitMs / 1000;
   if (opts.onWait) o.onWait = opts.onWait;
   return o;
 }
