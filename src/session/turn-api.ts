@@ -242,7 +242,7 @@ function selectors(t: TurnTarget): void {
 /** The workspace and (unless a new one is to be made) the session a begin adds its turn to. */
 async function beginTarget(db: Database, t: TurnTarget): Promise<{ worktree: string; session?: SessionInfo }> {
   selectors(t);
-  if (t.sessionId !== undefined) return sessionTarget(db, getSession(db, t.sessionId), t.directory);
+  if (t.sessionId !== undefined) return sessionTarget(getSession(db, t.sessionId), t.directory);
   if (t.agentSession !== undefined) {
     const s = findAgentSession(db, agentName(t), t.agentSession);
     // The agent's session keeps its workspace even when a hook runs from a subdirectory.
@@ -259,7 +259,7 @@ async function beginTarget(db: Database, t: TurnTarget): Promise<{ worktree: str
 /** The session a step or end is about: by id, by the agent's session id, else the directory's latest. */
 async function openTarget(db: Database, t: TurnTarget): Promise<{ worktree: string; session: SessionInfo }> {
   selectors(t);
-  if (t.sessionId !== undefined) return sessionTarget(db, getSession(db, t.sessionId), t.directory);
+  if (t.sessionId !== undefined) return sessionTarget(getSession(db, t.sessionId), t.directory);
   if (t.agentSession !== undefined) {
     const s = findAgentSession(db, agentName(t), t.agentSession);
     if (!s) throw new NoOpenTurn(`${agentName(t)} session ${t.agentSession}`);
@@ -271,7 +271,7 @@ async function openTarget(db: Database, t: TurnTarget): Promise<{ worktree: stri
   return { worktree, session };
 }
 
-async function sessionTarget(db: Database, s: SessionInfo, directory: string | undefined): Promise<{ worktree: string; session: SessionInfo }> {
+async function sessionTarget(s: SessionInfo, directory: string | undefined): Promise<{ worktree: string; session: SessionInfo }> {
   const worktree = await sessionWorkspace(s);
   if (directory !== undefined && (await resolveWorkspace(directory, true)) !== worktree) throw new UsageError(`session ${s.id} belongs to ${s.directory}, not ${directory}`);
   return { worktree, session: s };
