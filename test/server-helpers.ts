@@ -6,6 +6,8 @@ export interface ServeProcess {
   url: string;
   token: string;
   child: ChildProcess;
+  /** What the server has written to stderr so far (shown when a test fails). */
+  stderr(): string;
   stop(): Promise<void>;
 }
 
@@ -33,6 +35,7 @@ export async function startServe(cwd: string, env: NodeJS.ProcessEnv, args: stri
   return {
     ...found,
     child,
+    stderr: () => err,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();

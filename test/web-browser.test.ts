@@ -45,6 +45,16 @@ after(async () => {
   process.stdout.write(`# screenshots in ${shots}\n`);
 });
 
+/** Waits for a selector; on timeout, fails with what the page's dialog and the server said. */
+async function waitFor(selector: string, opts: { state?: 'attached' | 'detached' | 'visible' | 'hidden' } = {}): Promise<void> {
+  try {
+    await page.waitForSelector(selector, opts);
+  } catch (e) {
+    const dialog = await page.locator('#confirm').innerText().catch(() => '');
+    assert.fail(`${(e as Error).message}\npage dialog: ${dialog || '(none)'}\nserver stderr: ${server.stderr() || '(empty)'}`);
+  }
+}
+
 /** The turn's files as the server stored them (git-equal counts, checked by the session tests). */
 function storedFiles(turn: number): { file: string; additions: number; deletions: number }[] {
   const users = f.db<{ data: string }>(`SELECT data FROM message WHERE session_id = '${sid}' AND json_extract(data, '$.role') = 'user' ORDER BY id`);
@@ -99,12 +109,13 @@ test('revert with a preview of the files, see the workspace change on disk, then
   assert.equal(readFileSync(join(f.dir, 'app.js'), 'utf8'), APP_V2, 'the preview wrote nothing');
   await page.screenshot({ path: join(shots, 'revert-preview.png') });
   await page.click('#confirm-revert');
-  await page.waitForSelector('#unrevert');
+  await waitFor('#unrevert');
   assert.equal(readFileSync(join(f.dir, 'app.js'), 'utf8'), APP_V1);
   assert.equal(readFileSync(join(f.dir, 'notes.txt'), 'utf8'), 'a\nb\n');
   assert.ok(!existsSync(join(f.dir, 'new.txt')));
   await page.click('#unrevert');
-  await page.waitForSelector('#unrevert', { state: 'detached' });
+  await waitFor('#revert-state:not([data-pending])', { state: 'attached' }); // the server has answered
+  await waitFor('#unrevert', { state: 'detached' });
   assert.equal(readFileSync(join(f.dir, 'app.js'), 'utf8'), APP_V2);
   assert.ok(!existsSync(join(f.dir, 'notes.txt')));
 });

@@ -16,7 +16,17 @@ const $ = (sel: string) => document.querySelector<HTMLElement>(sel)!;
 const INLINE_BYTES = 8 * 1024;
 const PAGE_BYTES = 16 * 1024;
 
-const state: { sessions: Session[]; session?: Session; messages: Message[]; turn?: string; layout: 'line-by-line' | 'side-by-side' } = { sessions: [], messages: [], layout: 'line-by-line' };
+const state: {
+  sessions: Session[];
+  session?: Session;
+  messages: Message[];
+  turn?: string;
+  layout: 'line-by-line' | 'side-by-side';
+  /** A revert or unrevert this page asked for and the server has not finished. */
+  pending?: string;
+} = { sessions: [], messages: [], layout: 'line-by-line' };
+/** Renders only the latest openSession: an older request answered late must not undo a newer one. */
+let openSeq = 0;
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
@@ -55,7 +65,9 @@ async function loadSessions(): Promise<void> {
 }
 
 async function openSession(id: string, keepTurn = false): Promise<void> {
+  const seq = ++openSeq;
   const [s, m] = await Promise.all([api<Session>(`/session/${id}`), api<Message[]>(`/session/${id}/message?limit=1000`)]);
+  if (seq !== openSeq) return;
   state.session = s.body;
   state.messages = m.body;
   if (!keepTurn) state.turn = undefined;
@@ -80,12 +92,21 @@ function renderSession(): void {
     turns.append(b);
   }
   const head = el('div', {}, el('h2', {}, s.title), el('div', { class: 'meta' }, `${s.directory} · ${s.id} · `, counts(s.summary.additions, s.summary.deletions)));
-  if (s.revert) {
-    const un = el('button', { id: 'unrevert' }, 'Unrevert');
-    un.onclick = () => void unrevert();
-    head.append(el('div', { class: 'banner' }, `Reverted to before turn ${s.revert.messageID}. `, un));
-  }
+  head.append(revertState(s));
   $('#session').replaceChildren(head, el('div', { class: 'cols' }, turns, el('div', { id: 'turn' }, el('p', { class: 'hint' }, 'Pick a turn.'))));
+}
+
+/** The session's revert banner: reverted (with Unrevert), a revert under way, or nothing. */
+function revertState(s: Session): HTMLElement {
+  if (state.pending) {
+    // The server records a revert before it writes the files (so a killed revert can be undone):
+    // until it answers, the session is neither reverted nor not, and offers nothing to click.
+    return el('div', { class: 'banner', id: 'revert-state', 'data-pending': state.pending }, `${state.pending}…`);
+  }
+  if (!s.revert) return el('div', { id: 'revert-state' });
+  const un = el('button', { id: 'unrevert' }, 'Unrevert');
+  un.onclick = () => void unrevert();
+  return el('div', { class: 'banner', id: 'revert-state' }, `Reverted to before turn ${s.revert.messageID}. `, un);
 }
 
 /** Line numbers where a page of a hunk stopped, so the next page gets a hunk header of its own. */
@@ -190,25 +211,41 @@ async function previewRevert(turn: string, force = false): Promise<void> {
   );
 }
 
+/** Runs a revert or unrevert request with the session shown as busy until the server answers. */
+async function busy<T>(what: string, request: () => Promise<T>): Promise<T> {
+  state.pending = what;
+  if (state.session) document.querySelector('#revert-state')?.replaceWith(revertState(state.session));
+  try {
+    return await request();
+  } finally {
+    // The caller reopens the session, which draws its state as the server now has it.
+    state.pending = undefined;
+  }
+}
+
 async function doRevert(turn: string, force: boolean): Promise<void> {
   const sid = state.session!.id;
-  const r = await api<{ name?: string; data?: { message: string; code?: string; paths?: string[] } }>(`/session/${sid}/revert`, { method: 'POST', body: JSON.stringify({ messageID: turn, ...(force ? { force: true } : {}) }) });
+  ($('#confirm') as HTMLDialogElement).close();
+  const r = await busy('Reverting', () => api<{ name?: string; data?: { message: string; code?: string; paths?: string[] } }>(`/session/${sid}/revert`, { method: 'POST', body: JSON.stringify({ messageID: turn, ...(force ? { force: true } : {}) }) }));
+  await refresh(sid);
   if (r.status === 409 && r.body.data?.code === 'workspace-edited') {
     // The refusal: files changed outside the session would be overwritten.
     const again = el('button', { id: 'force-revert' }, 'Force: keep my edits in a snapshot and revert');
     again.onclick = () => void doRevert(turn, true);
     return void dialog(el('p', { class: 'refusal' }, r.body.data.message), el('ul', {}, ...(r.body.data.paths ?? []).map((p) => el('li', {}, p))), again, ' ', closeButton());
   }
-  if (r.status !== 200) return void dialog(el('p', { class: 'refusal' }, r.body.data?.message ?? `failed (${r.status})`), closeButton());
-  ($('#confirm') as HTMLDialogElement).close();
-  await openSession(sid, true);
-  void loadSessions();
+  if (r.status !== 200) dialog(el('p', { class: 'refusal' }, r.body.data?.message ?? `failed (${r.status})`), closeButton());
 }
 
 async function unrevert(): Promise<void> {
   const sid = state.session!.id;
-  const r = await api<{ data?: { message: string } }>(`/session/${sid}/unrevert`, { method: 'POST', body: '{}' });
-  if (r.status !== 200) return void dialog(el('p', { class: 'refusal' }, r.body.data?.message ?? 'failed'), closeButton());
+  const r = await busy('Unreverting', () => api<{ data?: { message: string } }>(`/session/${sid}/unrevert`, { method: 'POST', body: '{}' }));
+  await refresh(sid);
+  if (r.status !== 200) dialog(el('p', { class: 'refusal' }, r.body.data?.message ?? `failed (${r.status})`), closeButton());
+}
+
+/** After a revert or unrevert: the session and the list as the server now has them. */
+async function refresh(sid: string): Promise<void> {
   await openSession(sid, true);
   void loadSessions();
 }
