@@ -16,9 +16,7 @@ import { CHUNK_SIZE, type ObjectReader } from '../git/objects.js';
 import { reclaimArrays } from '../git/reclaim.js';
 import { ClassTable, FirstLineTable, LineFilter, NEW_ONLY, OLD_ONLY } from './classify.js';
 import { ByteList, IntList } from './int-list.js';
-import { BINARY_SNIFF_BYTES, estimateLines, LineHasher } from './lines.js';
-import { hashAhead, type LineOffload, type OffThreadLines } from './line-offload.js';
-import { readPlace } from '../git/object-files.js';
+import { BINARY_SNIFF_BYTES, LineHasher } from './lines.js';
 import { myersDiff } from './myers.js';
 import { DISCARDED, KEPT, prepare, squeezeRuns, type PreparedSide } from './prepare.js';
 
@@ -33,11 +31,6 @@ export const DEFAULT_BUDGET = 48 * 1024 * 1024;
 const RECLAIM_LINES = 1 << 18;
 /** Blobs this large in all leave arrays worth freeing before the next comparison. */
 const BIG_PAIR = 16 * 1024 * 1024;
-/**
- * Both blobs at least this large: the new side is hashed on the worker thread (line-offload.ts)
- * while the old side is hashed here. Smaller files are not worth the worker's start-up.
- */
-export const OFFLOAD_MIN = 8 * 1024 * 1024;
 /** Lines in common below 1/SQUEEZE_RATIO of all lines: runs of one-sided lines are squeezed. */
 const SQUEEZE_RATIO = 8;
 
@@ -73,8 +66,6 @@ export interface LineTables {
 export interface CompareOptions {
   budgetBytes?: number;
   keepLines?: boolean;
-  /** Hashes the new side of a big pair on a second core while the old side is read here. */
-  offload?: LineOffload;
   /** Arrays reused from one comparison to the next (see Scratch). */
   scratch?: Scratch;
 }
@@ -160,16 +151,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
     firstB = await itB.next();
     return !firstB.done && hasNul(firstB.value, 0);
   };
-  // A big new side is hashed on the worker from the start, while the old side is read here.
-  let remoteB: OffThreadLines | null = null;
-  if (opts.offload && !a.inline && !b.inline && a.size >= OFFLOAD_MIN && b.size >= OFFLOAD_MIN) {
-    const place = await readerB.locate(b.oid, b.size);
-    if (place && process.env.SNAPLINE_LINE_OFFLOAD === 'ahead') {
-      const obj = await readPlace(place, b.oid, CHUNK_SIZE);
-      if (obj) remoteB = hashAhead(obj.body, obj.size, keep, CHUNK_SIZE);
-    } else if (place) remoteB = opts.offload.hash(place, b.oid, keep);
-  }
-  if (remoteB === null && readerA !== readerB && (await openB())) return binaryResult();
+  if (readerA !== readerB && (await openB())) return binaryResult();
 
   // Work memory: every per-line array alive at a time, checked against the budget.
   let hiA: IntList | null = null;
@@ -222,26 +204,24 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
     takeA(hasher.end());
     const nA = hasher.lines;
 
-    const headB = remoteB === null ? 0 : await remoteB.head();
-    if (headB === null) remoteB = null; // the worker could not read it: read it here
-    if (remoteB === null && (readerA === readerB || headB === null) && (await openB())) return binaryResult();
+    if (readerA === readerB && (await openB())) return binaryResult();
 
     // Pass 2: the new side. When most of its lines may occur in the old side (an edit, not a
     // rewrite), the old side's kept hashes are interned first, in place, and the new lines
     // looked up: the hashes turn into the old side's classes, and the filter is dropped.
     // Otherwise only new lines the filter lets through are interned, and the class column
     // is kept sparse (line, class pairs) while candidates are rare: a rewrite needs almost none.
-    const expectB = remoteB === null ? estimateLines(b.size, firstB.done ? undefined : firstB.value) : headB!;
+    const expectB = estimateLines(b.size, firstB.done ? undefined : firstB.value);
     let seenB = 0;
     const batch = scratch.batch;
     indentB = keep ? new ByteList(expectB) : null;
     hasher.reset();
     let firstLines: FirstLineTable | null = null;
     let sizeFromFirst = 0;
-    const takeB = (hi: Int32Array, lo: Int32Array, indent: Uint8Array, n: number) => {
+    const takeB = (n: number) => {
       if (table === null) {
         let hits = 0;
-        for (let k = 0; k < n; k++) if (screen.has(hi[k]!, lo[k]!)) hits++;
+        for (let k = 0; k < n; k++) if (screen.has(hasher.hi[k]!, hasher.lo[k]!)) hits++;
         if (hashesA !== null && hits * 2 > n) {
           const old = hashesA;
           filter = null;
@@ -259,10 +239,10 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
           sizeFromFirst = n;
         }
       }
-      if (firstLines !== null) firstLines.lookup(hi, lo, n, batch, 0);
+      if (firstLines !== null) firstLines.lookup(hasher.hi, hasher.lo, n, batch, 0);
       else {
         const t = table as ClassTable;
-        if (!t.intern(hi, lo, n, 'new', screen, batch, 0)) throw new OverBudget();
+        if (!t.intern(hasher.hi, hasher.lo, n, 'new', screen, batch, 0)) throw new OverBudget();
         if (sizeFromFirst > 0) t.reserve(Math.ceil((t.size / sizeFromFirst) * expectB));
         sizeFromFirst = 0;
       }
@@ -276,25 +256,15 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
         }
       }
       seenB += n;
-      indentB?.append(indent, n);
+      indentB?.append(hasher.indent, n);
       check();
     };
-    let nB: number;
-    if (remoteB !== null) {
-      for (let bt = await remoteB.next(); bt !== null; bt = await remoteB.next()) {
-        takeB(bt.arrays.hi, bt.arrays.lo, bt.arrays.indent, bt.n);
-        remoteB.giveBack(bt);
-      }
-      if (remoteB.binary) return binaryResult();
-      nB = remoteB.lines;
-    } else {
-      for (let r = firstB; !r.done; r = await itB.next()) {
-        takeB(hasher.hi, hasher.lo, hasher.indent, hasher.push(r.value));
-        if (hasher.binary) return binaryResult();
-      }
-      takeB(hasher.hi, hasher.lo, hasher.indent, hasher.end());
-      nB = hasher.lines;
+    for (let r = firstB; !r.done; r = await itB.next()) {
+      takeB(hasher.push(r.value));
+      if (hasher.binary) return binaryResult();
     }
+    takeB(hasher.end());
+    const nB = hasher.lines;
     const classes = (table as ClassTable | FirstLineTable | null) ?? new ClassTable(0, budget);
 
     // The old side's classes: interned above (in place of its hashes' upper halves), looked
@@ -402,12 +372,8 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
     return result;
   } catch (e) {
     if (!(e instanceof OverBudget)) throw e;
-    remoteB?.cancel();
     await itB.return?.(undefined);
     return approximate(readerA, a, readerB, b);
-  } finally {
-    // Any way out before the new side's end (binary old side, an error) stops the worker's read.
-    remoteB?.cancel();
   }
 }
 
@@ -455,6 +421,14 @@ function changedFlags(s: PreparedSide): Uint8Array {
     st[i] = v === DISCARDED ? 1 : v === KEPT ? s.mark[k++]! : 0;
   }
   return st;
+}
+
+/** Expected line count of a blob, from the line density of its first chunk. */
+function estimateLines(size: number, first?: Buffer): number {
+  if (!first || first.length === 0) return 16;
+  let n = 0;
+  for (let i = first.indexOf(10); i >= 0; i = first.indexOf(10, i + 1)) n++;
+  return Math.ceil(((n + 1) / first.length) * size * 1.1) + 16;
 }
 
 /** Buckets of the bounded approximation. */

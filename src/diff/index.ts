@@ -1,5 +1,5 @@
 /** The diff engine: git-exact +/- numbers and streamed patches for files of any size, in bounded memory. */
-export { numstatBetween, numstatStream, statChange, openReaderPair, type ReaderPair, filePairs, type FileStat, type DiffStat, type NumstatOptions } from './numstat.js';
+export { numstatBetween, numstatStream, statChange, openReaderPair, filePairs, type FileStat, type DiffStat, type NumstatOptions } from './numstat.js';
 export { detectRenames, similarityPercent, DEFAULT_RENAME_LIMIT, type FilePair, type RenameOptions, type RenameResult } from './renames.js';
 export { parseRenameScore, MAX_SCORE, DEFAULT_RENAME_SCORE } from './similarity.js';
 export { patchStream, parseCursor, formatCursor, type PatchOptions, type PatchCursor, type PatchStream } from './patch.js';

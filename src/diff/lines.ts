@@ -19,14 +19,6 @@ const P4 = 0x27d4eb2f | 0;
 const SEED1 = 0x165667b1;
 const SEED2 = 0x2f1b3c4d;
 
-/** Expected line count of a blob of `size` bytes, from the line density of its first chunk. */
-export function estimateLines(size: number, first?: Uint8Array): number {
-  if (!first || first.length === 0) return 16;
-  let n = 0;
-  for (let i = first.indexOf(10); i >= 0; i = first.indexOf(10, i + 1)) n++;
-  return Math.ceil(((n + 1) / first.length) * size * 1.1) + 16;
-}
-
 function fmix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);

@@ -3,7 +3,6 @@ import type { GitContext } from '../git/run.js';
 import { resolveTree } from '../git/repo.js';
 import { changedPaths, type ChangeStatus, type TreeChange } from '../git/tree-diff.js';
 import { compareBlobs, countLines, isBinaryBlob, Scratch, type BlobRef } from './compare.js';
-import { LineOffload } from './line-offload.js';
 import { detectRenames, similarityPercent, type FilePair, type RenameOptions } from './renames.js';
 
 /** Per-file statistics of a change, renames included when they were asked for. */
@@ -53,27 +52,17 @@ export function blobOf(side: { mode: string; oid: string; size: number }): BlobR
   return { oid: side.oid, size: side.size };
 }
 
-/** What reads a pair's blobs: an object reader for each side, and the line-hashing worker. */
-export interface ReaderPair {
-  a: ObjectReader;
-  b: ObjectReader;
-  /** Hashes big new sides on a second core (its worker starts on first use). */
-  offload?: LineOffload;
-  close(): void;
-}
-
 /** Readers for the two sides of a pair: two (patches read both at once) or one shared. */
-export function openReaderPair(ctx: GitContext, shared = false): ReaderPair {
+export function openReaderPair(ctx: GitContext, shared = false): { a: ObjectReader; b: ObjectReader; close(): void } {
   const a = openObjectReader(ctx);
   const b = shared ? a : openObjectReader(ctx);
-  const offload = new LineOffload();
-  return { a, b, offload, close: () => (a.close(), b.close(), offload.close()) };
+  return { a, b, close: () => (a.close(), b.close()) };
 }
 
 /** +/- counts for one changed (or renamed) path, equal to `git diff --numstat`. */
-export async function statChange(readers: Omit<ReaderPair, 'close'>, change: TreeChange, opts?: NumstatOptions): Promise<FileStat>;
-export async function statChange(readers: Omit<ReaderPair, 'close'>, change: FilePair, opts?: NumstatOptions): Promise<DiffStat>;
-export async function statChange(readers: Omit<ReaderPair, 'close'>, change: FilePair, opts: NumstatOptions = {}): Promise<DiffStat> {
+export async function statChange(readers: { a: ObjectReader; b: ObjectReader }, change: TreeChange, opts?: NumstatOptions): Promise<FileStat>;
+export async function statChange(readers: { a: ObjectReader; b: ObjectReader }, change: FilePair, opts?: NumstatOptions): Promise<DiffStat>;
+export async function statChange(readers: { a: ObjectReader; b: ObjectReader }, change: FilePair, opts: NumstatOptions = {}): Promise<DiffStat> {
   const stat: DiffStat = { file: change.path, status: change.status, additions: 0, deletions: 0 };
   if (change.from !== undefined) {
     stat.from = change.from;
@@ -88,7 +77,7 @@ export async function statChange(readers: Omit<ReaderPair, 'close'>, change: Fil
       if (await isBinaryBlob(readers.a, blobOf(before))) stat.binary = true;
       return stat;
     }
-    const r = await compareBlobs(readers.a, blobOf(before), readers.b, blobOf(after), { budgetBytes: opts.budgetBytes, scratch: opts.scratch, offload: readers.offload });
+    const r = await compareBlobs(readers.a, blobOf(before), readers.b, blobOf(after), { budgetBytes: opts.budgetBytes, scratch: opts.scratch });
     stat.additions = r.additions;
     stat.deletions = r.deletions;
     if (r.binary) stat.binary = true;

@@ -14,7 +14,7 @@ import { gitBinaryHunks, literalHunk, SMALL_BINARY } from './binary-patch.js';
 import { allChanged, blobChunks, compareBlobs, countLines, isBinaryBlob, Scratch, type BlobRef, type LineTables } from './compare.js';
 import { LineCursor, type Out } from './line-cursor.js';
 import { BLANK } from './lines.js';
-import { blobOf, filePairs, openReaderPair, type ReaderPair } from './numstat.js';
+import { blobOf, filePairs, openReaderPair } from './numstat.js';
 import { similarityPercent, type FilePair, type RenameOptions } from './renames.js';
 import { quotePath } from './quote.js';
 
@@ -278,7 +278,7 @@ const NEWLINE = Buffer.from('\n');
 
 /** Writes one file's section: headers, then hunks copied from the blobs. */
 async function fileSection(
-  readers: Omit<ReaderPair, 'close'>,
+  readers: { a: ObjectReader; b: ObjectReader },
   c: FilePair,
   abbrev: Map<string, string>,
   opts: PatchOptions & { scratch: Scratch; ctx: GitContext; fromTree: string; toTree: string; split: boolean },
@@ -340,7 +340,7 @@ async function fileSection(
 
   const a = blobOf(before);
   const b = blobOf(after);
-  const cmp = await compareBlobs(readers.a, a, readers.b, b, { budgetBytes: opts.budgetBytes, keepLines: true, scratch: opts.scratch, offload: readers.offload });
+  const cmp = await compareBlobs(readers.a, a, readers.b, b, { budgetBytes: opts.budgetBytes, keepLines: true, scratch: opts.scratch });
   if (cmp.binary) return await binary();
   await fileHeader();
   const tables = cmp.lines ?? (await rewriteTables(readers, a, b));
@@ -355,7 +355,7 @@ async function fileSection(
 
 /** "GIT binary patch" and its two hunks: git's own for small files, streamed literals otherwise. */
 async function writeBinaryPatch(
-  readers: Omit<ReaderPair, 'close'>,
+  readers: { a: ObjectReader; b: ObjectReader },
   c: FilePair,
   opts: { ctx: GitContext; fromTree: string; toTree: string; split: boolean },
   out: Out,
@@ -382,7 +382,7 @@ async function writeBinaryPatch(
 }
 
 /** Over the budget: the whole file as one replacement hunk (valid, applies, not minimal). */
-async function rewriteTables(readers: Omit<ReaderPair, 'close'>, a: BlobRef, b: BlobRef): Promise<LineTables> {
+async function rewriteTables(readers: { a: ObjectReader; b: ObjectReader }, a: BlobRef, b: BlobRef): Promise<LineTables> {
   const la = await countLines(readers.a, a);
   const lb = await countLines(readers.b, b);
   return allChanged(la.lines, lb.lines, new Uint8Array(0), new Uint8Array(0));
@@ -415,7 +415,7 @@ function* changesOf(t: LineTables): Generator<Change> {
 
 /** git's xdl_emit_diff(): group changes into hunks with context and copy the lines. */
 async function emitHunks(
-  readers: Omit<ReaderPair, 'close'>,
+  readers: { a: ObjectReader; b: ObjectReader },
   a: BlobRef,
   b: BlobRef,
   t: LineTables,

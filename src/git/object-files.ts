@@ -7,7 +7,7 @@
  * (deltified entries, alternates, unknown index versions) is left to git: `open` says null.
  * Formats: gitformat-pack(5) (pack v2/v3, index v2) and gitformat-loose(5).
  */
-import { close, closeSync, existsSync, openSync, read, readdirSync, readSync } from 'node:fs';
+import { close, closeSync, openSync, read, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInflate } from 'node:zlib';
 import { MissingObject } from '../errors.js';
@@ -18,7 +18,6 @@ const INFLATE_BLOCK = 256 * 1024;
 const READ_BLOCK = 256 * 1024;
 
 const IDX_MAGIC = 0xff744f63;
-const NAME = /^[0-9a-f]{40}$|^[0-9a-f]{64}$/;
 const FANOUT_END = 8 + 256 * 4;
 /** Pack entry types stored whole; 6 and 7 are deltas, which only git reassembles. */
 const WHOLE_TYPES: Record<number, string> = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' };
@@ -30,24 +29,9 @@ export interface ObjectFile {
   body: AsyncGenerator<Buffer>;
 }
 
-/**
- * Where an object stored whole lies: a loose object file (`start` 0), or the zlib stream of an
- * undeltified pack entry. Plain data, so another thread can read it (see readPlace).
- */
-export interface ObjectPlace {
-  file: string;
-  start: number;
-  loose: boolean;
-  /** A pack entry's type and size (a loose object's are in its own header). */
-  type: string;
-  size: number;
-}
-
 export interface ObjectFiles {
   /** Opens `oid` when it is stored whole; null when only git can produce it. */
   open(oid: string, maxChunk: number): Promise<ObjectFile | null>;
-  /** Where `oid` is stored whole, or null when only git can produce it (nothing is inflated). */
-  locate(oid: string): ObjectPlace | null;
   close(): void;
 }
 
@@ -123,7 +107,7 @@ export function openObjectFiles(objectsDir: string): ObjectFiles {
     return -1;
   };
 
-  const fromPack = (p: PackIndex, oid: string, offset: number, maxChunk: number): (ObjectFile & { headerLength: number }) | null => {
+  const fromPack = (p: PackIndex, oid: string, offset: number, maxChunk: number): ObjectFile | null => {
     p.pack ??= openFd(join(objectsDir, 'pack', p.name + '.pack'));
     if (p.pack === null) return null;
     const head = Buffer.alloc(16);
@@ -138,94 +122,61 @@ export function openObjectFiles(objectsDir: string): ObjectFiles {
       size += (c & 0x7f) * 2 ** shift;
     }
     if (type === undefined) return null;
-    return { type, size, headerLength: i, body: inflated(p.pack, offset + i, oid, size, maxChunk) };
+    return { type, size, body: inflated(p.pack, offset + i, oid, size, maxChunk) };
   };
 
-  const loosePath = (oid: string) => join(objectsDir, oid.slice(0, 2), oid.slice(2));
-
-  /** The pack holding `oid` and the entry's offset, or null. */
-  const inPacks = (oid: string): { p: PackIndex; offset: number } | null => {
-    const id = Buffer.from(oid, 'hex');
-    for (let pass = 0; pass < 2; pass++) {
-      if (pass === 1 || packs.size === 0) scanPacks();
-      for (const p of packs.values()) {
-        if (p === null) continue;
-        const offset = find(p, id);
-        if (offset >= 0) return { p, offset };
-      }
+  const fromLoose = async (oid: string, maxChunk: number): Promise<ObjectFile | null> => {
+    let fd: number;
+    try {
+      fd = openSync(join(objectsDir, oid.slice(0, 2), oid.slice(2)), 'r');
+    } catch {
+      return null;
     }
-    return null;
+    const body = closing(inflated(fd, 0, oid, Infinity, maxChunk), fd);
+    try {
+      // The inflated object starts with "<type> <size>\0".
+      let header = Buffer.alloc(0);
+      for (;;) {
+        const r = await body.next();
+        if (r.done) throw new MissingObject(oid, 'corrupt (loose object without a header)');
+        header = Buffer.concat([header, r.value]);
+        const nul = header.indexOf(0);
+        if (nul < 0) {
+          if (header.length > 64) throw new MissingObject(oid, 'corrupt (bad loose object header)');
+          continue;
+        }
+        const m = /^(blob|tree|commit|tag) (\d+)$/.exec(header.subarray(0, nul).toString('latin1'));
+        if (!m) throw new MissingObject(oid, 'corrupt (bad loose object header)');
+        const size = Number(m[2]);
+        return { type: m[1]!, size, body: withHead(header.subarray(nul + 1), body, oid, size, maxChunk) };
+      }
+    } catch (e) {
+      await body.return(undefined); // closes the file
+      throw e;
+    }
   };
 
   return {
     async open(oid, maxChunk) {
-      if (!NAME.test(oid)) return null;
-      let fd: number | null = null;
-      try {
-        fd = openSync(loosePath(oid), 'r');
-      } catch {
-        /* not loose */
+      if (!/^[0-9a-f]{40}$|^[0-9a-f]{64}$/.test(oid)) return null;
+      const loose = await fromLoose(oid, maxChunk);
+      if (loose) return loose;
+      const id = Buffer.from(oid, 'hex');
+      for (let pass = 0; pass < 2; pass++) {
+        if (pass === 1 || packs.size === 0) scanPacks();
+        for (const p of packs.values()) {
+          if (p === null) continue;
+          const offset = find(p, id);
+          if (offset >= 0) return fromPack(p, oid, offset, maxChunk);
+        }
       }
-      if (fd !== null) return fromLoose(fd, oid, maxChunk);
-      const found = inPacks(oid);
-      return found && fromPack(found.p, oid, found.offset, maxChunk);
-    },
-    locate(oid) {
-      if (!NAME.test(oid)) return null;
-      if (existsSync(loosePath(oid))) return { file: loosePath(oid), start: 0, loose: true, type: '', size: 0 };
-      const found = inPacks(oid);
-      const entry = found && fromPack(found.p, oid, found.offset, 1);
-      if (!found || !entry) return null;
-      void entry.body.return(undefined); // never started: nothing was read
-      const file = join(objectsDir, 'pack', found.p.name + '.pack');
-      return { file, start: found.offset + entry.headerLength, loose: false, type: entry.type, size: entry.size };
+      return null;
     },
     close() {
       for (const fd of fds.splice(0)) closeSync(fd);
       packs.clear();
     },
   };
-}
-
-/**
- * Reads an object at a place found by `locate` (from any thread): null when its file cannot be
- * opened any more (a repack removed it), so the caller can ask git instead.
- */
-export async function readPlace(place: ObjectPlace, oid: string, maxChunk: number): Promise<ObjectFile | null> {
-  let fd: number;
-  try {
-    fd = openSync(place.file, 'r');
-  } catch {
-    return null;
-  }
-  if (place.loose) return fromLoose(fd, oid, maxChunk);
-  return { type: place.type, size: place.size, body: closing(inflated(fd, place.start, oid, place.size, maxChunk), fd) };
-}
-
-/** A loose object's type, size and body; the file `fd` is closed when the body ends. */
-async function fromLoose(fd: number, oid: string, maxChunk: number): Promise<ObjectFile> {
-  const body = closing(inflated(fd, 0, oid, Infinity, maxChunk), fd);
-  try {
-    // The inflated object starts with "<type> <size>\0".
-    let header = Buffer.alloc(0);
-    for (;;) {
-      const r = await body.next();
-      if (r.done) throw new MissingObject(oid, 'corrupt (loose object without a header)');
-      header = Buffer.concat([header, r.value]);
-      const nul = header.indexOf(0);
-      if (nul < 0) {
-        if (header.length > 64) throw new MissingObject(oid, 'corrupt (bad loose object header)');
-        continue;
-      }
-      const m = /^(blob|tree|commit|tag) (\d+)$/.exec(header.subarray(0, nul).toString('latin1'));
-      if (!m) throw new MissingObject(oid, 'corrupt (bad loose object header)');
-      const size = Number(m[2]);
-      return { type: m[1]!, size, body: withHead(header.subarray(nul + 1), body, oid, size, maxChunk) };
-    }
-  } catch (e) {
-    await body.return(undefined); // closes the file
-    throw e;
-  }
 }
 
 /**

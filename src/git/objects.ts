@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { GitError, MissingObject } from '../errors.js';
-import { openObjectFiles, type ObjectFiles, type ObjectPlace } from './object-files.js';
+import { openObjectFiles, type ObjectFiles } from './object-files.js';
 import { PullReader } from './pull-reader.js';
 import { noteStreamed } from './reclaim.js';
 import { gitText, spawnGit, type GitContext } from './run.js';
@@ -33,11 +33,6 @@ export interface ObjectReader {
    * the caller knows it, lets a big object be read from the object files instead of the pipe.
    */
   open(oid: string, size?: number): Promise<ObjectStream>;
-  /**
-   * Where a big object (`size` bytes, at least DIRECT_MIN) is stored whole, for reading on
-   * another thread (object-files.ts readPlace); null when only git can produce it.
-   */
-  locate(oid: string, size: number): Promise<ObjectPlace | null>;
   close(): void;
 }
 
@@ -117,10 +112,6 @@ export function openObjectReader(ctx: GitContext): ObjectReader {
         }
         return { ...head, body: body() };
       }),
-    async locate(oid, size) {
-      if (size < DIRECT_MIN) return null;
-      return (await (files ??= objectFiles(ctx)))?.locate(oid) ?? null;
-    },
     close() {
       void direct?.return(undefined);
       batch.close();
