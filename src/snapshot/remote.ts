@@ -77,6 +77,18 @@ async function configureRemote(ctx: GitContext, url: string): Promise<string> {
   if ((await get(`remote.${REMOTE}.url`)) !== url) await runGit(ctx, ['config', `remote.${REMOTE}.url`, url]);
   const fetchSpec = `+refs/snapline/*:${REMOTE_REFS}*`;
   if ((await get(`remote.${REMOTE}.fetch`)) !== fetchSpec) await runGit(ctx, ['config', `remote.${REMOTE}.fetch`, fetchSpec]);
+  // A remote on this machine runs its git as our child: give it the store's streaming settings
+  // (big blobs stored and sent undeltified, packs kept rather than exploded into loose objects),
+  // so its memory stays flat too. A server's own settings are its administrator's.
+  const local = isLocalUrl(url);
+  for (const [key, value] of [
+    [`remote.${REMOTE}.receivepack`, local ? 'git -c core.bigFileThreshold=1m -c receive.unpackLimit=1 receive-pack' : ''],
+    [`remote.${REMOTE}.uploadpack`, local ? 'git -c core.bigFileThreshold=1m upload-pack' : ''],
+  ] as const) {
+    if ((await get(key)) === value) continue;
+    if (value) await runGit(ctx, ['config', key, value]);
+    else await runGit(ctx, ['config', '--unset', key], { okStatus: [0, 5] });
+  }
   let origin = await get('snapline.origin');
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(origin)) {
     const host = hostname().replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^[-_]+/, '').slice(0, 40) || 'host';
@@ -84,6 +96,12 @@ async function configureRemote(ctx: GitContext, url: string): Promise<string> {
     await runGit(ctx, ['config', 'snapline.origin', origin]);
   }
   return origin;
+}
+
+/** A path or file:// URL (git's rule: no scheme, and no `host:` before the first slash). */
+function isLocalUrl(url: string): boolean {
+  if (url.startsWith('file://')) return true;
+  return !url.includes('://') && !/^[^/]*:/.test(url);
 }
 
 /** The store's refs under refs/snapline/, as name → object id. */
