@@ -26,6 +26,10 @@ export interface SnapshotConfig {
   };
   /** How long to wait for another snapline process holding a store's lock (ms). */
   lockTimeoutMs: number;
+  /** A git remote (any URL git accepts) the sessions' snapshots are pushed to and fetched from. */
+  remote?: string;
+  /** How long the end of a turn waits for its push before leaving it to a background process (ms). */
+  pushWaitMs: number;
 }
 
 /** Settings of sessions. */
@@ -53,6 +57,7 @@ export const DEFAULT_CONFIG: Config = {
     include: [],
     retention: { maxAgeDays: 7, maxBytes: 0 },
     lockTimeoutMs: 30_000,
+    pushWaitMs: 2_000,
   },
   // An agent's turn lasts minutes: a second run waits for it rather than failing.
   session: { waitSeconds: 600 },
@@ -66,8 +71,9 @@ export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(homedir(), '.local', 'share', 'snapline');
 }
 
-/** Path of the session database inside the data directory. */
+/** Path of the session database: $SNAPLINE_DB (one file machines share), else snapline.db in the data directory. */
 export function databasePath(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.SNAPLINE_DB) return env.SNAPLINE_DB;
   return join(dataDir(env), 'snapline.db');
 }
 
@@ -144,6 +150,14 @@ export function parseConfig(text: string, source: string): Config {
       case 'lockTimeoutMs':
         config.snapshot.lockTimeoutMs = wholeNumber(source, 'snapshot.lockTimeoutMs', value);
         break;
+      case 'remote':
+        // An option-looking URL would reach git as an option; an empty one means "none".
+        if (typeof value !== 'string' || value.startsWith('-') || /[\0\n]/.test(value)) throw new ConfigError(source, `'snapshot.remote' must be a git URL or path, not ${JSON.stringify(value)}`);
+        if (value.trim() !== '') config.snapshot.remote = value.trim();
+        break;
+      case 'pushWaitMs':
+        config.snapshot.pushWaitMs = wholeNumber(source, 'snapshot.pushWaitMs', value);
+        break;
       case 'retention': {
         if (!isObject(value)) throw new ConfigError(source, "'snapshot.retention' must be an object");
         for (const [rk, rv] of Object.entries(value)) {
@@ -154,7 +168,7 @@ export function parseConfig(text: string, source: string): Config {
         break;
       }
       default:
-        throw new ConfigError(source, `unknown key 'snapshot.${key}' (known: maxFileSize, ignore, include, retention, lockTimeoutMs)`);
+        throw new ConfigError(source, `unknown key 'snapshot.${key}' (known: maxFileSize, ignore, include, retention, lockTimeoutMs, remote, pushWaitMs)`);
     }
   }
   return config;

@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   export: async () => (await import('./export.js')).default,
   import: async () => (await import('./import.js')).default,
   serve: async () => (await import('./serve.js')).default,
+  sync: async () => (await import('./sync.js')).default,
   demo: async () => (await import('./demo.js')).default,
 };
 

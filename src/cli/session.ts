@@ -3,7 +3,7 @@ import { numstatBetween, numstatStream, type DiffStat } from '../diff/numstat.js
 import { patchStream, parseCursor } from '../diff/patch.js';
 import { formatStat } from '../diff/stat.js';
 import { quotePathSetting } from '../git/repo.js';
-import { resolveWorkspace, storeContext, workspacePath } from '../snapshot/index.js';
+import { resolveWorkspace, workspacePath } from '../snapshot/index.js';
 import {
   deleteSession,
   describePart,
@@ -15,8 +15,10 @@ import {
   openDatabase,
   recoverInterruptedTurn,
   resolveMessageRef,
+  requireSnapshots,
   resolveSessionRef,
   revertSession,
+  sessionWorkspace,
   showSession,
   summaryOf,
   turnNumbers,
@@ -84,7 +86,12 @@ unrevert  puts exactly the paths of the last revert back as they were before it.
           A turn whose process was killed gets its end snapshot from the next run, revert,
           unrevert or diff, so it can be reverted like any turn; a turn whose changes cannot be
           known makes revert fail, naming it.
-delete    deletes the session's rows and releases its snapshots (gc may then prune them)
+delete    deletes the session's rows and releases its snapshots (gc may then prune them);
+          with snapshot.remote set, its refs on the remote go too
+
+Sessions recorded on another machine (a shared session database, snapshots through
+snapshot.remote — see 'snapline sync --help'): run from your clone of the same repository
+and name the session by id; diff --patch, revert and unrevert fetch the snapshots they need.
 
 With --format json, a failure is also printed on stdout as {"error": {"name", "message"}}.
 revert, unrevert and delete wait while another run, revert or delete holds the workspace,
@@ -156,6 +163,7 @@ async function printUndo(head: string, r: UndoResult): Promise<void> {
 
 /** Waiting for another process is always said, terminal or not: the user should know why. */
 const onWait = (m: string) => process.stderr.write(`snapline: ${m}\n`);
+const onWarning = (m: string) => process.stderr.write(`snapline: warning: ${m}\n`);
 
 /** Set while a paged run of show/diff is under way. */
 let insidePager = false;
@@ -267,17 +275,24 @@ const command: Command = {
         let sid: string;
         let files: string[] | undefined;
         let wide = false;
+        let worktree: string;
         try {
           sid = await sessionArg(db);
-          // A turn interrupted before its end snapshot gets it now, so its changes show.
-          await recoverInterruptedTurn(getSession(db, sid).directory, { db, onWait }).catch((e: unknown) => {
-            if (!(e instanceof SnaplineError)) throw e;
-            process.stderr.write(`snapline: warning: the interrupted turn's end could not be recorded: ${e.message}\n`);
-          });
+          const session = getSession(db, sid);
+          // Its workspace here: the recorded one, or this machine's clone of it.
+          worktree = await sessionWorkspace(session, v.dir ?? process.cwd());
+          // A turn interrupted before its end snapshot gets it now, so its changes show (only
+          // where it was recorded: a clone elsewhere is not the workspace the turn changed).
+          if (worktree === session.directory) {
+            await recoverInterruptedTurn(session.directory, { db, onWait }).catch((e: unknown) => {
+              if (!(e instanceof SnaplineError)) throw e;
+              process.stderr.write(`snapline: warning: the interrupted turn's end could not be recorded: ${e.message}\n`);
+            });
+          }
           const mid = v.message === undefined ? undefined : resolveMessageRef(db, sid, v.message);
           wide = mid === undefined;
           range = diffRange(db, sid, mid);
-          files = v.file?.map((f) => workspacePath(range!.directory, f, process.cwd()));
+          files = v.file?.map((f) => workspacePath(worktree, f, process.cwd()));
           if (v['turns-only'] && !wide) throw new UsageError('--turns-only goes with a session-wide diff (without --message)');
           if (!v.patch && (v.context !== undefined || v['max-bytes'] !== undefined || v.continue !== undefined)) throw new UsageError('--context, --max-bytes and --continue go with --patch');
           if (!v.patch && !wide) {
@@ -285,12 +300,12 @@ const command: Command = {
             const turn = turnNumbers(db, sid).get(id);
             if (renames) {
               // Summaries are stored without renames: with -M the turn is compared again from its snapshots.
-              const ctx = await storeContext(range.directory);
+              const ctx = await requireSnapshots(worktree, sid, [range.from, range.to]);
               const diffs = range.from && range.to ? await numstatBetween(ctx, range.from, range.to, { paths: files ?? [], renames }) : [];
               const t = { turn, messageID: id, total: { files: diffs.length, additions: diffs.reduce((n, d) => n + d.additions, 0), deletions: diffs.reduce((n, d) => n + d.deletions, 0) }, truncated: false, diffs };
               for (const f of untouched(files, [t])) process.stderr.write(`snapline: turn #${t.turn} did not change '${f}'\n`);
               if (asJson) return (await json(t), 0);
-              const quote = await quotePathSetting({ cwd: range.directory });
+              const quote = await quotePathSetting({ cwd: worktree });
               await write(`#${t.turn}  ${t.messageID}  +${t.total.additions} -${t.total.deletions} in ${t.total.files} files\n`);
               if (t.diffs.length) await write(formatStat(t.diffs, terminalColumns(), { quotePath: quote, color }));
               return 0;
@@ -300,7 +315,7 @@ const command: Command = {
             const t = { turn, messageID: id, total: sum?.total, truncated: sum?.truncated ?? false, diffs: onlyFiles(sum?.diffs ?? [], files) };
             for (const f of untouched(files, [t])) process.stderr.write(`snapline: turn #${t.turn} did not change '${f}'\n`);
             if (asJson) return (await json(t), 0);
-            const quote = await quotePathSetting({ cwd: range.directory });
+            const quote = await quotePathSetting({ cwd: worktree });
             await write(`#${t.turn}  ${t.messageID}  +${t.total?.additions ?? 0} -${t.total?.deletions ?? 0} in ${t.total?.files ?? 0} files\n`);
             if (t.diffs.length) await write(formatStat(asStats(t.diffs), terminalColumns(), { quotePath: quote, color }));
             if (t.truncated) await write(`  (list capped at ${t.diffs.length} files; use --patch for all)\n`);
@@ -311,9 +326,10 @@ const command: Command = {
         }
         const maxBytes = v['max-bytes'] === undefined ? (asJson && v.patch ? 1 << 20 : undefined) : intOption('max-bytes', v['max-bytes'], 0);
         if (maxBytes === 0) throw new UsageError('--max-bytes must be at least 1');
-        const ctx = await storeContext(range.directory);
+        // Snapshots recorded on another machine are fetched from the snapshot remote here.
+        const ctx = await requireSnapshots(worktree, sid, [range.from, range.to, ...(v['turns-only'] ? range.turns.flatMap((t) => [t.start, t.end]) : [])]);
         // Paths are quoted as the workspace's git would (the store's own setting is snapline's).
-        const quote = await quotePathSetting({ cwd: range.directory });
+        const quote = await quotePathSetting({ cwd: worktree });
         const only = v['turns-only'] ? await turnsChangedPaths(ctx, range.turns) : undefined;
         // Session-wide, the range runs from the first snapshot to the last: say so.
         const covers = !wide
@@ -358,7 +374,7 @@ const command: Command = {
         if (!v.message) throw new UsageError("session revert needs --message MSG (the first turn to undo: a turn number, 'last' or a message id; see 'snapline session show')");
         const { sid, mid } = await resolveIds();
         const files = counterLine('restoring files');
-        const r = await revertSession(sid, mid!, { onProgress: progress, onFiles: files.update, onWait, force: v.force, dryRun: v['dry-run'], waitSeconds }).finally(() => files.clear());
+        const r = await revertSession(sid, mid!, { onProgress: progress, onFiles: files.update, onWait, onWarning, force: v.force, dryRun: v['dry-run'], waitSeconds }).finally(() => files.clear());
         if (asJson) return (await json(r), 0);
         const head = r.dryRun
           ? `revert of ${r.sessionID} to before ${r.messageID} would write ${r.written.length} and delete ${r.deleted.length} (${r.paths} paths covered; dry run, nothing written)`
@@ -369,14 +385,14 @@ const command: Command = {
       case 'unrevert': {
         const { sid } = await resolveIds();
         const files = counterLine('restoring files');
-        const r = await unrevertSession(sid, { onProgress: progress, onFiles: files.update, onWait, force: v.force, dryRun: v['dry-run'], waitSeconds }).finally(() => files.clear());
+        const r = await unrevertSession(sid, { onProgress: progress, onFiles: files.update, onWait, onWarning, force: v.force, dryRun: v['dry-run'], waitSeconds }).finally(() => files.clear());
         if (asJson) return (await json(r), 0);
         await printUndo(r.dryRun ? `unrevert of ${r.sessionID} would write ${r.written.length} and delete ${r.deleted.length} (dry run, nothing written)` : `unrevert of ${r.sessionID}: ${r.written.length} written, ${r.deleted.length} deleted`, r);
         return 0;
       }
       case 'delete': {
         const { sid } = await resolveIds();
-        const r = await deleteSession(sid, { onWait, waitSeconds });
+        const r = await deleteSession(sid, { onWait, onWarning, waitSeconds });
         if (asJson) return (await json(r), 0);
         await write(`deleted ${r.sessionID}${r.released ? ' and released its snapshots' : ''}\n`);
         return 0;

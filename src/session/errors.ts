@@ -154,3 +154,12 @@ export class TurnInterrupted extends SnaplineError {
     super('turn-interrupted', `${signal} before the command started: the turn stopped there (its first snapshot is recorded)`, 128 + (osConstants.signals[signal] ?? 0));
   }
 }
+
+/** A session's workspace is not on this machine, and the current directory is not a clone of its repository. */
+export class SessionElsewhere extends SnaplineError {
+  constructor(id: string, directory: string, project: string) {
+    super('session-elsewhere', project === 'global'
+      ? `session ${id} was recorded in ${directory}, which is not on this machine (it is not in a git repository, so no clone can stand for it)`
+      : `session ${id} was recorded in ${directory}, which is not on this machine: run this from a clone of its repository (root commit ${project.slice(0, 12)}), or pass --dir CLONE`, 2);
+  }
+}

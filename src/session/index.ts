@@ -31,6 +31,7 @@ export { recoverInterruptedTurn, type RecoveredTurn } from './recover.js';
 export { showSession, diffRange, describePart, summaryOf, turnsChangedPaths, type SessionView, type MessageView } from './show.js';
 export { doctorWithSessions, type SessionDoctorReport, type AffectedSession } from './doctor.js';
 export { resolveSessionRef, resolveMessageRef, turnNumbers } from './resolve.js';
+export { sessionWorkspace, sessionSnapshots, requireSnapshots } from './workspace.js';
 export { runQuery, jsonValue, type QueryResult } from './query.js';
 export { splitCommand, PREVIEW_BYTES } from './exec.js';
 export { exportSessionJson, openCodeSession, openCodeMessage, openCodePart, withParts, type OpenCodeSession, type OpenCodeMessage, type OpenCodePart, type OpenCodeMessageWithParts } from './opencode.js';

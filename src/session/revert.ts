@@ -1,13 +1,13 @@
 /** Undo: revert a session to before a turn, unrevert, delete — touching only what the session changed. */
 import { UsageError } from '../errors.js';
-import { runGit, type GitContext } from '../git/run.js';
+import type { GitContext } from '../git/run.js';
 import { changedPaths, type TreeChange } from '../git/tree-diff.js';
-import { release, restore, retain, storeContext, track, StoreMissing, type RestoreResult } from '../snapshot/index.js';
+import { release, restore, retain, track, StoreMissing, type RestoreResult } from '../snapshot/index.js';
 import { openDatabase, type Database } from './db.js';
-import { NotReverted, SnapshotsMissing, TurnChangesUnknown, WorkspaceEdited } from './errors.js';
+import { NotReverted, TurnChangesUnknown, WorkspaceEdited } from './errors.js';
 import { withTurnLock } from './lock.js';
 import { recoverLocked } from './recover.js';
-import { sessionWorkspace } from './turn.js';
+import { publish, requireSnapshots, sessionWorkspace } from './workspace.js';
 import type { RevertState } from './model.js';
 import { assertNotBusy, deleteSessionRows, getMessage, getSession, listTurns, setRevert, type Turn } from './store.js';
 
@@ -53,6 +53,8 @@ export interface UndoOptions {
   dryRun?: boolean;
   /** Wait at most this long for a busy workspace (default: session.waitSeconds). */
   waitSeconds?: number;
+  /** Told when the snapshot remote could not take the new snapshots (they stay pending). */
+  onWarning?: (message: string) => void;
 }
 
 async function withDb<T>(opts: UndoOptions, fn: (db: Database) => Promise<T>): Promise<T> {
@@ -85,22 +87,6 @@ async function pathsChangedFrom(ctx: GitContext, turns: Turn[], from: number, st
     for (const c of await changedPaths(ctx, t.start, t.end)) paths.add(c.path);
   }
   return paths;
-}
-
-/**
- * Refuses (before anything is snapshotted or written) when a tree the session names is not in
- * the workspace's store: the row was edited, or points at another directory's store.
- */
-async function requireTrees(ctx: GitContext, sessionId: string, worktree: string, trees: (string | undefined)[]): Promise<void> {
-  const ids = [...new Set(trees.filter((t): t is string => typeof t === 'string'))];
-  if (ids.length === 0) return;
-  const bad = ids.find((t) => !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(t));
-  if (bad !== undefined) throw new SnapshotsMissing(sessionId, bad, worktree);
-  const r = await runGit(ctx, ['cat-file', '--batch-check=%(objecttype)'], { input: ids.join('\n') + '\n', okStatus: [0, 128] });
-  const types = r.stdout.toString('utf8').split('\n');
-  ids.forEach((t, i) => {
-    if (r.status !== 0 || types[i] !== 'tree') throw new SnapshotsMissing(sessionId, t, worktree);
-  });
 }
 
 /** The changes from tree `a` to tree `b` at the paths of `wanted` (what restore(b, those) writes). */
@@ -181,11 +167,12 @@ export async function revertSession(sessionId: string, messageId: string, opts: 
     assertNotBusy(s);
     getMessage(db, sessionId, messageId);
     const worktree = await sessionWorkspace(s);
-    return withTurnLock(worktree, async () => {
+    const result = await withTurnLock(worktree, async () => {
       const old = getSession(db, sessionId).revert;
       assertNotBusy(getSession(db, sessionId));
-      const ctx = await storeContext(worktree);
-      await requireTrees(ctx, sessionId, worktree, [...listTurns(db, sessionId).flatMap((t) => [t.start, t.end]), old?.snapshot]);
+      // Refused before anything is snapshotted or written when a tree the session names is
+      // missing (fetched first from the snapshot remote, if there is one).
+      const ctx = await requireSnapshots(worktree, sessionId, [...listTurns(db, sessionId).flatMap((t) => [t.start, t.end]), old?.snapshot]);
       opts.onProgress?.('snapshot of the current state…');
       const now = await track(worktree);
       const current = now.tree;
@@ -241,6 +228,9 @@ export async function revertSession(sessionId: string, messageId: string, opts: 
       if (outside.length) done.backup = { snapshot: current, command: restoreCommand(current, worktree, outside) };
       return done;
     }, { onWait: opts.onWait, waitSeconds: opts.waitSeconds, what: `revert of ${sessionId}` });
+    // The snapshots the revert state names go to the remote, so other machines can unrevert.
+    if (!result.dryRun) await publish(worktree, opts.onWarning);
+    return result;
   });
 }
 
@@ -255,13 +245,12 @@ export async function unrevertSession(sessionId: string, opts: UndoOptions = {})
     assertNotBusy(s);
     if (!s.revert) throw new NotReverted(sessionId);
     const worktree = await sessionWorkspace(s);
-    return withTurnLock(worktree, async () => {
+    const result = await withTurnLock(worktree, async () => {
       const fresh = getSession(db, sessionId);
       assertNotBusy(fresh);
       const old = fresh.revert;
       if (!old) throw new NotReverted(sessionId);
-      const ctx = await storeContext(worktree);
-      await requireTrees(ctx, sessionId, worktree, [...listTurns(db, sessionId).flatMap((t) => [t.start, t.end]), old.snapshot]);
+      const ctx = await requireSnapshots(worktree, sessionId, [...listTurns(db, sessionId).flatMap((t) => [t.start, t.end]), old.snapshot]);
       opts.onProgress?.('snapshot of the current state…');
       const now = await track(worktree);
       const current = now.tree;
@@ -283,6 +272,8 @@ export async function unrevertSession(sessionId: string, opts: UndoOptions = {})
       if (outside.length) done.backup = { snapshot: current, command: restoreCommand(current, worktree, outside) };
       return done;
     }, { onWait: opts.onWait, waitSeconds: opts.waitSeconds, what: `unrevert of ${sessionId}` });
+    if (!result.dryRun && result.backup) await publish(worktree, opts.onWarning);
+    return result;
   });
 }
 
@@ -309,6 +300,8 @@ export async function deleteSession(sessionId: string, opts: UndoOptions = {}): 
       }
     };
     const released = worktree ? await withTurnLock(worktree, drop, { onWait: opts.onWait, waitSeconds: opts.waitSeconds, what: `delete of ${sessionId}` }) : await drop();
+    // Its refs on the snapshot remote go too (or at the next sync when it cannot be reached).
+    if (worktree) await publish(worktree, opts.onWarning);
     return { sessionID: sessionId, released };
   });
 }

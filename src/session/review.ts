@@ -6,13 +6,13 @@
 import { numstatStream } from '../diff/numstat.js';
 import { parseCursor, patchStream, type PatchStream } from '../diff/patch.js';
 import { UsageError } from '../errors.js';
-import { storeContext } from '../snapshot/index.js';
 import type { Database } from './db.js';
 import { parseMessageData, parsePartData, type BlobRef, type FileDiff } from './model.js';
 import { openCodeMessage, openCodePart, type OpenCodeMessageWithParts, type OpenCodePart } from './opencode.js';
 import { diffRange, summaryOf } from './show.js';
 import { getMessage, getSession, type MessageInfo, type PartInfo } from './store.js';
 import { toFileDiff } from './summary.js';
+import { sessionSnapshots } from './workspace.js';
 
 /** A page of a session's messages, newest last, and the cursor for the older ones. */
 export interface MessagePage {
@@ -107,7 +107,7 @@ async function collect(stream: PatchStream): Promise<{ text: string; next?: stri
  */
 export async function reviewDiff(db: Database, sessionId: string, opts: DiffOptions = {}): Promise<ReviewFileDiff[]> {
   const range = diffRange(db, sessionId, opts.messageID);
-  const ctx = await storeContext(range.directory);
+  const { ctx } = await sessionSnapshots(getSession(db, sessionId), [range.from, range.to]);
   let files: FileDiff[] | undefined;
   if (range.turns.length === 1) {
     const stored = summaryOf(getMessage(db, sessionId, range.turns[0]!.id));
@@ -144,6 +144,6 @@ export async function reviewDiff(db: Database, sessionId: string, opts: DiffOpti
 export async function patchPage(db: Database, sessionId: string, opts: { messageID?: string; file: string; cursor?: string; maxBytes: number }): Promise<PatchStream> {
   if (!(opts.maxBytes >= 1)) throw new UsageError('maxBytes must be at least 1');
   const range = diffRange(db, sessionId, opts.messageID);
-  const ctx = await storeContext(range.directory);
+  const { ctx } = await sessionSnapshots(getSession(db, sessionId), [range.from, range.to]);
   return patchStream(ctx, range.from, range.to, { paths: [opts.file], maxBytes: opts.maxBytes, cursor: opts.cursor === undefined ? undefined : parseCursor(opts.cursor) });
 }

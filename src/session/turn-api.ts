@@ -16,7 +16,7 @@ import { withTurnLock, type TurnLockOptions } from './lock.js';
 import type { AgentToolState, AssistantMessageData, PartData, TurnSummary, UserMessageData } from './model.js';
 import { addPart, closeTurn, failTurn, newSession, openTurnMessages, snapshotFor, stepFinish, stepStart, type OpenTurn, type RecordHooks } from './record.js';
 import { findAgentSession, getMessage, getSession, latestSession, openAssistantMessages, stepSnapshots, touchSession, type SessionInfo } from './store.js';
-import { sessionWorkspace } from './turn.js';
+import { publish, sessionWorkspace } from './workspace.js';
 
 /** Which session a call is about. At most one of sessionId, continue and agentSession. */
 export interface TurnTarget {
@@ -158,7 +158,7 @@ export async function endTurn(opts: EndOptions): Promise<EndResult> {
   return withDb(opts, async (db) => {
     const { worktree, session } = await openTarget(db, opts);
     const hooks = recordHooks(opts, worktree);
-    return withTurnLock(worktree, async () => {
+    const ended = await withTurnLock(worktree, async () => {
       const { turn, first, last } = openTurn(db, session);
       if (first === undefined) {
         failTurn(db, turn, { name: LEFT_OPEN, message: 'the turn has no start snapshot (its begin failed)' });
@@ -169,6 +169,9 @@ export async function endTurn(opts: EndOptions): Promise<EndResult> {
       touchSession(db, session.id);
       return { sessionID: session.id, messageID: turn.user.id, assistantID: turn.assistant.id, snapshot: snap.tree, summary, skipped: snap.skipped };
     }, lockOptions(opts));
+    // The turn is recorded: its snapshots go to the remote (bounded wait, never a failure).
+    await publish(worktree, opts.onWarning);
+    return ended;
   });
 }
 

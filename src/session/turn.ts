@@ -1,10 +1,10 @@
 /** Recording one turn: user message, snapshot, the work, snapshot, summary — all in the database. */
 import { realpath } from 'node:fs/promises';
-import { isAbsolute, sep } from 'node:path';
+import { sep } from 'node:path';
 import { SnaplineError, UsageError } from '../errors.js';
 import { resolveWorkspace, type SkippedFile } from '../snapshot/index.js';
 import { openDatabase, type Database } from './db.js';
-import { CorruptRow, TurnInterrupted, UnknownSession } from './errors.js';
+import { TurnInterrupted, UnknownSession } from './errors.js';
 import { catchSignals, KILL_WINDOW_MS, resolveAgent, runCommand, type CommandResult, type SignalCatcher } from './exec.js';
 import { newId } from './id.js';
 import { withTurnLock } from './lock.js';
@@ -12,6 +12,7 @@ import type { PartData, ToolState, TurnSummary } from './model.js';
 import { recoverLocked } from './recover.js';
 import { addPart, closeTurn, failTurn, newSession, openTurnMessages, snapshotFor, stepStart, textPart, type RecordHooks } from './record.js';
 import { clearBusy, getSession, latestSession, markBusy, type SessionInfo } from './store.js';
+import { publish, sessionWorkspace } from './workspace.js';
 
 export { describeSkip } from './record.js';
 
@@ -128,24 +129,16 @@ export async function runTurn(opts: TurnOptions): Promise<TurnResult> {
     const argv = agentCommand !== undefined ? [...resolveAgent(agentCommand, workDir), opts.message] : ['bash', '-c', opts.exec!];
     // A turn interrupted before its end snapshot gets it first, before this turn changes anything.
     const turn = () => recoverLocked(db, worktree).then(() => recordTurnCatchingSignals(db, worktree, workDir, session, argv, { ...opts, agentCommand }));
-    return await withTurnLock(worktree, turn, {
+    const result = await withTurnLock(worktree, turn, {
       onWait: opts.onWait ?? opts.onProgress,
       waitSeconds: opts.waitSeconds,
       what: `run ${JSON.stringify(opts.message.length > 40 ? opts.message.slice(0, 39) + '…' : opts.message)}${session ? ` in ${session.id}` : ''}`,
     });
+    await publish(worktree, opts.onWarning);
+    return result;
   } finally {
     if (!opts.db) db.close();
   }
-}
-
-/**
- * The workspace a session belongs to. The row is checked like any external input: a directory
- * that is not absolute is a damaged row, and `/` or the home directory (which `run` never
- * records) is refused rather than snapshotted or restored.
- */
-export async function sessionWorkspace(s: SessionInfo): Promise<string> {
-  if (!isAbsolute(s.directory)) throw new CorruptRow('session', s.id, `directory '${s.directory}' is not an absolute path`);
-  return resolveWorkspace(s.directory, false);
 }
 
 /**

@@ -74,3 +74,10 @@ export class RestoreFailed extends SnaplineError {
     super('restore-failed', `could not restore '${path}': ${detail}`);
   }
 }
+
+/** A snapshot a session names is in neither the local store nor the snapshot remote. */
+export class SnapshotNotOnRemote extends SnaplineError {
+  constructor(tree: string, remote: string, fetchError?: string) {
+    super('snapshot-not-on-remote', `snapshot ${tree} not found locally or on remote ${remote}${fetchError ? ` (fetch failed: ${fetchError})` : " (the machine that recorded it may not have pushed it yet: 'snapline sync --push' there)"}`);
+  }
+}

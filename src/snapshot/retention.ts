@@ -7,6 +7,7 @@ import { UsageError } from '../errors.js';
 import { gitText, runGit, type GitContext } from '../git/run.js';
 import { UnknownSnapshot } from './errors.js';
 import { cleanRestoreLeftovers } from './journal.js';
+import { markReleased, REMOTE_REFS } from './remote.js';
 import { holderIsDead, LOCK_NAME, processesUsing, readLock, withStoreLock } from './lock.js';
 import { checkStore, openStore, readIfExists, withStore, WORKTREE_FILE, type StoreOptions } from './store.js';
 
@@ -53,13 +54,19 @@ export async function retain(worktree: string, sessionId: string, trees: readonl
   });
 }
 
-/** Drops a session's hold on its trees; the next gc may prune those no other session keeps. */
+/**
+ * Drops a session's hold on its trees; the next gc may prune those no other session keeps. With
+ * `snapshot.remote` set, the session's refs on the remote are deleted by the next push.
+ */
 export async function release(worktree: string, sessionId: string, opts: StoreOptions = {}): Promise<boolean> {
   const ref = sessionRef(sessionId);
-  return withStore(worktree, opts, async ({ ctx, dir }) => {
+  return withStore(worktree, opts, async (store) => {
+    const { ctx, dir } = store;
     await removeRefLocks(dir, ref);
+    // With a remote, the session's refs there go too (at the next push).
+    const fetched = await markReleased(store, sessionId);
     const r = await runGit(ctx, ['rev-parse', '--verify', '--quiet', ref], { okStatus: [0, 1] });
-    if (r.status !== 0) return false;
+    if (r.status !== 0) return fetched > 0;
     await runGit(ctx, ['update-ref', '-d', ref]);
     return true;
   });
@@ -99,6 +106,30 @@ export async function sessionsIn(ctx: GitContext): Promise<RetainedSession[]> {
       const [ref, date] = l.split(' ');
       return { id: ref!.slice(SESSION_REFS.length), updated: Number(date) * 1000 };
     });
+}
+
+/**
+ * Every session keeping trees in a store: by its own ref, or by copies of its remote refs
+ * (snapshots of a session recorded elsewhere, fetched here), with the refs that keep them and
+ * when the session was last active (the newest of their commit dates).
+ */
+async function heldSessions(ctx: GitContext): Promise<(RetainedSession & { refs: string[] })[]> {
+  const out = await gitText(ctx, ['for-each-ref', '--format=%(refname) %(committerdate:unix)', SESSION_REFS, REMOTE_REFS]);
+  const byId = new Map<string, RetainedSession & { refs: string[] }>();
+  for (const line of out.split('\n').filter(Boolean)) {
+    const [ref, date] = line.split(' ') as [string, string];
+    const id = ref.startsWith(SESSION_REFS) ? ref.slice(SESSION_REFS.length) : ref.slice(REMOTE_REFS.length).split('/')[0]!;
+    const s = byId.get(id) ?? { id, updated: 0, refs: [] };
+    s.refs.push(ref);
+    s.updated = Math.max(s.updated, Number(date) * 1000);
+    byId.set(id, s);
+  }
+  return [...byId.values()];
+}
+
+/** Deletes refs of a store (gc releasing a session here only: its remote refs stay). */
+async function dropRefs(ctx: GitContext, refs: readonly string[]): Promise<void> {
+  await runGit(ctx, ['update-ref', '--stdin'], { input: refs.map((r) => `delete ${r}\n`).join('') });
 }
 
 async function fullTree(ctx: GitContext, tree: string): Promise<string> {
@@ -230,9 +261,9 @@ async function gcStore(dir: string, limits: { maxAgeDays: number; maxBytes: numb
   const now = Date.now();
   const ageMs = limits.maxAgeDays * 86_400_000;
   if (opts.force && limits.maxAgeDays > 0) {
-    for (const s of await sessionsIn(ctx)) {
+    for (const s of await heldSessions(ctx)) {
       if (now - s.updated > ageMs) {
-        await runGit(ctx, ['update-ref', '-d', SESSION_REFS + s.id]);
+        await dropRefs(ctx, s.refs);
         report.released.push(s.id);
       }
     }
@@ -246,10 +277,10 @@ async function gcStore(dir: string, limits: { maxAgeDays: number; maxBytes: numb
       bytes = await dirBytes(dir);
     }
     if (opts.force) {
-      const sessions = (await sessionsIn(ctx)).sort((a, b) => a.updated - b.updated);
+      const sessions = (await heldSessions(ctx)).sort((a, b) => a.updated - b.updated);
       while (bytes > limits.maxBytes && sessions.length) {
         const s = sessions.shift()!;
-        await runGit(ctx, ['update-ref', '-d', SESSION_REFS + s.id]);
+        await dropRefs(ctx, s.refs);
         report.released.push(s.id);
         await runGit(ctx, ['gc', '--quiet', '--prune=now']);
         bytes = await dirBytes(dir);
