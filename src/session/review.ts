@@ -39,8 +39,10 @@ export function messagePage(db: Database, sessionId: string, opts: { limit?: num
   const out: MessagePage = { messages: [] };
   if (page.length === 0) return out;
   const parts = db
-    .prepare('SELECT id, message_id, session_id, time_created, time_updated, data FROM part WHERE session_id = ? AND message_id >= ? AND message_id <= ? ORDER BY message_id, id')
-    .all(sessionId, page[0]!.id, page[page.length - 1]!.id) as PartRow[];
+    // The (message_id, id) index gives the page's parts in order: no sort, and a long session's
+    // other parts are not scanned (the session index would read them all, then sort).
+    .prepare('SELECT id, message_id, session_id, time_created, time_updated, data FROM part INDEXED BY part_message_idx WHERE message_id >= ? AND message_id <= ? AND session_id = ? ORDER BY message_id, id')
+    .all(page[0]!.id, page[page.length - 1]!.id, sessionId) as PartRow[];
   const byMessage = new Map<string, OpenCodePart[]>();
   for (const p of parts) {
     const info: PartInfo = { id: p.id, messageID: p.message_id, sessionID: p.session_id, time: { created: p.time_created, updated: p.time_updated }, data: parsePartData(p.id, p.data) };
