@@ -8,7 +8,7 @@
 import { PatchProducer } from '../diff/patch.js';
 
 export interface PatchCacheOptions {
-  /** Producers kept between pages (default 4). */
+  /** Producers kept between pages (default 2: each holds about 8 MiB of blob-reading buffers). */
   entries?: number;
   /** Their change lists together at most this many bytes (default 16 MiB). */
   heldBytes?: number;
@@ -31,7 +31,7 @@ export class PatchCache {
   private readonly idleMs: number;
 
   constructor(o: PatchCacheOptions = {}) {
-    this.entries = o.entries ?? 4;
+    this.entries = o.entries ?? 2;
     this.heldBytes = o.heldBytes ?? 16 << 20;
     this.idleMs = o.idleMs ?? 120_000;
   }
