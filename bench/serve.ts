@@ -110,7 +110,9 @@ export async function run(): Promise<void> {
     } else rows.push(['review page first paint', 'skipped (no /usr/bin/chromium)', '< 2 s']);
 
     // Page through the rewrite's patch, 1 MiB at a time, sampling the server's process tree.
-    let peak = treeRss(server.pid);
+    const before = treeRss(server.pid);
+    rows.push(['server RSS (tree) at rest before paging (after the page loaded every file)', `${mib(before)} MiB = idle + ${mib(before - idle)}`, '']);
+    let peak = before;
     const sampler = setInterval(() => (peak = Math.max(peak, treeRss(server!.pid))), 5);
     // From the start of the patch: the first page compares the pair, the others go on from it.
     let cursor: string | null = null;
