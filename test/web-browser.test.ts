@@ -67,7 +67,8 @@ test('pick a session, open a turn: the right files and counts, coloured diffs, s
   await page.waitForSelector('.turn');
   assert.equal(await page.locator('.turn').count(), 2);
   await page.locator('.turn').nth(1).click();
-  await page.waitForSelector('#diffs .d2h-file-wrapper');
+  // The file list comes first, then each file's first page.
+  await page.waitForSelector('#diffs[data-loaded]');
   const rows = await page.locator('ul.files li').allInnerTexts();
   const expected = storedFiles(1);
   assert.equal(rows.length, expected.length);

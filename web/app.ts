@@ -8,11 +8,10 @@ import { Diff2HtmlUI } from 'diff2html/lib-esm/ui/js/diff2html-ui-slim.js';
 interface FileDiff { file: string; status: string; additions: number; deletions: number; binary?: boolean }
 interface Session { id: string; title: string; directory: string; time: { updated: number }; summary: { additions: number; deletions: number; files: number }; revert?: { messageID: string } }
 interface Message { info: { id: string; role: string; agent?: string; time: { created: number }; summary?: { diffs: FileDiff[]; total?: { files: number; additions: number; deletions: number } } }; parts: { type: string; text?: string }[] }
-interface ReviewFile extends FileDiff { patch: string; truncated?: boolean; next?: string }
 
 const token = document.querySelector<HTMLMetaElement>('meta[name="snapline-token"]')!.content;
 const $ = (sel: string) => document.querySelector<HTMLElement>(sel)!;
-/** Patch bytes shown at once: diff2html renders about this much without stalling the tab. */
+/** Patch bytes shown at once per file: diff2html renders about this much without stalling the tab. */
 const INLINE_BYTES = 8 * 1024;
 const PAGE_BYTES = 16 * 1024;
 
@@ -149,13 +148,19 @@ function draw(target: HTMLElement, patch: string): void {
   document.body.dataset.drawMs = String(Math.max(Number(document.body.dataset.drawMs ?? 0), Math.round(performance.now() - t0)));
 }
 
+/** Bumped when another turn (or layout) is opened: patches still loading for the old one stop. */
+let turnLoad = 0;
+
 async function openTurn(id: string): Promise<void> {
+  const load = ++turnLoad;
   state.turn = id;
   for (const b of document.querySelectorAll('.turn')) b.classList.toggle('sel', b.getAttribute('data-turn') === id);
   const sid = state.session!.id;
   const box = $('#turn');
   box.replaceChildren(el('p', { class: 'hint' }, 'Loading…'));
-  const r = await api<ReviewFile[]>(`/session/${sid}/diff?messageID=${id}&patchBytes=${INLINE_BYTES}`);
+  // The files and their counts first (stored with the turn: no diff is computed for them).
+  const r = await api<FileDiff[]>(`/session/${sid}/diff?messageID=${id}&patch=false`);
+  if (load !== turnLoad) return;
   if (r.status !== 200) return void box.replaceChildren(el('p', { class: 'refusal' }, (r.body as unknown as { data: { message: string } }).data.message));
   const files = r.body;
   const unified = el('button', { id: 'unified', class: state.layout === 'line-by-line' ? 'on' : '' }, 'Unified');
@@ -166,13 +171,25 @@ async function openTurn(id: string): Promise<void> {
   revert.onclick = () => void previewRevert(id);
   const list = el('ul', { class: 'files', 'aria-label': 'files' }, ...files.map((f) => el('li', { 'data-file': f.file }, `${f.status.padEnd(8, ' ')} `, f.binary ? 'binary ' : counts(f.additions, f.deletions), ` ${f.file}`)));
   const diffs = el('div', { id: 'diffs' });
+  const parts = files.map((f) => el('div', { class: 'file-diff', 'data-file': f.file }, el('p', { class: 'hint' }, `${f.file}: loading…`)));
+  diffs.append(...parts);
   box.replaceChildren(el('div', { class: 'toolbar' }, unified, split, revert), list, diffs);
-  for (const f of files) {
-    const part = el('div', { class: 'file-diff', 'data-file': f.file });
-    diffs.append(part);
-    if (f.patch) draw(part, f.patch);
-    if (f.truncated && f.next) addLoadMore(diffs, part, sid, id, f.file, f.next, hunkPosition(f.patch, { old: 1, new: 1 }));
+  // Then each file's first page, one request at a time, smallest change first: a big rewrite
+  // (whose first page waits for the whole comparison) holds up no other file.
+  const order = files.map((f, i) => ({ f, i })).sort((x, y) => x.f.additions + x.f.deletions - (y.f.additions + y.f.deletions) || x.i - y.i);
+  for (const { f, i } of order) {
+    const p = await api<{ patch: string; next: string | null; data?: { message: string } }>(`/session/${sid}/diff/patch?messageID=${id}&file=${encodeURIComponent(f.file)}&maxBytes=${INLINE_BYTES}`);
+    if (load !== turnLoad) return;
+    const part = parts[i]!;
+    if (p.status !== 200) {
+      part.replaceChildren(el('p', { class: 'refusal' }, `${f.file}: ${p.body.data?.message ?? `failed (${p.status})`}`));
+      continue;
+    }
+    part.replaceChildren();
+    if (p.body.patch) draw(part, p.body.patch);
+    if (p.body.next) addLoadMore(diffs, part, sid, id, f.file, p.body.next, hunkPosition(p.body.patch, { old: 1, new: 1 }));
   }
+  diffs.dataset.loaded = 'true';
 }
 
 function addLoadMore(diffs: HTMLElement, after: HTMLElement, sid: string, turn: string, file: string, cursor: string, at: { old: number; new: number }): void {

@@ -61,6 +61,11 @@ export interface LineTables {
   rchgB: Uint8Array;
   nA: number;
   nB: number;
+  /**
+   * Every line of both sides changed: the class and changed-flag columns are left empty (there
+   * is nothing to compare or slide, and a 128 MiB rewrite would need tens of MiB for them).
+   */
+  allChanged?: true;
 }
 
 export interface CompareOptions {
@@ -80,6 +85,12 @@ export class Scratch {
   readonly lo = new IntList(0);
   filterWords?: Int32Array;
   readonly batch = new Int32Array(CHUNK_SIZE + 1);
+  /** Gives the per-line arrays back (while nothing is compared, e.g. between pages of a patch). */
+  release(): void {
+    this.hi.release();
+    this.lo.release();
+    this.filterWords = undefined;
+  }
 }
 
 class OverBudget extends Error {}
@@ -386,18 +397,11 @@ function densify(pairs: IntList, upTo: number, capacity: number, none = NEW_ONLY
   return dense;
 }
 
-/** Line tables for a pair with no line in common. */
+/** Line tables for a pair with no line in common (see LineTables.allChanged). */
 export function allChanged(nA: number, nB: number, indentA: Uint8Array, indentB: Uint8Array): LineTables {
-  return {
-    classA: new Int32Array(nA).fill(OLD_ONLY),
-    classB: new Int32Array(nB).fill(NEW_ONLY),
-    indentA,
-    indentB,
-    rchgA: new Uint8Array(nA + 2).fill(1, 0, nA),
-    rchgB: new Uint8Array(nB + 2).fill(1, 0, nB),
-    nA,
-    nB,
-  };
+  const none = new Int32Array(0);
+  const flags = new Uint8Array(0);
+  return { classA: none, classB: none, indentA, indentB, rchgA: flags, rchgB: flags, nA, nB, allChanged: true };
 }
 
 function binaryResult(): Comparison {

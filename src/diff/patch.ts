@@ -13,6 +13,7 @@ import { compact } from './compact.js';
 import { gitBinaryHunks, literalHunk, SMALL_BINARY } from './binary-patch.js';
 import { allChanged, blobChunks, compareBlobs, countLines, isBinaryBlob, Scratch, type BlobRef, type LineTables } from './compare.js';
 import { LineCursor, type Out } from './line-cursor.js';
+import { IntList } from './int-list.js';
 import { BLANK } from './lines.js';
 import { blobOf, filePairs, openReaderPair } from './numstat.js';
 import { similarityPercent, type FilePair, type RenameOptions } from './renames.js';
@@ -61,33 +62,35 @@ export function parseCursor(text: string): PatchCursor {
   return { file: Number(m[1]), offset: Number(m[2]) };
 }
 
-/** Called after each output line: throws PageFull where the page ends. */
+/** Called after each output line: ends the page there when it is full. */
 type LineDone = () => void;
 
-class PageFull extends Error {}
 class PipeClosed extends Error {}
 
 /** Bytes of output handed to the consumer at a time. */
 const PIPE_CHUNK = 64 * 1024;
 
+/** What the consumer takes from the pipe: output, the end of a page, or the end of the patch. */
+type Item = Buffer | 'page' | 'end';
+
 /**
- * Carries one file section at a time from its producer to the page's consumer in chunks of
- * 64 KiB: the producer's bytes are copied into the chunk being filled, and once a chunk is
- * full the producer waits until the consumer takes it, so a section of any size (or a line
- * of any length) streams in bounded memory. A partial chunk left when a section ends is
- * carried over to the next.
+ * Carries the patch from its producer to the consumer in chunks of 64 KiB: the producer's
+ * bytes are copied into the chunk being filled, and once a chunk is full the producer waits
+ * until the consumer takes it, so a section of any size (or a line of any length) streams in
+ * bounded memory. At the end of a page the producer stops (paused) until the next page is
+ * asked for; bytes it pushed meanwhile belong to that next page.
  */
 class OutputPipe {
   private chunk = Buffer.allocUnsafe(PIPE_CHUNK);
   private used = 0;
-  private full: Buffer[] = [];
-  private ended = false;
+  private queue: Item[] = [];
+  private paused = false;
   private closed = false;
   private failure: { error: unknown } | null = null;
   private consumer: (() => void) | null = null;
   private producer: { resolve(): void; reject(e: unknown): void } | null = null;
 
-  /** Copies `b[start, end)`; returns a promise to wait on while full chunks are queued. */
+  /** Copies `b[start, end)`; returns a promise to wait on while the consumer is behind or the page is over. */
   push(b: Buffer, start: number, end: number): Promise<void> | undefined {
     if (this.closed) throw new PipeClosed();
     while (start < end) {
@@ -95,46 +98,57 @@ class OutputPipe {
       this.used += n;
       start += n;
       if (this.used === PIPE_CHUNK) {
-        this.full.push(this.chunk);
+        this.queue.push(this.chunk);
         this.chunk = Buffer.allocUnsafe(PIPE_CHUNK);
         this.used = 0;
       }
     }
-    if (this.full.length === 0) return undefined;
+    return this.waitIfBehind();
+  }
+
+  /** For a producer with nothing to push: waits while the page is over. */
+  waitIfBehind(): Promise<void> | undefined {
+    if (this.closed) throw new PipeClosed();
+    if (this.queue.length === 0 && !this.paused) return undefined;
     this.notify();
     return new Promise((resolve, reject) => (this.producer = { resolve, reject }));
   }
 
-  /** The current section's producer is done (or failed with `error`). */
-  finish(error?: unknown): void {
-    if (error !== undefined) this.failure = { error };
-    this.ended = true;
+  /** The page is full: what was pushed so far ends it, and the producer waits for resume(). */
+  endPage(): void {
+    this.flush();
+    this.queue.push('page');
+    this.paused = true;
     this.notify();
   }
 
-  /** The next full chunk; null when the section has ended (a partial chunk stays). */
-  async take(): Promise<Buffer | null> {
-    for (;;) {
-      if (this.failure) throw this.failure.error;
-      if (this.full.length) {
-        const out = this.full.length === 1 ? this.full[0]! : Buffer.concat(this.full);
-        this.full = [];
-        const p = this.producer;
-        this.producer = null;
-        p?.resolve();
-        return out;
-      }
-      if (this.ended) {
-        this.ended = false;
-        return null;
-      }
-      await new Promise<void>((resolve) => (this.consumer = resolve));
-    }
+  /** The next page is asked for. */
+  resume(): void {
+    this.paused = false;
+    if (this.queue.length === 0) this.wakeProducer();
   }
 
-  /** The partial chunk, at the end of the page. */
-  rest(): Buffer | null {
-    return this.used ? this.chunk.subarray(0, this.used) : null;
+  /** The patch is done (or failed with `error`). */
+  finish(error?: unknown): void {
+    if (error !== undefined) this.failure = { error };
+    else {
+      this.flush();
+      this.queue.push('end');
+    }
+    this.notify();
+  }
+
+  /** The next chunk, or where the page or the patch ends. */
+  async take(): Promise<Item> {
+    for (;;) {
+      const item = this.queue.shift();
+      if (item !== undefined) {
+        if (this.queue.length === 0 && !this.paused) this.wakeProducer();
+        return item;
+      }
+      if (this.failure) throw this.failure.error;
+      await new Promise<void>((resolve) => (this.consumer = resolve));
+    }
   }
 
   /** The consumer is gone: a waiting or later producer fails instead of waiting forever. */
@@ -145,6 +159,19 @@ class OutputPipe {
     p?.reject(new PipeClosed());
   }
 
+  private flush(): void {
+    if (this.used === 0) return;
+    this.queue.push(this.chunk.subarray(0, this.used));
+    this.chunk = Buffer.allocUnsafe(PIPE_CHUNK);
+    this.used = 0;
+  }
+
+  private wakeProducer(): void {
+    const p = this.producer;
+    this.producer = null;
+    p?.resolve();
+  }
+
   private notify(): void {
     const c = this.consumer;
     this.consumer = null;
@@ -152,66 +179,156 @@ class OutputPipe {
   }
 }
 
-/** Streams the unified diff between two tree-ishes (see PatchOptions for paging). */
-export function patchStream(ctx: GitContext, from: string, to: string, opts: PatchOptions = {}): PatchStream {
-  let nextCursor: PatchCursor | undefined;
-  async function* run(): AsyncGenerator<Buffer> {
-    const [fromTree, toTree] = await Promise.all([resolveTree(ctx, from), resolveTree(ctx, to)]);
-    const readers = openReaderPair(ctx);
-    const pipe = new OutputPipe();
-    try {
-      const changes = await filePairs(ctx, readers.a, fromTree, toTree, opts.paths ?? [], opts.renames, opts.only);
-      const sections = changes.flatMap(splitTypeChange);
-      const splitPaths = new Set(sections.filter((c, i) => i > 0 && sections[i - 1]!.path === c.path).map((c) => c.path));
-      const abbrev = await abbreviations(ctx, sections);
-      const scratch = new Scratch();
-      const start = opts.cursor ?? { file: 0, offset: 0 };
-      if (start.file > sections.length) throw new UsageError(`cursor ${formatCursor(start)} is past the end of this diff`);
-      const limit = opts.maxBytes ?? Infinity;
-      let pageBytes = 0;
-      for (let f = start.file; f < sections.length; f++) {
-        let skip = f === start.file ? start.offset : 0;
-        let produced = 0;
-        const out: Out = (b, begin, end) => {
-          produced += end - begin;
-          if (skip > 0) {
-            if (end - begin <= skip) {
-              skip -= end - begin;
-              return undefined;
-            }
-            begin += skip;
-            skip = 0;
+/**
+ * One patch produced page after page by a single producer that stops at the end of each page
+ * and goes on from there when the next page is asked for: no page compares a file pair again
+ * or re-reads what earlier pages produced. Between pages it holds its readers, the current
+ * file's list of changes (four integers per change) and a chunk of each blob — not the
+ * comparison's per-line tables. Pages are read one at a time; close() when done.
+ */
+export class PatchProducer {
+  private readonly pipe = new OutputPipe();
+  private started = false;
+  private reading = false;
+  private closed = false;
+  private ended = false;
+  private limit = Infinity;
+  private pageBytes = 0;
+  private at: PatchCursor;
+  private readers: { a: ObjectReader; b: ObjectReader; close(): void } | null = null;
+  private readonly scratch = new Scratch();
+  private changes = 0;
+
+  constructor(
+    private readonly ctx: GitContext,
+    private readonly from: string,
+    private readonly to: string,
+    private readonly opts: PatchOptions = {},
+  ) {
+    this.at = opts.cursor ?? { file: 0, offset: 0 };
+  }
+
+  /** The cursor the next page starts at; undefined once the patch has ended. */
+  get position(): string | undefined {
+    return this.ended ? undefined : formatCursor(this.at);
+  }
+
+  /** Bytes held between pages beyond the fixed buffers: the current file's change list. */
+  get heldBytes(): number {
+    return this.changes;
+  }
+
+  /** Whether another page can be read (the last one was read to its end, and the patch goes on). */
+  get resumable(): boolean {
+    return this.started && !this.reading && !this.closed && !this.ended;
+  }
+
+  /** The next page: about `maxBytes` (ending at a line end), or the rest of the patch. */
+  page(maxBytes = Infinity): PatchStream {
+    if (this.reading || this.closed || this.ended) throw new Error('patch page asked for while another is read, or after the end');
+    this.reading = true;
+    let next: string | undefined;
+    const self = this;
+    async function* chunks(): AsyncGenerator<Buffer> {
+      let complete = false;
+      try {
+        self.limit = maxBytes;
+        if (!self.started) {
+          self.started = true;
+          self.produce().then(
+            () => self.pipe.finish(),
+            (e: unknown) => self.pipe.finish(e instanceof PipeClosed ? undefined : e),
+          );
+        } else self.pipe.resume();
+        for (;;) {
+          const item = await self.pipe.take();
+          if (item === 'page') {
+            next = formatCursor(self.at);
+            break;
           }
-          pageBytes += end - begin;
-          return pipe.push(b, begin, end);
-        };
-        const lineDone = () => {
-          if (skip === 0 && pageBytes >= limit) {
-            nextCursor = { file: f, offset: produced };
-            throw new PageFull();
+          if (item === 'end') {
+            self.ended = true;
+            break;
           }
-        };
-        // The section is produced while its output is consumed, a chunk at a time.
-        const section = fileSection(readers, sections[f]!, abbrev, { ...opts, scratch, ctx, fromTree, toTree, split: splitPaths.has(sections[f]!.path) }, out, lineDone).then(
-          () => pipe.finish(),
-          (e: unknown) => pipe.finish(e instanceof PageFull ? undefined : e),
-        );
-        for (let b = await pipe.take(); b !== null; b = await pipe.take()) yield b;
-        await section;
-        if (nextCursor) break;
-        if (f + 1 < sections.length && pageBytes >= limit) {
-          nextCursor = { file: f + 1, offset: 0 };
-          break;
+          yield item;
         }
+        complete = true;
+      } finally {
+        self.reading = false;
+        // A page left unread leaves the producer mid-page: it cannot go on.
+        if (!complete) self.close();
       }
-      const rest = pipe.rest();
-      if (rest) yield rest;
-    } finally {
-      pipe.close();
-      readers.close();
+    }
+    return { chunks: chunks(), next: () => next };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pipe.close();
+    this.readers?.close();
+  }
+
+  private async produce(): Promise<void> {
+    const { ctx, opts } = this;
+    const [fromTree, toTree] = await Promise.all([resolveTree(ctx, this.from), resolveTree(ctx, this.to)]);
+    if (this.closed) return;
+    const readers = (this.readers = openReaderPair(ctx));
+    const changes = await filePairs(ctx, readers.a, fromTree, toTree, opts.paths ?? [], opts.renames, opts.only);
+    const sections = changes.flatMap(splitTypeChange);
+    const splitPaths = new Set(sections.filter((c, i) => i > 0 && sections[i - 1]!.path === c.path).map((c) => c.path));
+    const abbrev = await abbreviations(ctx, sections);
+    const start = this.at;
+    if (start.file > sections.length) throw new UsageError(`cursor ${formatCursor(start)} is past the end of this diff`);
+    const endPage = (at: PatchCursor) => {
+      this.at = at;
+      this.pageBytes = 0;
+      // Between pages, keep no comparison arrays for the next file.
+      this.scratch.release();
+      this.pipe.endPage();
+    };
+    for (let f = start.file; f < sections.length; f++) {
+      let skip = f === start.file ? start.offset : 0;
+      let produced = 0;
+      const out: Out = (b, begin, end) => {
+        produced += end - begin;
+        if (skip > 0) {
+          if (end - begin <= skip) {
+            skip -= end - begin;
+            return undefined;
+          }
+          begin += skip;
+          skip = 0;
+        }
+        this.pageBytes += end - begin;
+        return this.pipe.push(b, begin, end);
+      };
+      const lineDone = () => {
+        if (skip === 0 && this.pageBytes >= this.limit) endPage({ file: f, offset: produced });
+      };
+      const held = (bytes: number) => (this.changes = bytes);
+      await fileSection(readers, sections[f]!, abbrev, { ...opts, scratch: this.scratch, ctx, fromTree, toTree, split: splitPaths.has(sections[f]!.path), held }, out, lineDone);
+      this.changes = 0;
+      if (f + 1 < sections.length && this.pageBytes >= this.limit) {
+        endPage({ file: f + 1, offset: 0 });
+        await this.pipe.waitIfBehind();
+      }
     }
   }
-  return { chunks: run(), next: () => (nextCursor ? formatCursor(nextCursor) : undefined) };
+}
+
+/** Streams the unified diff between two tree-ishes (see PatchOptions for paging). */
+export function patchStream(ctx: GitContext, from: string, to: string, opts: PatchOptions = {}): PatchStream {
+  const producer = new PatchProducer(ctx, from, to, opts);
+  const page = producer.page(opts.maxBytes ?? Infinity);
+  async function* chunks(): AsyncGenerator<Buffer> {
+    try {
+      yield* page.chunks;
+    } finally {
+      producer.close();
+    }
+  }
+  return { chunks: chunks(), next: page.next };
 }
 
 /** git shows a change of file type (file ↔ symlink ↔ submodule) as a deletion plus an addition. */
@@ -281,7 +398,7 @@ async function fileSection(
   readers: { a: ObjectReader; b: ObjectReader },
   c: FilePair,
   abbrev: Map<string, string>,
-  opts: PatchOptions & { scratch: Scratch; ctx: GitContext; fromTree: string; toTree: string; split: boolean },
+  opts: PatchOptions & { scratch: Scratch; ctx: GitContext; fromTree: string; toTree: string; split: boolean; held?: (bytes: number) => void },
   out: Out,
   lineDone: LineDone,
 ): Promise<void> {
@@ -343,14 +460,21 @@ async function fileSection(
   const cmp = await compareBlobs(readers.a, a, readers.b, b, { budgetBytes: opts.budgetBytes, keepLines: true, scratch: opts.scratch });
   if (cmp.binary) return await binary();
   await fileHeader();
-  const tables = cmp.lines ?? (await rewriteTables(readers, a, b));
-  if (cmp.lines) {
+  let tables: LineTables | null = cmp.lines ?? (await rewriteTables(readers, a, b));
+  if (cmp.lines && !tables.allChanged) {
     const sa = { cls: tables.classA, indent: tables.indentA, rchg: tables.rchgA, n: tables.nA };
     const sb = { cls: tables.classB, indent: tables.indentB, rchg: tables.rchgB, n: tables.nB };
     compact(sa, sb);
     compact(sb, sa);
   }
-  await emitHunks(readers, a, b, tables, context, out, lineDone, paint);
+  // Before the cursors open: it may read the start of the blobs.
+  const eofBlank = paint ? await blankAtEof(readers, a, b, tables) : null;
+  // From here on only the list of changes is kept, not the per-line tables.
+  const changes = changeList(tables);
+  const { nA, nB } = tables;
+  tables = null;
+  opts.held?.(changes.byteLength);
+  await emitHunks(readers, a, b, changes, nA, nB, eofBlank, context, out, lineDone, paint);
 }
 
 /** "GIT binary patch" and its two hunks: git's own for small files, streamed literals otherwise. */
@@ -395,8 +519,10 @@ interface Change {
   chg2: number;
 }
 
-/** Changes in file order, found by walking both changed-line maps together. */
-function* changesOf(t: LineTables): Generator<Change> {
+/** The changes in file order as (i1, i2, chg1, chg2) quadruples, found by walking both changed-line maps together. */
+function changeList(t: LineTables): Int32Array {
+  if (t.allChanged) return t.nA + t.nB ? Int32Array.of(0, 0, t.nA, t.nB) : new Int32Array(0);
+  const list = new IntList(64);
   let i1 = 0;
   let i2 = 0;
   while (i1 < t.nA || i2 < t.nB) {
@@ -405,12 +531,18 @@ function* changesOf(t: LineTables): Generator<Change> {
       const s2 = i2;
       while (i1 < t.nA && t.rchgA[i1]) i1++;
       while (i2 < t.nB && t.rchgB[i2]) i2++;
-      yield { i1: s1, i2: s2, chg1: i1 - s1, chg2: i2 - s2 };
+      list.push(s1, s2);
+      list.push(i1 - s1, i2 - s2);
     } else {
       i1++;
       i2++;
     }
   }
+  return list.data.slice(0, list.length);
+}
+
+function* changesOf(list: Int32Array): Generator<Change> {
+  for (let k = 0; k < list.length; k += 4) yield { i1: list[k]!, i2: list[k + 1]!, chg1: list[k + 2]!, chg2: list[k + 3]! };
 }
 
 /** git's xdl_emit_diff(): group changes into hunks with context and copy the lines. */
@@ -418,17 +550,18 @@ async function emitHunks(
   readers: { a: ObjectReader; b: ObjectReader },
   a: BlobRef,
   b: BlobRef,
-  t: LineTables,
+  changes: Int32Array,
+  nA: number,
+  nB: number,
+  eofBlank: { a: number; b: number } | null,
   ctxlen: number,
   out: Out,
   lineDone: LineDone,
   paint: Painters | null,
 ): Promise<void> {
-  // Before the cursors open: it may read the start of the blobs.
-  const eofBlank = paint ? await blankAtEof(readers, a, b, t) : null;
   const curA = new LineCursor(blobChunks(readers.a, a)[Symbol.asyncIterator](), true);
   const curB = new LineCursor(blobChunks(readers.b, b)[Symbol.asyncIterator]());
-  const it = changesOf(t);
+  const it = changesOf(changes);
   let next = it.next();
   const maxCommon = 2 * ctxlen;
   while (!next.done) {
@@ -444,8 +577,8 @@ async function emitHunks(
     const last = hunk[hunk.length - 1]!;
     const s1 = Math.max(first.i1 - ctxlen, 0);
     const s2 = Math.max(first.i2 - ctxlen, 0);
-    let lctx = Math.min(ctxlen, t.nA - (last.i1 + last.chg1));
-    lctx = Math.min(lctx, t.nB - (last.i2 + last.chg2));
+    let lctx = Math.min(ctxlen, nA - (last.i1 + last.chg1));
+    lctx = Math.min(lctx, nB - (last.i2 + last.chg2));
     const e1 = last.i1 + last.chg1 + lctx;
     const e2 = last.i2 + last.chg2 + lctx;
 

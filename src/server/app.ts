@@ -14,6 +14,7 @@ import {
   listSessions,
   messagePage,
   openCodeSession,
+  PatchCache,
   patchPage,
   revertSession,
   reviewDiff,
@@ -33,13 +34,14 @@ export interface AppOptions {
   version: string;
   /** Interval of `server.heartbeat` events on /event (default 10 s). */
   heartbeatMs?: number;
+  /** Keeps patch producers between pages (one is made when absent). */
+  patches?: PatchCache;
 }
 
 /** Largest request body read (revert's JSON is tiny); larger ones are refused unread. */
 const MAX_BODY_BYTES = 16 * 1024;
-/** Largest patch page a client may ask for, and how far one long line may run past it. */
+/** Largest patch page a client may ask for. */
 const MAX_PAGE_BYTES = 4 << 20;
-const PAGE_SLACK = 4 << 20;
 
 function status(e: SnaplineError): 400 | 404 | 409 | 500 {
   if (e.code === 'unknown-session' || e.code === 'unknown-message') return 404;
@@ -102,6 +104,7 @@ async function jsonBody(c: Context): Promise<Record<string, unknown>> {
 
 export function createApp(o: AppOptions): Hono {
   const { db } = o;
+  const patches = o.patches ?? new PatchCache();
   const app = new Hono();
   app.onError((e, c) => failure(c, e));
   app.use('*', guard(o.guard));
@@ -151,7 +154,7 @@ export function createApp(o: AppOptions): Hono {
       messageID: messageIdParam(c.req.query('messageID'), 'messageID'),
       patchBytes: intParam(c.req.query('patchBytes'), 'patchBytes', MAX_PAGE_BYTES),
       noPatch: c.req.query('patch') === 'false',
-    });
+    }, patches);
     return c.json(files);
   });
 
@@ -161,19 +164,11 @@ export function createApp(o: AppOptions): Hono {
     const cursor = c.req.query('cursor');
     if (cursor !== undefined && !/^\d{1,9}\.\d{1,15}$/.test(cursor)) throw new UsageError('cursor must be FILE.OFFSET as given by X-Next-Cursor');
     const maxBytes = intParam(c.req.query('maxBytes'), 'maxBytes', MAX_PAGE_BYTES) ?? 256 * 1024;
-    const page = await patchPage(db, id, { messageID: messageIdParam(c.req.query('messageID'), 'messageID'), file: fileParam(c.req.query('file')), cursor, maxBytes });
     // Pages end at line ends, so a page is maxBytes plus at most one line; a line longer than
     // PAGE_SLACK would have to be held whole, and is refused instead.
-    const parts: Buffer[] = [];
-    let bytes = 0;
-    for await (const chunk of page.chunks) {
-      bytes += chunk.length;
-      if (bytes > maxBytes + PAGE_SLACK) throw new UsageError(`a line of this patch is longer than ${PAGE_SLACK} bytes; read it with 'snapline session diff --patch'`);
-      parts.push(chunk);
-    }
-    const next = page.next();
-    if (next !== undefined) c.header('X-Next-Cursor', next);
-    return c.json({ patch: Buffer.concat(parts).toString('utf8'), next: next ?? null });
+    const page = await patchPage(db, id, { messageID: messageIdParam(c.req.query('messageID'), 'messageID'), file: fileParam(c.req.query('file')), cursor, maxBytes }, patches);
+    if (page.next !== undefined) c.header('X-Next-Cursor', page.next);
+    return c.json({ patch: page.patch, next: page.next ?? null });
   });
 
   app.post('/session/:id/revert', async (c) => {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { SnaplineError } from '../errors.js';
-import { openDatabase } from '../session/index.js';
+import { openDatabase, PatchCache } from '../session/index.js';
 import { createApp } from './app.js';
 import { eventBus } from './events.js';
 import { isLoopback, loopbackHosts } from './security.js';
@@ -43,13 +43,15 @@ export async function startServer(o: ServeOptions = {}): Promise<RunningServer> 
   const events = eventBus(o.dbPath, o.pollMs);
   const token = randomBytes(24).toString('base64url');
   const hosts = new Set<string>();
-  const app = createApp({ db, events, version: SERVER_VERSION, heartbeatMs: o.heartbeatMs, guard: { hosts, password: o.password, username: o.username ?? 'snapline', token } });
+  const patches = new PatchCache();
+  const app = createApp({ db, events, patches, version: SERVER_VERSION, heartbeatMs: o.heartbeatMs, guard: { hosts, password: o.password, username: o.username ?? 'snapline', token } });
   let server: ServerType;
   const port = await new Promise<number>((resolve, reject) => {
     server = serve({ fetch: app.fetch, port: o.port ?? 4096, hostname }, (info: AddressInfo) => resolve(info.port));
     server.once('error', reject);
   }).catch((e: NodeJS.ErrnoException) => {
     events.close();
+    patches.close();
     db.close();
     if (e.code === 'EADDRINUSE') throw new SnaplineError('port-in-use', `port ${o.port ?? 4096} on ${hostname} is in use (choose another with --port)`, 2);
     throw e;
@@ -63,6 +65,7 @@ export async function startServer(o: ServeOptions = {}): Promise<RunningServer> 
     close: () =>
       new Promise<void>((resolve) => {
         events.close();
+        patches.close();
         server.close(() => {
           db.close();
           resolve();

@@ -4,10 +4,12 @@
  * whole body or a whole large patch in memory.
  */
 import { numstatStream } from '../diff/numstat.js';
-import { parseCursor, patchStream, type PatchStream } from '../diff/patch.js';
+import { formatCursor, parseCursor, PatchProducer, type PatchCursor } from '../diff/patch.js';
 import { UsageError } from '../errors.js';
+import type { GitContext } from '../git/run.js';
 import type { Database } from './db.js';
 import { parseMessageData, parsePartData, type BlobRef, type FileDiff } from './model.js';
+import type { PatchCache } from './patch-cache.js';
 import { openCodeMessage, openCodePart, type OpenCodeMessageWithParts, type OpenCodePart } from './opencode.js';
 import { diffRange, summaryOf } from './show.js';
 import { getMessage, getSession, type MessageInfo, type PartInfo } from './store.js';
@@ -37,8 +39,10 @@ export function messagePage(db: Database, sessionId: string, opts: { limit?: num
   const out: MessagePage = { messages: [] };
   if (page.length === 0) return out;
   const parts = db
-    .prepare('SELECT id, message_id, session_id, time_created, time_updated, data FROM part WHERE session_id = ? AND message_id >= ? AND message_id <= ? ORDER BY message_id, id')
-    .all(sessionId, page[0]!.id, page[page.length - 1]!.id) as PartRow[];
+    // The (message_id, id) index gives the page's parts in order: no sort, and a long session's
+    // other parts are not scanned (the session index would read them all, then sort).
+    .prepare('SELECT id, message_id, session_id, time_created, time_updated, data FROM part INDEXED BY part_message_idx WHERE message_id >= ? AND message_id <= ? AND session_id = ? ORDER BY message_id, id')
+    .all(page[0]!.id, page[page.length - 1]!.id, sessionId) as PartRow[];
   const byMessage = new Map<string, OpenCodePart[]>();
   for (const p of parts) {
     const info: PartInfo = { id: p.id, messageID: p.message_id, sessionID: p.session_id, time: { created: p.time_created, updated: p.time_updated }, data: parsePartData(p.id, p.data) };
@@ -93,19 +97,43 @@ export interface DiffOptions {
 
 export const INLINE_PATCH_BYTES = 64 * 1024;
 
-/** Collects one patch page, which is small (bounded by maxBytes plus one line's tail). */
-async function collect(stream: PatchStream): Promise<{ text: string; next?: string }> {
+/** How far one long line may run past a page's size: a longer line would have to be held whole. */
+export const PAGE_SLACK = 4 << 20;
+
+/** Reads one page of `p` (bounded by maxBytes plus one line's tail, at most PAGE_SLACK). */
+async function readPage(p: PatchProducer, maxBytes: number): Promise<{ text: string; next?: string }> {
+  const page = p.page(maxBytes);
   const parts: Buffer[] = [];
-  for await (const b of stream.chunks) parts.push(b);
-  const next = stream.next();
-  return next === undefined ? { text: Buffer.concat(parts).toString('utf8') } : { text: Buffer.concat(parts).toString('utf8'), next };
+  let bytes = 0;
+  for await (const b of page.chunks) {
+    bytes += b.length;
+    if (bytes > maxBytes + PAGE_SLACK) throw new UsageError(`a line of this patch is longer than ${PAGE_SLACK} bytes; read it with 'snapline session diff --patch'`);
+    parts.push(b);
+  }
+  const text = Buffer.concat(parts).toString('utf8');
+  const next = page.next();
+  return next === undefined ? { text } : { text, next };
+}
+
+/**
+ * One page of one file's patch, from a producer kept in `cache` at that cursor (no comparison
+ * again) or a new one; without a cache, a producer for this page alone.
+ */
+function filePage(range: { directory: string; from: string; to: string }, ctx: GitContext, file: string, cursor: PatchCursor | undefined, maxBytes: number, cache?: PatchCache): Promise<{ text: string; next?: string }> {
+  const open = () => new PatchProducer(ctx, range.from, range.to, { paths: [file], cursor });
+  if (!cache) {
+    const p = open();
+    return readPage(p, maxBytes).finally(() => p.close());
+  }
+  const key = [range.directory, range.from, range.to, file].join('\0');
+  return cache.page(key, cursor && formatCursor(cursor), open, (p) => readPage(p, maxBytes));
 }
 
 /**
  * The files a turn (or the whole session) changed, with their counts — from the stored summary
  * when it lists every file, else from the snapshots — and each file's patch up to `patchBytes`.
  */
-export async function reviewDiff(db: Database, sessionId: string, opts: DiffOptions = {}): Promise<ReviewFileDiff[]> {
+export async function reviewDiff(db: Database, sessionId: string, opts: DiffOptions = {}, cache?: PatchCache): Promise<ReviewFileDiff[]> {
   const range = diffRange(db, sessionId, opts.messageID);
   const { ctx } = await sessionSnapshots(getSession(db, sessionId), [range.from, range.to]);
   let files: FileDiff[] | undefined;
@@ -125,7 +153,7 @@ export async function reviewDiff(db: Database, sessionId: string, opts: DiffOpti
     if (f.approximate) d.approximate = true;
     if (f.blobs) d.blobs = f.blobs;
     if (!opts.noPatch) {
-      const page = await collect(patchStream(ctx, range.from, range.to, { paths: [f.file], maxBytes: limit }));
+      const page = await filePage(range, ctx, f.file, undefined, limit, cache);
       d.patch = page.text;
       if (page.next !== undefined) {
         d.truncated = true;
@@ -138,12 +166,14 @@ export async function reviewDiff(db: Database, sessionId: string, opts: DiffOpti
 }
 
 /**
- * One page of one file's patch (of a turn, or of the session), starting at `cursor`: a stream the
- * caller forwards as it comes, and after it the cursor of the next page.
+ * One page of one file's patch (of a turn, or of the session), starting at `cursor`, and the
+ * cursor of the next page. With a cache, a page goes on from where the producer of the last
+ * one stopped.
  */
-export async function patchPage(db: Database, sessionId: string, opts: { messageID?: string; file: string; cursor?: string; maxBytes: number }): Promise<PatchStream> {
+export async function patchPage(db: Database, sessionId: string, opts: { messageID?: string; file: string; cursor?: string; maxBytes: number }, cache?: PatchCache): Promise<{ patch: string; next?: string }> {
   if (!(opts.maxBytes >= 1)) throw new UsageError('maxBytes must be at least 1');
   const range = diffRange(db, sessionId, opts.messageID);
   const { ctx } = await sessionSnapshots(getSession(db, sessionId), [range.from, range.to]);
-  return patchStream(ctx, range.from, range.to, { paths: [opts.file], maxBytes: opts.maxBytes, cursor: opts.cursor === undefined ? undefined : parseCursor(opts.cursor) });
+  const page = await filePage(range, ctx, opts.file, opts.cursor === undefined ? undefined : parseCursor(opts.cursor), opts.maxBytes, cache);
+  return page.next === undefined ? { patch: page.text } : { patch: page.text, next: page.next };
 }
