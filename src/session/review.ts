@@ -31,14 +31,14 @@ export function messagePage(db: Database, sessionId: string, opts: { limit?: num
   // Two queries for the whole page (messages, then their parts), not two per message.
   const rows = db
     .prepare(`SELECT id, session_id, time_created, time_updated, data FROM message WHERE session_id = @sid ${opts.before !== undefined ? 'AND id < @before' : ''} ORDER BY id DESC LIMIT @limit`)
-    .all({ sid: sessionId, before: opts.before, limit: opts.limit === undefined ? -1 : opts.limit + 1 }) as MessageRow[];
+    .all({ sid: sessionId, before: opts.before, limit: opts.limit === undefined ? Number.MAX_SAFE_INTEGER : opts.limit + 1 }) as unknown as MessageRow[];
   const more = opts.limit !== undefined && rows.length > opts.limit;
   const page = (more ? rows.slice(0, opts.limit) : rows).reverse();
   const out: MessagePage = { messages: [] };
   if (page.length === 0) return out;
   const parts = db
     .prepare('SELECT id, message_id, session_id, time_created, time_updated, data FROM part WHERE session_id = ? AND message_id >= ? AND message_id <= ? ORDER BY message_id, id')
-    .all(sessionId, page[0]!.id, page[page.length - 1]!.id) as PartRow[];
+    .all(sessionId, page[0]!.id, page[page.length - 1]!.id) as unknown as PartRow[];
   const byMessage = new Map<string, OpenCodePart[]>();
   for (const p of parts) {
     const info: PartInfo = { id: p.id, messageID: p.message_id, sessionID: p.session_id, time: { created: p.time_created, updated: p.time_updated }, data: parsePartData(p.id, p.data) };
