@@ -35,7 +35,7 @@ function cliIn(f: ReturnType<typeof sessionFixture>, cwd: string, ...args: strin
 
 test('resolveSessionRef and resolveMessageRef: ids, prefixes, turn numbers, last, latest session', async () => {
   const { f, sid, older, users } = fixture();
-  const db = openDatabase(join(f.home, 'snapline.db'));
+  const db = openDatabase(f.env.SNAPLINE_DATABASE_URL ?? join(f.home, 'snapline.db'));
   try {
     assert.equal(await resolveSessionRef(db, sid, f.dir), sid);
     assert.equal(await resolveSessionRef(db, uniquePrefix(sid, [older]), f.dir), sid);

@@ -114,8 +114,21 @@ export function openPostgres(url: string, readonly: boolean): Database {
     // The server's WAL position moves with every commit (of any database: at worst a needless look).
     changeCounter: () => String(conn.run('SELECT pg_current_wal_lsn()::text AS l').rows[0]!.l),
     query: (sql, write) => rawQuery(conn, sql, write),
-    close: () => pq.finish(),
+    close: () => {
+      pq.finish();
+      keepUntilClosed(pq);
+    },
   };
+}
+
+/**
+ * libpq's binding closes its socket watcher asynchronously (libuv finishes the close on the next
+ * loop turn) but lets the garbage collector free it at once: keep the object reachable until then.
+ */
+const closing = new Set<PQ>();
+function keepUntilClosed(pq: PQ): void {
+  closing.add(pq);
+  setTimeout(() => closing.delete(pq), 100).unref();
 }
 
 /** Runs statements and reads their results into JS values. */
