@@ -8,6 +8,7 @@ const suites: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   session: () => import('./session.js'),
   agents: () => import('./agents.js'),
   serve: () => import('./serve.js'),
+  team: () => import('./team.js'),
 };
 
 const wanted = process.argv.slice(2);

@@ -215,8 +215,8 @@ function openPostgresDatabase(url: string, readonly: boolean): Database {
 
 /**
  * Brings a PostgreSQL schema to SCHEMA_VERSION. Any number of processes may open a fresh
- * database at once: each takes a transaction-scoped advisory lock first, so one migrates and
- * the others then find the work done.
+ * database at once: each takes an advisory lock first, so one migrates and the others then
+ * find the work done.
  */
 function migratePostgres(db: Database): void {
   const current = () => (db.prepare("SELECT to_regclass('snapline_schema') IS NOT NULL AS t").get()!.t ? (db.prepare('SELECT version FROM snapline_schema').pluck().get() as number) : 0);
@@ -225,13 +225,19 @@ function migratePostgres(db: Database): void {
     return v;
   };
   if (check(current()) === SCHEMA_VERSION) return;
-  db.transaction(() => {
-    db.prepare('SELECT pg_advisory_xact_lock(?)').get(MIGRATION_LOCK);
-    const from = check(current());
-    if (from === 0) db.exec('CREATE TABLE snapline_schema (version INTEGER NOT NULL); INSERT INTO snapline_schema VALUES (0)');
-    for (let v = from; v < SCHEMA_VERSION; v++) if (POSTGRES_MIGRATIONS[v]) db.exec(POSTGRES_MIGRATIONS[v]!);
-    db.prepare('UPDATE snapline_schema SET version = ?').run(SCHEMA_VERSION);
-  });
+  // A session-level lock taken before the transaction: the transaction then starts with a fresh
+  // view of the catalog, which shows the tables another opener has just created.
+  db.prepare('SELECT pg_advisory_lock(?)').get(MIGRATION_LOCK);
+  try {
+    db.transaction(() => {
+      const from = check(current());
+      if (from === 0) db.exec('CREATE TABLE snapline_schema (version INTEGER NOT NULL); INSERT INTO snapline_schema VALUES (0)');
+      for (let v = from; v < SCHEMA_VERSION; v++) if (POSTGRES_MIGRATIONS[v]) db.exec(POSTGRES_MIGRATIONS[v]!);
+      db.prepare('UPDATE snapline_schema SET version = ?').run(SCHEMA_VERSION);
+    });
+  } finally {
+    db.prepare('SELECT pg_advisory_unlock(?)').get(MIGRATION_LOCK);
+  }
 }
 
 function openSqliteDatabase(path: string, opts: OpenOptions): Database {
