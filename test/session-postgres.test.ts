@@ -63,6 +63,17 @@ test('placeholders become $n outside string literals; a named one keeps its numb
   });
 });
 
+test('12 processes opening one fresh database at once: the schema is made once, every one of them works', async () => {
+  const m = machine(freshDatabase());
+  try {
+    const all = await Promise.all(Array.from({ length: 12 }, () => m.cliAsync('db', 'SELECT count(*) AS n FROM session')));
+    for (const r of all) assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(m.db('SELECT version FROM snapline_schema'), [{ version: 3 }]);
+  } finally {
+    m.cleanup();
+  }
+});
+
 test('8 machines write turns into one fresh database at once: schema made once, no turn lost or doubled, ids unique and in order', async () => {
   const url = freshDatabase();
   const team = Array.from({ length: 8 }, () => machine(url));
