@@ -1,26 +1,185 @@
 /**
- * Team benchmarks: what sharing sessions between machines costs. Each part is its own function;
- * `run` prints them one after the other.
+ * Team benchmarks: what sharing sessions between machines costs.
+ * PostgreSQL: one database for everyone ($SNAPLINE_TEST_PG, else a throwaway cluster).
+ * 1. 8 writers (each its own workspace and data dir, like 8 machines) record 50 turns each at
+ *    once; then every row is counted — nothing lost, nothing doubled, turns in order — beside
+ *    git committing the same changes in 8 repositories at once.
+ * 2. `session list` over 10,000 sessions (CLI process, and the library call alone), PostgreSQL
+ *    and SQLite, beside `git log` over 10,000 commits.
+ * 3. Snapshots through a git remote: see snapshotRemoteBench.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { listSessions, newId, openDatabase, type Database } from '../src/index.js';
 import { idleNodeRss, measureProcess, mib, type ProcessMeasurement } from '../src/procmem.js';
+import { freshDatabase } from '../test/helpers/postgres.js';
 import { printTable } from './measure.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const CLI = join(HERE, '..', 'src', 'cli', 'main.js');
+const WRITER = join(HERE, 'team-writer.js');
 const TURN_SCRIPT = join(HERE, '..', 'src', 'cli', 'demo-turn.js');
+const WRITERS = 8;
+const TURNS = Number(process.env.SNAPLINE_BENCH_TURNS ?? '50');
+const SESSIONS = 10_000;
 
-export async function run(): Promise<void> {
-  await snapshotRemoteBench();
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function exited(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { ...opts, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('close', (s) => (s === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited ${s}: ${err}`))));
+  });
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+function repo(root: string, name: string): string {
+  const dir = join(root, name);
+  execFileSync('git', ['init', '-q', dir]);
+  writeFileSync(join(dir, 'a.txt'), 'a\n');
+  return dir;
+}
+
+async function writers(root: string, url: string): Promise<string[][]> {
+  const dirs = Array.from({ length: WRITERS }, (_, i) => repo(root, `w${i}`));
+  const t0 = performance.now();
+  await Promise.all(
+    dirs.map((dir, i) => exited(process.execPath, [WRITER, dir, `w${i}`, String(TURNS)], { env: { ...process.env, SNAPLINE_HOME: join(root, `home${i}`), SNAPLINE_DATABASE_URL: url } })),
+  );
+  const ours = performance.now() - t0;
+
+  // Every row accounted for.
+  const db = openDatabase(url);
+  try {
+    const one = (sql: string) => db.prepare(sql).pluck().get() as number;
+    const sessions = one('SELECT count(*) FROM session');
+    const users = one("SELECT count(*) FROM message WHERE data->>'role' = 'user'");
+    const assistants = one("SELECT count(*) FROM message WHERE data->>'role' = 'assistant'");
+    const parts = one('SELECT count(*) FROM part');
+    const distinct = one('SELECT count(DISTINCT id) FROM (SELECT id FROM message UNION ALL SELECT id FROM part) x') === users + assistants + parts;
+    let ordered = true;
+    for (const sid of db.prepare('SELECT id FROM session').pluck().all() as string[]) {
+      const texts = db.prepare(`SELECT p.data->>'text' FROM message m JOIN part p ON p.message_id = m.id WHERE m.session_id = ? AND m.data->>'role' = 'user' ORDER BY m.id`).pluck().all(sid) as string[];
+      const name = texts[0]?.split(' ')[0];
+      ordered &&= texts.length === TURNS && texts.every((t, k) => t === `${name} turn ${k + 1}`);
+    }
+    const ok = sessions === WRITERS && users === WRITERS * TURNS && assistants === WRITERS * TURNS && parts === WRITERS * TURNS * 5 && distinct && ordered;
+    console.log(`rows: ${sessions} sessions, ${users} user + ${assistants} assistant messages, ${parts} parts (want ${WRITERS}, ${WRITERS * TURNS}, ${WRITERS * TURNS}, ${WRITERS * TURNS * 5}); ids unique: ${distinct}; turns in order: ${ordered} → ${ok ? 'OK' : 'LOST OR DUPLICATED ROWS'}`);
+    if (!ok) process.exitCode = 1;
+  } finally {
+    db.close();
+  }
+
+  // git doing the same work: the same 50 changes committed in 8 repositories at once.
+  const gitDirs = Array.from({ length: WRITERS }, (_, i) => repo(root, `g${i}`));
+  const script = (i: number) => `for t in $(seq 1 ${TURNS}); do echo g${i}-$t >> a.txt; git add -A && git -c user.name=b -c user.email=b@b commit -qm "turn $t"; done`;
+  const g0 = performance.now();
+  await Promise.all(gitDirs.map((dir, i) => exited('bash', ['-c', script(i)], { cwd: dir })));
+  const git = performance.now() - g0;
+  return [
+    [`${WRITERS} writers × ${TURNS} turns, snapline → PostgreSQL`, (ours / 1000).toFixed(1), ((WRITERS * TURNS) / (ours / 1000)).toFixed(1)],
+    [`${WRITERS} repos × ${TURNS} commits, git add + commit`, (git / 1000).toFixed(1), ((WRITERS * TURNS) / (git / 1000)).toFixed(1)],
+  ];
+}
+
+function fillSessions(db: Database, dir: string): void {
+  const now = Date.now();
+  db.transaction(() => {
+    db.prepare("INSERT INTO project (id, worktree, vcs, time_created, time_updated) VALUES ('global', '/', NULL, ?, ?)").run(now, now);
+    const put = db.prepare("INSERT INTO session (id, project_id, slug, directory, title, version, time_created, time_updated) VALUES (?, 'global', '', ?, ?, '0.1.0', ?, ?)");
+    for (let i = 0; i < SESSIONS; i++) put.run(newId('session'), dir, `session ${i}`, now, now);
+  });
+}
+
+function timeList(env: NodeJS.ProcessEnv, location: string, cwd: string): [number, number, number, number] {
+  const cli: number[] = [];
+  const page: number[] = [];
+  const lib: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    const t0 = performance.now();
+    const r = spawnSync(process.execPath, [CLI, 'session', 'list', '--limit', String(SESSIONS)], { env, cwd, encoding: 'utf8', maxBuffer: 1 << 28 });
+    cli.push(performance.now() - t0);
+    if (r.status !== 0 || r.stdout.trim().split('\n').length !== SESSIONS) throw new Error(`session list: ${r.stderr}`);
+    const t2 = performance.now();
+    const p = spawnSync(process.execPath, [CLI, 'session', 'list'], { env, cwd, encoding: 'utf8' });
+    page.push(performance.now() - t2);
+    if (p.status !== 0) throw new Error(`session list: ${p.stderr}`);
+    const db = openDatabase(location);
+    const t1 = performance.now();
+    const n = listSessions(db).length;
+    lib.push(performance.now() - t1);
+    db.close();
+    if (n !== SESSIONS) throw new Error(`listSessions gave ${n}`);
+  }
+  const idle: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    const t0 = performance.now();
+    spawnSync(process.execPath, ['-e', '']);
+    idle.push(performance.now() - t0);
+  }
+  return [median(cli), median(page), median(lib), median(idle)];
+}
+
+async function listing(root: string, url: string): Promise<string[][]> {
+  const dir = repo(root, 'listed');
+  const pg = openDatabase(url);
+  fillSessions(pg, dir);
+  pg.close();
+  const sqlitePath = join(root, 'listed.db');
+  const lite = openDatabase(sqlitePath);
+  fillSessions(lite, dir);
+  lite.close();
+  const [pgCli, pgPage, pgLib, idle] = timeList({ ...process.env, SNAPLINE_HOME: join(root, 'h-pg'), SNAPLINE_DATABASE_URL: url }, url, dir);
+  // SQLite: the default location inside SNAPLINE_HOME.
+  const home = join(root, 'h-lite');
+  execFileSync('mkdir', ['-p', home]);
+  execFileSync('cp', [sqlitePath, join(home, 'snapline.db')]);
+  const env = { ...process.env, SNAPLINE_HOME: home, SNAPLINE_DATABASE_URL: '' };
+  const [liteCli, litePage, liteLib] = timeList(env, join(home, 'snapline.db'), dir);
+
+  // git: `log` over as many commits (made by fast-import).
+  const g = repo(root, 'log');
+  const stream = Array.from({ length: SESSIONS }, (_, i) => `commit refs/heads/main\ncommitter b <b@b> ${1700000000 + i} +0000\ndata 10\nsession ${String(i).padStart(2, '0').slice(-2)}\n`).join('');
+  execFileSync('git', ['fast-import', '--quiet'], { cwd: g, input: stream });
+  const gitMs: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    const t0 = performance.now();
+    execFileSync('git', ['log', '--oneline', 'main'], { cwd: g, maxBuffer: 1 << 28 });
+    gitMs.push(performance.now() - t0);
+  }
+  return [
+    [`PostgreSQL: session list (first page of 100; CLI process)`, pgPage.toFixed(0)],
+    [`PostgreSQL: session list --limit ${SESSIONS} (CLI process)`, pgCli.toFixed(0)],
+    [`PostgreSQL: listSessions(), all ${SESSIONS}, in process`, pgLib.toFixed(0)],
+    [`SQLite: session list (first page of 100; CLI process)`, litePage.toFixed(0)],
+    [`SQLite: session list --limit ${SESSIONS} (CLI process)`, liteCli.toFixed(0)],
+    [`SQLite: listSessions(), all ${SESSIONS}, in process`, liteLib.toFixed(0)],
+    [`node -e '' (process start, for scale)`, idle.toFixed(0)],
+    [`git log --oneline, ${SESSIONS} commits`, median(gitMs).toFixed(0)],
+  ];
+}
+
+export async function run(): Promise<void> {
+  const root = realpathSync(mkdtempSync(join(tmpdir(), 'snapline-bench-team-')));
+  try {
+    console.log(`\nteam (load average ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);
+    printTable([['writers', 'wall s', 'turns/s'], ...(await writers(root, freshDatabase()))]);
+    console.log('');
+    printTable([['listing (median of 3)', 'ms'], ...(await listing(root, freshDatabase()))]);
+    console.log('');
+    await snapshotRemoteBench();
+    console.log(`load average after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  } finally {
+    try {
+      rmSync(root, { recursive: true, force: true });
+    } catch {
+      // Writers still running after another failed may be writing into it: leave it then.
+    }
+  }
 }
 
 /**

@@ -44,10 +44,17 @@ export interface HooksConfig {
   waitMs: number;
 }
 
+/** Where sessions are stored (the user's config only: the database is shared by all projects). */
+export interface DatabaseConfig {
+  /** A postgres:// URL; absent: the SQLite file in the data directory. */
+  url?: string;
+}
+
 export interface Config {
   snapshot: SnapshotConfig;
   session: SessionConfig;
   hooks: HooksConfig;
+  database: DatabaseConfig;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -62,6 +69,7 @@ export const DEFAULT_CONFIG: Config = {
   // An agent's turn lasts minutes: a second run waits for it rather than failing.
   session: { waitSeconds: 600 },
   hooks: { waitMs: 5_000 },
+  database: {},
 };
 
 /** snapline's data directory: $SNAPLINE_HOME, else $XDG_DATA_HOME/snapline, else ~/.local/share/snapline. */
@@ -75,6 +83,19 @@ export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
 export function databasePath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.SNAPLINE_DB) return env.SNAPLINE_DB;
   return join(dataDir(env), 'snapline.db');
+}
+
+/**
+ * Where sessions are stored: SNAPLINE_DATABASE_URL, else config `database.url` (a postgres://
+ * URL: a team's shared PostgreSQL), else the SQLite file databasePath().
+ */
+export function databaseLocation(env: NodeJS.ProcessEnv = process.env): string {
+  const url = env.SNAPLINE_DATABASE_URL;
+  if (url) {
+    if (!/^postgres(ql)?:\/\/./.test(url)) throw new ConfigError('SNAPLINE_DATABASE_URL', `must be a postgres:// URL, not ${JSON.stringify(url)}`);
+    return url;
+  }
+  return loadConfig(undefined, env).database.url ?? databasePath(env);
 }
 
 /** Directory holding all snapshot stores. */
@@ -126,6 +147,7 @@ export function parseConfig(text: string, source: string): Config {
       else throw new ConfigError(source, `unknown key 'hooks.${key}' (known: waitMs)`);
     }
   }
+  if (raw.database !== undefined) config.database = parseDatabase(source, raw.database);
   // Other top-level sections belong to other modules; only `snapshot`, `session` and `hooks` are checked here.
   if (raw.snapshot === undefined) return config;
   const s = raw.snapshot;
@@ -182,6 +204,17 @@ function parseSession(source: string, v: unknown): SessionConfig {
     else throw new ConfigError(source, `unknown key 'session.${key}' (known: waitSeconds)`);
   }
   return session;
+}
+
+function parseDatabase(source: string, v: unknown): DatabaseConfig {
+  if (!isObject(v)) throw new ConfigError(source, "'database' must be an object");
+  const database: DatabaseConfig = {};
+  for (const [key, value] of Object.entries(v)) {
+    if (key !== 'url') throw new ConfigError(source, `unknown key 'database.${key}' (known: url)`);
+    if (typeof value !== 'string' || !/^postgres(ql)?:\/\/./.test(value)) throw new ConfigError(source, `'database.url' must be a postgres:// URL, not ${JSON.stringify(value)}`);
+    database.url = value;
+  }
+  return database;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -2,7 +2,7 @@
  * snapline as a library: the same operations the CLI runs, with typed results.
  *   - diff:     numstatBetween / numstatStream / patchStream over any two tree-ishes
  *   - snapshot: track / restore / retain / release / gc / du / doctor / storeContext
- *   - session:  openDatabase / runTurn / showSession / revertSession / … (OpenCode-compatible SQLite)
+ *   - session:  openDatabase / runTurn / showSession / revertSession / … (OpenCode's table layout, in SQLite or PostgreSQL)
  */
 export * from './errors.js';
 export { openRepository, resolveTree, EMPTY_TREE } from './git/repo.js';
@@ -12,4 +12,4 @@ export type { GitContext } from './git/run.js';
 export * from './diff/index.js';
 export * from './snapshot/index.js';
 export * from './session/index.js';
-export { dataDir, databasePath, snapshotRoot, loadConfig, ConfigError } from './config.js';
+export { dataDir, databasePath, databaseLocation, snapshotRoot, loadConfig, ConfigError } from './config.js';

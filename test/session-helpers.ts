@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, realpathSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freshDatabase, onPostgres, sqlFor } from './helpers/postgres.js';
 import { CLI, tempRepo } from './helpers/repo.js';
 
 export interface CliResult {
@@ -10,11 +11,16 @@ export interface CliResult {
   stderr: string;
 }
 
-/** A workspace (real git repo) plus a private SNAPLINE_HOME, and a runner for the real CLI. */
+/**
+ * A workspace (real git repo) plus a private SNAPLINE_HOME, and a runner for the real CLI.
+ * With SNAPLINE_TEST_BACKEND=pg its sessions go to a fresh PostgreSQL database (SNAPLINE_DATABASE_URL).
+ */
 export function sessionFixture() {
   const repo = tempRepo('snapline-session-');
   const home = mkdtempSync(join(tmpdir(), 'snapline-home-'));
-  const env = { ...process.env, SNAPLINE_HOME: home, SNAPLINE_CONFIG_CONTENT: '', XDG_CONFIG_HOME: join(home, 'config') };
+  const env: NodeJS.ProcessEnv = { ...process.env, SNAPLINE_HOME: home, SNAPLINE_CONFIG_CONTENT: '', XDG_CONFIG_HOME: join(home, 'config') };
+  if (onPostgres) env.SNAPLINE_DATABASE_URL = freshDatabase();
+  else delete env.SNAPLINE_DATABASE_URL;
   const cli = (...args: string[]): CliResult => {
     const r = spawnSync(process.execPath, [CLI, ...args], { cwd: repo.dir, env, encoding: 'utf8', maxBuffer: 1 << 28 });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -24,7 +30,7 @@ export function sessionFixture() {
     if (r.status !== 0) throw new Error(`snapline ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
     return r.stdout;
   };
-  const db = <T = Record<string, unknown>>(sql: string): T[] => JSON.parse(ok('db', '--format', 'json', sql)) as T[];
+  const db = <T = Record<string, unknown>>(sql: string): T[] => JSON.parse(ok('db', '--format', 'json', sqlFor(sql))) as T[];
   /** The shadow store's git dir (the one holding this workspace's snapshots). */
   const storeGitDir = (): string => {
     const root = join(home, 'snapshot');

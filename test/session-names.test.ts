@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import Sqlite from 'better-sqlite3';
+import { openDatabase } from '../src/session/db.js';
 import { resolveMessageRef, resolveSessionRef } from '../src/session/resolve.js';
 import { AmbiguousId, NoSessionHere, UnknownMessage, UnknownSession, UnknownTurn } from '../src/session/errors.js';
 import { CLI } from './helpers/repo.js';
@@ -35,7 +35,7 @@ function cliIn(f: ReturnType<typeof sessionFixture>, cwd: string, ...args: strin
 
 test('resolveSessionRef and resolveMessageRef: ids, prefixes, turn numbers, last, latest session', async () => {
   const { f, sid, older, users } = fixture();
-  const db = new Sqlite(join(f.home, 'snapline.db'));
+  const db = openDatabase(f.env.SNAPLINE_DATABASE_URL ?? join(f.home, 'snapline.db'));
   try {
     assert.equal(await resolveSessionRef(db, sid, f.dir), sid);
     assert.equal(await resolveSessionRef(db, uniquePrefix(sid, [older]), f.dir), sid);

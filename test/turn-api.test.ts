@@ -173,7 +173,7 @@ test('hook claude maps the events (Claude Code payload shapes): prompt → begin
     appendFileSync(join(f.dir, 'x.txt'), 'y\n');
     quiet(hook(f, 'claude', { ...base, hook_event_name: 'SessionEnd', reason: 'other' }));
     const turns = f.db<{ prompt: string; files: number; finish: string }>(
-      `SELECT (SELECT json_extract(p.data, '$.text') FROM part p WHERE p.message_id = u.id) AS prompt, json_extract(u.data, '$.summary.total.files') AS files,
+      `SELECT (SELECT json_extract(p.data, '$.text') FROM part p WHERE p.message_id = u.id) AS prompt, CAST(json_extract(u.data, '$.summary.total.files') AS INTEGER) AS files,
               (SELECT json_extract(a.data, '$.finish') FROM message a WHERE json_extract(a.data, '$.parentID') = u.id) AS finish
        FROM message u WHERE json_extract(u.data, '$.role') = 'user' ORDER BY u.id`,
     );

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { databasePath } from '../config.js';
+import { databaseLocation } from '../config.js';
 import { UsageError } from '../errors.js';
-import { jsonValue, openDatabase, runQuery } from '../session/index.js';
+import { jsonValue, openDatabase, redactUrl, runQuery } from '../session/index.js';
 import { parse, write, type Command } from './command.js';
 
 const help = `snapline db — the session database: where it is, and SQL against it
@@ -10,7 +10,11 @@ Usage:
   snapline db path
   snapline db [--format json|tsv] [--write] "SQL"
 
-Tables (OpenCode's layout, so queries written for 'opencode db' run unchanged):
+The database is the SQLite file in snapline's data directory, or the PostgreSQL database of
+SNAPLINE_DATABASE_URL / config database.url (then SQL is PostgreSQL's: data is jsonb, so
+data->>'role' rather than json_extract(data, '$.role')). SQL is sent as written.
+
+Tables (OpenCode's layout, so queries written for 'opencode db' run unchanged on SQLite):
   project(id, worktree, vcs, time_created, time_updated)
   session(id, project_id, parent_id, title, directory, version, summary_additions,
           summary_deletions, summary_files, revert, time_created, time_updated, busy_pid, …)
@@ -19,7 +23,8 @@ Tables (OpenCode's layout, so queries written for 'opencode db' run unchanged):
 
 Options:
   --format FMT   json (default): an array of row objects; tsv: a header line, then one line per row
-  --write        allow statements that change the database (read-only otherwise)
+  --write        allow statements that change the database (otherwise refused; PostgreSQL:
+                 run in a READ ONLY transaction)
 
 Examples:
   snapline db path
@@ -39,14 +44,16 @@ const command: Command = {
   async run(argv) {
     const { values: v, positionals } = parse(argv, { format: { type: 'string' }, write: { type: 'boolean' } });
     if (positionals.length === 1 && positionals[0] === 'path') {
-      await write(databasePath() + '\n');
+      await write(redactUrl(databaseLocation()) + '\n');
       return 0;
     }
     if (positionals.length !== 1) throw new UsageError(`db takes 'path' or one SQL statement in quotes (got ${positionals.length} arguments)`);
     const format = v.format ?? 'json';
     if (format !== 'json' && format !== 'tsv') throw new UsageError(`--format must be json or tsv, not '${format}'`);
-    const path = databasePath();
-    const db = openDatabase(path, { readonly: !v.write && existsSync(path) ? true : false });
+    const location = databaseLocation();
+    // A missing SQLite file is created (and migrated) first; a PostgreSQL database is migrated on open.
+    const postgres = /^postgres(ql)?:/.test(location);
+    const db = openDatabase(location, { readonly: !v.write && (postgres || existsSync(location)) });
     try {
       const r = runQuery(db, positionals[0]!, { write: v.write });
       if (r.changes !== undefined && r.columns.length === 0) {

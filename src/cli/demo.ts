@@ -63,7 +63,8 @@ const command: Command = {
     const root = mkdtempSync(join(tmpdir(), 'snapline-demo-'));
     const home = v.home ? resolve(v.home) : mkdtempSync(join(tmpdir(), 'snapline-demo-home-'));
     mkdirSync(home, { recursive: true });
-    const env = { ...process.env, SNAPLINE_HOME: home };
+    // Its own SQLite file always: the report's queries are SQLite's, and a team database is no place for a demo.
+    const env: NodeJS.ProcessEnv = { ...process.env, SNAPLINE_HOME: home, SNAPLINE_DATABASE_URL: '' };
     const steps: Step[] = [];
     const snap = async (name: string, args: string[]) => {
       const m = await measureProcess(process.execPath, [CLI, ...args], { env, cwd: root, exclude: TURN_SCRIPT });

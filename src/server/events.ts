@@ -29,11 +29,11 @@ export function eventBus(dbPath: string | undefined, intervalMs = 500): EventBus
   };
   const start = () => {
     const db = openDatabase(dbPath, { readonly: true });
-    let version = db.pragma('data_version', { simple: true }) as number;
+    let version = db.changeCounter();
     let since = Date.now();
     const seen = new Map<string, number>();
     const look = () => {
-      const v = db.pragma('data_version', { simple: true }) as number;
+      const v = db.changeCounter();
       if (v === version) return;
       version = v;
       let newest = since;

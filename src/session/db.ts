@@ -1,20 +1,22 @@
 import Sqlite from 'better-sqlite3';
 import { mkdirSync, openSync, readSync, closeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { databasePath } from '../config.js';
+import { databaseLocation } from '../config.js';
 import { DatabaseTooNew, NotADatabase } from './errors.js';
+import { openPostgres, PostgresError } from './postgres.js';
+import type { Database } from './sql.js';
+import { openSqlite } from './sqlite.js';
 import { markInterruptedTurns } from './store.js';
 
-/** An open session database (a better-sqlite3 handle). */
-export type Database = Sqlite.Database;
+export type { Database } from './sql.js';
 
 /**
- * Schema migrations, in order; `PRAGMA user_version` is the number applied. Tables follow
+ * SQLite schema migrations, in order; `PRAGMA user_version` is the number applied. Tables follow
  * OpenCode's layout (so queries written for `opencode db` run unchanged); `busy_pid` and
  * `busy_host` are snapline's own: the process running a turn of the session; so are `agent`
  * and `agent_session`: the agent program and its own session id.
  */
-const MIGRATIONS: readonly (string | ((db: Database) => void))[] = [
+const SQLITE_MIGRATIONS: readonly (string | ((db: Database) => void))[] = [
   `CREATE TABLE project (
      id TEXT PRIMARY KEY,
      worktree TEXT NOT NULL,
@@ -107,41 +109,155 @@ function openCodeShapes(db: Database): void {
 }
 
 /** Schema version this snapline writes. */
-export const SCHEMA_VERSION = MIGRATIONS.length;
+export const SCHEMA_VERSION = SQLITE_MIGRATIONS.length;
+
+/**
+ * PostgreSQL schema migrations: entry `v` brings version `v` to `v + 1`. The first creates
+ * today's layout at once (no PostgreSQL database predates it); JSON columns are jsonb, times
+ * bigint. Later changes are appended here and to SQLITE_MIGRATIONS alike.
+ */
+const POSTGRES_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE project (
+     id TEXT PRIMARY KEY,
+     worktree TEXT NOT NULL,
+     vcs TEXT,
+     name TEXT,
+     time_created BIGINT NOT NULL,
+     time_updated BIGINT NOT NULL
+   );
+   CREATE TABLE session (
+     id TEXT PRIMARY KEY,
+     project_id TEXT NOT NULL REFERENCES project(id) ON DELETE CASCADE,
+     parent_id TEXT,
+     slug TEXT NOT NULL DEFAULT '',
+     directory TEXT NOT NULL,
+     title TEXT NOT NULL,
+     version TEXT NOT NULL,
+     share_url TEXT,
+     summary_additions BIGINT NOT NULL DEFAULT 0,
+     summary_deletions BIGINT NOT NULL DEFAULT 0,
+     summary_files BIGINT NOT NULL DEFAULT 0,
+     summary_diffs JSONB,
+     revert JSONB,
+     permission JSONB,
+     time_created BIGINT NOT NULL,
+     time_updated BIGINT NOT NULL,
+     time_compacting BIGINT,
+     time_archived BIGINT,
+     busy_pid INTEGER,
+     busy_host TEXT,
+     agent TEXT,
+     agent_session TEXT
+   );
+   CREATE INDEX session_project_idx ON session(project_id);
+   CREATE INDEX session_directory_idx ON session(directory, time_updated);
+   CREATE INDEX session_updated_idx ON session(time_updated);
+   CREATE UNIQUE INDEX session_agent_idx ON session(agent, agent_session) WHERE agent_session IS NOT NULL;
+   CREATE TABLE message (
+     id TEXT PRIMARY KEY,
+     session_id TEXT NOT NULL REFERENCES session(id) ON DELETE CASCADE,
+     time_created BIGINT NOT NULL,
+     time_updated BIGINT NOT NULL,
+     data JSONB NOT NULL
+   );
+   CREATE INDEX message_session_idx ON message(session_id, id);
+   CREATE INDEX message_updated_idx ON message(time_updated);
+   CREATE TABLE part (
+     id TEXT PRIMARY KEY,
+     message_id TEXT NOT NULL REFERENCES message(id) ON DELETE CASCADE,
+     session_id TEXT NOT NULL,
+     time_created BIGINT NOT NULL,
+     time_updated BIGINT NOT NULL,
+     data JSONB NOT NULL
+   );
+   CREATE INDEX part_message_idx ON part(message_id, id);
+   CREATE INDEX part_session_idx ON part(session_id);
+   CREATE INDEX part_updated_idx ON part(time_updated);`,
+  '',
+  '',
+];
+
+/** Arbitrary key of the advisory lock PostgreSQL openers migrate under ("snapline" in ASCII). */
+const MIGRATION_LOCK = 0x736e61706c696e65n;
 
 export interface OpenOptions {
-  /** Open read-only (the `db` command without --write). The file must exist. */
+  /** Open read-only (`db` without --write, export, the server's event watcher). */
   readonly?: boolean;
 }
 
 const SQLITE_MAGIC = 'SQLite format 3\0';
 
 /**
- * Opens (creating if needed) the session database — by default `<dataDir>/snapline.db` — in WAL
- * mode with a busy timeout, and brings its schema up to date. A file that is not SQLite, or
- * whose schema is newer than this snapline's, is refused with a clear error.
+ * Opens the session database and brings its schema up to date: `location` is an SQLite file
+ * (default: `<dataDir>/snapline.db`) or a `postgres://` URL (default when SNAPLINE_DATABASE_URL
+ * or config `database.url` is set). A file that is not SQLite, or a schema newer than this
+ * snapline's, is refused with a clear error.
  */
-export function openDatabase(path: string = databasePath(), opts: OpenOptions = {}): Database {
+export function openDatabase(location: string = databaseLocation(), opts: OpenOptions = {}): Database {
+  if (/^postgres(ql)?:\/\//.test(location)) return openPostgresDatabase(location, opts.readonly ?? false);
+  return openSqliteDatabase(location, opts);
+}
+
+function openPostgresDatabase(url: string, readonly: boolean): Database {
+  const db = openPostgres(url, false);
+  try {
+    migratePostgres(db);
+    if (!readonly) markInterruptedTurns(db);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  if (!readonly) return db;
+  // Migrated above on a writable connection; from here on every transaction is read-only.
+  db.close();
+  return openPostgres(url, true);
+}
+
+/**
+ * Brings a PostgreSQL schema to SCHEMA_VERSION. Any number of processes may open a fresh
+ * database at once: each takes an advisory lock first, so one migrates and the others then
+ * find the work done.
+ */
+function migratePostgres(db: Database): void {
+  const current = () => (db.prepare("SELECT to_regclass('snapline_schema') IS NOT NULL AS t").get()!.t ? (db.prepare('SELECT version FROM snapline_schema').pluck().get() as number) : 0);
+  const check = (v: number) => {
+    if (v > SCHEMA_VERSION) throw new DatabaseTooNew(db.location, v, SCHEMA_VERSION);
+    return v;
+  };
+  if (check(current()) === SCHEMA_VERSION) return;
+  // A session-level lock taken before the transaction: the transaction then starts with a fresh
+  // view of the catalog, which shows the tables another opener has just created.
+  db.prepare('SELECT pg_advisory_lock(?)').get(MIGRATION_LOCK);
+  try {
+    db.transaction(() => {
+      const from = check(current());
+      if (from === 0) db.exec('CREATE TABLE snapline_schema (version INTEGER NOT NULL); INSERT INTO snapline_schema VALUES (0)');
+      for (let v = from; v < SCHEMA_VERSION; v++) if (POSTGRES_MIGRATIONS[v]) db.exec(POSTGRES_MIGRATIONS[v]!);
+      db.prepare('UPDATE snapline_schema SET version = ?').run(SCHEMA_VERSION);
+    });
+  } finally {
+    db.prepare('SELECT pg_advisory_unlock(?)').get(MIGRATION_LOCK);
+  }
+}
+
+function openSqliteDatabase(path: string, opts: OpenOptions): Database {
   checkHeader(path);
   if (opts.readonly) {
     // A read-only handle cannot migrate: make sure the file exists with the current schema first.
-    openDatabase(path).close();
+    openSqliteDatabase(path, {}).close();
   } else {
     mkdirSync(dirname(path), { recursive: true });
   }
   let db: Database;
   try {
-    db = new Sqlite(path, { readonly: opts.readonly ?? false });
-    db.pragma('busy_timeout = 10000');
-    if (!opts.readonly) db.pragma('journal_mode = WAL');
-    db.pragma('foreign_keys = ON');
+    db = openSqlite(path, opts.readonly ?? false);
   } catch (e) {
     throw translate(e, path);
   }
   try {
-    const version = db.pragma('user_version', { simple: true }) as number;
+    const version = db.prepare('PRAGMA user_version').pluck().get() as number;
     if (version > SCHEMA_VERSION) throw new DatabaseTooNew(path, version, SCHEMA_VERSION);
-    if (version < SCHEMA_VERSION && !opts.readonly) migrate(db, version);
+    if (version < SCHEMA_VERSION && !opts.readonly) migrateSqlite(db, version);
     // A turn whose process was killed is marked interrupted by the next process that can write.
     if (!opts.readonly) markInterruptedTurns(db);
   } catch (e) {
@@ -151,17 +267,22 @@ export function openDatabase(path: string = databasePath(), opts: OpenOptions = 
   return db;
 }
 
-function migrate(db: Database, from: number): void {
-  // IMMEDIATE: two processes opening a fresh database at once must not both migrate.
+function migrateSqlite(db: Database, from: number): void {
+  // An IMMEDIATE transaction: two processes opening a fresh database at once must not both migrate.
   db.transaction(() => {
-    const now = db.pragma('user_version', { simple: true }) as number;
+    const now = db.prepare('PRAGMA user_version').pluck().get() as number;
     for (let v = Math.max(from, now); v < SCHEMA_VERSION; v++) {
-      const step = MIGRATIONS[v]!;
+      const step = SQLITE_MIGRATIONS[v]!;
       if (typeof step === 'string') db.exec(step);
       else step(db);
     }
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
-  }).immediate();
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+  });
+}
+
+/** True for an error the database engine raised (a damaged row, a failed statement), not one of ours. */
+export function isDatabaseError(e: unknown): boolean {
+  return e instanceof Sqlite.SqliteError || e instanceof PostgresError;
 }
 
 /** Refuses a non-empty file that does not start with SQLite's header (before SQLite touches it). */

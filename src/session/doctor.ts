@@ -1,8 +1,9 @@
 /** `snapshot doctor` with the session database: damaged objects named by the sessions and turns that use them. */
 import { existsSync } from 'node:fs';
-import { databasePath } from '../config.js';
+import { databaseLocation, databasePath } from '../config.js';
 import { doctor, resolveWorkspace, type DamagedObject, type DoctorOptions, type DoctorReport } from '../snapshot/index.js';
 import { openDatabase, type Database } from './db.js';
+import { jsonText } from './sql.js';
 import { listSessions, listTurns, sessionSnapshots } from './store.js';
 
 /** A session whose snapshots reach a damaged object, and the turns those snapshots belong to. */
@@ -26,11 +27,12 @@ export interface SessionDoctorReport extends Omit<DoctorReport, 'damaged'> {
  */
 export async function doctorWithSessions(worktree: string, opts: DoctorOptions & { db?: Database } = {}): Promise<SessionDoctorReport> {
   // No database yet (snapshots taken without sessions): nothing to map to, and nothing to create.
-  if (!opts.db && !existsSync(databasePath())) {
+  const location = databaseLocation();
+  if (!opts.db && location === databasePath() && !existsSync(location)) {
     const report = await doctor(worktree, opts);
     return { ...report, damaged: report.damaged.map((d) => ({ ...d, sessions: d.uses.map((u) => ({ id: u.session, turns: [], unknown: true })) })) };
   }
-  const db = opts.db ?? openDatabase();
+  const db = opts.db ?? openDatabase(location);
   try {
     const real = await resolveWorkspace(worktree, opts.force ?? false);
     const sessions = listSessions(db, { directory: real });
@@ -65,8 +67,8 @@ function turnsBySnapshot(db: Database, sessionId: string): Map<string, { number:
   });
   const rows = db
     .prepare(
-      `SELECT message_id AS mid, json_extract(data, '$.snapshot') AS snapshot FROM part
-       WHERE session_id = ? AND json_extract(data, '$.type') IN ('step-start', 'step-finish')`,
+      `SELECT message_id AS mid, ${jsonText(db, 'data', '$.snapshot')} AS snapshot FROM part
+       WHERE session_id = ? AND ${jsonText(db, 'data', '$.type')} IN ('step-start', 'step-finish')`,
     )
     .all(sessionId) as { mid: string; snapshot: unknown }[];
   const out = new Map<string, { number: number; messageID: string }[]>();

@@ -38,8 +38,14 @@ export class CorruptRow extends SnaplineError {
 
 /** A turn of the session is running (in another process), so it cannot be changed now. */
 export class SessionBusy extends SnaplineError {
-  constructor(id: string, pid: number) {
-    super('session-busy', `session ${id} is running a turn (pid ${pid}); wait for it to finish, then try again`);
+  /** `host`: the other machine sharing the database that runs it (absent: this machine). */
+  constructor(id: string, pid: number, host?: string) {
+    super(
+      'session-busy',
+      host === undefined
+        ? `session ${id} is running a turn (pid ${pid}); wait for it to finish, then try again`
+        : `session ${id} is running a turn on ${host} (pid ${pid}); wait for it to finish, then try again (if ${host} is gone for good: snapline db --write "UPDATE session SET busy_pid = NULL, busy_host = NULL WHERE id = '${id}'")`,
+    );
   }
 }
 

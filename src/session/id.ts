@@ -31,6 +31,20 @@ export function newId(kind: IdKind, descending = kind === 'session', now = Date.
   return `${PREFIX[kind]}_${stamp.toString(16).padStart(14, '0')}${randomBase62(12)}`;
 }
 
+/**
+ * Makes the ids this process creates from now on sort after `id` (made by any machine): a
+ * machine whose clock is behind the one that last wrote a session continues after it, not
+ * before. Machines never share a counter; the 12 random characters (71 bits) keep ids made
+ * in the same millisecond by different machines apart, and the primary key refuses a clash.
+ */
+export function advanceClock(id: string): void {
+  const t = idTime(id);
+  if (Number.isFinite(t) && t >= lastMs) {
+    lastMs = t;
+    counter = (1 << Number(COUNTER_BITS)) - 1; // the next id takes the following millisecond
+  }
+}
+
 /** The milliseconds timestamp encoded in an id made by newId. */
 export function idTime(id: string): number {
   const m = /^[a-z]{3}_([0-9a-f]{14})/.exec(id);

@@ -10,6 +10,7 @@ import { SnaplineError } from '../errors.js';
 import { runGit, type GitContext } from '../git/run.js';
 import type { Database } from './db.js';
 import type { TurnSummary } from './model.js';
+import { jsonParam, jsonSet } from './sql.js';
 import { ensureProject, listTurns, updateSessionSummary } from './store.js';
 import { summarize } from './summary.js';
 
@@ -150,7 +151,7 @@ function copySession(src: Sqlite.Database, db: Database, s: SourceSession): Impo
       out.parts++;
       if (p.bytes > MAX_IMPORTED_PART_BYTES) out.reducedParts++;
     }
-  })();
+  });
   return out;
 }
 
@@ -178,7 +179,7 @@ async function storeWith(stores: string[], trees: string[]): Promise<GitContext 
 async function recount(db: Database, s: SourceSession, out: ImportedSession, stores: string[]): Promise<void> {
   const turns = listTurns(db, s.id);
   out.turns = turns.length;
-  const setSummary = db.prepare("UPDATE message SET data = json_set(data, '$.summary', json(?)) WHERE id = ?");
+  const setSummary = db.prepare(`UPDATE message SET data = ${jsonSet(db, 'data', [['$.summary', jsonParam(db)]])} WHERE id = ?`);
   for (const t of turns) {
     if (!t.start || !t.end || !/^[0-9a-f]{40,64}$/.test(t.start) || !/^[0-9a-f]{40,64}$/.test(t.end)) continue;
     const ctx = await storeWith(stores, [t.start, t.end]);

@@ -1,5 +1,6 @@
 /** Sessions: turns recorded in SQLite (OpenCode's layout), summarised in bounded memory, browsed, reverted. */
-export { openDatabase, SCHEMA_VERSION, type Database, type OpenOptions } from './db.js';
+export { openDatabase, isDatabaseError, SCHEMA_VERSION, type Database, type OpenOptions } from './db.js';
+export { PostgresUnavailable, redactUrl } from './postgres.js';
 export { newId, idTime, isId, type IdKind } from './id.js';
 export * from './errors.js';
 export { parseMessageData, parsePartData, agentModel } from './model.js';

@@ -54,7 +54,7 @@ export async function newSession(db: Database, worktree: string, opts: { title?:
   return db.transaction(() => {
     ensureProject(db, project, project === 'global' ? '/' : worktree, project === 'global' ? null : 'git');
     return createSession(db, { projectID: project, directory: worktree, ...opts });
-  })();
+  });
 }
 
 /**
@@ -75,7 +75,7 @@ export function openTurnMessages(db: Database, worktree: string, sid: string, me
     insertPart(db, user.id, sid, textPart(message));
     const assistant = insertMessage<AssistantMessageData>(db, sid, { role: 'assistant', parentID: user.id, time: { created: now }, agent, mode: agent, ...agentModel(agent), cost: 0, tokens: NO_TOKENS, path: { cwd, root: worktree } });
     return { sessionID: sid, user, assistant, discarded };
-  })();
+  });
 }
 
 /**
@@ -141,7 +141,7 @@ export async function closeTurn(db: Database, worktree: string, turn: OpenTurn, 
     if (ending.interrupted) done.interrupted = ending.interrupted;
     updateMessage(db, turn.assistant.id, done);
     updateSessionSummary(db, sid, totals);
-  })();
+  });
   return summary;
 }
 

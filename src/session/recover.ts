@@ -4,13 +4,13 @@
  * changed is known, shown and revertable.
  */
 import { isAbsolute } from 'node:path';
-import Sqlite from 'better-sqlite3';
 import { resolveWorkspace, retain, storeContext, track, type TrackResult } from '../snapshot/index.js';
-import { openDatabase, type Database } from './db.js';
+import { isDatabaseError, openDatabase, type Database } from './db.js';
 import { CorruptRow } from './errors.js';
 import { withTurnLock } from './lock.js';
 import { NO_TOKENS, type AssistantMessageData, type PartData, type TurnSummary } from './model.js';
 import { getMessage, getSession, insertPart, listTurns, updateMessage, updateSessionSummary } from './store.js';
+import { jsonText } from './sql.js';
 import { capPaths, summarize } from './summary.js';
 import { sessionTotals } from './record.js';
 
@@ -42,7 +42,7 @@ function interruptedTurn(db: Database, worktree: string): Interrupted | undefine
     const latest = db
       .prepare(
         `SELECT m.id AS id, m.session_id AS sid FROM message m JOIN session s ON s.id = m.session_id
-         WHERE s.directory = ? AND CASE WHEN json_valid(m.data) THEN json_extract(m.data, '$.role') END = 'user' ORDER BY m.id DESC LIMIT 1`,
+         WHERE s.directory = ? AND ${db.dialect === 'sqlite' ? `CASE WHEN json_valid(m.data) THEN ${jsonText(db, 'm.data', '$.role')} END` : jsonText(db, 'm.data', '$.role')} = 'user' ORDER BY m.id DESC LIMIT 1`,
       )
       .get(worktree) as { id: string; sid: string } | undefined;
     if (!latest) return undefined;
@@ -56,7 +56,7 @@ function interruptedTurn(db: Database, worktree: string): Interrupted | undefine
     return { sessionID: session.id, turnID: turn.id, assistantID, start: turn.start };
   } catch (e) {
     // Damaged rows are not recovered: the commands reading that session report the damage.
-    if (e instanceof CorruptRow || e instanceof Sqlite.SqliteError) return undefined;
+    if (e instanceof CorruptRow || isDatabaseError(e)) return undefined;
     throw e;
   }
 }
@@ -93,7 +93,7 @@ export async function recoverLocked(db: Database, worktree: string, now?: TrackR
     const user = getMessage(db, turn.sessionID, turn.turnID);
     updateMessage(db, turn.turnID, { ...user.data, summary } as typeof user.data);
     updateSessionSummary(db, turn.sessionID, totals);
-  })();
+  });
   return { sessionID: turn.sessionID, messageID: turn.turnID, snapshot: end.tree, summary };
 }
 

@@ -33,16 +33,16 @@ export function messagePage(db: Database, sessionId: string, opts: { limit?: num
   // Two queries for the whole page (messages, then their parts), not two per message.
   const rows = db
     .prepare(`SELECT id, session_id, time_created, time_updated, data FROM message WHERE session_id = @sid ${opts.before !== undefined ? 'AND id < @before' : ''} ORDER BY id DESC LIMIT @limit`)
-    .all({ sid: sessionId, before: opts.before, limit: opts.limit === undefined ? -1 : opts.limit + 1 }) as MessageRow[];
+    .all({ sid: sessionId, before: opts.before, limit: opts.limit === undefined ? Number.MAX_SAFE_INTEGER : opts.limit + 1 }) as unknown as MessageRow[];
   const more = opts.limit !== undefined && rows.length > opts.limit;
   const page = (more ? rows.slice(0, opts.limit) : rows).reverse();
   const out: MessagePage = { messages: [] };
   if (page.length === 0) return out;
   const parts = db
-    // The (message_id, id) index gives the page's parts in order: no sort, and a long session's
-    // other parts are not scanned (the session index would read them all, then sort).
-    .prepare('SELECT id, message_id, session_id, time_created, time_updated, data FROM part INDEXED BY part_message_idx WHERE message_id >= ? AND message_id <= ? AND session_id = ? ORDER BY message_id, id')
-    .all(page[0]!.id, page[page.length - 1]!.id, sessionId) as PartRow[];
+    // SQLite: the (message_id, id) index gives the page's parts in order, with no sort and no scan
+    // of a long session's other parts (the session index would read them all, then sort).
+    .prepare(`SELECT id, message_id, session_id, time_created, time_updated, data FROM part ${db.dialect === 'sqlite' ? 'INDEXED BY part_message_idx ' : ''}WHERE message_id >= ? AND message_id <= ? AND session_id = ? ORDER BY message_id, id`)
+    .all(page[0]!.id, page[page.length - 1]!.id, sessionId) as unknown as PartRow[];
   const byMessage = new Map<string, OpenCodePart[]>();
   for (const p of parts) {
     const info: PartInfo = { id: p.id, messageID: p.message_id, sessionID: p.session_id, time: { created: p.time_created, updated: p.time_updated }, data: parsePartData(p.id, p.data) };

@@ -1,8 +1,9 @@
 /** Plain functions over the session database: projects, sessions, messages, parts. */
 import { hostname } from 'node:os';
 import type { Database } from './db.js';
+import { jsonParam, jsonScalarParam, jsonSet, jsonText } from './sql.js';
 import { CorruptRow, SessionBusy, UnknownMessage, UnknownSession } from './errors.js';
-import { newId } from './id.js';
+import { advanceClock, newId } from './id.js';
 import { parseMessageData, parsePartData, parseRevert, type MessageData, type PartData, type RevertState } from './model.js';
 
 /** snapline's version, recorded on each session like OpenCode does. */
@@ -135,7 +136,7 @@ export function listSessions(db: Database, opts: { directory?: string; limit?: n
   const search = opts.search ? `%${opts.search.replace(/[\\%_]/g, (c) => '\\' + c)}%` : undefined;
   const rows = db
     .prepare(`SELECT ${SESSION_COLUMNS} FROM session ${where} ORDER BY id LIMIT @limit OFFSET @offset`)
-    .all({ directory: opts.directory, search, limit: opts.limit ?? -1, offset: opts.offset ?? 0 }) as SessionRow[];
+    .all({ directory: opts.directory, search, limit: opts.limit ?? NO_LIMIT, offset: opts.offset ?? 0 }) as unknown as SessionRow[];
   return rows.map(toSession);
 }
 
@@ -150,18 +151,28 @@ export function countSessions(db: Database): number {
   return (db.prepare('SELECT COUNT(*) AS n FROM session').get() as { n: number }).n;
 }
 
-/** Marks a session as running a turn in this process; SessionBusy if a live process already does. */
+/** A LIMIT meaning "all rows" in both dialects (SQLite's -1 is an error in PostgreSQL). */
+const NO_LIMIT = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Marks a session as running a turn in this process; SessionBusy if a live process (of any
+ * machine sharing the database) already does. The row is locked while checking (SQLite: the
+ * write transaction; PostgreSQL: FOR UPDATE), so two machines never both take it. Ids made
+ * from here on sort after the session's last message even if this machine's clock is behind.
+ */
 export function markBusy(db: Database, id: string): void {
   db.transaction(() => {
-    const s = getSession(db, id);
-    if (s.busy && s.busy.pid !== process.pid) throw new SessionBusy(id, s.busy.pid);
+    if (db.dialect === 'postgres') db.prepare('SELECT id FROM session WHERE id = ? FOR UPDATE').get(id);
+    assertNotBusy(getSession(db, id));
     db.prepare('UPDATE session SET busy_pid = ?, busy_host = ? WHERE id = ?').run(process.pid, hostname(), id);
-  }).immediate();
+    const last = db.prepare('SELECT id FROM message WHERE session_id = ? ORDER BY id DESC LIMIT 1').pluck().get(id);
+    if (typeof last === 'string') advanceClock(last);
+  });
 }
 
 /** Clears the running-turn mark set by markBusy. */
 export function clearBusy(db: Database, id: string): void {
-  db.prepare('UPDATE session SET busy_pid = NULL, busy_host = NULL WHERE id = ? AND busy_pid = ?').run(id, process.pid);
+  db.prepare('UPDATE session SET busy_pid = NULL, busy_host = NULL WHERE id = ? AND busy_pid = ? AND busy_host = ?').run(id, process.pid, hostname());
 }
 
 /** What an interrupted turn's assistant message says (snapline was killed before finishing it). */
@@ -187,19 +198,23 @@ export function markInterruptedTurns(db: Database): number {
       const error = JSON.stringify({ name: INTERRUPTED, message: `snapline (pid ${r.busy_pid}) stopped before this turn was fully recorded; its parts hold what was captured` });
       marked += db
         .prepare(
-          `UPDATE message SET time_updated = ?, data = json_set(data, '$.finish', 'error', '$.error', json(?), '$.time.completed', ?)
-           WHERE session_id = ? AND json_extract(data, '$.role') = 'assistant' AND json_extract(data, '$.time.completed') IS NULL`,
+          `UPDATE message SET time_updated = ?, data = ${jsonSet(db, 'data', [
+            ['$.finish', jsonScalarParam(db, 'text')],
+            ['$.error', jsonParam(db)],
+            ['$.time.completed', jsonScalarParam(db, 'number')],
+          ])}
+           WHERE session_id = ? AND ${jsonText(db, 'data', '$.role')} = 'assistant' AND ${jsonText(db, 'data', '$.time.completed')} IS NULL`,
         )
-        .run(now, error, now, r.id).changes;
+        .run(now, 'error', error, now, r.id).changes;
       db.prepare('UPDATE session SET busy_pid = NULL, busy_host = NULL WHERE id = ? AND busy_pid = ?').run(r.id, r.busy_pid);
-    }).immediate();
+    });
   }
   return marked;
 }
 
 /** Refuses when a live process is running a turn of the session. */
 export function assertNotBusy(s: SessionInfo): void {
-  if (s.busy && s.busy.pid !== process.pid) throw new SessionBusy(s.id, s.busy.pid);
+  if (s.busy && (s.busy.pid !== process.pid || s.busy.host !== hostname())) throw new SessionBusy(s.id, s.busy.pid, s.busy.host === hostname() ? undefined : s.busy.host);
 }
 
 /** A pid on this host that still exists (a crashed turn must not leave its session busy forever). */
@@ -256,7 +271,7 @@ function toPart(r: DataRow): PartInfo {
 export function listMessages(db: Database, sessionId: string, opts: { limit?: number; offset?: number } = {}): MessageInfo[] {
   const rows = db
     .prepare('SELECT id, session_id, time_created, time_updated, data FROM message WHERE session_id = ? ORDER BY id LIMIT ? OFFSET ?')
-    .all(sessionId, opts.limit ?? -1, opts.offset ?? 0) as DataRow[];
+    .all(sessionId, opts.limit ?? NO_LIMIT, opts.offset ?? 0) as unknown as DataRow[];
   return rows.map(toMessage);
 }
 
@@ -274,7 +289,7 @@ export function getMessage(db: Database, sessionId: string, id: string): Message
 
 /** The parts of a message, oldest first. */
 export function listParts(db: Database, messageId: string): PartInfo[] {
-  const rows = db.prepare('SELECT id, message_id, session_id, time_created, time_updated, data FROM part WHERE message_id = ? ORDER BY id').all(messageId) as DataRow[];
+  const rows = db.prepare('SELECT id, message_id, session_id, time_created, time_updated, data FROM part WHERE message_id = ? ORDER BY id').all(messageId) as unknown as DataRow[];
   return rows.map(toPart);
 }
 
@@ -292,13 +307,15 @@ export interface Turn {
 
 /**
  * A session's turns in order, with their snapshots — read from the step parts' snapshot fields
- * only (json_extract in SQLite), so no large row is loaded.
+ * only (a JSON path in SQL), so no large row is loaded.
  */
 export function listTurns(db: Database, sessionId: string): Turn[] {
   try {
     return readTurns(db, sessionId);
   } catch (e) {
     // json_extract fails on a row edited into invalid JSON: name the row, like reading it would.
+    // (PostgreSQL's jsonb columns cannot hold invalid JSON.)
+    if (db.dialect !== 'sqlite') throw e;
     for (const table of ['message', 'part'] as const) {
       const bad = db.prepare(`SELECT id FROM ${table} WHERE session_id = ? AND NOT json_valid(data) LIMIT 1`).get(sessionId) as { id: string } | undefined;
       if (bad) throw new CorruptRow(table, bad.id, 'data is not valid JSON');
@@ -309,7 +326,7 @@ export function listTurns(db: Database, sessionId: string): Turn[] {
 
 function readTurns(db: Database, sessionId: string): Turn[] {
   const users = db
-    .prepare("SELECT id, json_extract(data, '$.role') AS role, json_extract(data, '$.parentID') AS parent FROM message WHERE session_id = ? ORDER BY id")
+    .prepare(`SELECT id, ${jsonText(db, 'data', '$.role')} AS role, ${jsonText(db, 'data', '$.parentID')} AS parent FROM message WHERE session_id = ? ORDER BY id`)
     .all(sessionId) as { id: string; role: string; parent: string | null }[];
   const turns = new Map<string, Turn>();
   const owner = new Map<string, Turn>();
@@ -323,8 +340,8 @@ function readTurns(db: Database, sessionId: string): Turn[] {
   }
   const steps = db
     .prepare(
-      `SELECT message_id AS mid, json_extract(data, '$.type') AS type, json_extract(data, '$.snapshot') AS snapshot
-       FROM part WHERE session_id = ? AND json_extract(data, '$.type') IN ('step-start', 'step-finish') ORDER BY id`,
+      `SELECT message_id AS mid, ${jsonText(db, 'data', '$.type')} AS type, ${jsonText(db, 'data', '$.snapshot')} AS snapshot
+       FROM part WHERE session_id = ? AND ${jsonText(db, 'data', '$.type')} IN ('step-start', 'step-finish') ORDER BY id`,
     )
     .all(sessionId) as { mid: string; type: string; snapshot: string | null }[];
   for (const s of steps) {
@@ -339,7 +356,7 @@ function readTurns(db: Database, sessionId: string): Turn[] {
 /** Assistant messages of a session still open (no completion time), oldest first. */
 export function openAssistantMessages(db: Database, sessionId: string): string[] {
   const rows = db
-    .prepare("SELECT id FROM message WHERE session_id = ? AND json_extract(data, '$.role') = 'assistant' AND json_extract(data, '$.time.completed') IS NULL ORDER BY id")
+    .prepare(`SELECT id FROM message WHERE session_id = ? AND ${jsonText(db, 'data', '$.role')} = 'assistant' AND ${jsonText(db, 'data', '$.time.completed')} IS NULL ORDER BY id`)
     .all(sessionId) as { id: string }[];
   return rows.map((r) => r.id);
 }
@@ -347,7 +364,7 @@ export function openAssistantMessages(db: Database, sessionId: string): string[]
 /** The first and the last step-start snapshot of one message (read from those parts only). */
 export function stepSnapshots(db: Database, messageId: string): { first?: string; last?: string } {
   const q = (order: 'ASC' | 'DESC') =>
-    (db.prepare(`SELECT json_extract(data, '$.snapshot') AS s FROM part WHERE message_id = ? AND json_extract(data, '$.type') = 'step-start' ORDER BY id ${order} LIMIT 1`).get(messageId) as { s: unknown } | undefined)?.s;
+    (db.prepare(`SELECT ${jsonText(db, 'data', '$.snapshot')} AS s FROM part WHERE message_id = ? AND ${jsonText(db, 'data', '$.type')} = 'step-start' ORDER BY id ${order} LIMIT 1`).get(messageId) as { s: unknown } | undefined)?.s;
   const first = q('ASC');
   const last = q('DESC');
   const out: { first?: string; last?: string } = {};
@@ -364,7 +381,7 @@ export function touchSession(db: Database, id: string): void {
 /** Every snapshot id a session's parts mention (for retention). */
 export function sessionSnapshots(db: Database, sessionId: string): string[] {
   const rows = db
-    .prepare("SELECT DISTINCT json_extract(data, '$.snapshot') AS s FROM part WHERE session_id = ? AND json_extract(data, '$.snapshot') IS NOT NULL")
+    .prepare(`SELECT DISTINCT ${jsonText(db, 'data', '$.snapshot')} AS s FROM part WHERE session_id = ? AND ${jsonText(db, 'data', '$.snapshot')} IS NOT NULL`)
     .all(sessionId) as { s: string }[];
   return rows.map((r) => r.s);
 }
@@ -374,7 +391,7 @@ export function deleteMessagesFrom(db: Database, sessionId: string, messageId: s
   return db.transaction(() => {
     db.prepare('DELETE FROM part WHERE session_id = ? AND message_id >= ?').run(sessionId, messageId);
     return db.prepare('DELETE FROM message WHERE session_id = ? AND id >= ?').run(sessionId, messageId).changes;
-  })();
+  });
 }
 
 /** Deletes a session's rows (parts, messages, the session) in one transaction. */
@@ -383,5 +400,5 @@ export function deleteSessionRows(db: Database, sessionId: string): void {
     db.prepare('DELETE FROM part WHERE session_id = ?').run(sessionId);
     db.prepare('DELETE FROM message WHERE session_id = ?').run(sessionId);
     if (db.prepare('DELETE FROM session WHERE id = ?').run(sessionId).changes === 0) throw new UnknownSession(sessionId);
-  })();
+  });
 }

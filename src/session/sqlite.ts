@@ -1,0 +1,82 @@
+/** The embedded backend: the session interface over a better-sqlite3 handle. */
+import Sqlite from 'better-sqlite3';
+import type { Database, Params, RawResult, Row, Statement } from './sql.js';
+import { QueryFailed, WriteRefused } from './errors.js';
+
+/** Opens an SQLite file with snapline's pragmas (WAL, busy timeout, foreign keys). */
+export function openSqlite(path: string, readonly: boolean): Database {
+  const h = new Sqlite(path, { readonly });
+  try {
+    h.pragma('busy_timeout = 10000');
+    if (!readonly) h.pragma('journal_mode = WAL');
+    h.pragma('foreign_keys = ON');
+  } catch (e) {
+    h.close();
+    throw e;
+  }
+  return wrap(h, path, readonly);
+}
+
+function wrap(h: Sqlite.Database, path: string, readonly: boolean): Database {
+  const prepare = (sql: string): Statement => {
+    const s = h.prepare(sql);
+    const args = (p: Params) => p as unknown[];
+    return {
+      get: (...p) => s.get(...args(p)) as Row | undefined,
+      all: (...p) => s.all(...args(p)) as Row[],
+      run: (...p) => ({ changes: s.run(...args(p)).changes }),
+      iterate: (...p) => s.iterate(...args(p)) as IterableIterator<Row>,
+      pluck: () => {
+        const q = h.prepare(sql).pluck();
+        return { get: (...p) => q.get(...args(p)), all: (...p) => q.all(...args(p)) };
+      },
+    };
+  };
+  return {
+    dialect: 'sqlite',
+    location: path,
+    readonly,
+    prepare,
+    exec: (sql) => void h.exec(sql),
+    transaction: <T>(fn: () => T): T => {
+      const tx = h.transaction(fn);
+      // IMMEDIATE: take the write lock at BEGIN, so two writers never deadlock on an upgrade.
+      return readonly || h.inTransaction ? tx() : tx.immediate();
+    },
+    changeCounter: () => h.pragma('data_version', { simple: true }) as number,
+    query: (sql, write) => runSqlite(h, sql, write),
+    close: () => h.close(),
+  };
+}
+
+function runSqlite(h: Sqlite.Database, sql: string, write: boolean): RawResult {
+  let stmt;
+  try {
+    stmt = h.prepare(sql);
+  } catch (e) {
+    throw new QueryFailed((e as Error).message);
+  }
+  // Refused before it runs; the handle is also read-only unless --write.
+  if (!stmt.readonly && !write) throw new WriteRefused();
+  try {
+    if (!stmt.reader) return { columns: [], rows: [], changes: stmt.run().changes };
+    return { columns: stmt.columns().map((c) => c.name), rows: guard(stmt.iterate() as IterableIterator<Row>) };
+  } catch (e) {
+    throw translate(e);
+  }
+}
+
+function* guard(it: IterableIterator<Row>): Generator<Row> {
+  try {
+    yield* it;
+  } catch (e) {
+    throw translate(e);
+  }
+}
+
+function translate(e: unknown): unknown {
+  const code = (e as { code?: string }).code;
+  if (code === 'SQLITE_READONLY') return new WriteRefused();
+  if (typeof code === 'string' && code.startsWith('SQLITE_')) return new QueryFailed((e as Error).message);
+  return e;
+}
