@@ -5,9 +5,10 @@
  * Callers hold the workspace's turn lock around each of these.
  */
 import type { Config } from '../config.js';
-import { numstatStream } from '../diff/numstat.js';
 import type { GitContext } from '../git/run.js';
-import { projectId, retain, storeContext, track, type SkippedFile, type TrackResult } from '../snapshot/index.js';
+import { retain } from '../snapshot/retention.js';
+import { projectId, storeContext } from '../snapshot/store.js';
+import { track, type SkippedFile, type TrackResult } from '../snapshot/track.js';
 import type { Database } from './db.js';
 import { PREVIEW_BYTES } from './exec.js';
 import { agentModel, NO_TOKENS, type AssistantMessageData, type PartData, type SkippedEntry, type TurnSummary, type UserMessageData } from './model.js';
@@ -26,7 +27,6 @@ import {
   type PartInfo,
   type SessionInfo,
 } from './store.js';
-import { capPaths, summarize } from './summary.js';
 
 /** What the steps of a turn report to their caller. */
 export interface RecordHooks {
@@ -129,6 +129,8 @@ export async function closeTurn(db: Database, worktree: string, turn: OpenTurn, 
   hooks.onProgress?.('summarising…');
   const ctx = await storeContext(worktree);
   const paths: string[] = [];
+  // The diff engine is loaded only by the calls that close a turn (an agent's steps never do).
+  const { capPaths, summarize } = await import('./summary.js');
   const summary = await summarize(ctx, start, end.tree, (s) => paths.push(s.file));
   const totals = await sessionTotals(db, ctx, sid, start, end.tree, summary);
   const data = turn.assistant.data;
@@ -159,6 +161,7 @@ export async function sessionTotals(db: Database, ctx: GitContext, sid: string, 
   const first = listTurns(db, sid).find((t) => t.start !== undefined)?.start ?? before;
   if (first === before) return turn.total;
   const totals = { additions: 0, deletions: 0, files: 0 };
+  const { numstatStream } = await import('../diff/numstat.js');
   for await (const s of numstatStream(ctx, first, after)) {
     totals.files++;
     totals.additions += s.additions;

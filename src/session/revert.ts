@@ -7,7 +7,7 @@ import { openDatabase, type Database } from './db.js';
 import { NotReverted, SnapshotsMissing, TurnChangesUnknown, WorkspaceEdited } from './errors.js';
 import { withTurnLock } from './lock.js';
 import { recoverLocked } from './recover.js';
-import { sessionWorkspace } from './turn.js';
+import { sessionWorkspace } from './workspace.js';
 import type { RevertState } from './model.js';
 import { assertNotBusy, deleteSessionRows, getMessage, getSession, listTurns, setRevert, type Turn } from './store.js';
 

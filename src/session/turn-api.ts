@@ -8,7 +8,8 @@
  */
 import { loadConfig, type Config } from '../config.js';
 import { UsageError } from '../errors.js';
-import { resolveWorkspace, type SkippedFile, type TrackResult } from '../snapshot/index.js';
+import { resolveWorkspace } from '../snapshot/store.js';
+import type { SkippedFile, TrackResult } from '../snapshot/track.js';
 import { openDatabase, type Database } from './db.js';
 import { NoOpenTurn, UnknownSession } from './errors.js';
 import { newId } from './id.js';
@@ -16,7 +17,7 @@ import { withTurnLock, type TurnLockOptions } from './lock.js';
 import type { AgentToolState, AssistantMessageData, PartData, TurnSummary, UserMessageData } from './model.js';
 import { addPart, closeTurn, failTurn, newSession, openTurnMessages, snapshotFor, stepFinish, stepStart, type OpenTurn, type RecordHooks } from './record.js';
 import { findAgentSession, getMessage, getSession, latestSession, openAssistantMessages, stepSnapshots, touchSession, type SessionInfo } from './store.js';
-import { sessionWorkspace } from './turn.js';
+import { sessionWorkspace } from './workspace.js';
 
 /** Which session a call is about. At most one of sessionId, continue and agentSession. */
 export interface TurnTarget {

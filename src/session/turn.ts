@@ -12,6 +12,7 @@ import type { PartData, ToolState, TurnSummary } from './model.js';
 import { recoverLocked } from './recover.js';
 import { addPart, closeTurn, failTurn, newSession, openTurnMessages, snapshotFor, stepStart, textPart, type RecordHooks } from './record.js';
 import { clearBusy, getSession, latestSession, markBusy, type SessionInfo } from './store.js';
+import { sessionWorkspace } from './workspace.js';
 
 export { describeSkip } from './record.js';
 
@@ -136,16 +137,6 @@ export async function runTurn(opts: TurnOptions): Promise<TurnResult> {
   } finally {
     if (!opts.db) db.close();
   }
-}
-
-/**
- * The workspace a session belongs to. The row is checked like any external input: a directory
- * that is not absolute is a damaged row, and `/` or the home directory (which `run` never
- * records) is refused rather than snapshotted or restored.
- */
-export async function sessionWorkspace(s: SessionInfo): Promise<string> {
-  if (!isAbsolute(s.directory)) throw new CorruptRow('session', s.id, `directory '${s.directory}' is not an absolute path`);
-  return resolveWorkspace(s.directory, false);
 }
 
 /**
