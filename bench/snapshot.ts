@@ -58,7 +58,8 @@ function manyFiles(dir: string, count: number): void {
 /** A git repository with everything in it committed (so `git status` has nothing to say). */
 function committedRepo(dir: string): void {
   const env = { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' };
-  for (const args of [['init', '-q'], ['add', '-A'], ['commit', '-qm', 'files', '--allow-empty']]) execFileSync('git', args, { cwd: dir, env });
+  // No background auto-gc: it would still be writing into .git when the workspace is removed.
+  for (const args of [['init', '-q'], ['config', 'gc.auto', '0'], ['add', '-A'], ['commit', '-qm', 'files', '--allow-empty']]) execFileSync('git', args, { cwd: dir, env });
 }
 
 const gitStatus = (dir: string) => measure('git', ['status', '--porcelain', '-uall'], { cwd: dir });
