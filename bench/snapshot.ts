@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { idleNodeRss, measure, mib, printTable, type Measurement } from './measure.js';
@@ -46,17 +46,83 @@ function check(m: Measurement, what: string): Measurement {
   return m;
 }
 
+/** `count` small files in directories of 200, as case (a) has them (file i: i % 20 + 1 lines). */
+function manyFiles(dir: string, count: number): void {
+  for (let i = 0; i < count; i++) {
+    const sub = join(dir, `dir${i % Math.ceil(count / 100)}`);
+    if (i < Math.ceil(count / 100)) mkdirSync(sub, { recursive: true });
+    writeFileSync(join(sub, `file${i}.txt`), `file ${i}\n`.repeat(1 + (i % 20)));
+  }
+}
+
+/** A git repository with everything in it committed (so `git status` has nothing to say). */
+function committedRepo(dir: string): void {
+  const env = { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' };
+  // No background auto-gc: it would still be writing into .git when the workspace is removed.
+  for (const args of [['init', '-q'], ['config', 'gc.auto', '0'], ['add', '-A'], ['commit', '-qm', 'files', '--allow-empty']]) execFileSync('git', args, { cwd: dir, env });
+}
+
+const gitStatus = (dir: string) => measure('git', ['status', '--porcelain', '-uall'], { cwd: dir });
+
 /**
- * Snapshot store benchmark, side by side with raw git in the same run: (a) no-change track
- * of 20,000 small files, (b) the report's turn (128 MiB + 96 MiB + 512 KiB of text, every line
+ * Cost by number of files, beside `git status --porcelain -uall` on the same workspace (a git
+ * repository with every file committed) in the same run: a no-change `snapshot track` process
+ * on 20,000 and 100,000 files, and a no-op `snapline run` turn right after a turn that added
+ * 20,000 files (each of its 3 repetitions in a fresh workspace).
+ */
+async function fileCounts(root: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const rows: string[][] = [['case (median)', 'snapline ms', 'git status ms', 'ratio', 'target']];
+  for (const [count, reps, target] of [[20_000, 5, '≤ 3× git status'], [100_000, 3, '≤ 500 ms']] as const) {
+    const dir = join(root, `files-${count}`);
+    manyFiles(dir, count);
+    committedRepo(dir);
+    check(await track(dir, env), `first track of ${count} files`);
+    const ours: number[] = [];
+    const raw: number[] = [];
+    for (let k = 0; k < reps; k++) {
+      ours.push(check(await track(dir, env), 'no-change track').wallMs);
+      raw.push(check(await gitStatus(dir), 'git status').wallMs);
+    }
+    rows.push([`no-change track, ${count.toLocaleString('en')} files (of ${reps})`, median(ours).toFixed(0), median(raw).toFixed(0), (median(ours) / median(raw)).toFixed(2), target]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const generator = join(root, 'add-files.mjs');
+  writeFileSync(generator, `import { mkdirSync, writeFileSync } from 'node:fs';\nfor (let i = 0; i < 20000; i++) { const d = 'added/d' + (i % 200); if (i < 200) mkdirSync(d, { recursive: true }); writeFileSync(d + '/f' + i + '.txt', 'added ' + i + '\\n'); }\n`);
+  const ours: number[] = [];
+  const raw: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    const dir = join(root, `turns-${k}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'README'), 'turns\n');
+    committedRepo(dir);
+    const runTurn = (message: string, cmd: string) => measure(process.execPath, [CLI, 'run', message, '--dir', dir, '--continue', '--exec', cmd], { env });
+    check(await measure(process.execPath, [CLI, 'run', 'start', '--dir', dir, '--exec', 'true'], { env }), 'first turn');
+    check(await runTurn('add 20,000 files', `'${process.execPath}' '${generator}'`), 'turn adding 20,000 files');
+    ours.push(check(await runTurn('nothing', 'true'), 'no-op turn').wallMs);
+    raw.push(check(await gitStatus(dir), 'git status').wallMs);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  rows.push(['no-op run turn after a turn adding 20,000 files (of 3)', median(ours).toFixed(0), median(raw).toFixed(0), (median(ours) / median(raw)).toFixed(2), '≤ 500 ms']);
+  printTable(rows);
+  console.log('');
+}
+
+/**
+ * Snapshot store benchmark, side by side with git in the same run: cost by number of files
+ * (see fileCounts), then (a) no-change track of 20,000 small files beside `git add -A && git
+ * write-tree`, (b) the report's turn (128 MiB + 96 MiB + 512 KiB of text, every line
  * rewritten), (c) store growth per turn, (d) zlib levels for the store. SNAPLINE_BENCH_SCALE
- * (default 1) scales the file sizes of (b)–(d).
+ * (default 1) scales the file sizes of (b)–(d); SNAPLINE_BENCH_CASES=files runs only the
+ * file-count cases.
  */
 export async function run(): Promise<void> {
   const scale = Number(process.env.SNAPLINE_BENCH_SCALE ?? '1') || 1;
   const root = mkdtempSync(join(tmpdir(), 'snapline-bench-'));
   const env = { ...process.env, SNAPLINE_HOME: join(root, 'home'), SNAPLINE_CONFIG_CONTENT: '' };
   try {
+    console.log(`snapshot store by number of files (load average ${loadavg().map((l) => l.toFixed(2)).join(' ')})\n`);
+    await fileCounts(root, env);
+    if (process.env.SNAPLINE_BENCH_CASES === 'files') return;
     const idle = await idleNodeRss();
     console.log(`snapshot store benchmark (scale ${scale}; idle node RSS ${mib(idle)} MiB; contract: track/restore peak <= idle + 64 MiB)\n`);
 

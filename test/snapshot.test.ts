@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -386,6 +386,74 @@ test('works in a directory that is not a git repository', async () => {
     assert.match(await storeDir(t.dir), /[/\\]snapshot[/\\]global[/\\][0-9a-f]{40}$/);
     writeFileSync(join(t.dir, 'a'), 'b\n');
     assert.deepEqual(await restore(t.dir, tree), { written: ['a'], deleted: [] });
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("an edit keeping a file's size and mtime is snapshotted, whatever the user's git config says about stat data", async () => {
+  const t = tempDir('same-size');
+  const globalConfig = join(t.dir, 'user.gitconfig');
+  const saved = process.env.GIT_CONFIG_GLOBAL;
+  // A user whose git trusts only size and mtime: the store must not inherit that.
+  writeFileSync(globalConfig, '[core]\n\ttrustctime = false\n\tcheckStat = minimal\n');
+  process.env.GIT_CONFIG_GLOBAL = globalConfig;
+  try {
+    const ws = join(t.dir, 'ws');
+    mkdirSync(ws);
+    const file = join(ws, 'a.txt');
+    writeFileSync(file, 'aaaa\n');
+    const hourAgo = new Date(Date.now() - 3600_000);
+    utimesSync(file, hourAgo, hourAgo); // not racily clean: only the stat data can tell
+    const seen = [(await track(ws)).tree];
+    const ctx = await storeContext(ws);
+    for (const content of ['bbbb\n', 'cccc\n']) {
+      // git compares ctime in whole seconds: the edit must fall in a later second than the
+      // snapshot that recorded the file (docs/snapshot.md, "Change detection").
+      await new Promise((r) => setTimeout(r, 1100));
+      const before = statSync(file, { bigint: true });
+      writeFileSync(file, content);
+      utimesSync(file, hourAgo, hourAgo);
+      const afterEdit = statSync(file, { bigint: true });
+      assert.equal(afterEdit.size, before.size);
+      assert.equal(afterEdit.mtimeNs, before.mtimeNs);
+      const { tree } = await track(ws);
+      assert.ok(!seen.includes(tree), `the edit to '${content.trim()}' made a new tree`);
+      seen.push(tree);
+      const stored = spawnSync('git', ['--git-dir', ctx.gitDir!, 'rev-parse', `${tree}:a.txt`], { encoding: 'utf8' }).stdout.trim();
+      assert.equal(stored, git(ws, 'hash-object', '--no-filters', 'a.txt'));
+      assert.equal(readFileSync(file, 'utf8'), content);
+    }
+  } finally {
+    if (saved === undefined) delete process.env.GIT_CONFIG_GLOBAL;
+    else process.env.GIT_CONFIG_GLOBAL = saved;
+    t.cleanup();
+  }
+});
+
+test('the store is found by the root commit of HEAD: loose, packed and detached HEADs, and a new history', async () => {
+  const t = tempDir('project-id');
+  try {
+    initRepo(t.dir);
+    const rootOf = () => git(t.dir, 'rev-list', '--max-parents=0', 'HEAD');
+    const storeIn = async () => (await storeDir(t.dir)).split(/[/\\]/).slice(-2)[0];
+    assert.equal(await storeIn(), rootOf());
+    writeFileSync(join(t.dir, 'b'), 'b\n');
+    git(t.dir, 'add', 'b');
+    git(t.dir, 'commit', '-qm', 'second');
+    assert.equal(await storeIn(), rootOf());
+    git(t.dir, 'pack-refs', '--all');
+    assert.equal(await storeIn(), rootOf());
+    git(t.dir, 'checkout', '-q', '--detach', 'HEAD~1');
+    assert.equal(await storeIn(), rootOf());
+    // Another history in the same repository: its own root, so its own store.
+    git(t.dir, 'checkout', '-q', '--orphan', 'other');
+    git(t.dir, 'commit', '-qm', 'other root');
+    const other = rootOf();
+    assert.equal(await storeIn(), other);
+    git(t.dir, 'checkout', '-q', '-');
+    assert.notEqual(rootOf(), other);
+    assert.equal(await storeIn(), rootOf());
   } finally {
     t.cleanup();
   }

@@ -272,3 +272,32 @@ test('a hook waits for a busy workspace at most hooks.waitMs, then gives up with
     f.cleanup();
   }
 });
+
+test("session totals stay git's net numstat from the session's first snapshot through no-op turns and a revert (remembered per pair of trees)", () => {
+  const f = sessionFixture();
+  try {
+    const runTurn = (message: string, exec: string) => f.ok('run', message, '--dir', f.dir, '--continue', '--exec', exec);
+    const userMessages = () => f.db<{ id: string }>("SELECT id FROM message WHERE json_extract(data, '$.role') = 'user' ORDER BY id").map((r) => r.id);
+    f.ok('run', 'start', '--dir', f.dir, '--exec', 'true');
+    const snapshots = () => f.db<{ snapshot: string }>("SELECT json_extract(data, '$.snapshot') AS snapshot FROM part WHERE json_extract(data, '$.type') IN ('step-start', 'step-finish') ORDER BY id").map((r) => r.snapshot);
+    const totals = () => f.db<{ additions: number; deletions: number; files: number }>('SELECT summary_additions AS additions, summary_deletions AS deletions, summary_files AS files FROM session')[0]!;
+    const expected = () => {
+      const s = snapshots();
+      const stats = gitNumstat(f, s[0]!, s[s.length - 1]!);
+      return { additions: stats.reduce((n, x) => n + x.additions, 0), deletions: stats.reduce((n, x) => n + x.deletions, 0), files: stats.length };
+    };
+    runTurn('add a', "printf '1\\n2\\n3\\n' > a.txt");
+    assert.deepEqual(totals(), expected());
+    runTurn('add b, change a', "printf 'b\\n' > b.txt; printf '1\\n3\\n' > a.txt");
+    assert.deepEqual(totals(), { additions: 3, deletions: 0, files: 2 });
+    runTurn('nothing', 'true');
+    assert.deepEqual(totals(), expected(), 'a no-op turn keeps the totals');
+    // Back to the state after the first turn; the next turn drops the reverted ones.
+    f.ok('session', 'revert', '--message', userMessages()[2]!);
+    runTurn('nothing again', 'true');
+    assert.deepEqual(totals(), { additions: 3, deletions: 0, files: 1 });
+    assert.deepEqual(totals(), expected());
+  } finally {
+    f.cleanup();
+  }
+});

@@ -1,6 +1,5 @@
 import { UsageError } from '../errors.js';
 import type { AffectedSession } from '../session/doctor.js';
-import { du, gc, resolveWorkspace, restore, track, workspacePath } from '../snapshot/index.js';
 import { counterLine, parse, write, type Command } from './command.js';
 
 const help = `snapline snapshot — record and restore workspace snapshots
@@ -99,6 +98,8 @@ const command: Command = {
       case 'track': {
         only(['dir', 'format', 'force']);
         if (args.length) throw new UsageError(`'snapshot track' takes no arguments (got '${args[0]}')`);
+        // Each subcommand loads only its own module: a track (an agent's every step) starts fast.
+        const { track } = await import('../snapshot/track.js');
         const result = await track(dir, { force: values.force, onWait, onProgress: progress() });
         endProgress();
         if (fmt === 'json') await write(JSON.stringify(result) + '\n');
@@ -112,6 +113,7 @@ const command: Command = {
         only(['dir', 'format', 'force']);
         const [tree, ...paths] = args;
         if (!tree) throw new UsageError("'snapshot restore' needs a TREE id (see 'snapline snapshot --help')");
+        const [{ restore }, { resolveWorkspace }, { workspacePath }] = await Promise.all([import('../snapshot/restore.js'), import('../snapshot/store.js'), import('../snapshot/paths.js')]);
         const files = counterLine('restoring files');
         // PATHs are typed relative to where the user is (or to the workspace from outside it).
         const worktree = paths.length ? await resolveWorkspace(dir, values.force ?? false) : dir;
@@ -127,6 +129,7 @@ const command: Command = {
       case 'gc': {
         only(['dir', 'format', 'force', 'prune-now']);
         noArgs(sub, args);
+        const { gc } = await import('../snapshot/retention.js');
         const reports = await gc(values.dir, { force: values.force, pruneNow: values['prune-now'], onWait });
         if (fmt === 'json') await write(JSON.stringify(reports) + '\n');
         else {
@@ -139,6 +142,7 @@ const command: Command = {
       case 'du': {
         only(['dir', 'format']);
         noArgs(sub, args);
+        const { du } = await import('../snapshot/retention.js');
         const usage = await du(values.dir);
         if (fmt === 'json') await write(JSON.stringify(usage) + '\n');
         else {

@@ -4,10 +4,13 @@
  * separate processes): open the turn's messages, snapshot, close it with its summary.
  * Callers hold the workspace's turn lock around each of these.
  */
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Config } from '../config.js';
-import { numstatStream } from '../diff/numstat.js';
 import type { GitContext } from '../git/run.js';
-import { projectId, retain, storeContext, track, type SkippedFile, type TrackResult } from '../snapshot/index.js';
+import { retain } from '../snapshot/retention.js';
+import { projectId, readIfExists, storeContext } from '../snapshot/store.js';
+import { track, type SkippedFile, type TrackResult } from '../snapshot/track.js';
 import type { Database } from './db.js';
 import { PREVIEW_BYTES } from './exec.js';
 import { agentModel, NO_TOKENS, type AssistantMessageData, type PartData, type SkippedEntry, type TurnSummary, type UserMessageData } from './model.js';
@@ -26,7 +29,6 @@ import {
   type PartInfo,
   type SessionInfo,
 } from './store.js';
-import { capPaths, summarize } from './summary.js';
 
 /** What the steps of a turn report to their caller. */
 export interface RecordHooks {
@@ -129,6 +131,8 @@ export async function closeTurn(db: Database, worktree: string, turn: OpenTurn, 
   hooks.onProgress?.('summarising…');
   const ctx = await storeContext(worktree);
   const paths: string[] = [];
+  // The diff engine is loaded only by the calls that close a turn (an agent's steps never do).
+  const { capPaths, summarize } = await import('./summary.js');
   const summary = await summarize(ctx, start, end.tree, (s) => paths.push(s.file));
   const totals = await sessionTotals(db, ctx, sid, start, end.tree, summary);
   const data = turn.assistant.data;
@@ -153,18 +157,56 @@ export function failTurn(db: Database, turn: OpenTurn, error: { name: string; me
 
 /**
  * Session totals: the net change from the session's first snapshot to its latest, like
- * OpenCode's session summary (a single turn reuses its own summary).
+ * OpenCode's session summary (a single turn reuses its own summary). Totals once computed for a
+ * pair of trees are remembered in the store (trees never change), so a turn that changes
+ * nothing after one that added thousands of files does not diff those files again.
  */
-export async function sessionTotals(db: Database, ctx: GitContext, sid: string, before: string, after: string, turn: TurnSummary): Promise<{ additions: number; deletions: number; files: number }> {
+export async function sessionTotals(db: Database, ctx: GitContext, sid: string, before: string, after: string, turn: TurnSummary): Promise<Totals> {
   const first = listTurns(db, sid).find((t) => t.start !== undefined)?.start ?? before;
-  if (first === before) return turn.total;
+  if (first === before) {
+    // Remembered for the turns after it: a no-op turn's session totals are this pair's.
+    await rememberTotals(ctx, first, after, turn.total);
+    return turn.total;
+  }
+  const known = await rememberedTotals(ctx, first, after);
+  if (known) return known;
   const totals = { additions: 0, deletions: 0, files: 0 };
+  const { numstatStream } = await import('../diff/numstat.js');
   for await (const s of numstatStream(ctx, first, after)) {
     totals.files++;
     totals.additions += s.additions;
     totals.deletions += s.deletions;
   }
+  await rememberTotals(ctx, first, after, totals);
   return totals;
+}
+
+type Totals = { additions: number; deletions: number; files: number };
+
+/** Totals by tree pair, newest last: `<from> <to> <additions> <deletions> <files>` lines (v1: this diff engine's numbers). */
+const TOTALS_FILE = 'snapline-totals-v1';
+const TOTALS_KEPT = 64;
+
+async function rememberedTotals(ctx: GitContext, from: string, to: string): Promise<Totals | undefined> {
+  if (!ctx.gitDir) return undefined;
+  for (const line of (await readIfExists(join(ctx.gitDir, TOTALS_FILE))).split('\n')) {
+    const [a, b, ...n] = line.split(' ');
+    const [additions, deletions, files] = n.map(Number);
+    if (a === from && b === to && n.length === 3 && [additions, deletions, files].every((x) => Number.isSafeInteger(x) && x! >= 0)) return { additions: additions!, deletions: deletions!, files: files! };
+  }
+  return undefined;
+}
+
+async function rememberTotals(ctx: GitContext, from: string, to: string, t: Totals): Promise<void> {
+  if (!ctx.gitDir) return;
+  const file = join(ctx.gitDir, TOTALS_FILE);
+  const lines = (await readIfExists(file)).split('\n').filter(Boolean);
+  lines.push(`${from} ${to} ${t.additions} ${t.deletions} ${t.files}`);
+  // Written aside and renamed: a reader sees the old list or the new one, never half a line.
+  const tmp = `${file}.${process.pid}`;
+  await writeFile(tmp, lines.slice(-TOTALS_KEPT).join('\n') + '\n')
+    .then(() => rename(tmp, file))
+    .catch(() => rm(tmp, { force: true })); // a cache: failing to write it costs only time
 }
 
 /** A text part holding at most PREVIEW_BYTES of `text` (`bytes`: the full length when it was longer). */

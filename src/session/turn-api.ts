@@ -8,7 +8,8 @@
  */
 import { loadConfig, type Config } from '../config.js';
 import { UsageError } from '../errors.js';
-import { resolveWorkspace, type SkippedFile, type TrackResult } from '../snapshot/index.js';
+import { resolveWorkspace } from '../snapshot/store.js';
+import type { SkippedFile, TrackResult } from '../snapshot/track.js';
 import { openDatabase, type Database } from './db.js';
 import { NoOpenTurn, UnknownSession } from './errors.js';
 import { newId } from './id.js';

@@ -196,7 +196,8 @@ async function recordTurn(db: Database, worktree: string, workDir: string, exist
         addPart(db, turn, toolPart(opts.exec!, result), hooks);
       }
 
-      const after = await snapshotFor(worktree, sid, 'after', hooks);
+      // The session already keeps `before`: an unchanged workspace needs no new retain.
+      const after = await snapshotFor(worktree, sid, 'after', hooks, before.tree);
       const interrupted = signals?.received();
       const summary = await closeTurn(db, worktree, turn, before.tree, after, { finish: interrupted ? 'interrupted' : 'stop', exit: result.exit, interrupted }, hooks);
       const skipped = [...before.skipped, ...after.skipped];

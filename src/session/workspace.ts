@@ -9,7 +9,9 @@
  */
 import { isAbsolute } from 'node:path';
 import type { GitContext } from '../git/run.js';
-import { ensureTrees, projectId, publishSnapshots, resolveWorkspace, storeContext, WorkspaceNotFound, type PublishOutcome } from '../snapshot/index.js';
+import { WorkspaceNotFound } from '../snapshot/errors.js';
+import { ensureTrees, publishSnapshots, type PublishOutcome } from '../snapshot/remote.js';
+import { projectId, resolveWorkspace, storeContext } from '../snapshot/store.js';
 import { CorruptRow, SessionElsewhere, SnapshotsMissing } from './errors.js';
 import type { SessionInfo } from './store.js';
 

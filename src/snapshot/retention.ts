@@ -39,6 +39,7 @@ export async function retain(worktree: string, sessionId: string, trees: readonl
   const ref = sessionRef(sessionId);
   await withStore(worktree, { ...opts, create: true }, async ({ ctx, dir }) => {
     await removeRefLocks(dir, ref);
+    if (await keptAndActive(ctx, dir, ref, trees)) return;
     const all = new Set<string>();
     for (const t of trees) all.add(await fullTree(ctx, t));
     const r = await runGit(ctx, ['rev-parse', '--verify', '--quiet', `${ref}^{tree}`], { okStatus: [0, 1] });
@@ -52,6 +53,23 @@ export async function retain(worktree: string, sessionId: string, trees: readonl
     const commit = await gitText({ ...ctx, env: { ...ctx.env, ...IDENTITY } }, ['commit-tree', holder, '-m', `snapline session ${sessionId}`]);
     await runGit(ctx, ['update-ref', ref, commit]);
   });
+}
+
+/** A session ref moved less than this long ago is not moved again only to say the session is active. */
+const ACTIVITY_RESOLUTION_MS = 60 * 60 * 1000;
+
+/**
+ * True when the session already keeps the one tree asked for and its ref moved within the last
+ * ACTIVITY_RESOLUTION_MS (a loose ref's file time): then retain has nothing to do, for one git
+ * process instead of six (a turn that starts where the last one ended asks exactly this).
+ */
+async function keptAndActive(ctx: GitContext, dir: string, ref: string, trees: readonly string[]): Promise<boolean> {
+  const [tree] = trees;
+  if (trees.length !== 1 || !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(tree!)) return false;
+  const moved = await stat(join(dir, ref)).then((s) => s.mtimeMs, () => 0);
+  if (Date.now() - moved > ACTIVITY_RESOLUTION_MS) return false;
+  const r = await runGit(ctx, ['rev-parse', '--verify', '--quiet', `${ref}:${tree}`], { okStatus: [0, 1, 128] });
+  return r.status === 0 && r.stdout.toString('utf8').trim() === tree;
 }
 
 /**

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { lstat, mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
-import { loadConfig, snapshotRoot, type Config } from '../config.js';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { dataDir, loadConfig, snapshotRoot, type Config } from '../config.js';
 import { runGit, type GitContext } from '../git/run.js';
 import { StoreCorrupt, StoreMissing, WorkspaceNotADirectory, WorkspaceNotFound, WorkspaceTooBroad } from './errors.js';
 import { withStoreLock, type WaitNotice } from './lock.js';
@@ -46,6 +48,15 @@ export const STORE_CONFIG: Readonly<Record<string, string>> = {
   'core.symlinks': 'true',
   'core.fsmonitor': 'false',
   'core.untrackedCache': 'false',
+  // The index is the stat cache that lets an unchanged file cost one lstat. These keep git
+  // comparing every stat field (ctime and inode too), whatever the user's global config says,
+  // so an edit that keeps size and mtime is still seen (docs/snapshot.md, "Change detection").
+  'core.trustctime': 'true',
+  'core.checkStat': 'default',
+  'core.ignoreStat': 'false',
+  'core.splitIndex': 'false',
+  'index.version': '4',
+  'index.skipHash': 'false',
   'core.quotePath': 'false',
   'core.hooksPath': '/dev/null',
   'core.logAllRefUpdates': 'false',
@@ -55,8 +66,11 @@ export const STORE_CONFIG: Readonly<Record<string, string>> = {
   'maintenance.auto': 'false',
   'add.ignoreErrors': 'false',
   'advice.addEmbeddedRepo': 'false',
-  'snapline.version': '1',
+  'snapline.version': '2',
 };
+
+/** The `snapline.version` line of a store whose settings are all of STORE_CONFIG. */
+const CURRENT_VERSION_LINE = /^\s*version\s*=\s*2\s*$/m;
 
 /** File in a store naming the workspace it belongs to (for du and gc over all stores). */
 export const WORKTREE_FILE = 'snapline-worktree';
@@ -91,9 +105,12 @@ export async function resolveWorkspace(dir: string, force = false): Promise<stri
 
 /** The real path of the top level of the git work tree around `dir`, if it is in one. */
 async function gitTopLevel(dir: string): Promise<string | undefined> {
-  // A directory holding .git is its own top level: no git to start (a workspace, once resolved,
-  // is resolved again by every step of a turn).
-  if (await lstat(join(dir, '.git')).then(() => true, () => false)) return dir;
+  // No git to start in the common cases (a workspace, once resolved, is resolved again by every
+  // step of a turn): a directory holding .git is its own top level, and without a .git at or
+  // above it git finds no work tree either (a bare repository has none).
+  const dotGit = await nearestDotGit(dir);
+  if (dotGit === undefined) return undefined;
+  if (dotGit === join(dir, '.git')) return dir;
   try {
     // Read-only, optional locks off: the user's repository is never written.
     const r = await runGit({ cwd: dir, env: { GIT_OPTIONAL_LOCKS: '0' } }, ['rev-parse', '--show-toplevel'], { okStatus: [0, 128] });
@@ -106,17 +123,74 @@ async function gitTopLevel(dir: string): Promise<string | undefined> {
   }
 }
 
-/** Root commit of the git repository around `worktree`, or "global" outside a repository. */
+/** The nearest `.git` entry (directory or file) at `dir` or above it; undefined when there is none. */
+export async function nearestDotGit(dir: string): Promise<string | undefined> {
+  for (let d = dir; ; d = dirname(d)) {
+    const candidate = join(d, '.git');
+    if (await lstat(candidate).then(() => true, () => false)) return candidate;
+    if (dirname(d) === d) return undefined;
+  }
+}
+
+const OBJECT_ID = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+
+/**
+ * Root commit of the git repository around `worktree`, or "global" outside a repository. The
+ * roots of a commit never change, so they are cached per workspace under the HEAD commit they
+ * were computed for: walking a long history (`rev-list`) is paid once per HEAD, not per call.
+ */
 export async function projectId(worktree: string): Promise<string> {
+  const dotGit = await nearestDotGit(worktree);
+  if (dotGit === undefined) return 'global';
+  const head = await headCommit(dotGit).catch(() => undefined);
+  const cache = join(dataDir(), 'cache', 'project-id', createHash('sha1').update(worktree).digest('hex'));
+  if (head !== undefined) {
+    const [cachedHead, root] = (await readIfExists(cache)).trim().split(' ');
+    if (cachedHead === head && root) return root;
+  }
   // Read-only commands with optional locks off: the user's repository is never written.
   const ctx: GitContext = { cwd: worktree, env: { GIT_OPTIONAL_LOCKS: '0' } };
+  let root = 'global';
   try {
-    const r = await runGit(ctx, ['rev-list', '--max-parents=0', 'HEAD'], { okStatus: [0, 128] });
-    const roots = r.stdout.toString('utf8').split('\n').filter((l) => /^[0-9a-f]{40,64}$/.test(l)).sort();
-    return roots[0] ?? 'global';
+    const r = await runGit(ctx, ['rev-list', '--max-parents=0', head ?? 'HEAD', '--'], { okStatus: [0, 128] });
+    root = r.stdout.toString('utf8').split('\n').filter((l) => OBJECT_ID.test(l)).sort()[0] ?? 'global';
   } catch {
     return 'global';
   }
+  if (head !== undefined && root !== 'global') {
+    // Written aside and renamed: a concurrent reader sees the old line or the new one.
+    const tmp = `${cache}.${process.pid}`;
+    await mkdir(dirname(cache), { recursive: true })
+      .then(() => writeFile(tmp, `${head} ${root}\n`))
+      .then(() => rename(tmp, cache))
+      .catch(() => rm(tmp, { force: true }));
+  }
+  return root;
+}
+
+/**
+ * The commit HEAD names, read from the files of a plain `.git` directory (HEAD, a loose ref or
+ * packed-refs, streamed). undefined for anything else — a `.git` file (linked worktree,
+ * submodule), another ref storage, an unborn branch — which then goes to git.
+ */
+async function headCommit(dotGit: string): Promise<string | undefined> {
+  if (!(await stat(dotGit)).isDirectory()) return undefined;
+  const head = (await readIfExists(join(dotGit, 'HEAD'))).trim();
+  if (OBJECT_ID.test(head)) return head;
+  const ref = /^ref: (refs\/[^\s]+)$/.exec(head)?.[1];
+  if (ref === undefined || ref.split('/').some((c) => c === '..' || c === '.' || c === '')) return undefined;
+  const loose = (await readIfExists(join(dotGit, ref))).trim();
+  if (loose !== '') return OBJECT_ID.test(loose) ? loose : undefined;
+  const lines = createInterface({ input: createReadStream(join(dotGit, 'packed-refs')), crlfDelay: Infinity });
+  try {
+    for await (const line of lines) {
+      const [oid, name] = line.split(' ');
+      if (name === ref && oid !== undefined && OBJECT_ID.test(oid)) return oid;
+    }
+  } finally {
+    lines.close();
+  }
+  return undefined;
 }
 
 /** Directory of the shadow store for a workspace (already resolved to its real path). */
@@ -182,7 +256,14 @@ export async function openStore(worktree: string, opts: StoreOptions & { create?
     await createStore(dir, real);
   }
   await checkStore(dir);
+  await upgradeStore(dir);
   return { worktree: real, dir, ctx: contextFor(dir, real), config: opts.config ?? loadConfig(real) };
+}
+
+/** Applies STORE_CONFIG to a store made by an older snapline (once: its version line says so). */
+async function upgradeStore(dir: string): Promise<void> {
+  if (CURRENT_VERSION_LINE.test(await readIfExists(join(dir, 'config')))) return;
+  for (const [k, v] of Object.entries(STORE_CONFIG)) await runGit({ gitDir: dir }, ['config', k, v]);
 }
 
 /** Runs `fn` on a workspace's store while holding its lock. */

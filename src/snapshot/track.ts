@@ -1,12 +1,12 @@
 import { accessSync, constants, lstatSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { snapshotRoot } from '../config.js';
 import { GitError } from '../errors.js';
 import { gitRecords, gitText, runGit } from '../git/run.js';
 import { StagingFailed } from './errors.js';
 import { cleanRestoreLeftovers } from './journal.js';
-import { readIfExists, withStore, type Store, type StoreOptions } from './store.js';
+import { nearestDotGit, readIfExists, withStore, type Store, type StoreOptions } from './store.js';
 
 /** Why a file is not in a snapshot. */
 export type SkipReason = 'too-large' | 'unreadable' | 'vanished';
@@ -73,8 +73,7 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
           scan.included.filter((p) => !skippedPaths.has(p)).map(bytesOf),
         );
       }
-      const tree = await gitText(store.ctx, ['write-tree']);
-      if (!/^[0-9a-f]{40,64}$/.test(tree)) throw new StagingFailed(`git write-tree printed '${tree}'`);
+      const tree = (scan.changed === 0 && !scan.placeholders && (await treeOfUnchangedIndex(store))) || (await writeTree(store));
       return { tree, skipped };
     } catch (e) {
       const gone = scan.untracked.filter((p) => !exists(inWorktree(store, scan.raw.get(p) ?? Buffer.from(p))));
@@ -87,6 +86,52 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
       if (e instanceof GitError) throw new StagingFailed(e.message);
       throw e;
     }
+  }
+}
+
+/**
+ * The index's fingerprint and the tree `write-tree` made of it are kept in this file of the
+ * store, so a track that stages nothing names the same tree without starting git again.
+ */
+const TREE_FILE = 'snapline-tree';
+
+/** `git write-tree`, remembering the tree under the index's fingerprint. */
+async function writeTree(store: Store): Promise<string> {
+  const tree = await gitText(store.ctx, ['write-tree']);
+  if (!isTreeId(tree)) throw new StagingFailed(`git write-tree printed '${tree}'`);
+  const fingerprint = await indexFingerprint(store);
+  if (fingerprint) {
+    // Written aside and renamed: a killed track leaves the old line or the new one, never half.
+    const tmp = join(store.dir, `${TREE_FILE}.tmp`);
+    await writeFile(tmp, `${fingerprint} ${tree}\n`);
+    await rename(tmp, join(store.dir, TREE_FILE));
+  }
+  return tree;
+}
+
+/**
+ * The tree of the index when the index is byte for byte the one `write-tree` last wrote a tree
+ * of (same size and trailing checksum, which git computes over the whole file), else undefined.
+ */
+async function treeOfUnchangedIndex(store: Store): Promise<string | undefined> {
+  const [fingerprint, tree] = (await readIfExists(join(store.dir, TREE_FILE))).trim().split(' ');
+  if (!fingerprint || !tree || !isTreeId(tree)) return undefined;
+  return fingerprint === (await indexFingerprint(store)) ? tree : undefined;
+}
+
+/** `<size>:<last 32 bytes in hex>` of the store's index; undefined without an index or its checksum. */
+async function indexFingerprint(store: Store): Promise<string | undefined> {
+  const file = join(store.dir, 'index');
+  const size = await stat(file).then((s) => s.size, () => -1);
+  if (size < 32) return undefined;
+  const fh = await open(file, 'r');
+  try {
+    const tail = Buffer.alloc(32);
+    const { bytesRead } = await fh.read(tail, 0, 32, size - 32);
+    if (bytesRead !== 32 || tail.subarray(12).every((b) => b === 0)) return undefined; // index.skipHash: no checksum
+    return `${size}:${tail.toString('hex')}`;
+  } finally {
+    await fh.close();
   }
 }
 
@@ -220,11 +265,18 @@ function ownDataPattern(store: Store): string | null {
  */
 async function writeExcludes(store: Store): Promise<void> {
   let userExclude = '';
-  try {
-    const common = await gitText({ cwd: store.worktree, env: { GIT_OPTIONAL_LOCKS: '0' } }, ['rev-parse', '--git-common-dir']);
-    if (common) userExclude = await readIfExists(join(isAbsolute(common) ? common : join(store.worktree, common), 'info', 'exclude'));
-  } catch {
-    /* not a git repository: nothing to import */
+  const dotGit = join(store.worktree, '.git');
+  const kind = await stat(dotGit).then((s) => (s.isDirectory() ? 'dir' : 'other'), () => 'none');
+  if (kind === 'dir' && !(await readIfExists(join(dotGit, 'commondir')))) {
+    // The usual layout: the workspace's .git directory is the repository (no git to start).
+    userExclude = await readIfExists(join(dotGit, 'info', 'exclude'));
+  } else if (kind !== 'none' || (await nearestDotGit(store.worktree)) !== undefined) {
+    try {
+      const common = await gitText({ cwd: store.worktree, env: { GIT_OPTIONAL_LOCKS: '0' } }, ['rev-parse', '--git-common-dir']);
+      if (common) userExclude = await readIfExists(join(isAbsolute(common) ? common : join(store.worktree, common), 'info', 'exclude'));
+    } catch {
+      /* not a git repository: nothing to import */
+    }
   }
   // Never snapshot snapline's own data (a workspace may contain the data directory).
   const own = ownDataPattern(store);
