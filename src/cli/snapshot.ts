@@ -84,7 +84,7 @@ function mib(bytes: number): string {
 }
 
 const command: Command = {
-  summary: 'Record, restore and clean workspace snapshots',
+  summary: 'record, restore, check and clean workspace snapshots',
   help,
   async run(argv) {
     const { values, positionals } = parse(argv, options);
