@@ -1,7 +1,8 @@
 /**
  * Snapshots through a git remote: a bare repository on disk is the remote; "machines" are
  * separate data directories (each its own snapshot store) with their own clones of one
- * workspace repository, sharing one session database file (SNAPLINE_DB). A machine never reads
+ * workspace repository, sharing one session database: a SQLite file (SNAPLINE_DB), or with
+ * SNAPLINE_TEST_BACKEND=pg one PostgreSQL database (SNAPLINE_DATABASE_URL). A machine never reads
  * another's disk: while B works, A's clone is moved out of sight.
  */
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpath
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { freshDatabase, onPostgres, sqlFor } from './helpers/postgres.js';
 import { CLI } from './helpers/repo.js';
 import { startServe } from './server-helpers.js';
 import { oneLineError, sessionOf, type CliResult } from './session-helpers.js';
@@ -35,7 +37,7 @@ function team() {
   git(seed, 'commit', '-qm', 'base');
   git(seed, 'push', '-q', 'origin', 'HEAD:main');
   git(origin, 'symbolic-ref', 'HEAD', 'refs/heads/main');
-  const database = join(root, 'sessions.db');
+  const database = onPostgres ? { SNAPLINE_DATABASE_URL: freshDatabase() } : { SNAPLINE_DB: join(root, 'sessions.db') };
   /** A machine: its own data dir and its own clone, at its own path. */
   const machine = (name: string, config: Record<string, unknown> = { remote: snaps, pushWaitMs: 60_000 }) => {
     const home = join(root, `home-${name}`);
@@ -43,7 +45,7 @@ function team() {
     const dir = join(root, name, 'proj');
     mkdirSync(join(root, name));
     git(root, 'clone', '-q', origin, dir);
-    const env = { ...process.env, SNAPLINE_HOME: home, SNAPLINE_DB: database, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ snapshot: config }), XDG_CONFIG_HOME: join(home, 'config') };
+    const env = { ...process.env, SNAPLINE_HOME: home, ...database, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ snapshot: config }), XDG_CONFIG_HOME: join(home, 'config') };
     const cli = (...args: string[]): CliResult => {
       const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, env, encoding: 'utf8', maxBuffer: 1 << 28 });
       return { status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -73,12 +75,13 @@ function refs(gitDir: string, prefix = 'refs/snapline/'): Map<string, string> {
 /** The snapshots each turn of a session starts and ends at, from the shared database. */
 function turnTrees(m: { ok: (...a: string[]) => string }, sid: string): { start: string; end: string }[] {
   const rows = JSON.parse(
-    m.ok('db', '--format', 'json', `SELECT m.data AS m, p.data AS p FROM message m JOIN part p ON p.message_id = m.id WHERE m.session_id = '${sid}' AND json_extract(p.data, '$.type') IN ('step-start', 'step-finish') ORDER BY p.id`),
-  ) as { m: string; p: string }[];
+    m.ok('db', '--format', 'json', sqlFor(`SELECT m.data AS m, p.data AS p FROM message m JOIN part p ON p.message_id = m.id WHERE m.session_id = '${sid}' AND json_extract(p.data, '$.type') IN ('step-start', 'step-finish') ORDER BY p.id`)),
+  ) as { m: unknown; p: unknown }[];
+  const json = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T; // jsonb comes as objects
   const turns = new Map<string, { start: string; end: string }>();
   for (const r of rows) {
-    const parent = (JSON.parse(r.m) as { parentID: string }).parentID;
-    const part = JSON.parse(r.p) as { type: string; snapshot: string };
+    const parent = json<{ parentID: string }>(r.m).parentID;
+    const part = json<{ type: string; snapshot: string }>(r.p);
     const t = turns.get(parent) ?? { start: '', end: '' };
     if (part.type === 'step-start' && !t.start) t.start = part.snapshot;
     if (part.type === 'step-finish') t.end = part.snapshot;
@@ -142,7 +145,7 @@ test('two machines: A records turns, B lists them, shows their patches, reverts 
     const c = t.machine('c');
     const server = await startServe(c.dir, c.env);
     try {
-      const messages = JSON.parse(c.ok('db', '--format', 'json', `SELECT id FROM message WHERE session_id = '${sid}' AND json_extract(data, '$.role') = 'user' ORDER BY id`)) as { id: string }[];
+      const messages = JSON.parse(c.ok('db', '--format', 'json', sqlFor(`SELECT id FROM message WHERE session_id = '${sid}' AND json_extract(data, '$.role') = 'user' ORDER BY id`))) as { id: string }[];
       const res = await fetch(`${server.url}/session/${sid}/diff?messageID=${messages[1]!.id}`);
       assert.equal(res.status, 200, await res.clone().text());
       const files = (await res.json()) as { file: string; patch: string }[];

@@ -131,7 +131,8 @@ export function listSessions(db: Database, opts: { directory?: string; limit?: n
   const conds = [];
   if (opts.directory !== undefined) conds.push('directory = @directory');
   // `search`: a case-insensitive substring of the title (LIKE's wildcards taken literally).
-  if (opts.search) conds.push("title LIKE @search ESCAPE '\\'");
+  // PostgreSQL's LIKE is case-sensitive where SQLite's is not (for ASCII): ILIKE there.
+  if (opts.search) conds.push(`title ${db.dialect === 'postgres' ? 'ILIKE' : 'LIKE'} @search ESCAPE '\\'`);
   const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
   const search = opts.search ? `%${opts.search.replace(/[\\%_]/g, (c) => '\\' + c)}%` : undefined;
   const rows = db
