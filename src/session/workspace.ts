@@ -11,7 +11,7 @@ import { isAbsolute } from 'node:path';
 import type { GitContext } from '../git/run.js';
 import { WorkspaceNotFound } from '../snapshot/errors.js';
 import { ensureTrees, publishSnapshots, type PublishOutcome } from '../snapshot/remote.js';
-import { projectId, resolveWorkspace, storeContext } from '../snapshot/store.js';
+import { isObjectId, projectId, resolveWorkspace, storeContext } from '../snapshot/store.js';
 import { CorruptRow, SessionElsewhere, SnapshotsMissing } from './errors.js';
 import type { SessionInfo } from './store.js';
 
@@ -49,7 +49,7 @@ export async function sessionSnapshots(s: SessionInfo, trees: readonly (string |
 /** requireSnapshots for a workspace already resolved: the store's context, with `trees` in it. */
 export async function requireSnapshots(worktree: string, sessionId: string, trees: readonly (string | undefined)[]): Promise<GitContext> {
   const ids = [...new Set(trees.filter((t): t is string => typeof t === 'string'))];
-  const bad = ids.find((t) => !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(t));
+  const bad = ids.find((t) => !isObjectId(t));
   if (bad !== undefined) throw new SnapshotsMissing(sessionId, bad, worktree);
   const missing = await ensureTrees(worktree, sessionId, ids);
   if (missing.length) throw new SnapshotsMissing(sessionId, missing[0]!, worktree);

@@ -287,6 +287,8 @@ const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 export async function publishSnapshots(worktree: string, opts: StoreOptions & { onWarning?: (message: string) => void } = {}): Promise<PublishOutcome> {
   let store: Store;
   try {
+    // Without a remote (most users) no store is opened: this runs after every turn.
+    if (!(opts.config ?? loadConfig(worktree)).snapshot.remote) return 'off';
     store = await openStore(worktree, opts);
   } catch {
     return 'off';

@@ -9,7 +9,7 @@ import { UnknownSnapshot } from './errors.js';
 import { cleanRestoreLeftovers } from './journal.js';
 import { markReleased, REMOTE_REFS } from './remote.js';
 import { holderIsDead, LOCK_NAME, processesUsing, readLock, withStoreLock } from './lock.js';
-import { checkStore, openStore, readIfExists, withStore, WORKTREE_FILE, type StoreOptions } from './store.js';
+import { checkStore, isObjectId, openStore, readIfExists, withStore, WORKTREE_FILE, type StoreOptions } from './store.js';
 
 /** Sessions keep their trees reachable from this ref namespace, so git gc never prunes them. */
 export const SESSION_REFS = 'refs/snapline/sessions/';
@@ -65,7 +65,7 @@ const ACTIVITY_RESOLUTION_MS = 60 * 60 * 1000;
  */
 async function keptAndActive(ctx: GitContext, dir: string, ref: string, trees: readonly string[]): Promise<boolean> {
   const [tree] = trees;
-  if (trees.length !== 1 || !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(tree!)) return false;
+  if (trees.length !== 1 || !isObjectId(tree!)) return false;
   const moved = await stat(join(dir, ref)).then((s) => s.mtimeMs, () => 0);
   if (Date.now() - moved > ACTIVITY_RESOLUTION_MS) return false;
   const r = await runGit(ctx, ['rev-parse', '--verify', '--quiet', `${ref}:${tree}`], { okStatus: [0, 1, 128] });

@@ -134,6 +134,11 @@ export async function nearestDotGit(dir: string): Promise<string | undefined> {
 
 const OBJECT_ID = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 
+/** A full hex object name (SHA-1 or SHA-256): commits, and the trees snapshots are. */
+export function isObjectId(s: string): boolean {
+  return OBJECT_ID.test(s);
+}
+
 /**
  * Root commit of the git repository around `worktree`, or "global" outside a repository. The
  * roots of a commit never change, so they are cached per workspace under the HEAD commit they

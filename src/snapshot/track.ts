@@ -6,7 +6,7 @@ import { GitError } from '../errors.js';
 import { gitRecords, gitText, runGit } from '../git/run.js';
 import { StagingFailed } from './errors.js';
 import { cleanRestoreLeftovers } from './journal.js';
-import { nearestDotGit, readIfExists, withStore, type Store, type StoreOptions } from './store.js';
+import { isObjectId, nearestDotGit, readIfExists, withStore, type Store, type StoreOptions } from './store.js';
 
 /** Why a file is not in a snapshot. */
 export type SkipReason = 'too-large' | 'unreadable' | 'vanished';
@@ -98,7 +98,7 @@ const TREE_FILE = 'snapline-tree';
 /** `git write-tree`, remembering the tree under the index's fingerprint. */
 async function writeTree(store: Store): Promise<string> {
   const tree = await gitText(store.ctx, ['write-tree']);
-  if (!isTreeId(tree)) throw new StagingFailed(`git write-tree printed '${tree}'`);
+  if (!isObjectId(tree)) throw new StagingFailed(`git write-tree printed '${tree}'`);
   const fingerprint = await indexFingerprint(store);
   if (fingerprint) {
     // Written aside and renamed: a killed track leaves the old line or the new one, never half.
@@ -115,7 +115,7 @@ async function writeTree(store: Store): Promise<string> {
  */
 async function treeOfUnchangedIndex(store: Store): Promise<string | undefined> {
   const [fingerprint, tree] = (await readIfExists(join(store.dir, TREE_FILE))).trim().split(' ');
-  if (!fingerprint || !tree || !isTreeId(tree)) return undefined;
+  if (!fingerprint || !tree || !isObjectId(tree)) return undefined;
   return fingerprint === (await indexFingerprint(store)) ? tree : undefined;
 }
 
@@ -293,10 +293,5 @@ function exists(p: string | Buffer): boolean {
   } catch {
     return false;
   }
-}
-
-/** Tree ids are full hex object names. */
-export function isTreeId(s: string): boolean {
-  return /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(s);
 }
 
