@@ -249,27 +249,45 @@ export class FirstLineTable {
     this.first = new Uint8Array(Math.ceil(n / 8));
     this.countOld = new Uint16Array(n);
     this.countNew = new Uint16Array(n);
+    this.indexBits = Math.max(1, Math.ceil(Math.log2(n + 2)));
+    this.indexMask = this.indexBits >= 32 ? -1 : (1 << this.indexBits) - 1;
+    this.tagMask = this.indexBits >= 32 ? 0 : (1 << (32 - this.indexBits)) - 1;
     for (let k = 0; k < n; k++) {
       const s = this.slotOf(hi[k]!, lo[k]!);
-      const r = this.slots[s]! - 1;
-      if (r < 0) {
-        this.slots[s] = k + 1;
+      const v = this.slots[s]!;
+      if (v === 0) {
+        this.slots[s] = (k + 1) | ((lo[k]! & this.tagMask) << this.indexBits);
         this.first[k >>> 3]! |= 1 << (k & 7);
         this.countOld[k] = 1;
       } else {
+        const r = (v & this.indexMask) - 1;
         hi[k] = r;
         if (this.countOld[r]! < MAX_COUNT) this.countOld[r]!++;
       }
     }
   }
 
+  /**
+   * A slot holds its first line's index + 1 in the low `indexBits` bits and, in the bits left
+   * over, a tag of the line's hash: a probe that passes another line's slot is told apart by
+   * the tag without reading that line's hash columns (a cache miss each, on big files).
+   */
+  private readonly indexBits: number;
+  private readonly indexMask: number;
+  private readonly tagMask: number;
+
   /** The slot holding the first line with this hash, or the empty slot where it would go. */
   private slotOf(h1: number, h2: number): number {
     const slots = this.slots;
     const ns = this.nslots;
+    const bits = this.indexBits;
+    const tag = h2 & this.tagMask;
     for (let s = fastRange(h1 ^ h2, ns); ; s = s + 1 === ns ? 0 : s + 1) {
-      const r = slots[s]! - 1;
-      if (r < 0 || (this.hi[r] === h1 && this.lo[r] === h2)) return s;
+      const v = slots[s]!;
+      if (v === 0) return s;
+      if (v >>> bits !== tag) continue;
+      const r = (v & this.indexMask) - 1;
+      if (this.hi[r] === h1 && this.lo[r] === h2) return s;
     }
   }
 
@@ -281,7 +299,8 @@ export class FirstLineTable {
   lookup(hi: Int32Array, lo: Int32Array, count: number, out: Int32Array, at: number): void {
     const countNew = this.countNew;
     for (let k = 0; k < count; k++) {
-      const r = this.slots[this.slotOf(hi[k]!, lo[k]!)]! - 1;
+      const v = this.slots[this.slotOf(hi[k]!, lo[k]!)]!;
+      const r = v === 0 ? -1 : (v & this.indexMask) - 1;
       out[at + k] = r < 0 ? NEW_ONLY : r;
       if (r >= 0 && countNew[r]! < MAX_COUNT) countNew[r]!++;
     }
