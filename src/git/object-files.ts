@@ -11,6 +11,7 @@ import { close, closeSync, openSync, read, readdirSync, readSync } from 'node:fs
 import { join } from 'node:path';
 import { createInflate } from 'node:zlib';
 import { MissingObject } from '../errors.js';
+import { isObjectId } from './object-id.js';
 
 /** Inflated bytes produced per step of the thread pool (larger steps: fewer round trips). */
 const INFLATE_BLOCK = 256 * 1024;
@@ -158,7 +159,7 @@ export function openObjectFiles(objectsDir: string): ObjectFiles {
 
   return {
     async open(oid, maxChunk) {
-      if (!/^[0-9a-f]{40}$|^[0-9a-f]{64}$/.test(oid)) return null;
+      if (!isObjectId(oid)) return null;
       const loose = await fromLoose(oid, maxChunk);
       if (loose) return loose;
       const id = Buffer.from(oid, 'hex');

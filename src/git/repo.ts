@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { NotARepository, UnknownRevision, GitError } from '../errors.js';
 import { gitText, runGit, type GitContext } from './run.js';
+import { isObjectId } from './object-id.js';
 
 /** git's id of the empty tree (SHA-1 repositories). */
 export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbe4904b';
@@ -34,7 +35,7 @@ export async function resolveTree(ctx: GitContext, rev: string): Promise<string>
   try {
     const r = await runGit(ctx, ['rev-parse', '--verify', '--quiet', '--end-of-options', `${rev}^{tree}`], { okStatus: [0, 1] });
     const id = r.stdout.toString('utf8').trim();
-    if (r.status !== 0 || !/^[0-9a-f]{40,64}$/.test(id)) throw new UnknownRevision(rev);
+    if (r.status !== 0 || !isObjectId(id)) throw new UnknownRevision(rev);
     return id;
   } catch (e) {
     if (e instanceof GitError) throw new UnknownRevision(rev);

@@ -8,6 +8,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SnaplineError } from '../errors.js';
 import { runGit, type GitContext } from '../git/run.js';
+import { isObjectId } from '../git/object-id.js';
 import type { Database } from './db.js';
 import type { TurnSummary } from './model.js';
 import { jsonParam, jsonSet } from './sql.js';
@@ -181,7 +182,7 @@ async function recount(db: Database, s: SourceSession, out: ImportedSession, sto
   out.turns = turns.length;
   const setSummary = db.prepare(`UPDATE message SET data = ${jsonSet(db, 'data', [['$.summary', jsonParam(db)]])} WHERE id = ?`);
   for (const t of turns) {
-    if (!t.start || !t.end || !/^[0-9a-f]{40,64}$/.test(t.start) || !/^[0-9a-f]{40,64}$/.test(t.end)) continue;
+    if (!t.start || !t.end || !isObjectId(t.start) || !isObjectId(t.end)) continue;
     const ctx = await storeWith(stores, [t.start, t.end]);
     if (!ctx) continue;
     const summary: TurnSummary = await summarize(ctx, t.start, t.end);

@@ -2,6 +2,7 @@
  * The JSON stored in `message.data` and `part.data` (OpenCode's shapes, minus the id columns),
  * and checks applied when rows are read back.
  */
+import { isObjectId } from '../git/object-id.js';
 import { CorruptRow } from './errors.js';
 
 /** A blob of a snapshot: its id and size in bytes. */
@@ -165,7 +166,7 @@ export function parsePartData(id: string, text: unknown): PartData {
   const v = parseObject('part', id, text);
   if (typeof v.type !== 'string' || !PART_TYPES.has(v.type)) throw new CorruptRow('part', id, `unknown type ${JSON.stringify(v.type)}`);
   // OpenCode leaves the snapshot out when snapshots are off (imported sessions); a present one is a tree id.
-  if ((v.type === 'step-start' || v.type === 'step-finish') && v.snapshot !== undefined && (typeof v.snapshot !== 'string' || !/^[0-9a-f]{40,64}$/.test(v.snapshot))) {
+  if ((v.type === 'step-start' || v.type === 'step-finish') && v.snapshot !== undefined && (typeof v.snapshot !== 'string' || !isObjectId(v.snapshot))) {
     throw new CorruptRow('part', id, `${v.type} with a bad snapshot id`);
   }
   return v as unknown as PartData;

@@ -9,9 +9,10 @@
  */
 import { isAbsolute } from 'node:path';
 import type { GitContext } from '../git/run.js';
+import { isObjectId } from '../git/object-id.js';
 import { WorkspaceNotFound } from '../snapshot/errors.js';
 import { ensureTrees, publishSnapshots, type PublishOutcome } from '../snapshot/remote.js';
-import { isObjectId, projectId, resolveWorkspace, storeContext } from '../snapshot/store.js';
+import { projectId, resolveWorkspace, storeContext } from '../snapshot/store.js';
 import { CorruptRow, SessionElsewhere, SnapshotsMissing } from './errors.js';
 import type { SessionInfo } from './store.js';
 

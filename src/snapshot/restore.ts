@@ -2,6 +2,7 @@ import { closeSync, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readd
 import { lstat, mkdir, open, rmdir, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, sep } from 'node:path';
 import { openObjectReader, smallObjects } from '../git/objects.js';
+import { isAbbreviatedId, isObjectId } from '../git/object-id.js';
 import { UnknownPath } from '../errors.js';
 import { runGit, type GitContext } from '../git/run.js';
 import { changedPaths, type TreeChange } from '../git/tree-diff.js';
@@ -89,10 +90,10 @@ function checkSnapshotPath(p: string): void {
 
 /** The full id of `tree` if the store holds a tree by that name, else UnknownSnapshot. */
 async function treeInStore(store: Store, tree: string): Promise<string> {
-  if (!/^[0-9a-f]{4,64}$/.test(tree)) throw new UnknownSnapshot(tree);
+  if (!isAbbreviatedId(tree)) throw new UnknownSnapshot(tree);
   const r = await runGit(store.ctx, ['rev-parse', '--verify', '--quiet', `${tree}^{tree}`], { okStatus: [0, 1, 128] });
   const id = r.stdout.toString('utf8').trim();
-  if (r.status !== 0 || !/^[0-9a-f]{40,64}$/.test(id) || !id.startsWith(tree)) throw new UnknownSnapshot(tree);
+  if (r.status !== 0 || !isObjectId(id) || !id.startsWith(tree)) throw new UnknownSnapshot(tree);
   return id;
 }
 

@@ -5,11 +5,12 @@ import { hostname } from 'node:os';
 import { dataDir, loadConfig, snapshotRoot } from '../config.js';
 import { UsageError } from '../errors.js';
 import { gitText, runGit, type GitContext } from '../git/run.js';
+import { isAbbreviatedId, isObjectId } from '../git/object-id.js';
 import { UnknownSnapshot } from './errors.js';
 import { cleanRestoreLeftovers } from './journal.js';
 import { markReleased, REMOTE_REFS } from './remote.js';
 import { holderIsDead, LOCK_NAME, processesUsing, readLock, withStoreLock } from './lock.js';
-import { checkStore, isObjectId, openStore, readIfExists, withStore, WORKTREE_FILE, type StoreOptions } from './store.js';
+import { checkStore, openStore, readIfExists, withStore, WORKTREE_FILE, type StoreOptions } from './store.js';
 
 /** Sessions keep their trees reachable from this ref namespace, so git gc never prunes them. */
 export const SESSION_REFS = 'refs/snapline/sessions/';
@@ -151,7 +152,7 @@ async function dropRefs(ctx: GitContext, refs: readonly string[]): Promise<void>
 }
 
 async function fullTree(ctx: GitContext, tree: string): Promise<string> {
-  if (!/^[0-9a-f]{4,64}$/.test(tree)) throw new UnknownSnapshot(tree);
+  if (!isAbbreviatedId(tree)) throw new UnknownSnapshot(tree);
   const r = await runGit(ctx, ['rev-parse', '--verify', '--quiet', `${tree}^{tree}`], { okStatus: [0, 1, 128] });
   const id = r.stdout.toString('utf8').trim();
   if (r.status !== 0 || !id.startsWith(tree)) throw new UnknownSnapshot(tree);

@@ -6,6 +6,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { dataDir, loadConfig, snapshotRoot, type Config } from '../config.js';
 import { runGit, type GitContext } from '../git/run.js';
+import { isObjectId } from '../git/object-id.js';
 import { StoreCorrupt, StoreMissing, WorkspaceNotADirectory, WorkspaceNotFound, WorkspaceTooBroad } from './errors.js';
 import { withStoreLock, type WaitNotice } from './lock.js';
 
@@ -132,13 +133,6 @@ export async function nearestDotGit(dir: string): Promise<string | undefined> {
   }
 }
 
-const OBJECT_ID = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
-
-/** A full hex object name (SHA-1 or SHA-256): commits, and the trees snapshots are. */
-export function isObjectId(s: string): boolean {
-  return OBJECT_ID.test(s);
-}
-
 /**
  * Root commit of the git repository around `worktree`, or "global" outside a repository. The
  * roots of a commit never change, so they are cached per workspace under the HEAD commit they
@@ -158,7 +152,7 @@ export async function projectId(worktree: string): Promise<string> {
   let root = 'global';
   try {
     const r = await runGit(ctx, ['rev-list', '--max-parents=0', head ?? 'HEAD', '--'], { okStatus: [0, 128] });
-    root = r.stdout.toString('utf8').split('\n').filter((l) => OBJECT_ID.test(l)).sort()[0] ?? 'global';
+    root = r.stdout.toString('utf8').split('\n').filter(isObjectId).sort()[0] ?? 'global';
   } catch {
     return 'global';
   }
@@ -181,16 +175,16 @@ export async function projectId(worktree: string): Promise<string> {
 async function headCommit(dotGit: string): Promise<string | undefined> {
   if (!(await stat(dotGit)).isDirectory()) return undefined;
   const head = (await readIfExists(join(dotGit, 'HEAD'))).trim();
-  if (OBJECT_ID.test(head)) return head;
+  if (isObjectId(head)) return head;
   const ref = /^ref: (refs\/[^\s]+)$/.exec(head)?.[1];
   if (ref === undefined || ref.split('/').some((c) => c === '..' || c === '.' || c === '')) return undefined;
   const loose = (await readIfExists(join(dotGit, ref))).trim();
-  if (loose !== '') return OBJECT_ID.test(loose) ? loose : undefined;
+  if (loose !== '') return isObjectId(loose) ? loose : undefined;
   const lines = createInterface({ input: createReadStream(join(dotGit, 'packed-refs')), crlfDelay: Infinity });
   try {
     for await (const line of lines) {
       const [oid, name] = line.split(' ');
-      if (name === ref && oid !== undefined && OBJECT_ID.test(oid)) return oid;
+      if (name === ref && oid !== undefined && isObjectId(oid)) return oid;
     }
   } finally {
     lines.close();

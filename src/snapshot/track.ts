@@ -4,9 +4,10 @@ import { isAbsolute, join, relative, sep } from 'node:path';
 import { snapshotRoot } from '../config.js';
 import { GitError } from '../errors.js';
 import { gitRecords, gitText, runGit } from '../git/run.js';
+import { isObjectId } from '../git/object-id.js';
 import { StagingFailed } from './errors.js';
 import { cleanRestoreLeftovers } from './journal.js';
-import { isObjectId, nearestDotGit, readIfExists, withStore, type Store, type StoreOptions } from './store.js';
+import { nearestDotGit, readIfExists, withStore, type Store, type StoreOptions } from './store.js';
 
 /** Why a file is not in a snapshot. */
 export type SkipReason = 'too-large' | 'unreadable' | 'vanished';
