@@ -144,12 +144,15 @@ const command: Command = {
       paths.splice(0, paths.length, ...paths.map((p) => workspacePath(ctx.workTree!, p, process.cwd())));
     }
     // Paths are quoted as the user's git would: a snapshot store's own setting is snapline's.
-    const quote = await quotePathSetting(v.dir !== undefined ? { cwd: resolve(v.dir) } : ctx);
+    // Asked while the comparison starts (git processes are slow to start on some machines);
+    // JSON statistics carry paths unquoted and do not ask at all.
+    const quoteSetting = () => quotePathSetting(v.dir !== undefined ? { cwd: resolve(v.dir) } : ctx);
 
-    if (format === 'json') return diffJson(ctx, from, to, { paths, budgetBytes, quote, renames, binary: v.binary, patch: v.patch, context, maxBytes, cursor: v.continue });
+    if (format === 'json') return diffJson(ctx, from, to, { paths, budgetBytes, quote: quoteSetting, renames, binary: v.binary, patch: v.patch, context, maxBytes, cursor: v.continue });
+    const quoting = quoteSetting();
     return withPager(!v['no-pager'], async () => {
       if (v.patch) {
-        const opts: PatchOptions = { paths, context, budgetBytes, quotePath: quote, color, renames, binary: v.binary, maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined };
+        const opts: PatchOptions = { paths, context, budgetBytes, quotePath: await quoting, color, renames, binary: v.binary, maxBytes, cursor: v.continue ? parseCursor(v.continue) : undefined };
         const stream = patchStream(ctx, from, to, opts);
         for await (const b of stream.chunks) await write(b);
         const next = stream.next();
@@ -161,7 +164,7 @@ const command: Command = {
       if (v.numstat) {
         for await (const s of stats) {
           progress.clear();
-          await write(numstatLine(s, quote));
+          await write(numstatLine(s, await quoting));
         }
         progress.clear();
         return 0;
@@ -169,7 +172,7 @@ const command: Command = {
       const all: DiffStat[] = [];
       for await (const s of stats) all.push(s);
       progress.clear();
-      await write(formatStat(all, terminalColumns(), { quotePath: quote, color }));
+      await write(formatStat(all, terminalColumns(), { quotePath: await quoting, color }));
       return 0;
     });
   },
@@ -180,10 +183,10 @@ async function diffJson(
   ctx: GitContext,
   from: string,
   to: string,
-  o: { paths: string[]; budgetBytes: number; quote: boolean; renames?: RenameOptions; binary?: boolean; patch?: boolean; context: number; maxBytes?: number; cursor?: string },
+  o: { paths: string[]; budgetBytes: number; quote: () => Promise<boolean>; renames?: RenameOptions; binary?: boolean; patch?: boolean; context: number; maxBytes?: number; cursor?: string },
 ): Promise<number> {
   if (o.patch) {
-    const stream = patchStream(ctx, from, to, { paths: o.paths, quotePath: o.quote, renames: o.renames, binary: o.binary, context: o.context, budgetBytes: o.budgetBytes, maxBytes: o.maxBytes ?? 1 << 20, cursor: o.cursor ? parseCursor(o.cursor) : undefined });
+    const stream = patchStream(ctx, from, to, { paths: o.paths, quotePath: await o.quote(), renames: o.renames, binary: o.binary, context: o.context, budgetBytes: o.budgetBytes, maxBytes: o.maxBytes ?? 1 << 20, cursor: o.cursor ? parseCursor(o.cursor) : undefined });
     const parts: Buffer[] = [];
     for await (const b of stream.chunks) parts.push(b);
     await write(JSON.stringify({ patch: Buffer.concat(parts).toString('utf8'), next: stream.next() ?? null }) + '\n');

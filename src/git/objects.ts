@@ -133,11 +133,9 @@ async function* noted(body: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
  * objects, which only git itself can do.
  */
 async function objectFiles(ctx: GitContext): Promise<ObjectFiles | null> {
-  const [objects, replaced] = await Promise.all([
-    gitText(ctx, ['rev-parse', '--git-path', 'objects']),
-    gitText(ctx, ['for-each-ref', '--count=1', '--format=%(refname)', 'refs/replace/']),
-  ]);
-  return replaced === '' ? openObjectFiles(resolve(ctx.cwd ?? process.cwd(), objects)) : null;
+  // One git: the objects directory, then the ids of any refs under refs/replace/ (at any depth).
+  const [objects, ...replaced] = (await gitText(ctx, ['rev-parse', '--git-path', 'objects', '--glob=refs/replace/'])).split('\n');
+  return objects && replaced.length === 0 ? openObjectFiles(resolve(ctx.cwd ?? process.cwd(), objects)) : null;
 }
 
 /**
