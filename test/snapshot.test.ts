@@ -324,6 +324,32 @@ test('gc removes leftovers of killed runs; retained trees survive pruning, relea
   }
 });
 
+test('retain skips git only while the session ref is the commit it made: a ref moved by anyone else is checked again', async () => {
+  const ws = workspace();
+  try {
+    writeFileSync(join(ws.dir, 'f'), 'one\n');
+    const t1 = (await track(ws.dir)).tree;
+    await retain(ws.dir, 'ses_a', [t1]);
+    const store = await storeDir(ws.dir);
+    const ref = 'refs/snapline/sessions/ses_a';
+    const kept = (tree: string) => spawnSync('git', ['--git-dir', store, 'rev-parse', '--verify', '--quiet', `${ref}:${tree}`]).status === 0;
+    assert.ok(kept(t1));
+    // Another holder commit that does not list t1, put in place behind retain's back (as a
+    // restored backup or another tool could): the note retain left names the old commit.
+    writeFileSync(join(ws.dir, 'f'), 'two\n');
+    const t2 = (await track(ws.dir)).tree;
+    const holder = spawnSync('git', ['--git-dir', store, 'mktree'], { input: `040000 tree ${t2}\t${t2}\n`, encoding: 'utf8' }).stdout.trim();
+    const commit = git(ws.dir, `--git-dir=${store}`, 'commit-tree', holder, '-m', 'other');
+    git(ws.dir, `--git-dir=${store}`, 'update-ref', ref, commit);
+    assert.ok(!kept(t1));
+    await retain(ws.dir, 'ses_a', [t1]);
+    assert.ok(kept(t1), 'retain saw the ref had moved and kept the tree again');
+    assert.ok(kept(t2), 'and kept what the ref held');
+  } finally {
+    ws.cleanup();
+  }
+});
+
 test('a live lock holder makes track wait, then fail with StoreLocked', async () => {
   const ws = workspace();
   try {

@@ -1,4 +1,4 @@
-import { readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { hostname } from 'node:os';
@@ -42,7 +42,9 @@ export async function retain(worktree: string, sessionId: string, trees: readonl
     await removeRefLocks(dir, ref);
     if (await keptAndActive(ctx, dir, ref, trees)) return;
     const all = new Set<string>();
-    for (const t of trees) all.add(await fullTree(ctx, t));
+    const full: string[] = [];
+    for (const t of trees) full.push(await fullTree(ctx, t));
+    for (const t of full) all.add(t);
     const r = await runGit(ctx, ['rev-parse', '--verify', '--quiet', `${ref}^{tree}`], { okStatus: [0, 1] });
     const old = r.stdout.toString('utf8').trim();
     if (r.status === 0 && old) {
@@ -53,7 +55,22 @@ export async function retain(worktree: string, sessionId: string, trees: readonl
     const holder = await gitText(ctx, ['mktree'], { input });
     const commit = await gitText({ ...ctx, env: { ...ctx.env, ...IDENTITY } }, ['commit-tree', holder, '-m', `snapline session ${sessionId}`]);
     await runGit(ctx, ['update-ref', ref, commit]);
+    if (full.length === 1 && isObjectId(commit)) await noteKept(dir, sessionId, commit, full[0]!);
   });
+}
+
+/**
+ * The last tree retain kept for a session and the holder commit it made: a commit never
+ * changes, so while the session's ref still names that commit, the tree is known to be kept
+ * without asking git. (Written aside and renamed; read only to skip work, never trusted alone.)
+ */
+const KEPT_DIR = 'snapline-kept';
+
+async function noteKept(dir: string, sessionId: string, commit: string, tree: string): Promise<void> {
+  const file = join(dir, KEPT_DIR, sessionId);
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(`${file}.tmp`, `${commit} ${tree}\n`);
+  await rename(`${file}.tmp`, file);
 }
 
 /** A session ref moved less than this long ago is not moved again only to say the session is active. */
@@ -69,8 +86,16 @@ async function keptAndActive(ctx: GitContext, dir: string, ref: string, trees: r
   if (trees.length !== 1 || !isObjectId(tree!)) return false;
   const moved = await stat(join(dir, ref)).then((s) => s.mtimeMs, () => 0);
   if (Date.now() - moved > ACTIVITY_RESOLUTION_MS) return false;
+  // The ref still names the holder commit retain made for this very tree: kept, no git needed.
+  const sessionId = ref.slice(SESSION_REFS.length);
+  const [commit, kept] = (await readIfExists(join(dir, KEPT_DIR, sessionId))).trim().split(' ');
+  const current = (await readIfExists(join(dir, ref))).trim();
+  if (kept === tree && isObjectId(current) && current === commit) return true;
   const r = await runGit(ctx, ['rev-parse', '--verify', '--quiet', `${ref}:${tree}`], { okStatus: [0, 1, 128] });
-  return r.status === 0 && r.stdout.toString('utf8').trim() === tree;
+  if (r.status !== 0 || r.stdout.toString('utf8').trim() !== tree) return false;
+  // Asked git once for this commit and tree; the next turn starting here asks nobody.
+  if (isObjectId(current) && (await readIfExists(join(dir, ref))).trim() === current) await noteKept(dir, sessionId, current, tree!);
+  return true;
 }
 
 /**
@@ -82,6 +107,7 @@ export async function release(worktree: string, sessionId: string, opts: StoreOp
   return withStore(worktree, opts, async (store) => {
     const { ctx, dir } = store;
     await removeRefLocks(dir, ref);
+    await rm(join(dir, KEPT_DIR, sessionId), { force: true });
     // With a remote, the session's refs there go too (at the next push).
     const fetched = await markReleased(store, sessionId);
     const r = await runGit(ctx, ['rev-parse', '--verify', '--quiet', ref], { okStatus: [0, 1] });
