@@ -11,7 +11,7 @@ import { runGit, type GitContext } from '../git/run.js';
 import { isObjectId } from '../git/object-id.js';
 import type { Database } from './db.js';
 import type { TurnSummary } from './model.js';
-import { jsonParam, jsonSet } from './sql.js';
+import { jsonParam, jsonSet, storableJson } from './sql.js';
 import { ensureProject, listTurns, updateSessionSummary } from './store.js';
 import { summarize } from './summary.js';
 
@@ -143,12 +143,12 @@ function copySession(src: Sqlite.Database, db: Database, s: SourceSession): Impo
     ).run(s.id, s.project_id, s.parent_id, s.slug, s.directory, s.title, s.version, s.summary_additions ?? 0, s.summary_deletions ?? 0, s.summary_files ?? 0, s.time_created, s.time_updated);
     const putMessage = db.prepare('INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES (?, ?, ?, ?, ?)');
     for (const m of messages.iterate(s.id) as Iterable<{ id: string; time_created: number; time_updated: number; data: string }>) {
-      putMessage.run(m.id, s.id, m.time_created, m.time_updated, m.data);
+      putMessage.run(m.id, s.id, m.time_created, m.time_updated, storableJson(db, m.data));
       out.messages++;
     }
     const putPart = db.prepare('INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES (?, ?, ?, ?, ?, ?)');
     for (const p of parts.iterate(MAX_IMPORTED_PART_BYTES, s.id) as Iterable<{ id: string; message_id: string; time_created: number; time_updated: number; bytes: number; data: string }>) {
-      putPart.run(p.id, p.message_id, s.id, p.time_created, p.time_updated, p.data);
+      putPart.run(p.id, p.message_id, s.id, p.time_created, p.time_updated, storableJson(db, p.data));
       out.parts++;
       if (p.bytes > MAX_IMPORTED_PART_BYTES) out.reducedParts++;
     }
@@ -186,7 +186,7 @@ async function recount(db: Database, s: SourceSession, out: ImportedSession, sto
     const ctx = await storeWith(stores, [t.start, t.end]);
     if (!ctx) continue;
     const summary: TurnSummary = await summarize(ctx, t.start, t.end);
-    setSummary.run(JSON.stringify(summary), t.id);
+    setSummary.run(storableJson(db, JSON.stringify(summary)), t.id);
     out.recounted++;
   }
   const first = turns.find((t) => t.start)?.start;

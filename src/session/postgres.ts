@@ -179,7 +179,9 @@ class Connection {
 function toText(v: Param): string | null {
   if (v === null || v === undefined) return null;
   if (Buffer.isBuffer(v)) return '\\x' + v.toString('hex');
-  return String(v);
+  // PostgreSQL's text holds no NUL character (libpq would cut the value there): U+FFFD instead.
+  const s = String(v);
+  return s.includes('\0') ? s.replaceAll('\0', '\uFFFD') : s;
 }
 
 const asNumber = (s: string) => Number(s);

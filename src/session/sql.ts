@@ -68,6 +68,16 @@ export function jsonSet(db: Database, column: string, pairs: [path: string, valu
   return pairs.reduce((expr, [p, v]) => `jsonb_set(${expr}, '{${jsonPathKeys(p).join(',')}}', ${v}, true)`, column);
 }
 
+/**
+ * JSON text as the backend can store it. PostgreSQL's jsonb holds no NUL character and rejects
+ * the `\u0000` escape, so there it becomes U+FFFD (`\ufffd`); an escaped backslash followed by
+ * "u0000" is text and stays. SQLite keeps the JSON as it is.
+ */
+export function storableJson(db: Database, json: string): string {
+  if (db.dialect === 'sqlite' || !json.includes('\\u0000')) return json;
+  return json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
+}
+
 /** The SQL turning a parameter holding JSON text into a JSON value. */
 export function jsonParam(db: Database): string {
   return db.dialect === 'sqlite' ? 'json(?)' : '?::jsonb';

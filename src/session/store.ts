@@ -1,7 +1,7 @@
 /** Plain functions over the session database: projects, sessions, messages, parts. */
 import { hostname } from 'node:os';
 import type { Database } from './db.js';
-import { jsonParam, jsonScalarParam, jsonSet, jsonText } from './sql.js';
+import { jsonParam, jsonScalarParam, jsonSet, jsonText, storableJson } from './sql.js';
 import { CorruptRow, SessionBusy, UnknownMessage, UnknownSession } from './errors.js';
 import { advanceClock, newId } from './id.js';
 import { parseMessageData, parsePartData, parseRevert, type MessageData, type PartData, type RevertState } from './model.js';
@@ -243,20 +243,20 @@ export function setRevert(db: Database, id: string, revert: RevertState | undefi
 export function insertMessage<D extends MessageData>(db: Database, sessionId: string, data: D): MessageInfo<D> {
   const now = Date.now();
   const id = newId('message');
-  db.prepare('INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES (?, ?, ?, ?, ?)').run(id, sessionId, now, now, JSON.stringify(data));
+  db.prepare('INSERT INTO message (id, session_id, time_created, time_updated, data) VALUES (?, ?, ?, ?, ?)').run(id, sessionId, now, now, storableJson(db, JSON.stringify(data)));
   return { id, sessionID: sessionId, time: { created: now, updated: now }, data };
 }
 
 /** Replaces a message's data. */
 export function updateMessage(db: Database, id: string, data: MessageData): void {
-  db.prepare('UPDATE message SET data = ?, time_updated = ? WHERE id = ?').run(JSON.stringify(data), Date.now(), id);
+  db.prepare('UPDATE message SET data = ?, time_updated = ? WHERE id = ?').run(storableJson(db, JSON.stringify(data)), Date.now(), id);
 }
 
 /** Adds a part to a message; returns it with its new id. */
 export function insertPart<D extends PartData>(db: Database, messageId: string, sessionId: string, data: D): PartInfo<D> {
   const now = Date.now();
   const id = newId('part');
-  db.prepare('INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES (?, ?, ?, ?, ?, ?)').run(id, messageId, sessionId, now, now, JSON.stringify(data));
+  db.prepare('INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES (?, ?, ?, ?, ?, ?)').run(id, messageId, sessionId, now, now, storableJson(db, JSON.stringify(data)));
   return { id, messageID: messageId, sessionID: sessionId, time: { created: now, updated: now }, data };
 }
 
