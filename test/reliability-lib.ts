@@ -916,7 +916,7 @@ export async function hostileScenario(o: HostileOptions): Promise<HostileCase[]>
       const un = await f.cli(['session', 'unrevert', sid]);
       const back = fs.existsSync(bad) && fs.readFileSync(bad, 'utf8') === 'x';
       const warnedVanished = /deleted while being snapshotted/.test(r1.stderr);
-      const ok = r1.status === 0 && !warnedVanished && stray.length === 0 && ((rv.status === 0 && gone && un.status === 0 && back) || (oneLine(rv) && !gone));
+      const ok = r1.status === 0 && !warnedVanished && stray.length === 0 && rv.status === 0 && gone && un.status === 0 && back;
       add('invalid UTF-8 file name (run, revert, unrevert)', (rv.status === 0 ? `revert ${gone ? 'removed it' : 'left it'}, unrevert ${back ? 'put it back' : 'did not restore it'}${stray.length ? `; wrote ${stray.length} mangled name(s)` : ''}` : `revert refused: ${errorLine(rv)}`) + (warnedVanished ? ' (run wrongly warned it vanished)' : ''), ok, back || !gone ? 0 : 1);
     } finally {
       f.cleanup();

@@ -4,10 +4,12 @@
  * in double quotes with C escapes and octal for other bytes. With core.quotePath=false bytes
  * above 0x7f stay as they are.
  */
+import { pathBytes } from '../git/path-bytes.js';
+
 const NAMED: Record<number, string> = { 7: '\\a', 8: '\\b', 9: '\\t', 10: '\\n', 11: '\\v', 12: '\\f', 13: '\\r', 34: '\\"', 92: '\\\\' };
 
 export function quotePath(path: string, quoteNonAscii = true): string {
-  const bytes = Buffer.from(path, 'utf8');
+  const bytes = pathBytes(path);
   const special = (b: number) => b < 0x20 || b === 0x22 || b === 0x5c || b === 0x7f || (quoteNonAscii && b > 0x7f);
   let needs = false;
   for (const b of bytes) {

@@ -1,5 +1,6 @@
 import { UnknownPath } from '../errors.js';
 import { GitError } from '../errors.js';
+import { decodePath } from './path-bytes.js';
 import { gitRecords, runGit, spawnGit, type GitContext } from './run.js';
 
 export type ChangeStatus = 'added' | 'deleted' | 'modified';
@@ -41,7 +42,7 @@ export async function changedPaths(ctx: GitContext, fromTree: string, toTree: st
       }
       const [oldMode, newMode, oldOid, newOid, code] = meta as [string, string, string, string, string];
       meta = null;
-      const path = rec.toString('utf8');
+      const path = decodePath(rec);
       const before = ZERO.test(oldMode) ? undefined : { mode: oldMode, oid: oldOid, size: 0 };
       const after = ZERO.test(newMode) ? undefined : { mode: newMode, oid: newOid, size: 0 };
       const status: ChangeStatus = code.startsWith('A') ? 'added' : code.startsWith('D') ? 'deleted' : 'modified';

@@ -69,13 +69,31 @@ export function jsonSet(db: Database, column: string, pairs: [path: string, valu
 }
 
 /**
- * JSON text as the backend can store it. PostgreSQL's jsonb holds no NUL character and rejects
- * the `\u0000` escape, so there it becomes U+FFFD (`\ufffd`); an escaped backslash followed by
- * "u0000" is text and stays. SQLite keeps the JSON as it is.
+ * JSON text as the backend can store it. PostgreSQL's jsonb holds no NUL character and no lone
+ * surrogate (how a file name that is not UTF-8 is carried, see git/path-bytes.ts), rejecting the
+ * `\u0000` and lone `\udXXX` escapes; there they become U+FFFD (`\ufffd`). Other escapes, an
+ * escaped backslash followed by "u0000", and surrogate pairs stay. SQLite keeps the JSON as it is.
  */
 export function storableJson(db: Database, json: string): string {
-  if (db.dialect === 'sqlite' || !json.includes('\\u0000')) return json;
-  return json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
+  if (db.dialect === 'sqlite' || !/\\u(0000|[dD][89a-fA-F])/.test(json)) return json;
+  let out = '';
+  let from = 0;
+  const hex = (at: number) => (json[at + 1] === 'u' ? parseInt(json.slice(at + 2, at + 6), 16) : -1);
+  for (let i = json.indexOf('\\'); i >= 0; i = json.indexOf('\\', i)) {
+    const c = hex(i);
+    const high = c >= 0xd800 && c <= 0xdbff;
+    const pairedHigh = high && json[i + 6] === '\\' && hex(i + 6) >= 0xdc00 && hex(i + 6) <= 0xdfff;
+    if (pairedHigh) {
+      i += 12; // a surrogate pair: one character, fine
+    } else if (c === 0 || (c >= 0xd800 && c <= 0xdfff)) {
+      out += json.slice(from, i) + '\\ufffd';
+      i += 6;
+      from = i;
+    } else {
+      i += json[i + 1] === 'u' ? 6 : 2; // any other escape, \\ included
+    }
+  }
+  return out + json.slice(from);
 }
 
 /** The SQL turning a parameter holding JSON text into a JSON value. */

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fsPath } from '../git/path-bytes.js';
 
 const JOURNAL = 'restore-journal';
 
@@ -49,9 +50,9 @@ export async function cleanRestoreLeftovers(storeDir: string): Promise<string[]>
     const prefix = `.${journal.token}.`;
     for (const dir of journal.dirs) {
       if (typeof dir !== 'string') continue;
-      for (const name of await readdir(dir).catch(() => [] as string[])) {
+      for (const name of await readdir(fsPath(dir)).catch(() => [] as string[])) {
         if (name.startsWith(prefix) && name.endsWith('.snapline-tmp')) {
-          await rm(join(dir, name), { force: true });
+          await rm(fsPath(join(dir, name)), { force: true });
           removed.push(join(dir, name));
         }
       }

@@ -4,6 +4,7 @@ import { dirname, isAbsolute, join, sep } from 'node:path';
 import { openObjectReader, smallObjects } from '../git/objects.js';
 import { isAbbreviatedId, isObjectId } from '../git/object-id.js';
 import { UnknownPath } from '../errors.js';
+import { decodePath, fsPath, hasEscapes } from '../git/path-bytes.js';
 import { runGit, type GitContext } from '../git/run.js';
 import { changedPaths, type TreeChange } from '../git/tree-diff.js';
 import { PathOutsideWorkspace, RestoreFailed, UnknownSnapshot } from './errors.js';
@@ -65,7 +66,8 @@ async function changesUnder(ctx: GitContext, from: string, to: string, wanted: r
       p = p.slice(0, slash);
     }
   }
-  const rest = wanted.filter((p) => !covered.has(p));
+  // (A name with bytes that are not UTF-8 cannot be asked about by name: git would get it re-encoded.)
+  const rest = wanted.filter((p) => !covered.has(p) && !hasEscapes(p));
   if (rest.length) {
     // Unchanged paths need nothing, but a path in neither tree is a mistake worth saying.
     const input = rest.flatMap((p) => [`${from}:${p}`, `${to}:${p}`]).join('\n') + '\n';
@@ -80,12 +82,11 @@ async function changesUnder(ctx: GitContext, from: string, to: string, wanted: r
 
 /**
  * Refuses a path from a tree that could land outside the workspace or in a .git directory (a
- * crafted or damaged snapshot), or that cannot be named faithfully (not valid UTF-8 — the
- * replacement character would write a different file). Checked before anything is written.
+ * crafted or damaged snapshot). Checked before anything is written. (A name that is not valid
+ * UTF-8 is written with its own bytes: see git/path-bytes.ts.)
  */
 function checkSnapshotPath(p: string): void {
   if (isAbsolute(p) || p.split('/').some((c) => c === '' || c === '.' || c === '..' || c.toLowerCase() === '.git')) throw new PathOutsideWorkspace(p, 'the snapshot names a path outside the workspace or inside .git');
-  if (p.includes('\ufffd')) throw new RestoreFailed(p, 'its name is not valid UTF-8, which snapline cannot restore yet; nothing was written');
 }
 
 /** The full id of `tree` if the store holds a tree by that name, else UnknownSnapshot. */
@@ -120,7 +121,7 @@ function checkInside(root: string, rel: string, restoring: ReadonlySet<string> =
     dir = join(dir, parts[i]!);
     let real: string;
     try {
-      real = realpathSync(dir);
+      real = realpathSync(fsPath(dir));
     } catch {
       return; // does not exist yet: nothing further can be a symlink
     }
@@ -140,7 +141,7 @@ async function applyChanges(store: Store, target: string, changes: TreeChange[],
     for (let i = 1; i < parts.length; i++) {
       const prefix = parts.slice(0, i).join('/');
       if (removing.has(prefix)) break;
-      const st = lstatOrNull(join(root, prefix));
+      const st = lstatOrNull(fsPath(join(root, prefix)));
       if (!st || st.isDirectory()) continue;
       if (st.isSymbolicLink()) {
         checkInside(root, prefix + '/x');
@@ -153,7 +154,7 @@ async function applyChanges(store: Store, target: string, changes: TreeChange[],
   const result: RestoreResult = { written: [], deleted: [] };
   for (const path of [...deletions].sort((a, b) => b.split('/').length - a.split('/').length)) {
     try {
-      await unlink(join(root, path));
+      await unlink(fsPath(join(root, path)));
       result.deleted.push(path);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -215,7 +216,7 @@ async function removeEmptyParents(store: Store, target: string, deleted: string[
   for (const d of list) {
     const type = types.get(d) ?? (await runGit(store.ctx, ['cat-file', '-t', `${target}:${d}`], { okStatus: [0, 128] })).stdout.toString('utf8').trim();
     if (type === 'tree') continue;
-    await rmdir(join(store.worktree, d)).catch(() => undefined); // not empty or not there: leave it
+    await rmdir(fsPath(join(store.worktree, d))).catch(() => undefined); // not empty or not there: leave it
   }
 }
 
@@ -242,17 +243,17 @@ async function writeEntry(root: string, path: string, mode: string, content: Con
   const abs = join(root, path);
   const dir = dirname(abs);
   try {
-    if (!made.has(dir)) mkdirSync(dir, { recursive: true });
+    if (!made.has(dir)) mkdirSync(fsPath(dir), { recursive: true });
     made.add(dir);
   } catch (e) {
     throw new RestoreFailed(path, (e as Error).message);
   }
-  const tmp = join(stageIn ?? dir, tmpName);
+  const tmp = fsPath(join(stageIn ?? dir, tmpName));
   try {
     if (mode === '120000') {
       const chunks: Buffer[] = [];
       for await (const c of Buffer.isBuffer(content) ? [content] : await content()) chunks.push(c);
-      symlinkSync(Buffer.concat(chunks).toString('utf8'), tmp);
+      symlinkSync(Buffer.concat(chunks), tmp); // the target's bytes as stored, whatever their encoding
     } else if (Buffer.isBuffer(content)) {
       const fd = openSync(tmp, 'wx', mode === '100755' ? 0o777 : 0o666);
       try {
@@ -274,7 +275,7 @@ async function writeEntry(root: string, path: string, mode: string, content: Con
       }
     }
     try {
-      renameSync(tmp, abs);
+      renameSync(tmp, fsPath(abs));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EXDEV' && stageIn) {
@@ -282,9 +283,9 @@ async function writeEntry(root: string, path: string, mode: string, content: Con
         return false;
       }
       // A directory in the way (git does not track empty ones): replaced only if empty.
-      if (!lstatOrNull(abs)?.isDirectory()) throw e;
+      if (!lstatOrNull(fsPath(abs))?.isDirectory()) throw e;
       removeEmptyDirs(abs);
-      renameSync(tmp, abs);
+      renameSync(tmp, fsPath(abs));
     }
     return true;
   } catch (e) {
@@ -306,14 +307,15 @@ function setMode(fd: number, mode: string): void {
  * does not track; any file inside makes it fail with ENOTEMPTY, so nothing is lost.
  */
 function removeEmptyDirs(abs: string): void {
-  for (const e of readdirSync(abs, { withFileTypes: true })) {
-    if (!e.isDirectory()) throw Object.assign(new Error(`directory ${abs} is in the way and holds files the snapshot does not (${e.name})`), { code: 'ENOTEMPTY' });
-    removeEmptyDirs(join(abs, e.name));
+  for (const e of readdirSync(fsPath(abs), { withFileTypes: true, encoding: 'buffer' })) {
+    const name = decodePath(e.name);
+    if (!e.isDirectory()) throw Object.assign(new Error(`directory ${abs} is in the way and holds files the snapshot does not (${name})`), { code: 'ENOTEMPTY' });
+    removeEmptyDirs(join(abs, name));
   }
-  rmdirSync(abs);
+  rmdirSync(fsPath(abs));
 }
 
-function lstatOrNull(p: string) {
+function lstatOrNull(p: string | Buffer) {
   try {
     return lstatSync(p);
   } catch {
