@@ -16,7 +16,7 @@ interface PQ {
   execParams(text: string, params: (string | null)[]): void;
   resultStatus(): string;
   resultErrorMessage(): string;
-  resultErrorFields(): { sqlState?: string } | undefined;
+  resultErrorFields(): { sqlState?: string; messagePrimary?: string; statementPosition?: string } | undefined;
   errorMessage(): string;
   ntuples(): number;
   nfields(): number;
@@ -150,8 +150,13 @@ class Connection {
   private result(text: string): { rows: Row[]; changes: number; columns: string[] } {
     const status = this.pq.resultStatus();
     if (status !== 'PGRES_TUPLES_OK' && status !== 'PGRES_COMMAND_OK') {
-      const message = (this.pq.resultErrorMessage() || this.pq.errorMessage()).trim().replace(/^ERROR:\s+/, '');
-      throw new PostgresError(message || `${status} for ${text.slice(0, 200)}`, this.pq.resultErrorFields()?.sqlState ?? '');
+      // One line, as every snapline error: the server's primary message (its full text adds
+      // "LINE 1: …" and a caret line), with the position in the statement when it gave one.
+      const fields = this.pq.resultErrorFields();
+      const full = (this.pq.resultErrorMessage() || this.pq.errorMessage()).trim().replace(/^ERROR:\s+/, '');
+      const primary = fields?.messagePrimary ?? full.split('\n')[0];
+      const message = primary && fields?.statementPosition ? `${primary} (at character ${fields.statementPosition})` : primary;
+      throw new PostgresError(message || `${status} for ${text.slice(0, 200)}`, fields?.sqlState ?? '');
     }
     const nf = this.pq.nfields();
     const columns: string[] = [];
