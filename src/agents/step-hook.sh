@@ -45,7 +45,7 @@ cat > "$tmp" 2>/dev/null || direct "$@"
 # From here on the event is in $tmp: Node reads it from there.
 fallback() {
   exec < "$tmp"
-  rm -f "$tmp" "$tmp.o" "$tmp.m" "$tmp.i" "$tmp.e"
+  rm -f "$tmp" "$tmp.o" "$tmp.m" "$tmp.i"
   exec "$node" "$main" "$@"
 }
 
@@ -81,9 +81,11 @@ dir=$fast/$2/$value
 # Lines: format, the open turn's assistant message, workspace, store, the workspace's turn
 # lock, the size of the store's index; then the conditions the ignore rules and the
 # configuration were read under (src/session/fast-steps.ts, writeStepTicket).
+# Each `same` file is compared in the background, beside git's scan below.
 [ -f "$dir/ticket" ] || fallback "$@"
 n=0
 include=
+checks=
 while IFS= read -r line; do
   n=$((n + 1))
   case $n in
@@ -97,10 +99,15 @@ while IFS= read -r line; do
       case $line in
         'same '*)
           rest=${line#same }
-          cmp -s "${rest#* }" "$dir/${rest%% *}" || fallback "$@"
+          cmp -s "${rest#* }" "$dir/${rest%% *}" &
+          checks="$checks $!"
           ;;
         'absent '*) [ ! -e "${line#absent }" ] || fallback "$@" ;;
-        'env '*) [ -n "${SNAPLINE_CONFIG_CONTENT-}" ] && printf '%s' "$SNAPLINE_CONFIG_CONTENT" | cmp -s - "$dir/${line#env }" || fallback "$@" ;;
+        'env '*)
+          [ -n "${SNAPLINE_CONFIG_CONTENT-}" ] || fallback "$@"
+          printf '%s' "$SNAPLINE_CONFIG_CONTENT" | cmp -s - "$dir/${line#env }" &
+          checks="$checks $!"
+          ;;
         noenv) [ -z "${SNAPLINE_CONFIG_CONTENT-}" ] || fallback "$@" ;;
         'include '*) include=$dir/${line#include } ;;
         *) fallback "$@" ;;
@@ -117,11 +124,6 @@ case $assistant in msg_*[!A-Za-z0-9_]* | '') fallback "$@" ;; msg_*) ;; *) fallb
 # Someone is recording, restoring or snapshotting this workspace: Node waits for them.
 [ ! -e "$turnlock" ] && [ ! -e "$store/snapline.lock" ] && [ ! -e "$store/restore-journal" ] || fallback "$@"
 
-# The index is the one the open step's snapshot was read from: same size, same last 32 bytes
-# (git's checksum of all the rest).
-index_same() { cmp -s "$store/index" "$dir/index-tail" "$((isize - 32))" 0; }
-index_same || fallback "$@"
-
 # The snapshot store's scan (src/snapshot/track.ts, scanChanges), in the same repository.
 unset GIT_DIR GIT_WORK_TREE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_COMMON_DIR GIT_NAMESPACE GIT_PREFIX
 GIT_INDEX_FILE=$store/index
@@ -136,19 +138,19 @@ if [ -n "$include" ]; then
   git -C "$worktree" --git-dir="$store" --work-tree="$worktree" ls-files -z -o -i --exclude-from="$include" > "$tmp.i" 2>/dev/null || included=1
   [ ! -s "$tmp.i" ] || included=1
 fi
-wait "$untracked" || fallback "$@"
-wait "$modified" || fallback "$@"
+for pid in $untracked $modified $checks; do wait "$pid" || fallback "$@"; done
 [ "$included" = 0 ] && [ -f "$tmp.o" ] && [ ! -s "$tmp.o" ] && [ -f "$tmp.m" ] && [ ! -s "$tmp.m" ] || fallback "$@"
-# Still the same index and nobody started on the workspace meanwhile.
+# Nobody started on the workspace meanwhile, and the index git compared with is the one the
+# open step's snapshot was read from: same size, same last 32 bytes (git's checksum of all the
+# rest). Checked after the scan: an index rewritten since can never be byte for byte the old one.
 [ ! -e "$turnlock" ] && [ ! -e "$store/snapline.lock" ] || fallback "$@"
-index_same || fallback "$@"
+cmp -s "$store/index" "$dir/index-tail" "$((isize - 32))" 0 || fallback "$@"
 
-# Nothing changed: leave the event for Node. Written aside, then linked into place (a reader
-# never sees half an entry, and an entry of the same name is never replaced); its time (mtime)
-# is now, after the check. The files in tmp/ are removed in the background (the agent waits
-# for this process, not for that).
+# Nothing changed: leave the event for Node, in a file of its own (noclobber: an entry of the
+# same name is never replaced). Its time (mtime) is now, after the check. The files in tmp/ are
+# removed in the background (the agent waits for this process, not for that).
 [ -d "$dir/pending" ] || fallback "$@"
-printf '%s\n' "$event" > "$tmp.e" || fallback "$@"
-ln "$tmp.e" "$dir/pending/$assistant.$$" 2>/dev/null || fallback "$@"
-rm -f "$tmp" "$tmp.o" "$tmp.m" "$tmp.i" "$tmp.e" < /dev/null > /dev/null 2>&1 &
+set -C
+printf '%s\n' "$event" > "$dir/pending/$assistant.$$" 2>/dev/null || fallback "$@"
+rm -f "$tmp" "$tmp.o" "$tmp.m" "$tmp.i" < /dev/null > /dev/null 2>&1 &
 exit 0

@@ -23,6 +23,8 @@ import { turnLockDir } from './lock.js';
 const TICKET_VERSION = 'snapline-step-ticket 1';
 /** The script keeps events up to this size (larger ones go to Node). */
 export const MAX_PENDING_BYTES = 64 * 1024;
+/** An entry that does not parse yet may be one the script is writing this long after its mtime. */
+const WRITING_MS = 10_000;
 /** A copy of an event the script left behind (killed mid-check) is removed after this long. */
 const STALE_TMP_MS = 10 * 60 * 1000;
 /** Agent session ids the script accepts (it must not build a path from anything else). */
@@ -142,7 +144,8 @@ export async function pendingSteps(agent: string, agentSession: string): Promise
         const v: unknown = JSON.parse(await readFile(file, 'utf8'));
         if (typeof v === 'object' && v !== null && !Array.isArray(v)) event = v as Record<string, unknown>;
       } catch {
-        /* not an event: recorded as nothing, removed */
+        // The script writes an entry in place: one being written right now is left for the next reader.
+        if (Date.now() - st.mtimeMs < WRITING_MS) continue;
       }
     }
     steps.push({ name, assistantID: m[1]!, time: st.mtimeMs, event, done: () => unlink(file).catch(() => undefined) });
