@@ -57,6 +57,7 @@ export function snaplineMain(): string {
  * the agents' modules), or undefined when that snapline has none.
  */
 export function stepHookScript(main = snaplineMain()): string | undefined {
+  if (process.platform === 'win32') return undefined; // no /bin/sh: every step goes to Node
   const script = join(dirname(main), '..', 'agents', 'step-hook.sh');
   return existsSync(script) ? script : undefined;
 }
