@@ -203,6 +203,11 @@ test('the script sends to Node whatever it cannot be sure of: changed ignore rul
     assert.match(r.stderr, /busy/, 'Node waited at most hooks.waitMs and said so');
     assert.equal(pending(f).length, 0);
     rmSync(join(lockDir, 'snapline.lock'));
+    // An event over 64 KiB (a Write of a big file) reaches Node whole.
+    const before = toolParts() + pending(f).length;
+    run(f, STEP_COMMAND, { ...base(f), hook_event_name: 'PostToolUse', tool_name: 'Write', tool_input: { file_path: 'big.txt', content: 'z\n'.repeat(1 << 20) } });
+    assert.equal(pending(f).length, 0);
+    assert.equal(toolParts(), before + 1, 'the big event was recorded by Node');
     // An id the script will not build a path from.
     run(f, STEP_COMMAND, { ...base(f, 'a b'), hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: {} });
     assert.equal(pending(f, 'a b').length, 0);
