@@ -112,11 +112,7 @@ export function loadConfig(projectDir?: string, env: NodeJS.ProcessEnv = process
   if (env.SNAPLINE_CONFIG_CONTENT !== undefined && env.SNAPLINE_CONFIG_CONTENT !== '') {
     return parseConfig(env.SNAPLINE_CONFIG_CONTENT, 'SNAPLINE_CONFIG_CONTENT');
   }
-  const candidates: string[] = [];
-  if (projectDir) candidates.push(join(projectDir, 'snapline.json'));
-  const xdg = env.XDG_CONFIG_HOME || join(homedir(), '.config');
-  candidates.push(join(xdg, 'snapline', 'config.json'));
-  for (const file of candidates) {
+  for (const file of configFiles(projectDir, env)) {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -127,6 +123,14 @@ export function loadConfig(projectDir?: string, env: NodeJS.ProcessEnv = process
     return parseConfig(text, file);
   }
   return structuredClone(DEFAULT_CONFIG);
+}
+
+/** The configuration files loadConfig looks at, in order (without SNAPLINE_CONFIG_CONTENT): the first that exists is used. */
+export function configFiles(projectDir?: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  const files: string[] = [];
+  if (projectDir) files.push(join(projectDir, 'snapline.json'));
+  files.push(join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'snapline', 'config.json'));
+  return files;
 }
 
 /** Parses and validates configuration JSON; `source` names it in error messages. */

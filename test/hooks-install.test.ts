@@ -60,6 +60,11 @@ for (const [agent, spec] of Object.entries(SETTINGS)) {
         assert.equal((ours[0] as { timeout?: number }).timeout, agent === 'gemini' ? 60_000 : 60);
       }
       assert.ok(installed.hooks![spec.toolEvent]!.some((g) => g.matcher && g.hooks.some((h) => h.command.endsWith(`hook ${agent}`))), 'the tool hook has a matcher');
+      for (const event of spec.events) {
+        const command = installed.hooks![event]!.flatMap((g) => g.hooks).find((h) => h.command.endsWith(`hook ${agent}`))!.command;
+        // Only the step runs through the step hook script (which runs Node for anything but a no-change step).
+        assert.equal(/^\/bin\/sh \S*step-hook\.sh /.test(command), event === spec.toolEvent, command);
+      }
       assert.match(s.ok('hooks', 'status', agent), /installed/);
 
       const before = readFileSync(file, 'utf8');
@@ -74,6 +79,30 @@ for (const [agent, spec] of Object.entries(SETTINGS)) {
     }
   });
 }
+
+test('hooks install replaces the commands of an older install (plain node on every event) and status counts them', () => {
+  const s = scratch();
+  try {
+    const file = join(s.dir, '.claude', 'settings.json');
+    mkdirSync(join(file, '..'), { recursive: true });
+    const old = (event: string) => [{ ...(event === 'PostToolUse' ? { matcher: 'Bash' } : {}), hooks: [{ type: 'command', command: `/old/node /old/snapline/dist/src/cli/main.js hook claude`, timeout: 60 }] }];
+    const events = ['UserPromptSubmit', 'PostToolUse', 'Stop', 'SessionEnd'];
+    writeFileSync(file, JSON.stringify({ hooks: Object.fromEntries(events.map((e) => [e, old(e)])) }));
+    assert.match(s.ok('hooks', 'status', 'claude'), /installed/);
+    s.ok('hooks', 'install', 'claude');
+    const installed = JSON.parse(readFileSync(file, 'utf8')) as Settings;
+    for (const e of events) {
+      const commands = installed.hooks![e]!.flatMap((g) => g.hooks).map((h) => h.command);
+      assert.equal(commands.length, 1, e);
+      assert.ok(!commands[0]!.includes('/old/'), commands[0]);
+    }
+    assert.match(installed.hooks!.PostToolUse![0]!.hooks[0]!.command, /step-hook\.sh/);
+    s.ok('hooks', 'uninstall', 'claude');
+    assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), {});
+  } finally {
+    s.cleanup();
+  }
+});
 
 test('hooks install refuses a settings file it cannot parse, and changes nothing', () => {
   const s = scratch();

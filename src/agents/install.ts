@@ -4,6 +4,7 @@
  * the file is kept, a second install changes nothing, the previous file is kept as
  * `<file>.snapline-backup` before any change, and a file that does not parse is refused.
  */
+import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -51,9 +52,25 @@ export function snaplineMain(): string {
   return fileURLToPath(new URL('../cli/main.js', import.meta.url));
 }
 
-/** The command line an agent runs for a hook: `<node> <main.js> hook AGENT`, quoted for sh. */
-export function hookCommand(agent: string, node = process.execPath, main = snaplineMain()): string {
-  return `${shellQuote(node)} ${shellQuote(main)} hook ${agent}`;
+/**
+ * The step hook script of the snapline whose entry point is `main` (the build puts it beside
+ * the agents' modules), or undefined when that snapline has none.
+ */
+export function stepHookScript(main = snaplineMain()): string | undefined {
+  if (process.platform === 'win32') return undefined; // no /bin/sh: every step goes to Node
+  const script = join(dirname(main), '..', 'agents', 'step-hook.sh');
+  return existsSync(script) ? script : undefined;
+}
+
+/**
+ * The command line an agent runs for a hook: `<node> <main.js> hook AGENT`, quoted for sh. For
+ * the step event, the step hook script runs first (`/bin/sh step-hook.sh <node> <main.js> hook
+ * AGENT`): it answers a step that changed nothing without starting Node, and runs the rest.
+ */
+export function hookCommand(agent: string, node = process.execPath, main = snaplineMain(), step = false): string {
+  const command = `${shellQuote(node)} ${shellQuote(main)} hook ${agent}`;
+  const script = step ? stepHookScript(main) : undefined;
+  return script ? `/bin/sh ${shellQuote(script)} ${command}` : command;
 }
 
 export async function installHooks(agent: AgentAdapter, opts: InstallOptions): Promise<InstallResult> {
@@ -62,7 +79,7 @@ export async function installHooks(agent: AgentAdapter, opts: InstallOptions): P
   const node = opts.node ?? process.execPath;
   const main = opts.main ?? snaplineMain();
   if (!agent.hooks) {
-    const text = pluginSource(node, main, opts.tools ?? agent.tools, VERSION);
+    const text = pluginSource(node, main, opts.tools ?? agent.tools, VERSION, stepHookScript(main));
     const old = await readText(file);
     if (old !== undefined && !old.startsWith(PLUGIN_MARK)) throw new NotOurFile(file);
     const notes = await opencodeNotes(opts.scope, env);
@@ -74,8 +91,8 @@ export async function installHooks(agent: AgentAdapter, opts: InstallOptions): P
   const { settings, text } = await readSettings(file);
   const next = withoutOurHooks(settings, agent.name);
   const hooks = (next.hooks ??= {}) as Record<string, unknown[]>;
-  const command = hookCommand(agent.name, node, main);
-  for (const spec of specs) (hooks[spec.event] ??= []).push(group(spec, command, agent.hookTimeout));
+  // The tool event (the one with a matcher) is the step.
+  for (const spec of specs) (hooks[spec.event] ??= []).push(group(spec, hookCommand(agent.name, node, main, spec.matcher !== undefined), agent.hookTimeout));
   return { agent: agent.name, file, ...(await saveSettings(file, text, settings, next)), notes: agent.name === 'codex' ? [CODEX_NOTE] : [] };
 }
 

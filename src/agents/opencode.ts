@@ -29,13 +29,15 @@ export const PLUGIN_MARK = '// snapline plugin for OpenCode';
  * so every call is wrapped, and it waits for snapline synchronously so a step's snapshot is
  * taken before the agent's next tool runs (and the end's before `opencode run` exits).
  */
-export function pluginSource(node: string, main: string, tools: string, version: string): string {
+export function pluginSource(node: string, main: string, tools: string, version: string, stepScript?: string): string {
   return `${PLUGIN_MARK} (snapline ${version}): records each user message, tool step and idle session.
 // Written by 'snapline hooks install opencode'; remove it with 'snapline hooks uninstall opencode'.
 import { spawnSync } from 'node:child_process';
 
 const NODE = ${JSON.stringify(node)};
 const SNAPLINE = ${JSON.stringify(main)};
+// A step that changed nothing is answered by this sh script without starting Node (docs/agents.md).
+const STEP_SCRIPT = ${JSON.stringify(stepScript ?? null)};
 const TOOLS = new RegExp(${JSON.stringify(`^(?:${tools})$`)});
 
 /** A preview of a tool's arguments: string values cut at 200 characters. */
@@ -49,9 +51,10 @@ function preview(args) {
   return out;
 }
 
-function send(event) {
+function send(event, step) {
   try {
-    spawnSync(NODE, [SNAPLINE, 'hook', 'opencode'], { input: JSON.stringify(event), stdio: ['pipe', 'ignore', 'ignore'], timeout: 120000 });
+    const [program, args] = step && STEP_SCRIPT ? ['/bin/sh', [STEP_SCRIPT, NODE, SNAPLINE, 'hook', 'opencode']] : [NODE, [SNAPLINE, 'hook', 'opencode']];
+    spawnSync(program, args, { input: JSON.stringify(event), stdio: ['pipe', 'ignore', 'ignore'], timeout: 120000 });
   } catch {
     // snapline logs its own problems (hooks.log in its data directory); OpenCode goes on.
   }
@@ -69,7 +72,7 @@ export const SnaplinePlugin = async (ctx) => {
     'tool.execute.after': async (input) => {
       try {
         if (!input || !TOOLS.test(String(input.tool))) return;
-        send({ hook_event_name: 'tool.execute.after', session_id: input.sessionID, cwd, tool_name: input.tool, tool_input: preview(input.args) });
+        send({ hook_event_name: 'tool.execute.after', session_id: input.sessionID, cwd, tool_name: input.tool, tool_input: preview(input.args) }, true);
       } catch {}
     },
     event: async ({ event } = {}) => {

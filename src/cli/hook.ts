@@ -14,6 +14,8 @@ Installed by 'snapline hooks install AGENT'. The event is mapped onto 'snapline 
   is ignored: the agent goes on)                                                          → turn end
   the session ends (SessionEnd)                                                           → end a turn left open
 The agent's own session id picks the snapline session (one per agent session).
+The installed step hook first runs snapline's step-hook.sh, which answers a step that changed
+nothing without Node; the steps it answered are recorded by the next 'snapline hook'.
 
 It never gets in the agent's way: the exit status is always 0, nothing is printed on stdout,
 a problem is one line on stderr and a line in hooks.log in the data directory, and a busy

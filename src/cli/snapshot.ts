@@ -102,7 +102,7 @@ const command: Command = {
         const { track } = await import('../snapshot/track.js');
         const result = await track(dir, { force: values.force, onWait, onProgress: progress() });
         endProgress();
-        if (fmt === 'json') await write(JSON.stringify(result) + '\n');
+        if (fmt === 'json') await write(JSON.stringify({ tree: result.tree, skipped: result.skipped }) + '\n');
         else {
           for (const s of result.skipped) process.stderr.write(`snapline: warning: not snapshotted (${s.reason}${s.size !== undefined ? `, ${s.size} bytes` : ''}): ${s.path}\n`);
           await write(result.tree + '\n');

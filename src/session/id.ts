@@ -32,6 +32,15 @@ export function newId(kind: IdKind, descending = kind === 'session', now = Date.
 }
 
 /**
+ * An ascending id for something that happened at `ms` (a step recorded after the fact): it
+ * sorts among ids made at that time. `seq` (0–4095) orders several made for one millisecond.
+ */
+export function idAt(kind: Exclude<IdKind, 'session'>, ms: number, seq = 0): string {
+  const stamp = (BigInt(Math.floor(ms)) << COUNTER_BITS) | BigInt(Math.min(Math.max(seq, 0), 4095));
+  return `${PREFIX[kind]}_${stamp.toString(16).padStart(14, '0')}${randomBase62(12)}`;
+}
+
+/**
  * Makes the ids this process creates from now on sort after `id` (made by any machine): a
  * machine whose clock is behind the one that last wrote a session continues after it, not
  * before. Machines never share a counter; the 12 random characters (71 bits) keep ids made

@@ -17,6 +17,11 @@ export interface TurnLockOptions {
   what?: string;
 }
 
+/** The directory of a workspace's turn lock; the lock file in it exists while someone holds the lock. */
+export function turnLockDir(worktree: string): string {
+  return join(dataDir(), 'locks', createHash('sha1').update(worktree).digest('hex'));
+}
+
 /**
  * Runs `fn` holding the workspace's turn lock (`<dataDir>/locks/<sha1(worktree)>/snapline.lock`):
  * turns, reverts and deletes of sessions in one workspace run one at a time, for their whole
@@ -26,7 +31,7 @@ export interface TurnLockOptions {
  * saying every 10 s who holds it and what it does; then WorkspaceBusy.
  */
 export async function withTurnLock<T>(worktree: string, fn: () => Promise<T>, opts: TurnLockOptions = {}): Promise<T> {
-  const dir = join(dataDir(), 'locks', createHash('sha1').update(worktree).digest('hex'));
+  const dir = turnLockDir(worktree);
   await mkdir(dir, { recursive: true });
   const timeoutMs = (opts.waitSeconds ?? loadConfig(worktree).session.waitSeconds) * 1000;
   let entered = false;

@@ -5,6 +5,7 @@ import { changedPaths, type TreeChange } from '../git/tree-diff.js';
 import { release, restore, retain, track, StoreMissing, type RestoreResult } from '../snapshot/index.js';
 import { openDatabase, type Database } from './db.js';
 import { NotReverted, TurnChangesUnknown, WorkspaceEdited } from './errors.js';
+import { dropStepTicket } from './fast-steps.js';
 import { withTurnLock } from './lock.js';
 import { recoverLocked } from './recover.js';
 import { publish, requireSnapshots, sessionWorkspace } from './workspace.js';
@@ -168,6 +169,8 @@ export async function revertSession(sessionId: string, messageId: string, opts: 
     getMessage(db, sessionId, messageId);
     const worktree = await sessionWorkspace(s);
     const result = await withTurnLock(worktree, async () => {
+      // The step hook script answers no step of a session being reverted until Node has looked again.
+      if (s.agent?.session !== undefined) await dropStepTicket(s.agent.name, s.agent.session);
       const old = getSession(db, sessionId).revert;
       assertNotBusy(getSession(db, sessionId));
       // Refused before anything is snapshotted or written when a tree the session names is
@@ -291,6 +294,7 @@ export async function deleteSession(sessionId: string, opts: UndoOptions = {}): 
     const drop = async () => {
       assertNotBusy(getSession(db, sessionId));
       deleteSessionRows(db, sessionId);
+      if (s.agent?.session !== undefined) await dropStepTicket(s.agent.name, s.agent.session);
       if (!worktree) return false;
       try {
         return await release(worktree, sessionId);

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Database } from './db.js';
 import { jsonParam, jsonScalarParam, jsonSet, jsonText, storableJson } from './sql.js';
 import { CorruptRow, SessionBusy, UnknownMessage, UnknownSession } from './errors.js';
-import { advanceClock, newId } from './id.js';
+import { advanceClock, idAt, newId } from './id.js';
 import { parseMessageData, parsePartData, parseRevert, type MessageData, type PartData, type RevertState } from './model.js';
 
 /** snapline's version, recorded on each session like OpenCode does. */
@@ -252,10 +252,10 @@ export function updateMessage(db: Database, id: string, data: MessageData): void
   db.prepare('UPDATE message SET data = ?, time_updated = ? WHERE id = ?').run(storableJson(db, JSON.stringify(data)), Date.now(), id);
 }
 
-/** Adds a part to a message; returns it with its new id. */
-export function insertPart<D extends PartData>(db: Database, messageId: string, sessionId: string, data: D): PartInfo<D> {
-  const now = Date.now();
-  const id = newId('part');
+/** Adds a part to a message, made now or at `at` (a step recorded after the fact; `seq` orders parts of one millisecond); returns it with its new id. */
+export function insertPart<D extends PartData>(db: Database, messageId: string, sessionId: string, data: D, at?: { ms: number; seq: number }): PartInfo<D> {
+  const now = at?.ms ?? Date.now();
+  const id = at ? idAt('part', at.ms, at.seq) : newId('part');
   db.prepare('INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) VALUES (?, ?, ?, ?, ?, ?)').run(id, messageId, sessionId, now, now, storableJson(db, JSON.stringify(data)));
   return { id, messageID: messageId, sessionID: sessionId, time: { created: now, updated: now }, data };
 }

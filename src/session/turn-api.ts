@@ -12,11 +12,12 @@ import { resolveWorkspace } from '../snapshot/store.js';
 import type { SkippedFile, TrackResult } from '../snapshot/track.js';
 import { openDatabase, type Database } from './db.js';
 import { NoOpenTurn, UnknownSession } from './errors.js';
+import { dropStepTicket, pendingSteps, writeStepTicket } from './fast-steps.js';
 import { newId } from './id.js';
 import { withTurnLock, type TurnLockOptions } from './lock.js';
 import type { AgentToolState, AssistantMessageData, PartData, TurnSummary, UserMessageData } from './model.js';
 import { addPart, closeTurn, failTurn, newSession, openTurnMessages, snapshotFor, stepFinish, stepStart, type OpenTurn, type RecordHooks } from './record.js';
-import { findAgentSession, getMessage, getSession, latestSession, openAssistantMessages, stepSnapshots, touchSession, type SessionInfo } from './store.js';
+import { findAgentSession, getMessage, getSession, insertPart, latestSession, openAssistantMessages, stepSnapshots, touchSession, type SessionInfo } from './store.js';
 import { publish, sessionWorkspace } from './workspace.js';
 
 /** Which session a call is about. At most one of sessionId, continue and agentSession. */
@@ -112,6 +113,11 @@ export async function beginTurn(opts: BeginOptions): Promise<BeginResult> {
       // Looked up again under the lock: a concurrent begin for the same agent session may have created it.
       const known = session ?? (opts.agentSession !== undefined ? findAgentSession(db, agentName(opts), opts.agentSession) : undefined);
       const s = known ?? (await newSession(db, worktree, { title: opts.title ?? titleOf(opts.message), agent: opts.agent ?? (opts.agentSession !== undefined ? agentName(opts) : undefined), agentSession: opts.agentSession }));
+      if (known?.agent?.session !== undefined) {
+        // The open turn (if any) ends here: the script stops answering for it, its answers are recorded.
+        await dropStepTicket(known.agent.name, known.agent.session);
+        await recordPendingSteps(db, known, hooks);
+      }
       const interrupted = await closeLeftOpenTurns(db, worktree, s.id, hooks);
       const turn = openTurnMessages(db, worktree, s.id, opts.message, opts.agent ?? s.agent?.name ?? 'external');
       touchSession(db, s.id);
@@ -123,6 +129,7 @@ export async function beginTurn(opts: BeginOptions): Promise<BeginResult> {
         throw e;
       }
       addPart(db, turn, stepStart(snap), hooks);
+      await ticketFor(s, turn, worktree, snap, hooks);
       return { sessionID: s.id, messageID: turn.user.id, assistantID: turn.assistant.id, snapshot: snap.tree, created: !known, interrupted, discarded: turn.discarded, skipped: snap.skipped };
     }, lockOptions(opts));
   });
@@ -138,6 +145,7 @@ export async function stepTurn(opts: StepOptions): Promise<StepResult> {
     const { worktree, session } = await openTarget(db, opts);
     const hooks = recordHooks(opts, worktree);
     return withTurnLock(worktree, async () => {
+      await recordPendingSteps(db, session, hooks);
       const { turn, first, last } = openTurn(db, session);
       const snap = await snapshotFor(worktree, session.id, 'step', hooks, last);
       if (opts.tool !== undefined) addPart(db, turn, agentToolPart(opts.tool, opts.input), hooks);
@@ -146,6 +154,7 @@ export async function stepTurn(opts: StepOptions): Promise<StepResult> {
         addPart(db, turn, stepFinish(snap, 'tool-calls'), hooks);
         addPart(db, turn, stepStart(snap), hooks);
       }
+      await ticketFor(session, turn, worktree, snap, hooks);
       return { sessionID: session.id, messageID: turn.user.id, assistantID: turn.assistant.id, snapshot: snap.tree, changed, skipped: snap.skipped };
     }, lockOptions(opts));
   });
@@ -160,6 +169,8 @@ export async function endTurn(opts: EndOptions): Promise<EndResult> {
     const { worktree, session } = await openTarget(db, opts);
     const hooks = recordHooks(opts, worktree);
     const ended = await withTurnLock(worktree, async () => {
+      if (session.agent?.session !== undefined) await dropStepTicket(session.agent.name, session.agent.session);
+      await recordPendingSteps(db, session, hooks);
       const { turn, first, last } = openTurn(db, session);
       if (first === undefined) {
         failTurn(db, turn, { name: LEFT_OPEN, message: 'the turn has no start snapshot (its begin failed)' });
@@ -201,8 +212,8 @@ export async function closeLeftOpenTurns(db: Database, worktree: string, sid: st
   return closed;
 }
 
-/** A bounded preview of a tool's input: string values cut at 200 characters, 1 KiB in all. */
-export function agentToolPart(tool: string, input: unknown): PartData {
+/** A bounded preview of a tool's input: string values cut at 200 characters, 1 KiB in all; the tool ran at `now`. */
+export function agentToolPart(tool: string, input: unknown, now = Date.now()): PartData {
   const fields: Record<string, string> = {};
   let truncated = false;
   let bytes = 0;
@@ -220,9 +231,54 @@ export function agentToolPart(tool: string, input: unknown): PartData {
   }
   const subject = fields.command ?? fields.file_path ?? fields.filePath ?? fields.path ?? fields.notebook_path ?? '';
   const title = subject.length > 80 ? subject.slice(0, 77) + '...' : subject;
-  const now = Date.now();
   const state: AgentToolState = { status: 'completed', input: fields, output: '', title: title || tool, metadata: truncated ? { agent: true, truncated: true } : { agent: true }, time: { start: now, end: now } };
   return { type: 'tool', callID: newId('part').replace(/^prt_/, 'call_'), tool: tool.slice(0, 100), state };
+}
+
+/**
+ * Records the steps the step hook script answered without Node (src/session/fast-steps.ts):
+ * each as the tool part a Node step that found no change stores, made at the time of the
+ * script's check, in the turn it was checked for (even one closed since). The caller holds
+ * the turn lock.
+ */
+export async function recordPendingSteps(db: Database, session: SessionInfo, hooks: RecordHooks): Promise<number> {
+  if (session.agent?.session === undefined) return 0;
+  const steps = await pendingSteps(session.agent.name, session.agent.session);
+  let recorded = 0;
+  let lastMs = -1;
+  let seq = 0;
+  for (const step of steps) {
+    const event = step.event;
+    const turn = event && event.session_id === session.agent.session ? pendingTurn(db, session.id, step.assistantID) : undefined;
+    if (turn) {
+      const ms = Math.floor(step.time);
+      seq = ms === lastMs ? seq + 1 : 0;
+      lastMs = ms;
+      const tool = typeof event!.tool_name === 'string' ? event!.tool_name : 'tool';
+      const part = insertPart(db, turn.assistant.id, session.id, agentToolPart(tool, event!.tool_input, ms), { ms, seq });
+      hooks.onPart?.(part);
+      recorded++;
+    }
+    // A step of a turn deleted since (session revert, delete) goes with its turn.
+    await step.done();
+  }
+  return recorded;
+}
+
+/** The turn a pending step belongs to, if its messages are still there. */
+function pendingTurn(db: Database, sid: string, assistantId: string): OpenTurn | undefined {
+  try {
+    return turnOf(db, sid, assistantId);
+  } catch {
+    return undefined;
+  }
+}
+
+/** After a begin or step of an agent session: the ticket that lets the step hook script answer the next no-change step. */
+async function ticketFor(session: SessionInfo, turn: OpenTurn, worktree: string, snap: TrackResult, hooks: RecordHooks): Promise<void> {
+  const agent = session.agent;
+  if (agent?.session === undefined) return;
+  await writeStepTicket({ agent: agent.name, agentSession: agent.session, assistantID: turn.assistant.id, worktree, snap, config: hooks.config ?? loadConfig(worktree) });
 }
 
 async function withDb<T>(opts: { db?: Database }, fn: (db: Database) => Promise<T>): Promise<T> {

@@ -23,6 +23,24 @@ export interface SkippedFile {
 export interface TrackResult {
   tree: string;
   skipped: SkippedFile[];
+  /** What the tree was read from (when the index has a checksum): see TrackBasis. */
+  basis?: TrackBasis;
+}
+
+/**
+ * The state a no-change check needs: the tree is exactly the store's index whose fingerprint
+ * is `index`, and the store's ignore rules were built from `excludeFrom` (the user's
+ * repository's exclude file; absent when there is none) and the configuration. While the index
+ * keeps that fingerprint and these inputs stay the same, a scan of the workspace that finds
+ * nothing (`ls-files -o` and `diff-files`, as trackLocked runs them) means the workspace is this
+ * tree — what a hook's no-change step relies on (src/session/fast-steps.ts).
+ */
+export interface TrackBasis {
+  /** The store's git directory. */
+  store: string;
+  /** `<size>:<hex of the last 32 bytes>` of the store's index. */
+  index: string;
+  excludeFrom: string;
 }
 
 export interface TrackOptions extends StoreOptions {
@@ -55,7 +73,7 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
   await rm(join(store.dir, 'index.lock'), { force: true });
   // Temporary files of a restore that was killed are not the user's: remove them before scanning.
   await cleanRestoreLeftovers(store.dir);
-  await writeExcludes(store);
+  const excludeFrom = await writeExcludes(store);
   const vanished: SkippedFile[] = [];
   for (let attempt = 0; ; attempt++) {
     onProgress?.('scanning workspace…');
@@ -74,8 +92,8 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
           scan.included.filter((p) => !skippedPaths.has(p)).map(bytesOf),
         );
       }
-      const tree = (scan.changed === 0 && !scan.placeholders && (await treeOfUnchangedIndex(store))) || (await writeTree(store));
-      return { tree, skipped };
+      const { tree, fingerprint } = (scan.changed === 0 && !scan.placeholders && (await treeOfUnchangedIndex(store))) || (await writeTree(store));
+      return fingerprint ? { tree, skipped, basis: { store: store.dir, index: fingerprint, excludeFrom } } : { tree, skipped };
     } catch (e) {
       const gone = scan.untracked.filter((p) => !exists(inWorktree(store, scan.raw.get(p) ?? Buffer.from(p))));
       if (attempt < 2 && gone.length > 0) {
@@ -96,8 +114,8 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
  */
 const TREE_FILE = 'snapline-tree';
 
-/** `git write-tree`, remembering the tree under the index's fingerprint. */
-async function writeTree(store: Store): Promise<string> {
+/** `git write-tree`, remembering the tree under the index's fingerprint (taken after: write-tree may update the index). */
+async function writeTree(store: Store): Promise<{ tree: string; fingerprint?: string }> {
   const tree = await gitText(store.ctx, ['write-tree']);
   if (!isObjectId(tree)) throw new StagingFailed(`git write-tree printed '${tree}'`);
   const fingerprint = await indexFingerprint(store);
@@ -107,17 +125,17 @@ async function writeTree(store: Store): Promise<string> {
     await writeFile(tmp, `${fingerprint} ${tree}\n`);
     await rename(tmp, join(store.dir, TREE_FILE));
   }
-  return tree;
+  return { tree, fingerprint };
 }
 
 /**
  * The tree of the index when the index is byte for byte the one `write-tree` last wrote a tree
  * of (same size and trailing checksum, which git computes over the whole file), else undefined.
  */
-async function treeOfUnchangedIndex(store: Store): Promise<string | undefined> {
+async function treeOfUnchangedIndex(store: Store): Promise<{ tree: string; fingerprint: string } | undefined> {
   const [fingerprint, tree] = (await readIfExists(join(store.dir, TREE_FILE))).trim().split(' ');
   if (!fingerprint || !tree || !isObjectId(tree)) return undefined;
-  return fingerprint === (await indexFingerprint(store)) ? tree : undefined;
+  return fingerprint === (await indexFingerprint(store)) ? { tree, fingerprint } : undefined;
 }
 
 /** `<size>:<last 32 bytes in hex>` of the store's index; undefined without an index or its checksum. */
@@ -260,13 +278,16 @@ function ownDataPattern(store: Store): string | null {
 }
 
 /**
- * The store's info/exclude: the user's repository's own info/exclude (the store is a different
+ * Writes the store's info/exclude and returns the path of the user's exclude file it read
+ * from. The store's info/exclude: the user's repository's own info/exclude (the store is a different
  * repository, so git would not read it) plus snapline's configured ignore patterns. `.gitignore`
  * files in the workspace and the user's global excludes file are read by git directly.
  */
-async function writeExcludes(store: Store): Promise<void> {
+async function writeExcludes(store: Store): Promise<string> {
   let userExclude = '';
   const dotGit = join(store.worktree, '.git');
+  // Where the user's exclude file is (or would appear: `git init` makes one).
+  let from = join(dotGit, 'info', 'exclude');
   const kind = await stat(dotGit).then((s) => (s.isDirectory() ? 'dir' : 'other'), () => 'none');
   if (kind === 'dir' && !(await readIfExists(join(dotGit, 'commondir')))) {
     // The usual layout: the workspace's .git directory is the repository (no git to start).
@@ -274,7 +295,10 @@ async function writeExcludes(store: Store): Promise<void> {
   } else if (kind !== 'none' || (await nearestDotGit(store.worktree)) !== undefined) {
     try {
       const common = await gitText({ cwd: store.worktree, env: { GIT_OPTIONAL_LOCKS: '0' } }, ['rev-parse', '--git-common-dir']);
-      if (common) userExclude = await readIfExists(join(isAbsolute(common) ? common : join(store.worktree, common), 'info', 'exclude'));
+      if (common) {
+        from = join(isAbsolute(common) ? common : join(store.worktree, common), 'info', 'exclude');
+        userExclude = await readIfExists(from);
+      }
     } catch {
       /* not a git repository: nothing to import */
     }
@@ -285,6 +309,7 @@ async function writeExcludes(store: Store): Promise<void> {
   const text = ['# written by snapline on every track; edit snapshot.ignore in snapline.json instead', userExclude, ...store.config.snapshot.ignore, ...ownData, ''].join('\n');
   const file = join(store.dir, 'info', 'exclude');
   if ((await readIfExists(file)) !== text) await writeFile(file, text);
+  return from;
 }
 
 function exists(p: string | Buffer): boolean {

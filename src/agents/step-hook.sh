@@ -1,0 +1,161 @@
+#!/bin/sh
+# snapline's step hook: `sh step-hook.sh NODE MAIN hook AGENT`, the event JSON on stdin.
+#
+# A step (Claude Code or Codex PostToolUse, Gemini CLI AfterTool, OpenCode tool.execute.after)
+# after a tool that changed nothing is answered here without starting Node: the snapshot
+# store's own two git checks (`ls-files -o` and `diff-files` on the store's index) find nothing,
+# the index is the one the open step's snapshot was read from, and the ticket's conditions
+# (ignore rules, configuration) still hold. Then the event goes to a pending file that the next
+# `snapline hook` (or turn begin/step/end) records, at the time it happened. Anything else —
+# no ticket, a busy workspace, an event it cannot read, any change — runs `NODE MAIN hook AGENT`
+# with the same event, as if this script were not there. The ticket and the pending files:
+# src/session/fast-steps.ts; docs/agents.md, "The no-change step".
+# Never writes to stdout (agents read it); never waits for a lock.
+
+LC_ALL=C
+export LC_ALL
+node=$1
+main=$2
+shift 2
+
+# Before the event is saved: give Node the untouched stdin.
+direct() { exec "$node" "$main" "$@"; }
+
+[ "$1" = hook ] && [ $# -eq 2 ] || direct "$@"
+case $2 in
+  claude | codex) step=PostToolUse ;;
+  gemini) step=AfterTool ;;
+  opencode) step=tool.execute.after ;;
+  *) direct "$@" ;;
+esac
+[ "${SNAPLINE_FAST_STEP-1}" != 0 ] || direct "$@"
+
+# snapline's data directory, as src/config.ts finds it.
+if [ -n "${SNAPLINE_HOME-}" ]; then data=$SNAPLINE_HOME
+elif [ -n "${XDG_DATA_HOME-}" ]; then data=$XDG_DATA_HOME/snapline
+elif [ -n "${HOME-}" ]; then data=$HOME/.local/share/snapline
+else direct "$@"
+fi
+case $data in /*) ;; *) direct "$@" ;; esac
+fast=$data/fast-steps
+[ -d "$fast/tmp" ] || direct "$@"
+tmp=$fast/tmp/$$
+# dd copies the event and says how many bytes it copied (one process for both).
+copied=$(dd of="$tmp" bs=65536 2>&1 > /dev/null) || direct "$@"
+
+# From here on the event is in $tmp: Node reads it from there.
+fallback() {
+  exec < "$tmp"
+  rm -f "$tmp" "$tmp.o" "$tmp.m" "$tmp.i"
+  exec "$node" "$main" "$@"
+}
+
+# One line of at most 64 KiB (every agent sends its event as one line of JSON).
+size=${copied##*records out}
+size=${size#"${size%%[![:space:]]*}"}
+size=${size%% *}
+case $size in '' | *[!0-9]*) fallback "$@" ;; esac
+[ "$size" -le 65536 ] || fallback "$@"
+IFS= read -r event < "$tmp"
+[ "${#event}" -eq "$size" ] || [ "$((${#event} + 1))" -eq "$size" ] || fallback "$@"
+
+# A top-level string field of the event: $1 must occur exactly once (a nested object could
+# have a key of the same name) and its value be plain (letters, digits, . _ -).
+field() {
+  case $event in
+    *"\"$1\""*"\"$1\""*) return 1 ;;
+    *"\"$1\""*) ;;
+    *) return 1 ;;
+  esac
+  rest=${event#*"\"$1\""}
+  rest=${rest#"${rest%%[![:space:]]*}"}
+  case $rest in :*) rest=${rest#:} ;; *) return 1 ;; esac
+  rest=${rest#"${rest%%[![:space:]]*}"}
+  case $rest in \"*) rest=${rest#\"} ;; *) return 1 ;; esac
+  value=${rest%%\"*}
+  case $value in '' | . | .. | *[!A-Za-z0-9._-]*) return 1 ;; esac
+  [ "${#value}" -le 128 ]
+}
+field hook_event_name && [ "$value" = "$step" ] || fallback "$@"
+field session_id || fallback "$@"
+dir=$fast/$2/$value
+
+# The ticket: written by the last Node step of this agent session while its turn is open.
+# Lines: format, the open turn's assistant message, workspace, store, the workspace's turn
+# lock, the size of the store's index; then the conditions the ignore rules and the
+# configuration were read under (src/session/fast-steps.ts, writeStepTicket).
+# Each `same` file is compared in the background, beside git's scan below.
+[ -f "$dir/ticket" ] || fallback "$@"
+n=0
+include=
+checks=
+while IFS= read -r line; do
+  n=$((n + 1))
+  case $n in
+    1) [ "$line" = "snapline-step-ticket 1" ] || fallback "$@" ;;
+    2) assistant=$line ;;
+    3) worktree=$line ;;
+    4) store=$line ;;
+    5) turnlock=$line ;;
+    6) isize=$line ;;
+    *)
+      case $line in
+        'same '*)
+          rest=${line#same }
+          cmp -s "${rest#* }" "$dir/${rest%% *}" &
+          checks="$checks $!"
+          ;;
+        'absent '*) [ ! -e "${line#absent }" ] || fallback "$@" ;;
+        'env '*)
+          [ -n "${SNAPLINE_CONFIG_CONTENT-}" ] || fallback "$@"
+          printf '%s' "$SNAPLINE_CONFIG_CONTENT" | cmp -s - "$dir/${line#env }" &
+          checks="$checks $!"
+          ;;
+        noenv) [ -z "${SNAPLINE_CONFIG_CONTENT-}" ] || fallback "$@" ;;
+        'include '*) include=$dir/${line#include } ;;
+        *) fallback "$@" ;;
+      esac
+      ;;
+  esac
+done < "$dir/ticket"
+[ "$n" -ge 6 ] || fallback "$@"
+case $isize in '' | *[!0-9]*) fallback "$@" ;; esac
+[ "$isize" -ge 32 ] || fallback "$@"
+case $assistant in msg_*[!A-Za-z0-9_]* | '') fallback "$@" ;; msg_*) ;; *) fallback "$@" ;; esac
+[ -d "$worktree" ] || fallback "$@"
+
+# Someone is recording, restoring or snapshotting this workspace: Node waits for them.
+[ ! -e "$turnlock" ] && [ ! -e "$store/snapline.lock" ] && [ ! -e "$store/restore-journal" ] || fallback "$@"
+
+# The snapshot store's scan (src/snapshot/track.ts, scanChanges), in the same repository.
+unset GIT_DIR GIT_WORK_TREE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_COMMON_DIR GIT_NAMESPACE GIT_PREFIX
+GIT_INDEX_FILE=$store/index
+GIT_TERMINAL_PROMPT=0
+export GIT_INDEX_FILE GIT_TERMINAL_PROMPT
+git -C "$worktree" --git-dir="$store" --work-tree="$worktree" ls-files -z -o --exclude-standard > "$tmp.o" 2>/dev/null &
+untracked=$!
+# (Without git's preload threads: the two already run side by side, and on a small, busy
+# machine the threads only contend — measured: docs/agents.md. The answer is the same.)
+git -C "$worktree" --git-dir="$store" --work-tree="$worktree" -c core.preloadIndex=false diff-files -z --name-only > "$tmp.m" 2>/dev/null &
+modified=$!
+included=0
+if [ -n "$include" ]; then
+  git -C "$worktree" --git-dir="$store" --work-tree="$worktree" ls-files -z -o -i --exclude-from="$include" > "$tmp.i" 2>/dev/null || included=1
+  [ ! -s "$tmp.i" ] || included=1
+fi
+for pid in $untracked $modified $checks; do wait "$pid" || fallback "$@"; done
+[ "$included" = 0 ] && [ -f "$tmp.o" ] && [ ! -s "$tmp.o" ] && [ -f "$tmp.m" ] && [ ! -s "$tmp.m" ] || fallback "$@"
+# Nobody started on the workspace meanwhile, and the index git compared with is the one the
+# open step's snapshot was read from: same size, same last 32 bytes (git's checksum of all the
+# rest). Checked after the scan: an index rewritten since can never be byte for byte the old one.
+[ ! -e "$turnlock" ] && [ ! -e "$store/snapline.lock" ] || fallback "$@"
+cmp -s "$store/index" "$dir/index-tail" "$((isize - 32))" 0 || fallback "$@"
+
+# Nothing changed: leave the event for Node, in a file of its own (noclobber: an entry of the
+# same name is never replaced). Its time (mtime) is now, after the check. The files in tmp/ are
+# removed in the background (the agent waits for this process, not for that).
+[ -d "$dir/pending" ] || fallback "$@"
+set -C
+printf '%s\n' "$event" > "$dir/pending/$assistant.$$" 2>/dev/null || fallback "$@"
+rm -f "$tmp" "$tmp.o" "$tmp.m" "$tmp.i" < /dev/null > /dev/null 2>&1 &
+exit 0

@@ -1,0 +1,171 @@
+/**
+ * The no-change step without Node. An agent's step hook runs `src/agents/step-hook.sh` (POSIX
+ * sh), which answers a step that changed nothing by itself: it needs to know, without SQLite
+ * or the configuration, what the open step's snapshot was read from. That is the **ticket**
+ * this module writes after each begin and step of an agent session (under the turn lock) and
+ * withdraws when the turn ends. The script leaves each step it answered as a **pending** file
+ * (the agent's event as it came, its mtime the time of the check), which the next turn API
+ * call of the session records — as the tool part a Node step would have stored, at that time.
+ *
+ * Layout, under `<dataDir>/fast-steps/`:
+ *   `tmp/`                           the script's copies of an event while it checks (removed by it, or here after 10 minutes)
+ *   `<agent>/<agent session>/ticket`  see writeStepTicket
+ *   `<agent>/<agent session>/pending/<assistant message id>.<pid>`  one answered step each
+ */
+import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { configFiles, dataDir, type Config } from '../config.js';
+import { LOCK_NAME } from '../snapshot/lock.js';
+import type { TrackResult } from '../snapshot/track.js';
+import { turnLockDir } from './lock.js';
+
+/** First line of a ticket; the script refuses any other. */
+const TICKET_VERSION = 'snapline-step-ticket 1';
+/** The script keeps events up to this size (larger ones go to Node). */
+export const MAX_PENDING_BYTES = 64 * 1024;
+/** An entry that does not parse yet may be one the script is writing this long after its mtime. */
+const WRITING_MS = 10_000;
+/** A copy of an event the script left behind (killed mid-check) is removed after this long. */
+const STALE_TMP_MS = 10 * 60 * 1000;
+/** Agent session ids the script accepts (it must not build a path from anything else). */
+const SAFE_KEY = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** The directory of an agent session's ticket and pending steps, or undefined for an id the script would not accept. */
+export function fastStepDir(agent: string, agentSession: string): string | undefined {
+  if (!SAFE_KEY.test(agent) || !SAFE_KEY.test(agentSession) || agentSession === '.' || agentSession === '..') return undefined;
+  return join(dataDir(), 'fast-steps', agent, agentSession);
+}
+
+export interface TicketInput {
+  agent: string;
+  agentSession: string;
+  /** The open turn's assistant message. */
+  assistantID: string;
+  worktree: string;
+  /** The snapshot the open step starts from, as track returned it. */
+  snap: TrackResult;
+  /** The configuration the snapshot was taken under. */
+  config: Config;
+}
+
+/**
+ * Writes the ticket for the open step of an agent session. Lines: the format, the assistant
+ * message, the workspace, the store, the workspace's turn lock file, the size of the store's
+ * index the snapshot was read from; then conditions:
+ * `same COPY PATH` (the file still has the content saved as COPY), `absent PATH`, `env COPY` /
+ * `noenv` (SNAPLINE_CONFIG_CONTENT), `include FILE` (snapshot.include patterns, for
+ * `ls-files -o -i --exclude-from`). `index-tail` holds the last 32 bytes of that index (git's
+ * checksum of the rest). Where the script could not check something
+ * exactly (a path with a newline, an include pattern a file would read differently), no
+ * ticket is written and every step goes to Node. Never throws: without a ticket, steps go to Node.
+ */
+export async function writeStepTicket(t: TicketInput): Promise<void> {
+  const dir = fastStepDir(t.agent, t.agentSession);
+  if (!dir) return;
+  try {
+    const basis = t.snap.basis;
+    const index = basis && /^(\d+):([0-9a-f]{64})$/.exec(basis.index);
+    if (!basis || !index) return await dropStepTicket(t.agent, t.agentSession);
+    const lines = [TICKET_VERSION, t.assistantID, t.worktree, basis.store, join(turnLockDir(t.worktree), LOCK_NAME), index[1]!];
+    const copies: [string, Buffer | string][] = [];
+    const same = async (path: string): Promise<boolean> => {
+      const content = await readFile(path).catch(() => undefined);
+      if (content === undefined) {
+        lines.push(`absent ${path}`);
+        return false;
+      }
+      const copy = `c${copies.length}`;
+      copies.push([copy, content]);
+      lines.push(`same ${copy} ${path}`);
+      return true;
+    };
+    const env = process.env.SNAPLINE_CONFIG_CONTENT;
+    if (env) {
+      copies.push(['c-env', env]);
+      lines.push('env c-env');
+    } else {
+      lines.push('noenv');
+      for (const file of configFiles(t.worktree)) if (await same(file)) break;
+    }
+    await same(basis.excludeFrom);
+    const include = t.config.snapshot.include;
+    if (include.length) {
+      // A pattern git would read differently from a file than from --exclude=: no ticket.
+      if (include.some((p) => /[\r\n]|^#|\s$/.test(p))) return await dropStepTicket(t.agent, t.agentSession);
+      copies.push(['include', include.join('\n') + '\n']);
+      lines.push('include include');
+    }
+    if (lines.some((l) => /[\r\n]/.test(l) || l !== l.trim())) return await dropStepTicket(t.agent, t.agentSession);
+    copies.push(['index-tail', Buffer.from(index[2]!, 'hex')]);
+    await mkdir(join(dir, 'pending'), { recursive: true });
+    await mkdir(join(dataDir(), 'fast-steps', 'tmp'), { recursive: true });
+    // Each file written aside and renamed: the script reads whole files, old or new.
+    for (const [name, content] of copies) await replaceFile(join(dir, name), content);
+    await replaceFile(join(dir, 'ticket'), lines.join('\n') + '\n');
+    await cleanStaleTmp();
+  } catch {
+    await dropStepTicket(t.agent, t.agentSession);
+  }
+}
+
+/** Withdraws the ticket (the turn ends): from now on the script sends every step to Node. */
+export async function dropStepTicket(agent: string, agentSession: string): Promise<void> {
+  const dir = fastStepDir(agent, agentSession);
+  if (dir) await rm(join(dir, 'ticket'), { force: true }).catch(() => undefined);
+}
+
+/** A step the script answered: the agent's event, when it was checked, and the turn it belongs to. */
+export interface PendingStep {
+  assistantID: string;
+  /** When the script found the workspace unchanged (ms since the epoch). */
+  time: number;
+  /** The agent's event (undefined when the file does not hold a JSON object). */
+  event?: Record<string, unknown>;
+  /** Removes the file once the step is recorded. */
+  done(): Promise<void>;
+}
+
+/** The pending steps of an agent session, oldest first. */
+export async function pendingSteps(agent: string, agentSession: string): Promise<PendingStep[]> {
+  const dir = fastStepDir(agent, agentSession);
+  if (!dir) return [];
+  const pending = join(dir, 'pending');
+  const names = await readdir(pending).catch(() => [] as string[]);
+  const steps: (PendingStep & { name: string })[] = [];
+  for (const name of names) {
+    const m = /^(msg_[A-Za-z0-9_]+)\.[0-9]+$/.exec(name);
+    if (!m) continue;
+    const file = join(pending, name);
+    const st = await stat(file).catch(() => undefined);
+    if (!st?.isFile()) continue;
+    let event: Record<string, unknown> | undefined;
+    if (st.size <= MAX_PENDING_BYTES + 1) {
+      try {
+        const v: unknown = JSON.parse(await readFile(file, 'utf8'));
+        if (typeof v === 'object' && v !== null && !Array.isArray(v)) event = v as Record<string, unknown>;
+      } catch {
+        // The script writes an entry in place: one being written right now is left for the next reader.
+        if (Date.now() - st.mtimeMs < WRITING_MS) continue;
+      }
+    }
+    steps.push({ name, assistantID: m[1]!, time: st.mtimeMs, event, done: () => unlink(file).catch(() => undefined) });
+  }
+  return steps.sort((a, b) => a.time - b.time || (a.name < b.name ? -1 : 1));
+}
+
+async function replaceFile(file: string, content: Buffer | string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, content);
+  await rename(tmp, file);
+}
+
+/** Removes copies of events the script left behind when it was killed mid-check. */
+async function cleanStaleTmp(): Promise<void> {
+  const tmp = join(dataDir(), 'fast-steps', 'tmp');
+  const now = Date.now();
+  for (const name of await readdir(tmp).catch(() => [] as string[])) {
+    const file = join(tmp, name);
+    const st = await stat(file).catch(() => undefined);
+    if (st && now - st.mtimeMs > STALE_TMP_MS) await rm(file, { force: true });
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * The step hook script (src/agents/step-hook.sh): a no-change step answered without Node must
+ * record what a Node step records, and every change — or anything the script cannot be sure
+ * of — must go to Node and be snapshotted.
+ */
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { hookCommand } from '../src/agents/install.js';
+import { CLI } from './helpers/repo.js';
+import { sessionFixture } from './session-helpers.js';
+
+type Fixture = ReturnType<typeof sessionFixture>;
+
+/** The command `hooks install claude` writes for PostToolUse, run as Claude Code runs it (sh -c). */
+const STEP_COMMAND = hookCommand('claude', process.execPath, CLI, true);
+
+function run(f: Fixture, command: string, event: object, env: NodeJS.ProcessEnv = f.env) {
+  const r = spawnSync('/bin/sh', ['-c', command], { cwd: f.dir, env, input: JSON.stringify(event), encoding: 'utf8' });
+  assert.deepEqual([r.status, r.stdout, r.stderr], [0, '', ''], 'a hook exits 0 and prints nothing');
+}
+
+const base = (f: Fixture, session = 's1') => ({ session_id: session, transcript_path: '/tmp/t.jsonl', cwd: f.dir, permission_mode: 'default' });
+const begin = (f: Fixture, env?: NodeJS.ProcessEnv) => run(f, hookCommand('claude', process.execPath, CLI), { ...base(f), hook_event_name: 'UserPromptSubmit', prompt: 'go' }, env);
+const step = (f: Fixture, command: string, env?: NodeJS.ProcessEnv) => run(f, STEP_COMMAND, { ...base(f), hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command }, tool_response: { stdout: 'ok', stderr: '' } }, env);
+const end = (f: Fixture, env?: NodeJS.ProcessEnv) => run(f, hookCommand('claude', process.execPath, CLI), { ...base(f), hook_event_name: 'Stop', stop_hook_active: false }, env);
+
+/**
+ * Gives a file an mtime an hour back. A file written in the same second as the snapshot that
+ * recorded it is "racily clean" to git: its index entry is smudged and every scan lists it until
+ * a later snapshot rewrites the index, so those steps go to Node — correct, but not what a test
+ * of the script's answer wants.
+ */
+function aged(path: string): void {
+  const old = new Date(Date.now() - 3600_000);
+  utimesSync(path, old, old);
+}
+
+/** Steps the script answered and left for Node. */
+function pending(f: Fixture, session = 's1'): string[] {
+  const dir = join(f.home, 'fast-steps', 'claude', session, 'pending');
+  return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+interface Part {
+  id: string;
+  type: string;
+  snapshot: string | null;
+  tool: string | null;
+  input: string | null;
+  start: number | null;
+}
+
+function parts(f: Fixture): Part[] {
+  return f.db<Part>(
+    `SELECT id, json_extract(data, '$.type') AS type, json_extract(data, '$.snapshot') AS snapshot, json_extract(data, '$.tool') AS tool, json_extract(data, '$.state.input') AS input, json_extract(data, '$.state.time.start') AS start
+     FROM part WHERE message_id IN (SELECT id FROM message WHERE json_extract(data, '$.role') = 'assistant') ORDER BY id`,
+  );
+}
+
+/** Parts with snapshots named by order of appearance (two fixtures' trees differ only in name). */
+function shape(ps: Part[]): string[] {
+  const names = new Map<string, string>();
+  return ps.map((p) => [p.type, p.snapshot ? names.get(p.snapshot) ?? (names.set(p.snapshot, `T${names.size}`), names.get(p.snapshot)) : '', p.tool ?? '', p.input ?? ''].join(' '));
+}
+
+test('no-change steps answered by the step hook script record the same parts as steps through Node, in order, at the time they happened', () => {
+  const fast = sessionFixture();
+  const slow = sessionFixture();
+  try {
+    const noFast = { ...slow.env, SNAPLINE_FAST_STEP: '0' };
+    const script = (f: Fixture, env: NodeJS.ProcessEnv, isFast: boolean) => {
+      writeFileSync(join(f.dir, 'a.txt'), 'a\n');
+      aged(join(f.dir, 'a.txt'));
+      begin(f, env);
+      step(f, 'cat a.txt', env);
+      step(f, 'ls', env);
+      if (isFast) assert.equal(pending(f).length, 2, 'two no-change steps left for Node');
+      writeFileSync(join(f.dir, 'a.txt'), 'a\nb\n');
+      aged(join(f.dir, 'a.txt'));
+      step(f, 'echo b >> a.txt', env);
+      step(f, 'true', env);
+      end(f, env);
+    };
+    script(fast, fast.env, true);
+    script(slow, noFast, false);
+    assert.deepEqual(pending(fast), [], 'every answered step was recorded');
+    const fastParts = parts(fast);
+    assert.deepEqual(shape(fastParts), shape(parts(slow)));
+    assert.deepEqual(shape(fastParts), [
+      'step-start T0  ',
+      'tool  Bash {"command":"cat a.txt"}',
+      'tool  Bash {"command":"ls"}',
+      'tool  Bash {"command":"echo b >> a.txt"}',
+      'step-finish T1  ',
+      'step-start T1  ',
+      'tool  Bash {"command":"true"}',
+      'step-finish T1  ',
+      'patch   ',
+    ]);
+    // Recorded later, but at the time of the step: between the parts around it.
+    const times = fastParts.filter((p) => p.start !== null).map((p) => p.start!);
+    assert.deepEqual(times, [...times].sort((a, b) => a - b));
+    const bash = fastParts.filter((p) => p.tool === 'Bash');
+    assert.ok(bash[0]!.start! <= bash[1]!.start! && bash[1]!.start! <= bash[2]!.start!);
+    assert.match(fast.ok('session', 'show', fast.db<{ id: string }>('SELECT id FROM session')[0]!.id), /tool Bash: ls/);
+  } finally {
+    fast.cleanup();
+    slow.cleanup();
+  }
+});
+
+test('every change goes to Node and is snapshotted: same size and mtime, a new untracked file, a mode change, a deletion', () => {
+  const f = sessionFixture();
+  try {
+    const git = (...args: string[]) => spawnSync('git', ['--git-dir', f.storeGitDir(), ...args], { encoding: 'utf8' }).stdout;
+    // Not racily clean: for same.txt only the ctime tells the edit.
+    for (const [name, text] of [['same.txt', 'aaaa\n'], ['run.sh', 'echo hi\n'], ['gone.txt', 'bye\n']]) {
+      writeFileSync(join(f.dir, name!), text!);
+      aged(join(f.dir, name!));
+    }
+    begin(f);
+    step(f, 'true');
+    assert.equal(pending(f).length, 1, 'the script answers a step that changed nothing');
+    const snapshots = () => parts(f).filter((p) => p.type === 'step-start').map((p) => p.snapshot!);
+    const changes: [string, () => void, (tree: string) => void][] = [
+      [
+        'an edit keeping size and mtime',
+        () => {
+          const before = statSync(join(f.dir, 'same.txt'));
+          writeFileSync(join(f.dir, 'same.txt'), 'bbbb\n');
+          utimesSync(join(f.dir, 'same.txt'), before.atime, before.mtime);
+          assert.equal(statSync(join(f.dir, 'same.txt')).mtimeMs, before.mtimeMs);
+        },
+        (tree) => assert.equal(git('show', `${tree}:same.txt`), 'bbbb\n'),
+      ],
+      [
+        'a new untracked file',
+        () => {
+          writeFileSync(join(f.dir, 'new.txt'), 'new\n');
+          aged(join(f.dir, 'new.txt'));
+        },
+        (tree) => assert.equal(git('show', `${tree}:new.txt`), 'new\n'),
+      ],
+      ['a mode change', () => chmodSync(join(f.dir, 'run.sh'), 0o755), (tree) => assert.match(git('ls-tree', tree, 'run.sh'), /^100755 /)],
+      ['a deletion', () => rmSync(join(f.dir, 'gone.txt')), (tree) => assert.equal(git('ls-tree', tree, 'gone.txt'), '')],
+    ];
+    for (const [what, change, check] of changes) {
+      const before = snapshots();
+      change();
+      step(f, what);
+      assert.equal(pending(f).length, 0, `${what}: recorded by Node, not left pending`);
+      const after = snapshots();
+      assert.equal(after.length, before.length + 1, `${what}: a new step`);
+      assert.notEqual(after.at(-1), before.at(-1));
+      check(after.at(-1)!);
+      step(f, `${what}, again`);
+      assert.equal(pending(f).length, 1, `${what}: the next step, with nothing changed, is answered by the script`);
+    }
+    end(f);
+  } finally {
+    f.cleanup();
+  }
+});
+
+test('the script sends to Node whatever it cannot be sure of: changed ignore rules or configuration, a busy workspace, a turn that ended, an odd session id', () => {
+  const f = sessionFixture();
+  try {
+    for (const [name, text] of [['a.txt', 'a\n'], ['debug.log', 'ignored\n'], ['.gitignore', '*.log\n']]) {
+      writeFileSync(join(f.dir, name!), text!);
+      aged(join(f.dir, name!));
+    }
+    begin(f);
+    const toolParts = () => parts(f).filter((p) => p.type === 'tool').length;
+    const expectNode = (what: string, env?: NodeJS.ProcessEnv) => {
+      const before = toolParts() + pending(f).length; // Node records the pending ones first
+      step(f, what, env);
+      assert.equal(pending(f).length, 0, `${what}: not answered by the script`);
+      assert.equal(toolParts(), before + 1, `${what}: recorded by Node`);
+    };
+    step(f, 'baseline');
+    assert.equal(pending(f).length, 1);
+    // A config file appears (snapshot.ignore): Node reads it.
+    writeFileSync(join(f.dir, 'snapline.json'), JSON.stringify({ snapshot: { ignore: ['a.txt'] } }));
+    aged(join(f.dir, 'snapline.json'));
+    expectNode('config appeared');
+    step(f, 'config unchanged');
+    assert.equal(pending(f).length, 1, 'the new ticket holds the new configuration');
+    // The user's exclude file changes.
+    mkdirSync(join(f.dir, '.git', 'info'), { recursive: true });
+    writeFileSync(join(f.dir, '.git', 'info', 'exclude'), 'other\n');
+    expectNode('exclude changed');
+    // SNAPLINE_CONFIG_CONTENT set where it was not.
+    expectNode('config variable', { ...f.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ hooks: { waitMs: 4000 } }) });
+    // Someone holds the workspace's turn lock (a revert, another turn): Node waits for it.
+    const locks = join(f.home, 'locks');
+    const lockDir = join(locks, readdirSync(locks)[0]!);
+    writeFileSync(join(lockDir, 'snapline.lock'), JSON.stringify({ pid: 999999, hostname: 'elsewhere', started: Date.now() }));
+    const r = spawnSync('/bin/sh', ['-c', STEP_COMMAND], { cwd: f.dir, env: { ...f.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ hooks: { waitMs: 200 } }) }, input: JSON.stringify({ ...base(f), hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'busy' } }), encoding: 'utf8' });
+    assert.equal(r.status, 0);
+    assert.match(r.stderr, /busy/, 'Node waited at most hooks.waitMs and said so');
+    assert.equal(pending(f).length, 0);
+    rmSync(join(lockDir, 'snapline.lock'));
+    // An event over 64 KiB (a Write of a big file) reaches Node whole.
+    const before = toolParts() + pending(f).length;
+    run(f, STEP_COMMAND, { ...base(f), hook_event_name: 'PostToolUse', tool_name: 'Write', tool_input: { file_path: 'big.txt', content: 'z\n'.repeat(1 << 20) } });
+    assert.equal(pending(f).length, 0);
+    assert.equal(toolParts(), before + 1, 'the big event was recorded by Node');
+    // An id the script will not build a path from.
+    run(f, STEP_COMMAND, { ...base(f, 'a b'), hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: {} });
+    assert.equal(pending(f, 'a b').length, 0);
+    // After the end, no ticket: a late step goes to Node (which finds no open turn).
+    end(f);
+    assert.ok(!existsSync(join(f.home, 'fast-steps', 'claude', 's1', 'ticket')));
+    step(f, 'after the end');
+    assert.equal(pending(f).length, 0);
+  } finally {
+    f.cleanup();
+  }
+});
