@@ -20,8 +20,12 @@ export interface SessionInfo {
   time: { created: number; updated: number };
   summary: { additions: number; deletions: number; files: number };
   revert?: RevertState;
-  /** The process running a turn of this session, if it is still alive. */
-  busy?: { pid: number; host: string };
+  /**
+   * Who is running a turn of this session: a live process (`run`), or a turn opened by `turn
+   * begin` (hooks) and not yet ended — `turn` is its assistant message, `pid` the last process
+   * that called for it — while it has had a call within OPEN_TURN_IDLE_MS.
+   */
+  busy?: { pid: number; host: string; turn?: string };
   /** The agent program recording into this session, and its own session id (hooks, `turn begin`). */
   agent?: { name: string; session?: string };
 }
@@ -72,7 +76,7 @@ export function createSession(db: Database, opts: { projectID: string; directory
 }
 
 /**
- * The session columns SessionInfo is read from, in toSession's order. The six that are rarely set
+ * The session columns SessionInfo is read from, in toSession's order. The seven that are rarely set
  * come folded into one JSON array (NULL when all are): a listing of 10,000 sessions reads 12
  * cells a row instead of 17. `revert` goes in as text, so a row edited into bad JSON still
  * reads as CorruptRow.
@@ -81,7 +85,7 @@ function sessionColumns(db: Database): string {
   const [array, revert] = db.dialect === 'sqlite' ? ['json_array', 'revert'] : ['json_build_array', 'revert::text'];
   return `id, project_id, slug, title, directory, version, time_created, time_updated, summary_additions, summary_deletions, summary_files,
     CASE WHEN parent_id IS NULL AND revert IS NULL AND busy_pid IS NULL AND agent IS NULL THEN NULL
-      ELSE ${array}(parent_id, ${revert}, busy_pid, busy_host, agent, agent_session) END`;
+      ELSE ${array}(parent_id, ${revert}, busy_pid, busy_host, agent, agent_session, busy_turn) END`;
 }
 
 /** The sessions a query (`SELECT <sessionColumns> FROM session …`) finds. */
@@ -108,12 +112,15 @@ function toSession(r: unknown[]): SessionInfo {
     summary: { additions: additions ?? 0, deletions: deletions ?? 0, files: files ?? 0 },
   };
   if (extra === null) return s;
-  const [parentID, revertText, busyPid, busyHost, agent, agentSession] = JSON.parse(extra) as [string | null, string | null, number | null, string | null, string | null, string | null];
+  const [parentID, revertText, busyPid, busyHost, agent, agentSession, busyTurn] = JSON.parse(extra) as [string | null, string | null, number | null, string | null, string | null, string | null, string | null];
   if (parentID) s.parentID = parentID;
   if (agent) s.agent = agentSession ? { name: agent, session: agentSession } : { name: agent };
   const revert = parseRevert(id, revertText);
   if (revert) s.revert = revert;
-  if (busyPid !== null && processAlive(busyPid, busyHost ?? '')) s.busy = { pid: busyPid, host: busyHost ?? '' };
+  if (busyPid === null) return s;
+  if (busyTurn) {
+    if (updated > Date.now() - OPEN_TURN_IDLE_MS) s.busy = { pid: busyPid, host: busyHost ?? '', turn: busyTurn };
+  } else if (processAlive(busyPid, busyHost ?? '')) s.busy = { pid: busyPid, host: busyHost ?? '' };
   return s;
 }
 
@@ -143,6 +150,11 @@ export function latestSession(db: Database, directory: string): SessionInfo | un
   return readSessions(db, 'WHERE directory = ? ORDER BY time_updated DESC, id LIMIT 1', directory)[0];
 }
 
+/** Sessions of a project updated at `since` or later, most recently updated first, at most `limit`. */
+export function recentProjectSessions(db: Database, projectId: string, since: number, limit: number): SessionInfo[] {
+  return readSessions(db, 'WHERE project_id = ? AND time_updated >= ? ORDER BY time_updated DESC, id LIMIT ?', projectId, since, limit);
+}
+
 /** Total number of sessions (for paging). */
 export function countSessions(db: Database): number {
   return (db.prepare('SELECT COUNT(*) AS n FROM session').get() as { n: number }).n;
@@ -159,12 +171,65 @@ const NO_LIMIT = Number.MAX_SAFE_INTEGER;
  */
 export function markBusy(db: Database, id: string): void {
   db.transaction(() => {
-    if (db.dialect === 'postgres') db.prepare('SELECT id FROM session WHERE id = ? FOR UPDATE').get(id);
+    lockSession(db, id);
     assertNotBusy(getSession(db, id));
-    db.prepare('UPDATE session SET busy_pid = ?, busy_host = ? WHERE id = ?').run(process.pid, hostname(), id);
-    const last = db.prepare('SELECT id FROM message WHERE session_id = ? ORDER BY id DESC LIMIT 1').pluck().get(id);
-    if (typeof last === 'string') advanceClock(last);
+    db.prepare('UPDATE session SET busy_pid = ?, busy_host = ?, busy_turn = NULL WHERE id = ?').run(process.pid, hostname(), id);
+    advancePastSession(db, id);
   });
+}
+
+/** Ids made from here on sort after the session's last message (whatever this machine's clock says). */
+function advancePastSession(db: Database, id: string): void {
+  const last = db.prepare('SELECT id FROM message WHERE session_id = ? ORDER BY id DESC LIMIT 1').pluck().get(id);
+  if (typeof last === 'string') advanceClock(last);
+}
+
+/**
+ * How long a turn opened on another machine (`turn begin`, hooks) holds its session without any
+ * call (begin, step, end) before a `turn begin` here may take the session over — its agent or
+ * machine is taken to be gone; that turn is then marked interrupted.
+ */
+export const OPEN_TURN_IDLE_MS = 60 * 60_000;
+
+/**
+ * Takes the session for a call of the turn API (begin, step, end), each its own process: the
+ * mark belongs to this host's open turn (setBusyTurn names it), not to a process. SessionBusy
+ * while a live `run` (any machine) or an open turn of another machine with a call within
+ * OPEN_TURN_IDLE_MS holds the session; an idle one of another machine is taken over (that turn
+ * marked interrupted: its machine's workspace is not here to snapshot). This host's own open
+ * turn keeps the mark; turns left open here follow the left-open rules (the next begin closes
+ * them). Locks the row like markBusy, and restarts the idle clock.
+ */
+export function markTurn(db: Database, id: string): void {
+  db.transaction(() => {
+    lockSession(db, id);
+    const s = getSession(db, id);
+    const here = hostname();
+    assertNotBusy(s);
+    const held = db.prepare('SELECT busy_host, busy_turn FROM session WHERE id = ?').get(id) as { busy_host: string | null; busy_turn: string | null };
+    if (held.busy_turn && held.busy_host !== here && !s.busy) {
+      const message = `the turn was left open on ${held.busy_host} with no call for ${OPEN_TURN_IDLE_MS / 60_000} minutes; ${here} took the session over`;
+      interruptMessages(db, id, message, held.busy_turn);
+    }
+    const turn = held.busy_host === here ? held.busy_turn : null;
+    db.prepare('UPDATE session SET busy_pid = ?, busy_host = ?, busy_turn = ?, time_updated = ? WHERE id = ?').run(process.pid, here, turn, Date.now(), id);
+    advancePastSession(db, id);
+  });
+}
+
+/** Names the open turn (its assistant message) that holds this host's mark on the session. */
+export function setBusyTurn(db: Database, id: string, turn: string): void {
+  db.prepare('UPDATE session SET busy_turn = ? WHERE id = ? AND busy_host = ?').run(turn, id, hostname());
+}
+
+/** Clears this host's turn mark (the turn ended, or its begin failed). */
+export function clearTurnMark(db: Database, id: string): void {
+  db.prepare('UPDATE session SET busy_pid = NULL, busy_host = NULL, busy_turn = NULL WHERE id = ? AND busy_host = ?').run(id, hostname());
+}
+
+/** Locks the session's row until the transaction ends (SQLite: its write transaction already does). */
+function lockSession(db: Database, id: string): void {
+  if (db.dialect === 'postgres') db.prepare('SELECT id FROM session WHERE id = ? FOR UPDATE').get(id);
 }
 
 /** Clears the running-turn mark set by markBusy. */
@@ -182,36 +247,47 @@ export const INTERRUPTED = 'interrupted';
  * maybe step-finish); the busy mark is cleared. Returns how many messages were marked.
  */
 export function markInterruptedTurns(db: Database): number {
-  const stale = (db.prepare('SELECT id, busy_pid, busy_host FROM session WHERE busy_pid IS NOT NULL').all() as { id: string; busy_pid: number; busy_host: string | null }[]).filter(
+  const stale = (db.prepare('SELECT id, busy_pid, busy_host FROM session WHERE busy_pid IS NOT NULL AND busy_turn IS NULL').all() as { id: string; busy_pid: number; busy_host: string | null }[]).filter(
     (r) => !processAlive(r.busy_pid, r.busy_host ?? ''),
   );
   let marked = 0;
   for (const r of stale) {
     db.transaction(() => {
       // Re-checked inside the write transaction: another process may have taken the session over.
-      const still = db.prepare('SELECT 1 FROM session WHERE id = ? AND busy_pid = ?').get(r.id, r.busy_pid);
+      const still = db.prepare('SELECT 1 FROM session WHERE id = ? AND busy_pid = ? AND busy_turn IS NULL').get(r.id, r.busy_pid);
       if (!still) return;
-      const now = Date.now();
-      const error = JSON.stringify({ name: INTERRUPTED, message: `snapline (pid ${r.busy_pid}) stopped before this turn was fully recorded; its parts hold what was captured` });
-      marked += db
-        .prepare(
-          `UPDATE message SET time_updated = ?, data = ${jsonSet(db, 'data', [
-            ['$.finish', jsonScalarParam(db, 'text')],
-            ['$.error', jsonParam(db)],
-            ['$.time.completed', jsonScalarParam(db, 'number')],
-          ])}
-           WHERE session_id = ? AND ${jsonText(db, 'data', '$.role')} = 'assistant' AND ${jsonText(db, 'data', '$.time.completed')} IS NULL`,
-        )
-        .run(now, 'error', error, now, r.id).changes;
+      marked += interruptMessages(db, r.id, `snapline (pid ${r.busy_pid}) stopped before this turn was fully recorded; its parts hold what was captured`);
       db.prepare('UPDATE session SET busy_pid = NULL, busy_host = NULL WHERE id = ? AND busy_pid = ?').run(r.id, r.busy_pid);
     });
   }
   return marked;
 }
 
-/** Refuses when a live process is running a turn of the session. */
+/** Marks the session's open assistant messages (or only `messageId`) interrupted, saying `message`; returns how many. */
+function interruptMessages(db: Database, sessionId: string, message: string, messageId?: string): number {
+  const now = Date.now();
+  const error = JSON.stringify({ name: INTERRUPTED, message });
+  return db
+    .prepare(
+      `UPDATE message SET time_updated = ?, data = ${jsonSet(db, 'data', [
+        ['$.finish', jsonScalarParam(db, 'text')],
+        ['$.error', jsonParam(db)],
+        ['$.time.completed', jsonScalarParam(db, 'number')],
+      ])}
+       WHERE session_id = ? AND ${messageId === undefined ? '' : 'id = ? AND '}${jsonText(db, 'data', '$.role')} = 'assistant' AND ${jsonText(db, 'data', '$.time.completed')} IS NULL`,
+    )
+    .run(now, 'error', error, now, sessionId, ...(messageId === undefined ? [] : [messageId])).changes;
+}
+
+/**
+ * Refuses when another process (`run`) or another machine's open turn is running a turn of the
+ * session. This host's open turns do not count: this host's turn lock orders its commands.
+ */
 export function assertNotBusy(s: SessionInfo): void {
-  if (s.busy && (s.busy.pid !== process.pid || s.busy.host !== hostname())) throw new SessionBusy(s.id, s.busy.pid, s.busy.host === hostname() ? undefined : s.busy.host);
+  if (!s.busy) return;
+  const here = s.busy.host === hostname();
+  if (here && (s.busy.turn !== undefined || s.busy.pid === process.pid)) return;
+  throw new SessionBusy(s.id, s.busy.pid, here ? undefined : s.busy.host, s.busy.turn === undefined ? undefined : OPEN_TURN_IDLE_MS / 60_000);
 }
 
 /** A pid on this host that still exists (a crashed turn must not leave its session busy forever). */
