@@ -258,4 +258,12 @@ export async function snapshotRemoteBench(): Promise<void> {
   }
   console.log(`\nsnapshots through a git remote — one turn of the report's workload, ${mib(sizes[0]! + sizes[1]! + sizes[2]!)} MiB of new objects (idle node ${mib(idle)} MiB; contract: idle + 64 MiB)`);
   printTable(rows);
+  // Where the peak is: each process's own peak (sending and receiving git side by side).
+  const byProcess: string[][] = [['process peaks (median of 3)', 'MiB each']];
+  for (const [name, ms] of samples) {
+    const labels = [...new Set(ms.flatMap((m) => [...m.peakByProcess.keys()]))].sort();
+    byProcess.push([name, labels.map((l) => `${l} ${mib(median(ms.map((m) => m.peakByProcess.get(l) ?? 0)))}`).join(', ')]);
+  }
+  console.log('');
+  printTable(byProcess);
 }

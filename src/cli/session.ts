@@ -87,11 +87,13 @@ unrevert  puts exactly the paths of the last revert back as they were before it.
           unrevert or diff, so it can be reverted like any turn; a turn whose changes cannot be
           known makes revert fail, naming it.
 delete    deletes the session's rows and releases its snapshots (gc may then prune them);
-          with snapshot.remote set, its refs on the remote go too
+          with snapshot.remote set, its refs on the remote go too (also from a machine
+          with no clone of the session's repository)
 
 Sessions recorded on another machine (a shared session database, snapshots through
-snapshot.remote — see 'snapline sync --help'): run from your clone of the same repository
-and name the session by id; diff --patch, revert and unrevert fetch the snapshots they need.
+snapshot.remote — see 'snapline sync --help'): run from your clone of the same repository;
+left out, SESSION is the latest of your clone's sessions and those recorded in other clones
+of it; diff --patch, revert and unrevert fetch the snapshots they need.
 
 With --format json, a failure is also printed on stdout as {"error": {"name", "message"}}.
 revert, unrevert and delete wait while another run, revert or delete holds the workspace,
