@@ -116,6 +116,7 @@ export function measureProcess(
         sum += rss;
         if (rss === 0) continue; // gone, or a zombie
         const name = processLabel(pid);
+        if (name === '?') continue; // exited between the two reads
         peakByProcess.set(name, Math.max(peakByProcess.get(name) ?? 0, rss));
       }
       peakTree = Math.max(peakTree, sum);
