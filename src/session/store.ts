@@ -140,9 +140,7 @@ export function listSessions(db: Database, opts: { directory?: string; limit?: n
   if (opts.search) conds.push(`title ${db.dialect === 'postgres' ? 'ILIKE' : 'LIKE'} @search ESCAPE '\\'`);
   const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
   const search = opts.search ? `%${opts.search.replace(/[\\%_]/g, (c) => '\\' + c)}%` : undefined;
-  // No LIMIT clause when all are wanted: PostgreSQL's planner then reads the id index in order.
-  const page = opts.limit !== undefined || opts.offset ? 'LIMIT @limit OFFSET @offset' : '';
-  return readSessions(db, `${where} ORDER BY id ${page}`, { directory: opts.directory, search, limit: opts.limit ?? NO_LIMIT, offset: opts.offset ?? 0 });
+  return readSessions(db, `${where} ORDER BY id LIMIT @limit OFFSET @offset`, { directory: opts.directory, search, limit: opts.limit ?? NO_LIMIT, offset: opts.offset ?? 0 });
 }
 
 /** The most recently updated session of a directory (`run --continue`). */
