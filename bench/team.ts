@@ -7,6 +7,7 @@
  * 2. `session list` over 10,000 sessions (CLI process, and the library call alone), PostgreSQL
  *    and SQLite, beside `git log` over 10,000 commits.
  * 3. Snapshots through a git remote: see snapshotRemoteBench.
+ * SNAPLINE_BENCH_TEAM=listing (or writers, remote; comma-separated) runs only those parts.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -93,6 +94,9 @@ function fillSessions(db: Database, dir: string): void {
     const put = db.prepare("INSERT INTO session (id, project_id, slug, directory, title, version, time_created, time_updated) VALUES (?, 'global', '', ?, ?, '0.1.0', ?, ?)");
     for (let i = 0; i < SESSIONS; i++) put.run(newId('session'), dir, `session ${i}`, now, now);
   });
+  // Table statistics, as autovacuum keeps them in any database that grew to 10,000 sessions
+  // (without them PostgreSQL's planner guesses a small table and sorts instead of reading the id index).
+  db.exec('ANALYZE');
 }
 
 function timeList(env: NodeJS.ProcessEnv, location: string, cwd: string): [number, number, number, number] {
@@ -163,15 +167,25 @@ async function listing(root: string, url: string): Promise<string[][]> {
   ];
 }
 
+/** The parts to run: all, or those named in SNAPLINE_BENCH_TEAM (comma-separated: writers, listing, remote). */
+function parts(): Set<string> {
+  const all = ['writers', 'listing', 'remote'];
+  const named = (process.env.SNAPLINE_BENCH_TEAM ?? '').split(',').filter(Boolean);
+  for (const n of named) if (!all.includes(n)) throw new Error(`SNAPLINE_BENCH_TEAM: unknown part '${n}' (have: ${all.join(', ')})`);
+  return new Set(named.length ? named : all);
+}
+
 export async function run(): Promise<void> {
+  const want = parts();
   const root = realpathSync(mkdtempSync(join(tmpdir(), 'snapline-bench-team-')));
   try {
     console.log(`\nteam (load average ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);
-    printTable([['writers', 'wall s', 'turns/s'], ...(await writers(root, freshDatabase()))]);
-    console.log('');
-    printTable([['listing (median of 3)', 'ms'], ...(await listing(root, freshDatabase()))]);
-    console.log('');
-    await snapshotRemoteBench();
+    if (want.has('writers')) printTable([['writers', 'wall s', 'turns/s'], ...(await writers(root, freshDatabase()))]);
+    if (want.has('listing')) {
+      console.log('');
+      printTable([['listing (median of 3)', 'ms'], ...(await listing(root, freshDatabase()))]);
+    }
+    if (want.has('remote')) await snapshotRemoteBench();
     console.log(`load average after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   } finally {
     try {
@@ -244,4 +258,12 @@ export async function snapshotRemoteBench(): Promise<void> {
   }
   console.log(`\nsnapshots through a git remote — one turn of the report's workload, ${mib(sizes[0]! + sizes[1]! + sizes[2]!)} MiB of new objects (idle node ${mib(idle)} MiB; contract: idle + 64 MiB)`);
   printTable(rows);
+  // Where the peak is: each process's own peak (sending and receiving git side by side).
+  const byProcess: string[][] = [['process peaks (median of 3)', 'MiB each']];
+  for (const [name, ms] of samples) {
+    const labels = [...new Set(ms.flatMap((m) => [...m.peakByProcess.keys()]))].sort();
+    byProcess.push([name, labels.map((l) => `${l} ${mib(median(ms.map((m) => m.peakByProcess.get(l) ?? 0)))}`).join(', ')]);
+  }
+  console.log('');
+  printTable(byProcess);
 }

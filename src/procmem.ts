@@ -8,6 +8,8 @@ export interface ProcessMeasurement {
   peakTreeRss: number;
   /** The child's own high-water mark (VmHWM). */
   peakMainRss: number;
+  /** Each kind of process's highest resident set size seen (by processLabel: "node", "git pack-objects", …). */
+  peakByProcess: Map<string, number>;
   status: number | null;
   /** Output, kept up to 4 MiB each. */
   stdout: string;
@@ -51,6 +53,28 @@ function cmdlineOf(pid: number): string {
 }
 
 /**
+ * A process's kind for per-process peaks: its program's name, and for git the subcommand
+ * (options such as `-c key=value` and `--git-dir DIR` skipped), e.g. "git index-pack".
+ */
+export function processLabel(pid: number): string {
+  const args = cmdlineOf(pid).split(' ').filter(Boolean);
+  const program = (args[0] ?? '?').split('/').pop()!;
+  if (program !== 'git') return program;
+  for (let i = 1; i < args.length; i++) {
+    if (['-c', '-C', '--git-dir', '--work-tree', '--namespace'].includes(args[i]!)) i++;
+    else if (!args[i]!.startsWith('-')) return `git ${args[i]}`;
+  }
+  return 'git';
+}
+
+/** Each process of the tree (minus excluded subtrees) with its resident memory now. */
+function treeProcesses(pid: number, exclude: string | undefined, out: [pid: number, rss: number][] = []): [number, number][] {
+  out.push([pid, rssOf(pid)]);
+  for (const c of childrenOf(pid)) if (!exclude || !cmdlineOf(c).includes(exclude)) treeProcesses(c, exclude, out);
+  return out;
+}
+
+/**
  * Resident memory of a process and all its descendants now. Subtrees whose command line
  * contains `exclude` are left out (the workload a `run --exec` starts is not snapline's memory).
  */
@@ -84,9 +108,18 @@ export function measureProcess(
     });
     let peakTree = 0;
     let peakMain = 0;
+    const peakByProcess = new Map<string, number>();
     const sample = () => {
       if (child.pid === undefined) return;
-      peakTree = Math.max(peakTree, treeRss(child.pid, opts.exclude));
+      let sum = 0;
+      for (const [pid, rss] of treeProcesses(child.pid, opts.exclude)) {
+        sum += rss;
+        if (rss === 0) continue; // gone, or a zombie
+        const name = processLabel(pid);
+        if (name === '?') continue; // exited between the two reads
+        peakByProcess.set(name, Math.max(peakByProcess.get(name) ?? 0, rss));
+      }
+      peakTree = Math.max(peakTree, sum);
       peakMain = Math.max(peakMain, hwmOf(child.pid));
     };
     const timer = setInterval(sample, opts.intervalMs ?? 5);
@@ -96,7 +129,7 @@ export function measureProcess(
     });
     child.on('exit', () => clearInterval(timer));
     child.on('close', (status) => {
-      resolve({ wallMs: performance.now() - start, peakTreeRss: Math.max(peakTree, peakMain), peakMainRss: peakMain, status, stdout: out, stderr: err });
+      resolve({ wallMs: performance.now() - start, peakTreeRss: Math.max(peakTree, peakMain), peakMainRss: peakMain, peakByProcess, status, stdout: out, stderr: err });
     });
   });
 }

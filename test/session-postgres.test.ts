@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { SCHEMA_VERSION } from '../src/session/db.js';
 import { numberPlaceholders } from '../src/session/sql.js';
 import { freshDatabase } from './helpers/postgres.js';
 import { CLI, tempRepo } from './helpers/repo.js';
@@ -68,7 +69,7 @@ test('12 processes opening one fresh database at once: the schema is made once, 
   try {
     const all = await Promise.all(Array.from({ length: 12 }, () => m.cliAsync('db', 'SELECT count(*) AS n FROM session')));
     for (const r of all) assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(m.db('SELECT version FROM snapline_schema'), [{ version: 3 }]);
+    assert.deepEqual(m.db('SELECT version FROM snapline_schema'), [{ version: SCHEMA_VERSION }]);
   } finally {
     m.cleanup();
   }
@@ -94,7 +95,7 @@ test('8 machines write turns into one fresh database at once: schema made once, 
     );
     const m0 = team[0]!;
     assert.equal(new Set(sessions).size, team.length);
-    assert.deepEqual(m0.db<{ version: number }>('SELECT version FROM snapline_schema'), [{ version: 3 }]);
+    assert.deepEqual(m0.db<{ version: number }>('SELECT version FROM snapline_schema'), [{ version: SCHEMA_VERSION }]);
     const ids = m0.db<{ id: string }>('SELECT id FROM message UNION ALL SELECT id FROM part UNION ALL SELECT id FROM session');
     assert.equal(new Set(ids.map((r) => r.id)).size, ids.length, 'ids unique');
     for (const [i, sid] of sessions.entries()) {

@@ -165,6 +165,36 @@ test('two machines: A records turns, B lists them, shows their patches, reverts 
   }
 });
 
+test("B's latest session is A's (same repository, recorded elsewhere); a machine with no clone deletes the session's remote refs", { timeout: 240_000 }, () => {
+  const t = team();
+  try {
+    const a = t.machine('a');
+    const sid = sessionOf(a.ok('run', 'first', '--format', 'json', '--exec', 'printf "two\\n" >> f.txt'));
+    const b = t.machine('b');
+    renameSync(a.dir, `${a.dir}.away`);
+    // No session id: B's clone has no session of its own, so the latest is A's, mapped here.
+    assert.match(b.ok('session', 'show'), new RegExp(`^${sid}  `));
+    assert.match(b.ok('session', 'diff', '--patch'), /\+two/);
+    assert.equal((JSON.parse(b.ok('export')) as { info: { id: string } }).info.id, sid);
+    // Once B records a session of its own, that one is the latest here.
+    const mine = sessionOf(b.ok('run', 'mine', '--format', 'json', '--exec', 'printf "b\\n" > b.txt'));
+    assert.match(b.ok('session', 'show'), new RegExp(`^${mine}  `));
+    assert.equal(refs(t.snaps, `refs/snapline/${sid}/`).size, 1);
+
+    // D has no clone of the repository at all: deleting A's session still deletes its remote refs.
+    const d = t.machine('d');
+    const outside = join(t.root, 'not-a-repo');
+    mkdirSync(outside);
+    const r = spawnSync(process.execPath, [CLI, 'session', 'delete', sid], { cwd: outside, env: d.env, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(refs(t.snaps, `refs/snapline/${sid}/`).size, 0);
+    assert.equal(refs(t.snaps, `refs/snapline/${mine}/`).size, 1, "B's session keeps its refs");
+    renameSync(`${a.dir}.away`, a.dir);
+  } finally {
+    t.cleanup();
+  }
+});
+
 test('an unreachable remote never fails a turn: one warning, snapshots pending until `sync --push`', { timeout: 120_000 }, () => {
   const t = team();
   try {

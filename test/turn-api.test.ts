@@ -2,6 +2,7 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CLI } from './helpers/repo.js';
@@ -116,6 +117,56 @@ test('a turn left open (its agent crashed) is closed as interrupted by the next 
     assert.deepEqual(gitNumstat(f, crashed.snapshot, closing[1]!.snapshot!), [{ file: 'a.txt', additions: 2, deletions: 0 }]);
     const summary = json<{ total: { additions: number } }>(f.db<{ s: string }>(`SELECT json_extract(data, '$.summary') AS s FROM message WHERE id = '${crashed.messageID}'`)[0]!.s);
     assert.equal(summary.total.additions, 2);
+  } finally {
+    f.cleanup();
+  }
+});
+
+test('an open turn holds its session across processes; another machine cannot begin, step, end, hook or revert it until it ends or sits idle an hour', () => {
+  const f = sessionFixture();
+  try {
+    type Mark = { busy_pid: number | null; busy_host: string | null; busy_turn: string | null };
+    const mark = (sid: string) => f.db<Mark>(`SELECT busy_pid, busy_host, busy_turn FROM session WHERE id = '${sid}'`)[0]!;
+    const userTurns = () => f.db<{ n: number }>("SELECT COUNT(*) AS n FROM message WHERE json_extract(data, '$.role') = 'user'")[0]!.n;
+    writeFileSync(join(f.dir, 'a.txt'), 'a\n');
+    const begin = json<{ sessionID: string; assistantID: string }>(f.ok('turn', 'begin', 'first', '--dir', f.dir, '--agent', 'claude', '--agent-session', 'k', '--format', 'json'));
+    const sid = begin.sessionID;
+    // The mark is the open turn's, not the exited begin process's: a writer opening the database
+    // (which marks dead processes' turns interrupted) leaves it, and the step goes on.
+    f.ok('session', 'list');
+    assert.deepEqual({ ...mark(sid), busy_pid: 0 }, { busy_pid: 0, busy_host: hostname(), busy_turn: begin.assistantID });
+    assert.match(f.ok('session', 'list'), /\[running\]/);
+    appendFileSync(join(f.dir, 'a.txt'), 'b\n');
+    f.ok('turn', 'step', '--agent', 'claude', '--agent-session', 'k', '--tool', 'Bash');
+    assert.equal(mark(sid).busy_turn, begin.assistantID);
+    f.ok('turn', 'end', '--agent', 'claude', '--agent-session', 'k');
+    assert.deepEqual(mark(sid), { busy_pid: null, busy_host: null, busy_turn: null });
+
+    // The next turn is opened on another machine sharing the database (its host name written in).
+    const there = json<{ assistantID: string }>(f.ok('turn', 'begin', 'second', '--agent', 'claude', '--agent-session', 'k', '--format', 'json'));
+    f.ok('db', '--write', `UPDATE session SET busy_host = 'build-box-2' WHERE id = '${sid}'`);
+    const before = userTurns();
+    const busy = new RegExp(`session ${sid} is running a turn on build-box-2 \\(pid \\d+\\)`);
+    for (const args of [['turn', 'begin', 'third', '--agent', 'claude', '--agent-session', 'k'], ['turn', 'step', '--session', sid], ['turn', 'end', '--session', sid], ['session', 'revert', sid, '--message', '1']]) {
+      assert.match(oneLineError(f.cli(...args)), busy, args.join(' '));
+    }
+    const hooked = hook(f, 'claude', { session_id: 'k', cwd: f.dir, hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'true' } });
+    assert.equal(hooked.status, 0);
+    assert.match(hooked.stderr, busy);
+    assert.equal(hooked.stderr.trim().split('\n').length, 1);
+    assert.equal(userTurns(), before, 'nothing recorded while the other machine holds the session');
+    assert.deepEqual({ ...mark(sid), busy_pid: 0 }, { busy_pid: 0, busy_host: 'build-box-2', busy_turn: there.assistantID });
+
+    // An hour without a call there: the next begin here takes the session over, that turn interrupted.
+    f.ok('db', '--write', `UPDATE session SET time_updated = time_updated - 3600001 WHERE id = '${sid}'`);
+    assert.doesNotMatch(f.ok('session', 'list'), /\[running\]/);
+    const taken = json<{ assistantID: string }>(f.ok('turn', 'begin', 'third', '--agent', 'claude', '--agent-session', 'k', '--format', 'json'));
+    const left = json<{ finish: string; error: { name: string; message: string } }>(f.db<{ data: string }>(`SELECT data FROM message WHERE id = '${there.assistantID}'`)[0]!.data);
+    assert.equal(left.finish, 'error');
+    assert.equal(left.error.name, 'interrupted');
+    assert.match(left.error.message, /left open on build-box-2/);
+    assert.deepEqual({ ...mark(sid), busy_pid: 0 }, { busy_pid: 0, busy_host: hostname(), busy_turn: taken.assistantID });
+    f.ok('turn', 'end', '--session', sid);
   } finally {
     f.cleanup();
   }

@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { UsageError } from '../errors.js';
 import { resolveWorkspace } from '../snapshot/index.js';
-import { exportSessionJson, latestSession, openDatabase, UnknownSession } from '../session/index.js';
+import { exportSessionJson, latestSessionHere, openDatabase, UnknownSession } from '../session/index.js';
 import { parse, write, type Command } from './command.js';
 
 const help = `snapline export — a session as OpenCode's export JSON ('opencode import FILE' reads it)
@@ -33,7 +33,7 @@ const command: Command = {
       let id = positionals[0];
       if (id === undefined) {
         const workspace = await resolveWorkspace(process.cwd());
-        const latest = latestSession(db, workspace);
+        const latest = await latestSessionHere(db, workspace);
         if (!latest) throw new UnknownSession(`(latest in ${workspace})`);
         id = latest.id;
       }

@@ -29,7 +29,10 @@ end     the final snapshot: closes the turn with its summary (exact +/- per file
 
 Each call is its own process; what they share is in the database. A call holds the
 workspace only while it runs, and waits at most --wait-ms (default snapshot.lockTimeoutMs)
-for a busy one. Agent hooks call these for you: see 'snapline hooks --help'.
+for a busy one. The open turn holds its session from begin to end: another machine sharing
+the database cannot begin, step or end a turn of it meanwhile ('session … is running a turn
+on HOST'), until the turn ends or has had no call for an hour (the next begin then takes it
+over, marking it interrupted). Agent hooks call these for you: see 'snapline hooks --help'.
 
 Options:
   --dir DIR        the workspace (default: the session's directory, else the current directory)

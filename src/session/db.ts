@@ -12,9 +12,9 @@ export type { Database } from './sql.js';
 
 /**
  * SQLite schema migrations, in order; `PRAGMA user_version` is the number applied. Tables follow
- * OpenCode's layout (so queries written for `opencode db` run unchanged); `busy_pid` and
- * `busy_host` are snapline's own: the process running a turn of the session; so are `agent`
- * and `agent_session`: the agent program and its own session id.
+ * OpenCode's layout (so queries written for `opencode db` run unchanged); `busy_pid`,
+ * `busy_host` and `busy_turn` are snapline's own: the process, or the open turn, running a turn
+ * of the session; so are `agent` and `agent_session`: the agent program and its own session id.
  */
 const SQLITE_MIGRATIONS: readonly (string | ((db: Database) => void))[] = [
   `CREATE TABLE project (
@@ -73,6 +73,9 @@ const SQLITE_MIGRATIONS: readonly (string | ((db: Database) => void))[] = [
    ALTER TABLE session ADD COLUMN agent_session TEXT;
    CREATE UNIQUE INDEX session_agent_idx ON session(agent, agent_session) WHERE agent_session IS NOT NULL;`,
   openCodeShapes,
+  // The open turn (its assistant message) that holds the busy mark: a turn opened by `turn
+  // begin` (hooks) spans several processes, so its mark is the turn's, not a process's.
+  'ALTER TABLE session ADD COLUMN busy_turn TEXT;',
 ];
 
 /**
@@ -175,6 +178,7 @@ const POSTGRES_MIGRATIONS: readonly string[] = [
    CREATE INDEX part_updated_idx ON part(time_updated);`,
   '',
   '',
+  'ALTER TABLE session ADD COLUMN busy_turn TEXT;',
 ];
 
 /** Arbitrary key of the advisory lock PostgreSQL openers migrate under ("snapline" in ASCII). */

@@ -38,13 +38,19 @@ export class CorruptRow extends SnaplineError {
 
 /** A turn of the session is running (in another process), so it cannot be changed now. */
 export class SessionBusy extends SnaplineError {
-  /** `host`: the other machine sharing the database that runs it (absent: this machine). */
-  constructor(id: string, pid: number, host?: string) {
+  /**
+   * `host`: the other machine sharing the database that runs it (absent: this machine);
+   * `idleMinutes`: given for a turn opened there by `turn begin` (hooks) — `pid` is then the last
+   * process that called for it, and the turn is taken over after this long without a call.
+   */
+  constructor(id: string, pid: number, host?: string, idleMinutes?: number) {
     super(
       'session-busy',
       host === undefined
         ? `session ${id} is running a turn (pid ${pid}); wait for it to finish, then try again`
-        : `session ${id} is running a turn on ${host} (pid ${pid}); wait for it to finish, then try again (if ${host} is gone for good: snapline db --write "UPDATE session SET busy_pid = NULL, busy_host = NULL WHERE id = '${id}'")`,
+        : idleMinutes !== undefined
+          ? `session ${id} is running a turn on ${host} (pid ${pid}); wait for it to end, then try again (a turn opened there with no call for ${idleMinutes} minutes is taken over by the next 'turn begin')`
+          : `session ${id} is running a turn on ${host} (pid ${pid}); wait for it to finish, then try again (if ${host} is gone for good: snapline db --write "UPDATE session SET busy_pid = NULL, busy_host = NULL WHERE id = '${id}'")`,
     );
   }
 }

@@ -31,7 +31,7 @@ export { revertSession, unrevertSession, deleteSession, type RevertResult, type 
 export { recoverInterruptedTurn, type RecoveredTurn } from './recover.js';
 export { showSession, diffRange, describePart, summaryOf, turnsChangedPaths, type SessionView, type MessageView } from './show.js';
 export { doctorWithSessions, type SessionDoctorReport, type AffectedSession } from './doctor.js';
-export { resolveSessionRef, resolveMessageRef, turnNumbers } from './resolve.js';
+export { resolveSessionRef, resolveMessageRef, latestSessionHere, turnNumbers } from './resolve.js';
 export { sessionWorkspace, sessionSnapshots, requireSnapshots } from './workspace.js';
 export { runQuery, jsonValue, type QueryResult } from './query.js';
 export { splitCommand, PREVIEW_BYTES } from './exec.js';

@@ -88,6 +88,7 @@ export function openPostgres(url: string, readonly: boolean): Database {
       run: (...p) => ({ changes: exec(p).changes }),
       iterate: (...p) => exec(p).rows[Symbol.iterator](),
       pluck: () => ({ get: (...p) => first(exec(p).rows[0]), all: (...p) => exec(p).rows.map(first) }),
+      raw: () => ({ all: (...p) => conn.arrays(text, bindValues(names, p)) }),
     };
   };
   return {
@@ -141,13 +142,33 @@ class Connection {
     return this.result(text);
   }
 
+  /** One statement with parameters, its rows as arrays of values in column order. */
+  arrays(text: string, params: Param[]): unknown[][] {
+    this.pq.execParams(text, params.map(toText));
+    this.check(text);
+    const nf = this.pq.nfields();
+    const parse = this.parsers(nf);
+    const n = this.pq.ntuples();
+    const rows: unknown[][] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const row: unknown[] = new Array(nf);
+      for (let j = 0; j < nf; j++) {
+        const v = this.pq.getvalue(i, j);
+        row[j] = v === '' && this.pq.getisnull(i, j) ? null : parse[j]!(v);
+      }
+      rows[i] = row;
+    }
+    return rows;
+  }
+
   /** Statements without parameters (several allowed, separated by semicolons). */
   script(text: string): void {
     this.pq.exec(text);
     this.result(text);
   }
 
-  private result(text: string): { rows: Row[]; changes: number; columns: string[] } {
+  /** Throws the server's error if the last statement failed. */
+  private check(text: string): void {
     const status = this.pq.resultStatus();
     if (status !== 'PGRES_TUPLES_OK' && status !== 'PGRES_COMMAND_OK') {
       // One line, as every snapline error: the server's primary message (its full text adds
@@ -158,13 +179,21 @@ class Connection {
       const message = primary && fields?.statementPosition ? `${primary} (at character ${fields.statementPosition})` : primary;
       throw new PostgresError(message || `${status} for ${text.slice(0, 200)}`, fields?.sqlState ?? '');
     }
+  }
+
+  /** How to read each of the last result's `nf` columns. */
+  private parsers(nf: number): ((s: string) => unknown)[] {
+    const parse: ((s: string) => unknown)[] = [];
+    for (let j = 0; j < nf; j++) parse.push(parser(this.pq.ftype(j)));
+    return parse;
+  }
+
+  private result(text: string): { rows: Row[]; changes: number; columns: string[] } {
+    this.check(text);
     const nf = this.pq.nfields();
     const columns: string[] = [];
-    const parse: ((s: string) => unknown)[] = [];
-    for (let j = 0; j < nf; j++) {
-      columns.push(this.pq.fname(j));
-      parse.push(parser(this.pq.ftype(j)));
-    }
+    for (let j = 0; j < nf; j++) columns.push(this.pq.fname(j));
+    const parse = this.parsers(nf);
     const rows: Row[] = [];
     const n = this.pq.ntuples();
     for (let i = 0; i < n; i++) {

@@ -4,10 +4,11 @@
  * ids here, so the rest of the library only ever sees exact ids.
  */
 import { UsageError } from '../errors.js';
-import { resolveWorkspace } from '../snapshot/store.js';
+import { projectId, resolveWorkspace } from '../snapshot/store.js';
 import type { Database } from './db.js';
 import { AmbiguousId, NoSessionHere, UnknownMessage, UnknownSession, UnknownTurn } from './errors.js';
-import { latestSession, listTurns } from './store.js';
+import { latestSession, listTurns, recentProjectSessions, type SessionInfo } from './store.js';
+import { sessionWorkspace } from './workspace.js';
 
 /** Candidates shown when a prefix is ambiguous. */
 const SHOWN_CANDIDATES = 5;
@@ -31,14 +32,15 @@ function unique(ref: string, ids: string[]): string | undefined {
 
 /**
  * The full id of the session `ref` names: an id, or a unique prefix of one (`ses_` may be left
- * out). Without `ref`, the most recently updated session of the workspace around `cwd`.
+ * out). Without `ref`, the most recently updated session of the workspace around `cwd`
+ * (latestSessionHere: sessions recorded in clones of it on other machines count too).
  * UnknownSession when nothing matches, AmbiguousId when a prefix matches several sessions,
  * NoSessionHere when the workspace has no session.
  */
 export async function resolveSessionRef(db: Database, ref: string | undefined, cwd: string): Promise<string> {
   if (ref === undefined) {
     const worktree = await resolveWorkspace(cwd, true);
-    const latest = latestSession(db, worktree);
+    const latest = await latestSessionHere(db, worktree);
     if (!latest) throw new NoSessionHere(worktree);
     return latest.id;
   }
@@ -47,6 +49,26 @@ export async function resolveSessionRef(db: Database, ref: string | undefined, c
   const id = unique(ref, idsByPrefix(db, "SELECT id FROM session WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT ?", 'ses', ref));
   if (id === undefined) throw new UnknownSession(ref);
   return id;
+}
+
+/** How many of a project's most recent sessions latestSessionHere looks through for one recorded elsewhere. */
+const ELSEWHERE_CANDIDATES = 50;
+
+/**
+ * The most recently updated session of a workspace on this machine: one recorded in it, or one
+ * recorded on another machine in a clone of the same repository (a shared database), which
+ * sessionWorkspace maps to this clone — whichever was updated last.
+ */
+export async function latestSessionHere(db: Database, worktree: string): Promise<SessionInfo | undefined> {
+  const own = latestSession(db, worktree);
+  const project = await projectId(worktree);
+  if (project === 'global') return own;
+  for (const s of recentProjectSessions(db, project, own?.time.updated ?? 0, ELSEWHERE_CANDIDATES)) {
+    if (s.directory === worktree) return s;
+    // Recorded elsewhere when its directory does not exist here: then it maps to this clone.
+    if ((await sessionWorkspace(s, worktree).catch(() => undefined)) === worktree) return s;
+  }
+  return own;
 }
 
 /**

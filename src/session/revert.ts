@@ -1,8 +1,9 @@
 /** Undo: revert a session to before a turn, unrevert, delete — touching only what the session changed. */
 import { UsageError } from '../errors.js';
+import { loadConfig } from '../config.js';
 import type { GitContext } from '../git/run.js';
 import { changedPaths, type TreeChange } from '../git/tree-diff.js';
-import { release, restore, retain, track, StoreMissing, type RestoreResult } from '../snapshot/index.js';
+import { deleteRemoteSession, release, restore, retain, track, StoreMissing, type RestoreResult } from '../snapshot/index.js';
 import { openDatabase, type Database } from './db.js';
 import { NotReverted, TurnChangesUnknown, WorkspaceEdited } from './errors.js';
 import { dropStepTicket } from './fast-steps.js';
@@ -306,6 +307,23 @@ export async function deleteSession(sessionId: string, opts: UndoOptions = {}): 
     const released = worktree ? await withTurnLock(worktree, drop, { onWait: opts.onWait, waitSeconds: opts.waitSeconds, what: `delete of ${sessionId}` }) : await drop();
     // Its refs on the snapshot remote go too (or at the next sync when it cannot be reached).
     if (worktree) await publish(worktree, opts.onWarning);
+    else await deleteRemoteRefs(sessionId, opts.onWarning);
     return { sessionID: sessionId, released };
   });
+}
+
+/**
+ * A session deleted on a machine with no clone of its repository: its refs on the configured
+ * snapshot remote (the user's config, or the current directory's snapline.json) are deleted
+ * at once — there is no store here to keep the deletion pending; a failure is a warning.
+ */
+async function deleteRemoteRefs(sessionId: string, onWarning?: (message: string) => void): Promise<void> {
+  let url: string | undefined;
+  try {
+    url = loadConfig(process.cwd()).snapshot.remote;
+    if (url) await deleteRemoteSession(url, sessionId);
+  } catch (e) {
+    const why = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    onWarning?.(`the session's snapshots on ${url ?? 'the snapshot remote'} were not deleted (${why}); delete its refs refs/snapline/${sessionId}/* there by hand`);
+  }
 }

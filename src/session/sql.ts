@@ -22,6 +22,12 @@ export interface Statement {
   iterate(...params: Params): IterableIterator<Row>;
   /** The same statement returning each row's first column only. */
   pluck(): PluckedStatement;
+  /** The same statement returning rows as arrays of values in column order (no per-row objects: long listings). */
+  raw(): RawStatement;
+}
+
+export interface RawStatement {
+  all(...params: Params): unknown[][];
 }
 
 export interface PluckedStatement {
@@ -149,8 +155,9 @@ export function numberPlaceholders(sql: string): { text: string; names: (string 
 
 /** The values for numbered placeholders, in order. */
 export function bindValues(names: readonly (string | undefined)[], params: Params): Param[] {
-  if (names.some((n) => n !== undefined)) {
-    const obj = (params[0] ?? {}) as Record<string, Param>;
+  const first = params[0];
+  if (names.some((n) => n !== undefined) || (params.length === 1 && typeof first === 'object' && first !== null && !Buffer.isBuffer(first))) {
+    const obj = (first ?? {}) as Record<string, Param>;
     return names.map((n) => (n === undefined ? undefined : obj[n]));
   }
   return params as Param[];

@@ -30,6 +30,10 @@ function wrap(h: Sqlite.Database, path: string, readonly: boolean): Database {
         const q = h.prepare(sql).pluck();
         return { get: (...p) => q.get(...args(p)), all: (...p) => q.all(...args(p)) };
       },
+      raw: () => {
+        const q = h.prepare(sql).raw();
+        return { all: (...p) => q.all(...args(p)) as unknown[][] };
+      },
     };
   };
   return {

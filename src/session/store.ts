@@ -1,7 +1,7 @@
 /** Plain functions over the session database: projects, sessions, messages, parts. */
 import { hostname } from 'node:os';
 import type { Database } from './db.js';
-import { jsonParam, jsonScalarParam, jsonSet, jsonText, storableJson } from './sql.js';
+import { jsonParam, jsonScalarParam, jsonSet, jsonText, storableJson, type Params } from './sql.js';
 import { CorruptRow, SessionBusy, UnknownMessage, UnknownSession } from './errors.js';
 import { advanceClock, idAt, newId } from './id.js';
 import { parseMessageData, parsePartData, parseRevert, type MessageData, type PartData, type RevertState } from './model.js';
@@ -20,8 +20,12 @@ export interface SessionInfo {
   time: { created: number; updated: number };
   summary: { additions: number; deletions: number; files: number };
   revert?: RevertState;
-  /** The process running a turn of this session, if it is still alive. */
-  busy?: { pid: number; host: string };
+  /**
+   * Who is running a turn of this session: a live process (`run`), or a turn opened by `turn
+   * begin` (hooks) and not yet ended — `turn` is its assistant message, `pid` the last process
+   * that called for it — while it has had a call within OPEN_TURN_IDLE_MS.
+   */
+  busy?: { pid: number; host: string; turn?: string };
   /** The agent program recording into this session, and its own session id (hooks, `turn begin`). */
   agent?: { name: string; session?: string };
 }
@@ -39,26 +43,6 @@ export interface PartInfo<D extends PartData = PartData> {
   sessionID: string;
   time: { created: number; updated: number };
   data: D;
-}
-
-interface SessionRow {
-  id: string;
-  project_id: string;
-  parent_id: string | null;
-  slug: string;
-  title: string;
-  directory: string;
-  version: string;
-  time_created: number;
-  time_updated: number;
-  summary_additions: number;
-  summary_deletions: number;
-  summary_files: number;
-  revert: string | null;
-  busy_pid: number | null;
-  busy_host: string | null;
-  agent: string | null;
-  agent_session: string | null;
 }
 
 interface DataRow {
@@ -91,39 +75,60 @@ export function createSession(db: Database, opts: { projectID: string; directory
   return getSession(db, id);
 }
 
-const SESSION_COLUMNS = 'id, project_id, parent_id, slug, title, directory, version, time_created, time_updated, summary_additions, summary_deletions, summary_files, revert, busy_pid, busy_host, agent, agent_session';
+/**
+ * The session columns SessionInfo is read from, in toSession's order. The seven that are rarely set
+ * come folded into one JSON array (NULL when all are): a listing of 10,000 sessions reads 12
+ * cells a row instead of 17. `revert` goes in as text, so a row edited into bad JSON still
+ * reads as CorruptRow.
+ */
+function sessionColumns(db: Database): string {
+  const [array, revert] = db.dialect === 'sqlite' ? ['json_array', 'revert'] : ['json_build_array', 'revert::text'];
+  return `id, project_id, slug, title, directory, version, time_created, time_updated, summary_additions, summary_deletions, summary_files,
+    CASE WHEN parent_id IS NULL AND revert IS NULL AND busy_pid IS NULL AND agent IS NULL THEN NULL
+      ELSE ${array}(parent_id, ${revert}, busy_pid, busy_host, agent, agent_session, busy_turn) END`;
+}
+
+/** The sessions a query (`SELECT <sessionColumns> FROM session …`) finds. */
+function readSessions(db: Database, where: string, ...params: Params): SessionInfo[] {
+  return db.prepare(`SELECT ${sessionColumns(db)} FROM session ${where}`).raw().all(...params).map(toSession);
+}
 
 /** The session recording an agent's own session (by the agent's name and session id), if any. */
 export function findAgentSession(db: Database, agent: string, agentSession: string): SessionInfo | undefined {
-  const r = db.prepare(`SELECT ${SESSION_COLUMNS} FROM session WHERE agent = ? AND agent_session = ?`).get(agent, agentSession) as SessionRow | undefined;
-  return r && toSession(r);
+  return readSessions(db, 'WHERE agent = ? AND agent_session = ?', agent, agentSession)[0];
 }
 
-function toSession(r: SessionRow): SessionInfo {
-  if (typeof r.id !== 'string' || typeof r.directory !== 'string') throw new CorruptRow('session', String(r.id), 'missing id or directory');
+function toSession(r: unknown[]): SessionInfo {
+  const [id, projectID, slug, title, directory, version, created, updated, additions, deletions, files, extra] = r as [string, string, string, string, string, string, number, number, number, number, number, string | null];
+  if (typeof id !== 'string' || typeof directory !== 'string') throw new CorruptRow('session', String(id), 'missing id or directory');
   const s: SessionInfo = {
-    id: r.id,
-    projectID: r.project_id,
-    slug: r.slug,
-    title: r.title,
-    directory: r.directory,
-    version: r.version,
-    time: { created: r.time_created, updated: r.time_updated },
-    summary: { additions: r.summary_additions ?? 0, deletions: r.summary_deletions ?? 0, files: r.summary_files ?? 0 },
+    id,
+    projectID,
+    slug,
+    title,
+    directory,
+    version,
+    time: { created, updated },
+    summary: { additions: additions ?? 0, deletions: deletions ?? 0, files: files ?? 0 },
   };
-  if (r.parent_id) s.parentID = r.parent_id;
-  if (r.agent) s.agent = r.agent_session ? { name: r.agent, session: r.agent_session } : { name: r.agent };
-  const revert = parseRevert(r.id, r.revert);
+  if (extra === null) return s;
+  const [parentID, revertText, busyPid, busyHost, agent, agentSession, busyTurn] = JSON.parse(extra) as [string | null, string | null, number | null, string | null, string | null, string | null, string | null];
+  if (parentID) s.parentID = parentID;
+  if (agent) s.agent = agentSession ? { name: agent, session: agentSession } : { name: agent };
+  const revert = parseRevert(id, revertText);
   if (revert) s.revert = revert;
-  if (r.busy_pid !== null && processAlive(r.busy_pid, r.busy_host ?? '')) s.busy = { pid: r.busy_pid, host: r.busy_host ?? '' };
+  if (busyPid === null) return s;
+  if (busyTurn) {
+    if (updated > Date.now() - OPEN_TURN_IDLE_MS) s.busy = { pid: busyPid, host: busyHost ?? '', turn: busyTurn };
+  } else if (processAlive(busyPid, busyHost ?? '')) s.busy = { pid: busyPid, host: busyHost ?? '' };
   return s;
 }
 
 /** A session by id; UnknownSession if there is none. */
 export function getSession(db: Database, id: string): SessionInfo {
-  const r = db.prepare(`SELECT ${SESSION_COLUMNS} FROM session WHERE id = ?`).get(id) as SessionRow | undefined;
-  if (!r) throw new UnknownSession(id);
-  return toSession(r);
+  const s = readSessions(db, 'WHERE id = ?', id)[0];
+  if (!s) throw new UnknownSession(id);
+  return s;
 }
 
 /** Sessions, newest first (ids sort that way), optionally only those of one workspace (as resolveWorkspace gives it) and of titles matching `search`. */
@@ -135,16 +140,17 @@ export function listSessions(db: Database, opts: { directory?: string; limit?: n
   if (opts.search) conds.push(`title ${db.dialect === 'postgres' ? 'ILIKE' : 'LIKE'} @search ESCAPE '\\'`);
   const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
   const search = opts.search ? `%${opts.search.replace(/[\\%_]/g, (c) => '\\' + c)}%` : undefined;
-  const rows = db
-    .prepare(`SELECT ${SESSION_COLUMNS} FROM session ${where} ORDER BY id LIMIT @limit OFFSET @offset`)
-    .all({ directory: opts.directory, search, limit: opts.limit ?? NO_LIMIT, offset: opts.offset ?? 0 }) as unknown as SessionRow[];
-  return rows.map(toSession);
+  return readSessions(db, `${where} ORDER BY id LIMIT @limit OFFSET @offset`, { directory: opts.directory, search, limit: opts.limit ?? NO_LIMIT, offset: opts.offset ?? 0 });
 }
 
 /** The most recently updated session of a directory (`run --continue`). */
 export function latestSession(db: Database, directory: string): SessionInfo | undefined {
-  const r = db.prepare(`SELECT ${SESSION_COLUMNS} FROM session WHERE directory = ? ORDER BY time_updated DESC, id LIMIT 1`).get(directory) as SessionRow | undefined;
-  return r && toSession(r);
+  return readSessions(db, 'WHERE directory = ? ORDER BY time_updated DESC, id LIMIT 1', directory)[0];
+}
+
+/** Sessions of a project updated at `since` or later, most recently updated first, at most `limit`. */
+export function recentProjectSessions(db: Database, projectId: string, since: number, limit: number): SessionInfo[] {
+  return readSessions(db, 'WHERE project_id = ? AND time_updated >= ? ORDER BY time_updated DESC, id LIMIT ?', projectId, since, limit);
 }
 
 /** Total number of sessions (for paging). */
@@ -163,12 +169,65 @@ const NO_LIMIT = Number.MAX_SAFE_INTEGER;
  */
 export function markBusy(db: Database, id: string): void {
   db.transaction(() => {
-    if (db.dialect === 'postgres') db.prepare('SELECT id FROM session WHERE id = ? FOR UPDATE').get(id);
+    lockSession(db, id);
     assertNotBusy(getSession(db, id));
-    db.prepare('UPDATE session SET busy_pid = ?, busy_host = ? WHERE id = ?').run(process.pid, hostname(), id);
-    const last = db.prepare('SELECT id FROM message WHERE session_id = ? ORDER BY id DESC LIMIT 1').pluck().get(id);
-    if (typeof last === 'string') advanceClock(last);
+    db.prepare('UPDATE session SET busy_pid = ?, busy_host = ?, busy_turn = NULL WHERE id = ?').run(process.pid, hostname(), id);
+    advancePastSession(db, id);
   });
+}
+
+/** Ids made from here on sort after the session's last message (whatever this machine's clock says). */
+function advancePastSession(db: Database, id: string): void {
+  const last = db.prepare('SELECT id FROM message WHERE session_id = ? ORDER BY id DESC LIMIT 1').pluck().get(id);
+  if (typeof last === 'string') advanceClock(last);
+}
+
+/**
+ * How long a turn opened on another machine (`turn begin`, hooks) holds its session without any
+ * call (begin, step, end) before a `turn begin` here may take the session over — its agent or
+ * machine is taken to be gone; that turn is then marked interrupted.
+ */
+export const OPEN_TURN_IDLE_MS = 60 * 60_000;
+
+/**
+ * Takes the session for a call of the turn API (begin, step, end), each its own process: the
+ * mark belongs to this host's open turn (setBusyTurn names it), not to a process. SessionBusy
+ * while a live `run` (any machine) or an open turn of another machine with a call within
+ * OPEN_TURN_IDLE_MS holds the session; an idle one of another machine is taken over (that turn
+ * marked interrupted: its machine's workspace is not here to snapshot). This host's own open
+ * turn keeps the mark; turns left open here follow the left-open rules (the next begin closes
+ * them). Locks the row like markBusy, and restarts the idle clock.
+ */
+export function markTurn(db: Database, id: string): void {
+  db.transaction(() => {
+    lockSession(db, id);
+    const s = getSession(db, id);
+    const here = hostname();
+    assertNotBusy(s);
+    const held = db.prepare('SELECT busy_host, busy_turn FROM session WHERE id = ?').get(id) as { busy_host: string | null; busy_turn: string | null };
+    if (held.busy_turn && held.busy_host !== here && !s.busy) {
+      const message = `the turn was left open on ${held.busy_host} with no call for ${OPEN_TURN_IDLE_MS / 60_000} minutes; ${here} took the session over`;
+      interruptMessages(db, id, message, held.busy_turn);
+    }
+    const turn = held.busy_host === here ? held.busy_turn : null;
+    db.prepare('UPDATE session SET busy_pid = ?, busy_host = ?, busy_turn = ?, time_updated = ? WHERE id = ?').run(process.pid, here, turn, Date.now(), id);
+    advancePastSession(db, id);
+  });
+}
+
+/** Names the open turn (its assistant message) that holds this host's mark on the session. */
+export function setBusyTurn(db: Database, id: string, turn: string): void {
+  db.prepare('UPDATE session SET busy_turn = ? WHERE id = ? AND busy_host = ?').run(turn, id, hostname());
+}
+
+/** Clears this host's turn mark (the turn ended, or its begin failed). */
+export function clearTurnMark(db: Database, id: string): void {
+  db.prepare('UPDATE session SET busy_pid = NULL, busy_host = NULL, busy_turn = NULL WHERE id = ? AND busy_host = ?').run(id, hostname());
+}
+
+/** Locks the session's row until the transaction ends (SQLite: its write transaction already does). */
+function lockSession(db: Database, id: string): void {
+  if (db.dialect === 'postgres') db.prepare('SELECT id FROM session WHERE id = ? FOR UPDATE').get(id);
 }
 
 /** Clears the running-turn mark set by markBusy. */
@@ -186,36 +245,47 @@ export const INTERRUPTED = 'interrupted';
  * maybe step-finish); the busy mark is cleared. Returns how many messages were marked.
  */
 export function markInterruptedTurns(db: Database): number {
-  const stale = (db.prepare('SELECT id, busy_pid, busy_host FROM session WHERE busy_pid IS NOT NULL').all() as { id: string; busy_pid: number; busy_host: string | null }[]).filter(
+  const stale = (db.prepare('SELECT id, busy_pid, busy_host FROM session WHERE busy_pid IS NOT NULL AND busy_turn IS NULL').all() as { id: string; busy_pid: number; busy_host: string | null }[]).filter(
     (r) => !processAlive(r.busy_pid, r.busy_host ?? ''),
   );
   let marked = 0;
   for (const r of stale) {
     db.transaction(() => {
       // Re-checked inside the write transaction: another process may have taken the session over.
-      const still = db.prepare('SELECT 1 FROM session WHERE id = ? AND busy_pid = ?').get(r.id, r.busy_pid);
+      const still = db.prepare('SELECT 1 FROM session WHERE id = ? AND busy_pid = ? AND busy_turn IS NULL').get(r.id, r.busy_pid);
       if (!still) return;
-      const now = Date.now();
-      const error = JSON.stringify({ name: INTERRUPTED, message: `snapline (pid ${r.busy_pid}) stopped before this turn was fully recorded; its parts hold what was captured` });
-      marked += db
-        .prepare(
-          `UPDATE message SET time_updated = ?, data = ${jsonSet(db, 'data', [
-            ['$.finish', jsonScalarParam(db, 'text')],
-            ['$.error', jsonParam(db)],
-            ['$.time.completed', jsonScalarParam(db, 'number')],
-          ])}
-           WHERE session_id = ? AND ${jsonText(db, 'data', '$.role')} = 'assistant' AND ${jsonText(db, 'data', '$.time.completed')} IS NULL`,
-        )
-        .run(now, 'error', error, now, r.id).changes;
+      marked += interruptMessages(db, r.id, `snapline (pid ${r.busy_pid}) stopped before this turn was fully recorded; its parts hold what was captured`);
       db.prepare('UPDATE session SET busy_pid = NULL, busy_host = NULL WHERE id = ? AND busy_pid = ?').run(r.id, r.busy_pid);
     });
   }
   return marked;
 }
 
-/** Refuses when a live process is running a turn of the session. */
+/** Marks the session's open assistant messages (or only `messageId`) interrupted, saying `message`; returns how many. */
+function interruptMessages(db: Database, sessionId: string, message: string, messageId?: string): number {
+  const now = Date.now();
+  const error = JSON.stringify({ name: INTERRUPTED, message });
+  return db
+    .prepare(
+      `UPDATE message SET time_updated = ?, data = ${jsonSet(db, 'data', [
+        ['$.finish', jsonScalarParam(db, 'text')],
+        ['$.error', jsonParam(db)],
+        ['$.time.completed', jsonScalarParam(db, 'number')],
+      ])}
+       WHERE session_id = ? AND ${messageId === undefined ? '' : 'id = ? AND '}${jsonText(db, 'data', '$.role')} = 'assistant' AND ${jsonText(db, 'data', '$.time.completed')} IS NULL`,
+    )
+    .run(now, 'error', error, now, sessionId, ...(messageId === undefined ? [] : [messageId])).changes;
+}
+
+/**
+ * Refuses when another process (`run`) or another machine's open turn is running a turn of the
+ * session. This host's open turns do not count: this host's turn lock orders its commands.
+ */
 export function assertNotBusy(s: SessionInfo): void {
-  if (s.busy && (s.busy.pid !== process.pid || s.busy.host !== hostname())) throw new SessionBusy(s.id, s.busy.pid, s.busy.host === hostname() ? undefined : s.busy.host);
+  if (!s.busy) return;
+  const here = s.busy.host === hostname();
+  if (here && (s.busy.turn !== undefined || s.busy.pid === process.pid)) return;
+  throw new SessionBusy(s.id, s.busy.pid, here ? undefined : s.busy.host, s.busy.turn === undefined ? undefined : OPEN_TURN_IDLE_MS / 60_000);
 }
 
 /** A pid on this host that still exists (a crashed turn must not leave its session busy forever). */

@@ -17,7 +17,7 @@ import { newId } from './id.js';
 import { withTurnLock, type TurnLockOptions } from './lock.js';
 import type { AgentToolState, AssistantMessageData, PartData, TurnSummary, UserMessageData } from './model.js';
 import { addPart, closeTurn, failTurn, newSession, openTurnMessages, snapshotFor, stepFinish, stepStart, type OpenTurn, type RecordHooks } from './record.js';
-import { findAgentSession, getMessage, getSession, insertPart, latestSession, openAssistantMessages, stepSnapshots, touchSession, type SessionInfo } from './store.js';
+import { clearTurnMark, findAgentSession, getMessage, getSession, insertPart, latestSession, markTurn, openAssistantMessages, setBusyTurn, stepSnapshots, touchSession, type SessionInfo } from './store.js';
 import { publish, sessionWorkspace } from './workspace.js';
 
 /** Which session a call is about. At most one of sessionId, continue and agentSession. */
@@ -113,24 +113,32 @@ export async function beginTurn(opts: BeginOptions): Promise<BeginResult> {
       // Looked up again under the lock: a concurrent begin for the same agent session may have created it.
       const known = session ?? (opts.agentSession !== undefined ? findAgentSession(db, agentName(opts), opts.agentSession) : undefined);
       const s = known ?? (await newSession(db, worktree, { title: opts.title ?? titleOf(opts.message), agent: opts.agent ?? (opts.agentSession !== undefined ? agentName(opts) : undefined), agentSession: opts.agentSession }));
-      if (known?.agent?.session !== undefined) {
-        // The open turn (if any) ends here: the script stops answering for it, its answers are recorded.
-        await dropStepTicket(known.agent.name, known.agent.session);
-        await recordPendingSteps(db, known, hooks);
-      }
-      const interrupted = await closeLeftOpenTurns(db, worktree, s.id, hooks);
-      const turn = openTurnMessages(db, worktree, s.id, opts.message, opts.agent ?? s.agent?.name ?? 'external');
-      touchSession(db, s.id);
-      let snap: TrackResult;
+      // Refused while another machine runs a turn of the session; the mark then stays with this turn until its end.
+      markTurn(db, s.id);
       try {
-        snap = await snapshotFor(worktree, s.id, 'turn start', hooks);
+        if (known?.agent?.session !== undefined) {
+          // The open turn (if any) ends here: the script stops answering for it, its answers are recorded.
+          await dropStepTicket(known.agent.name, known.agent.session);
+          await recordPendingSteps(db, known, hooks);
+        }
+        const interrupted = await closeLeftOpenTurns(db, worktree, s.id, hooks);
+        const turn = openTurnMessages(db, worktree, s.id, opts.message, opts.agent ?? s.agent?.name ?? 'external');
+        setBusyTurn(db, s.id, turn.assistant.id);
+        touchSession(db, s.id);
+        let snap: TrackResult;
+        try {
+          snap = await snapshotFor(worktree, s.id, 'turn start', hooks);
+        } catch (e) {
+          failTurn(db, turn, errorOf(e));
+          throw e;
+        }
+        addPart(db, turn, stepStart(snap), hooks);
+        await ticketFor(s, turn, worktree, snap, hooks);
+        return { sessionID: s.id, messageID: turn.user.id, assistantID: turn.assistant.id, snapshot: snap.tree, created: !known, interrupted, discarded: turn.discarded, skipped: snap.skipped };
       } catch (e) {
-        failTurn(db, turn, errorOf(e));
+        clearTurnMark(db, s.id);
         throw e;
       }
-      addPart(db, turn, stepStart(snap), hooks);
-      await ticketFor(s, turn, worktree, snap, hooks);
-      return { sessionID: s.id, messageID: turn.user.id, assistantID: turn.assistant.id, snapshot: snap.tree, created: !known, interrupted, discarded: turn.discarded, skipped: snap.skipped };
     }, lockOptions(opts));
   });
 }
@@ -145,8 +153,8 @@ export async function stepTurn(opts: StepOptions): Promise<StepResult> {
     const { worktree, session } = await openTarget(db, opts);
     const hooks = recordHooks(opts, worktree);
     return withTurnLock(worktree, async () => {
+      const { turn, first, last } = holdOpenTurn(db, session);
       await recordPendingSteps(db, session, hooks);
-      const { turn, first, last } = openTurn(db, session);
       const snap = await snapshotFor(worktree, session.id, 'step', hooks, last);
       if (opts.tool !== undefined) addPart(db, turn, agentToolPart(opts.tool, opts.input), hooks);
       const changed = snap.tree !== (last ?? first);
@@ -169,15 +177,17 @@ export async function endTurn(opts: EndOptions): Promise<EndResult> {
     const { worktree, session } = await openTarget(db, opts);
     const hooks = recordHooks(opts, worktree);
     const ended = await withTurnLock(worktree, async () => {
+      const { turn, first, last } = holdOpenTurn(db, session);
       if (session.agent?.session !== undefined) await dropStepTicket(session.agent.name, session.agent.session);
       await recordPendingSteps(db, session, hooks);
-      const { turn, first, last } = openTurn(db, session);
       if (first === undefined) {
         failTurn(db, turn, { name: LEFT_OPEN, message: 'the turn has no start snapshot (its begin failed)' });
+        clearTurnMark(db, session.id);
         throw new NoOpenTurn(`session ${session.id}`);
       }
       const snap = await snapshotFor(worktree, session.id, 'turn end', hooks, last);
       const summary = await closeTurn(db, worktree, turn, first, snap, { finish: 'stop', ...(opts.exit !== undefined ? { exit: opts.exit } : {}) }, hooks);
+      clearTurnMark(db, session.id);
       touchSession(db, session.id);
       return { sessionID: session.id, messageID: turn.user.id, assistantID: turn.assistant.id, snapshot: snap.tree, summary, skipped: snap.skipped };
     }, lockOptions(opts));
@@ -335,6 +345,23 @@ async function sessionTarget(s: SessionInfo, directory: string | undefined): Pro
   const worktree = await sessionWorkspace(s);
   if (directory !== undefined && (await resolveWorkspace(directory, true)) !== worktree) throw new UsageError(`session ${s.id} belongs to ${s.directory}, not ${directory}`);
   return { worktree, session: s };
+}
+
+/**
+ * The open turn a step or end continues, with the session's mark taken for it: SessionBusy while
+ * another machine runs a turn of the session (markTurn).
+ */
+function holdOpenTurn(db: Database, s: SessionInfo): { turn: OpenTurn; first?: string; last?: string } {
+  markTurn(db, s.id);
+  let open;
+  try {
+    open = openTurn(db, s);
+  } catch (e) {
+    clearTurnMark(db, s.id);
+    throw e;
+  }
+  setBusyTurn(db, s.id, open.turn.assistant.id);
+  return open;
 }
 
 /** The session's open turn (its newest assistant message without a completion time) and its step snapshots. */

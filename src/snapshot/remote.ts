@@ -15,11 +15,12 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SnaplineError, UsageError } from '../errors.js';
+import { STREAMING_GIT } from '../git/objects.js';
 import { gitText, runGit, type GitContext } from '../git/run.js';
 import { loadConfig } from '../config.js';
 import { SnapshotNotOnRemote, StoreMissing } from './errors.js';
@@ -41,6 +42,31 @@ const WARNED = 'told';
 /** Output of the last background sync of a store. */
 export const SYNC_LOG = 'snapline-sync.log';
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+
+/**
+ * git settings for the pack-objects and index-pack a push or fetch runs (ours, and a local
+ * remote's receive-pack / upload-pack): the reader's small pack windows (by default git maps up
+ * to 1 GiB of a pack at a time, and every page a big blob's copy touches counts as resident: a
+ * 224 MiB turn's push had pack-objects at 64 MiB), one delta-search thread with a bounded window
+ * and delta cache (big blobs are never delta-searched: core.bigFileThreshold), one index-pack
+ * thread.
+ */
+const PACK_MEMORY: Readonly<Record<string, string>> = {
+  ...STREAMING_GIT,
+  'pack.threads': '1',
+  'pack.windowMemory': '16m',
+  'pack.deltaCacheSize': '8m',
+};
+
+/** `ctx` with PACK_MEMORY's settings. */
+function packing(ctx: GitContext): GitContext {
+  return { ...ctx, config: { ...(ctx.config ?? {}), ...PACK_MEMORY } };
+}
+
+/** PACK_MEMORY as `-c` options of a command line. */
+const PACK_MEMORY_ARGS = Object.entries(PACK_MEMORY)
+  .map(([k, v]) => `-c ${k}=${v}`)
+  .join(' ');
 
 /** What a push or pull did. */
 export interface SyncReport {
@@ -77,13 +103,14 @@ async function configureRemote(ctx: GitContext, url: string): Promise<string> {
   if ((await get(`remote.${REMOTE}.url`)) !== url) await runGit(ctx, ['config', `remote.${REMOTE}.url`, url]);
   const fetchSpec = `+refs/snapline/*:${REMOTE_REFS}*`;
   if ((await get(`remote.${REMOTE}.fetch`)) !== fetchSpec) await runGit(ctx, ['config', `remote.${REMOTE}.fetch`, fetchSpec]);
-  // A remote on this machine runs its git as our child: give it the store's streaming settings
-  // (big blobs stored and sent undeltified, packs kept rather than exploded into loose objects),
-  // so its memory stays flat too. A server's own settings are its administrator's.
+  // A remote on this machine runs its git as our child (without our -c settings: git clears them
+  // for a local transport): give it the store's streaming settings (big blobs stored and sent
+  // undeltified, small pack windows, packs kept rather than exploded into loose objects), so its
+  // memory stays flat too. A server's own settings are its administrator's.
   const local = isLocalUrl(url);
   for (const [key, value] of [
-    [`remote.${REMOTE}.receivepack`, local ? 'git -c core.bigFileThreshold=1m -c receive.unpackLimit=1 receive-pack' : ''],
-    [`remote.${REMOTE}.uploadpack`, local ? 'git -c core.bigFileThreshold=1m upload-pack' : ''],
+    [`remote.${REMOTE}.receivepack`, local ? `git ${PACK_MEMORY_ARGS} -c receive.unpackLimit=1 receive-pack` : ''],
+    [`remote.${REMOTE}.uploadpack`, local ? `git ${PACK_MEMORY_ARGS} upload-pack` : ''],
   ] as const) {
     if ((await get(key)) === value) continue;
     if (value) await runGit(ctx, ['config', key, value]);
@@ -143,7 +170,7 @@ export async function pushSnapshots(worktree: string, opts: StoreOptions & { ses
       bySpec.set(`${ref}:refs/snapline/${sid}/${origin}`, sid);
     }
     if (specs.length) {
-      const r = await runGit(ctx, ['push', '--porcelain', '--no-verify', REMOTE, ...specs], { okStatus: [0, 1, 128] });
+      const r = await runGit(packing(ctx), ['push', '--porcelain', '--no-verify', REMOTE, ...specs], { okStatus: [0, 1, 128] });
       const seen = porcelain(r.stdout.toString('utf8'));
       for (const [spec, sid] of bySpec) {
         const line = seen.get(spec);
@@ -214,7 +241,7 @@ export async function fetchSnapshots(worktree: string, sessions: readonly string
   await withStore(worktree, opts, async ({ ctx }) => {
     await configureRemote(ctx, url);
     const specs = sessions.map((sid) => `+refs/snapline/${sid}/*:${REMOTE_REFS}${sid}/*`);
-    await remoteGit(ctx, url, ['fetch', '--quiet', '--no-tags', '--prune', '--no-write-fetch-head', REMOTE, ...specs]);
+    await remoteGit(packing(ctx), url, ['fetch', '--quiet', '--no-tags', '--prune', '--no-write-fetch-head', REMOTE, ...specs]);
   });
   report.fetched.push(...sessions);
   return report;
@@ -254,6 +281,27 @@ async function missingTrees(ctx: GitContext, ids: readonly string[]): Promise<st
   const r = await runGit(ctx, ['cat-file', '--batch-check=%(objecttype)'], { input: ids.join('\n') + '\n' });
   const types = r.stdout.toString('utf8').split('\n');
   return ids.filter((_, i) => types[i] !== 'tree');
+}
+
+/**
+ * Deletes a session's refs (every store's) on the remote at `url` from a machine with no store
+ * for it (no clone of its repository here): through a temporary empty repository, since git
+ * pushes only from one — deleting refs sends no objects. Returns how many were deleted;
+ * RemoteFailed when the remote cannot be reached or refuses.
+ */
+export async function deleteRemoteSession(url: string, sessionId: string): Promise<number> {
+  checkSessionId(sessionId);
+  const tmp = await mkdtemp(join(tmpdir(), 'snapline-release-'));
+  try {
+    const ctx: GitContext = { gitDir: tmp };
+    await runGit({}, ['init', '-q', '--bare', tmp]);
+    const listed = await remoteGit(ctx, url, ['ls-remote', '--refs', url, `refs/snapline/${sessionId}/*`]);
+    const found = listed.split('\n').map((l) => l.split('\t')[1]).filter((r): r is string => r !== undefined && r.startsWith(`refs/snapline/${sessionId}/`));
+    if (found.length) await remoteGit(ctx, url, ['push', '--porcelain', '--no-verify', url, ...found.map((r) => `:${r}`)]);
+    return found.length;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
 }
 
 /**
