@@ -74,7 +74,7 @@ test('a patch process paged through a cache gives git’s patch byte for byte, f
     let pages = 0;
     do {
       const page = await cache.page('edit', cursor, open(cursor), 3000);
-      whole += page.text;
+      whole += page.bytes.toString('utf8');
       cursor = page.next;
       pages++;
     } while (cursor);
@@ -94,7 +94,7 @@ test('two pages asked for at once queue, and both are right', async () => {
     const open = () => patchProcess({ ctx: ctx(), from: t1, to: t2, file: 'rewrite.txt' });
     const [a, b] = await Promise.all([cache.page('rw', undefined, open, 5000), cache.page('rw', undefined, open, 5000)]);
     assert.deepEqual(a, b);
-    assert.ok(repo.git('diff', '--no-renames', t1, t2, '--', 'rewrite.txt').startsWith(a.text));
+    assert.ok(repo.git('diff', '--no-renames', t1, t2, '--', 'rewrite.txt').startsWith(a.bytes.toString('utf8')));
     assert.ok(a.next);
   } finally {
     cache.close();
@@ -117,12 +117,12 @@ test('a kept process that was killed, or that exited idle, is replaced: the next
     await until('the killed process is gone', () => !alive(pids[0]!));
     const second = await cache.page('edit', first.next, open(first.next, 200), 4000);
     assert.equal(pids.length, 2, 'a new process for the page');
-    assert.ok(git.startsWith(first.text + second.text));
+    assert.ok(git.startsWith(`${first.bytes}${second.bytes}`));
     // Unused for its idle time, the second one exits by itself; the page after it still works.
     await until('the idle process exits', () => !alive(pids[1]!), 10_000);
     const third = await cache.page('edit', second.next, open(second.next), 4000);
     assert.equal(pids.length, 3);
-    assert.ok(git.startsWith(first.text + second.text + third.text));
+    assert.ok(git.startsWith(`${first.bytes}${second.bytes}${third.bytes}`));
   } finally {
     cache.close();
   }

@@ -9,9 +9,9 @@
 import type { PatchProducer } from '../diff/patch.js';
 import { SnaplineError, UsageError } from '../errors.js';
 
-/** One page of a patch, and the cursor of the next one when the patch goes on. */
+/** One page of a patch (its bytes: the server passes them on without making a string of them), and the cursor of the next one when the patch goes on. */
 export interface PatchPage {
-  text: string;
+  bytes: Buffer;
   next?: string;
 }
 
@@ -40,15 +40,15 @@ export const PAGE_SLACK = 4 << 20;
 export async function readPage(p: PatchProducer, maxBytes: number): Promise<PatchPage> {
   const page = p.page(maxBytes);
   const parts: Buffer[] = [];
-  let bytes = 0;
+  let size = 0;
   for await (const b of page.chunks) {
-    bytes += b.length;
-    if (bytes > maxBytes + PAGE_SLACK) throw new UsageError(`a line of this patch is longer than ${PAGE_SLACK} bytes; read it with 'snapline session diff --patch'`);
+    size += b.length;
+    if (size > maxBytes + PAGE_SLACK) throw new UsageError(`a line of this patch is longer than ${PAGE_SLACK} bytes; read it with 'snapline session diff --patch'`);
     parts.push(b);
   }
-  const text = Buffer.concat(parts).toString('utf8');
+  const bytes = Buffer.concat(parts, size);
   const next = page.next();
-  return next === undefined ? { text } : { text, next };
+  return next === undefined ? { bytes } : { bytes, next };
 }
 
 /** A producer in this process as a page source (a page read only in part closes it). */

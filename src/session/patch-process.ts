@@ -16,16 +16,18 @@ export type WorkerRequest =
   | { kind: 'page'; maxBytes: number; heldBytes: number };
 
 export type WorkerReply =
-  | { kind: 'page'; text: Uint8Array; next?: string; position?: string }
+  | { kind: 'page'; bytes: Uint8Array; next?: string; position?: string }
   | { kind: 'error'; name: string; message: string; code?: string; exitCode?: number; paths?: string[] };
 
 const ENTRY = fileURLToPath(new URL('./patch-worker.js', import.meta.url));
 
 /**
- * Node options of a patch process: a young generation of 2 MiB semi-spaces instead of 16, so
- * the short-lived buffers of page after page are collected before they add up.
+ * Node options of a patch process: a young generation of 2 MiB semi-spaces instead of 16, so the
+ * short-lived buffers of page after page are collected before they add up; and the collector
+ * exposed, so that the process collects after each page (its buffers and the comparison's
+ * tables are dead then, and V8 would wait for tens of MiB more).
  */
-const WORKER_EXEC_ARGV = ['--max-semi-space-size=2'];
+const WORKER_EXEC_ARGV = ['--max-semi-space-size=2', '--expose-gc'];
 
 export interface PatchProcessOptions {
   /** The process exits when no page is asked for this long (default 2 minutes). */
@@ -64,8 +66,9 @@ export function patchProcess(spec: { ctx: GitContext; from: string; to: string; 
       return settle((w) => w.reject(remoteError(m)));
     }
     position = m.position;
-    const text = Buffer.from(m.text.buffer, m.text.byteOffset, m.text.byteLength).toString('utf8');
-    settle((w) => w.resolve(m.next === undefined ? { text } : { text, next: m.next }));
+    // A view of the message's bytes, not a copy.
+    const bytes = Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength);
+    settle((w) => w.resolve(m.next === undefined ? { bytes } : { bytes, next: m.next }));
   });
   child.on('exit', (code, signal) => gone(signal ? `was killed (${signal})` : `exited (${code})`));
   child.on('error', (e) => gone(`could not run: ${e.message}`));

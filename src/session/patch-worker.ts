@@ -21,6 +21,8 @@ function quit(): void {
 function reply(m: WorkerReply, last: boolean): void {
   process.send!(m, () => {
     if (last) quit();
+    // The page is sent: its buffers are garbage now (see WORKER_EXEC_ARGV).
+    else globalThis.gc?.();
   });
 }
 
@@ -37,7 +39,7 @@ async function handle(m: WorkerRequest): Promise<void> {
     const page = await source!.page(m.maxBytes);
     const position = source!.position;
     const goesOn = position !== undefined && source!.heldBytes <= m.heldBytes;
-    reply({ kind: 'page', text: Buffer.from(page.text), next: page.next, position: goesOn ? position : undefined }, !goesOn);
+    reply({ kind: 'page', bytes: page.bytes, next: page.next, position: goesOn ? position : undefined }, !goesOn);
   } catch (e) {
     const error = e instanceof Error ? e : new Error(String(e));
     const paths = (e as { paths?: unknown }).paths;

@@ -151,7 +151,7 @@ export async function reviewDiff(db: Database, sessionId: string, opts: DiffOpti
     if (f.blobs) d.blobs = f.blobs;
     if (!opts.noPatch) {
       const page = await filePage(range, ctx, f.file, undefined, limit, cache);
-      d.patch = page.text;
+      d.patch = page.bytes.toString('utf8');
       if (page.next !== undefined) {
         d.truncated = true;
         d.next = page.next;
@@ -167,12 +167,11 @@ export async function reviewDiff(db: Database, sessionId: string, opts: DiffOpti
  * cursor of the next page. With a cache, a page goes on from where the producer of the last
  * one stopped.
  */
-export async function patchPage(db: Database, sessionId: string, opts: { messageID?: string; file: string; cursor?: string; maxBytes: number }, cache?: PatchCache): Promise<{ patch: string; next?: string }> {
+export async function patchPage(db: Database, sessionId: string, opts: { messageID?: string; file: string; cursor?: string; maxBytes: number }, cache?: PatchCache): Promise<PatchPage> {
   if (!(opts.maxBytes >= 1)) throw new UsageError('maxBytes must be at least 1');
   const range = diffRange(db, sessionId, opts.messageID);
   const { ctx } = await sessionSnapshots(getSession(db, sessionId), [range.from, range.to]);
   // A malformed cursor is refused here, before any process starts.
   if (opts.cursor !== undefined) parseCursor(opts.cursor);
-  const page = await filePage(range, ctx, opts.file, opts.cursor, opts.maxBytes, cache);
-  return page.next === undefined ? { patch: page.text } : { patch: page.text, next: page.next };
+  return await filePage(range, ctx, opts.file, opts.cursor, opts.maxBytes, cache);
 }
