@@ -109,19 +109,23 @@ export const IN_PROCESS_PAIR_BYTES = 1 << 20;
 
 /**
  * One page of one file's patch, from a source kept in `cache` at that cursor (no comparison
- * again) or a new one; without a cache, a producer here for this page alone.
+ * again) or a new one; without a cache, a producer here for this page alone. `context` finds
+ * the snapshot store (git runs to check it): asked only when a source is opened, so a page
+ * that goes on from a kept one starts no process.
  */
-async function filePage(range: { directory: string; from: string; to: string }, ctx: GitContext, file: string, cursor: string | undefined, maxBytes: number, cache?: PatchCache): Promise<PatchPage> {
-  const producer = () => new PatchProducer(ctx, range.from, range.to, { paths: [file], cursor: cursor === undefined ? undefined : parseCursor(cursor) });
+async function filePage(range: { directory: string; from: string; to: string }, context: () => Promise<GitContext>, file: string, cursor: string | undefined, maxBytes: number, cache?: PatchCache): Promise<PatchPage> {
+  const producer = (ctx: GitContext) => new PatchProducer(ctx, range.from, range.to, { paths: [file], cursor: cursor === undefined ? undefined : parseCursor(cursor) });
   if (!cache) {
-    const p = producer();
+    const p = producer(await context());
     return readPage(p, maxBytes).finally(() => p.close());
   }
   const open = async (): Promise<PageSource> => {
+    const ctx = await context();
     const pair = await changedPaths(ctx, range.from, range.to, [file]);
     const bytes = pair.reduce((n, c) => n + (c.before?.size ?? 0) + (c.after?.size ?? 0), 0);
-    return bytes > IN_PROCESS_PAIR_BYTES ? patchProcess({ ctx, from: range.from, to: range.to, file, cursor }) : producerSource(producer());
+    return bytes > IN_PROCESS_PAIR_BYTES ? patchProcess({ ctx, from: range.from, to: range.to, file, cursor }) : producerSource(producer(ctx));
   };
+  // The trees are content ids: with the workspace, they name the patch.
   const key = [range.directory, range.from, range.to, file].join('\0');
   return cache.page(key, cursor, open, maxBytes);
 }
@@ -150,7 +154,7 @@ export async function reviewDiff(db: Database, sessionId: string, opts: DiffOpti
     if (f.approximate) d.approximate = true;
     if (f.blobs) d.blobs = f.blobs;
     if (!opts.noPatch) {
-      const page = await filePage(range, ctx, f.file, undefined, limit, cache);
+      const page = await filePage(range, () => Promise.resolve(ctx), f.file, undefined, limit, cache);
       d.patch = page.bytes.toString('utf8');
       if (page.next !== undefined) {
         d.truncated = true;
@@ -170,8 +174,8 @@ export async function reviewDiff(db: Database, sessionId: string, opts: DiffOpti
 export async function patchPage(db: Database, sessionId: string, opts: { messageID?: string; file: string; cursor?: string; maxBytes: number }, cache?: PatchCache): Promise<PatchPage> {
   if (!(opts.maxBytes >= 1)) throw new UsageError('maxBytes must be at least 1');
   const range = diffRange(db, sessionId, opts.messageID);
-  const { ctx } = await sessionSnapshots(getSession(db, sessionId), [range.from, range.to]);
   // A malformed cursor is refused here, before any process starts.
   if (opts.cursor !== undefined) parseCursor(opts.cursor);
-  return await filePage(range, ctx, opts.file, opts.cursor, opts.maxBytes, cache);
+  const context = async () => (await sessionSnapshots(getSession(db, sessionId), [range.from, range.to])).ctx;
+  return await filePage(range, context, opts.file, opts.cursor, opts.maxBytes, cache);
 }
