@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { childrenMatching, idleNodeRss, mib, peakRssOf, treeRss } from '../src/procmem.js';
+import { childrenMatching, idleNodeRss, mib, ownRss, peakRssOf, treeRss } from '../src/procmem.js';
 import { REPORT_FILES } from '../src/session/report.js';
 import { printTable } from './measure.js';
 
@@ -46,13 +46,15 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
 /** Peaks over a time: the server's own (its git children included, patch processes not), each patch process's (with its git children), and the sum. */
 interface Peaks {
   server: number;
+  /** The server process alone, without its git children. */
+  serverAlone: number;
   total: number;
   patchProcesses: Map<number, number>;
 }
 
 /** Samples the server's process tree every 5 ms until stopped. */
 function samplePeaks(pid: number): { now(): Peaks; stop(): Peaks } {
-  const peaks: Peaks = { server: 0, total: 0, patchProcesses: new Map() };
+  const peaks: Peaks = { server: 0, serverAlone: 0, total: 0, patchProcesses: new Map() };
   const sample = () => {
     const server = treeRss(pid, PATCH_PROCESS);
     let total = server;
@@ -63,6 +65,7 @@ function samplePeaks(pid: number): { now(): Peaks; stop(): Peaks } {
       peaks.patchProcesses.set(c, Math.max(peaks.patchProcesses.get(c) ?? 0, rss, peakRssOf(c)));
     }
     peaks.server = Math.max(peaks.server, server);
+    peaks.serverAlone = Math.max(peaks.serverAlone, ownRss(pid));
     peaks.total = Math.max(peaks.total, total);
   };
   sample();
@@ -178,6 +181,7 @@ export async function run(): Promise<void> {
     const later = pageMs.slice(1).sort((a, b) => a - b);
     const what = `paging ${pageMs.length} × 1 MiB of the ${mib(big)} MiB rewrite's patch (${mib(bytes)} MiB)`;
     rows.push([`server peak RSS (own, with its git children) ${what}`, `${mib(peaks.server)} MiB = idle + ${mib(peaks.server - idle)}`, `≤ idle (${mib(idle)}) + 64`]);
+    rows.push(['  the server process alone (without its git children)', `idle + ${mib(peaks.serverAlone - idle)}`, '']);
     rows.push(['  each patch process alive meanwhile: its peak RSS (its high-water mark, with its git children) over idle', perProcess(peaks, idle), '≤ idle + 64 each']);
     rows.push(['  sum: the whole tree\'s peak RSS', `${mib(peaks.total)} MiB = idle + ${mib(peaks.total - idle)}`, '']);
     rows.push(['  first page (compares the pair) / later pages (median)', `${(pageMs[0]! / 1000).toFixed(2)} s / ${later.length ? (later[later.length >> 1]! / 1000).toFixed(2) : '-'} s`, '']);

@@ -65,6 +65,11 @@ export function childrenMatching(pid: number, match: string): number[] {
   return childrenOf(pid).filter((c) => cmdlineOf(c).includes(match));
 }
 
+/** Resident memory of one process now, without its children. */
+export function ownRss(pid: number): number {
+  return rssOf(pid);
+}
+
 /** A process's own high-water mark of resident memory (VmHWM; 0 once it is gone). */
 export function peakRssOf(pid: number): number {
   return hwmOf(pid);
