@@ -3,15 +3,16 @@
  * session (the first request after start, then warm); the review page's first paint of the
  * report's rewrite turn (128 MiB + 96 MiB + 512 KiB files) as a real browser sees it (Debian's
  * chromium, when installed: click → file list, → first diff, → every file's first page); and the
- * server's peak RSS (its process tree, git children included) while a client pages through the
- * 128 MiB rewrite's patch from its start. SNAPLINE_BENCH_SCALE scales the file sizes.
+ * peak RSS while a client pages through the 128 MiB rewrite's patch from its start: the server's
+ * own (with its git children), each patch process's (the children that compare big files), and
+ * their sum. SNAPLINE_BENCH_SCALE scales the file sizes.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { idleNodeRss, mib, treeRss } from '../src/procmem.js';
+import { childrenMatching, idleNodeRss, mib, ownRss, peakRssOf, treeRss } from '../src/procmem.js';
 import { REPORT_FILES } from '../src/session/report.js';
 import { printTable } from './measure.js';
 
@@ -19,6 +20,8 @@ const HERE = fileURLToPath(new URL('.', import.meta.url));
 const CLI = join(HERE, '..', 'src', 'cli', 'main.js');
 const TURN_SCRIPT = join(HERE, '..', 'src', 'cli', 'demo-turn.js');
 const PAGES = Number(process.env.SNAPLINE_BENCH_SERVE_PAGES ?? '6');
+/** The command line of the server's patch processes (src/session/patch-worker.ts). */
+const PATCH_PROCESS = 'patch-worker';
 
 async function serve(cwd: string, env: NodeJS.ProcessEnv): Promise<{ url: string; pid: number; stop(): void }> {
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { cwd, env, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -38,6 +41,50 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const t = performance.now();
   const v = await fn();
   return [v, performance.now() - t];
+}
+
+/** Peaks over a time: the server's own (its git children included, patch processes not), each patch process's (with its git children), and the sum. */
+interface Peaks {
+  server: number;
+  /** The server process alone, without its git children. */
+  serverAlone: number;
+  total: number;
+  patchProcesses: Map<number, number>;
+}
+
+/** Samples the server's process tree every 5 ms until stopped. */
+function samplePeaks(pid: number): { now(): Peaks; stop(): Peaks } {
+  const peaks: Peaks = { server: 0, serverAlone: 0, total: 0, patchProcesses: new Map() };
+  const sample = () => {
+    const server = treeRss(pid, PATCH_PROCESS);
+    let total = server;
+    for (const c of childrenMatching(pid, PATCH_PROCESS)) {
+      const rss = treeRss(c);
+      total += rss;
+      // The process's own high-water mark catches a peak between two samples.
+      peaks.patchProcesses.set(c, Math.max(peaks.patchProcesses.get(c) ?? 0, rss, peakRssOf(c)));
+    }
+    peaks.server = Math.max(peaks.server, server);
+    peaks.serverAlone = Math.max(peaks.serverAlone, ownRss(pid));
+    peaks.total = Math.max(peaks.total, total);
+  };
+  sample();
+  const timer = setInterval(sample, 5);
+  const now = () => ({ ...peaks, patchProcesses: new Map(peaks.patchProcesses) });
+  return {
+    now,
+    stop: () => {
+      clearInterval(timer);
+      sample();
+      return now();
+    },
+  };
+}
+
+/** "idle + N" for each patch process that ran, largest first. */
+function perProcess(p: Peaks, idle: number): string {
+  const list = [...p.patchProcesses.values()].sort((a, b) => b - a);
+  return list.length ? list.map((v) => `+${mib(v - idle)}`).join(', ') : 'none';
 }
 
 export async function run(): Promise<void> {
@@ -98,22 +145,26 @@ export async function run(): Promise<void> {
         await page.waitForSelector(`[data-turn="${rewrite}"]`);
         // Each time is taken in the page, at the next frame after the element appeared.
         const painted = (selector: string) => page.waitForSelector(selector, { timeout: 600_000 }).then(() => page.evaluate(() => new Promise<number>((r) => requestAnimationFrame(() => r(performance.now())))));
+        const loading = samplePeaks(server.pid);
         const clicked = await page.evaluate(() => performance.now());
         await page.click(`[data-turn="${rewrite}"]`);
         const [list, diff, all] = await Promise.all([painted('ul.files li'), painted('#diffs .d2h-file-wrapper'), painted('#diffs[data-loaded]')]);
+        const load = loading.stop();
         rows.push(['review page (chromium): click on the rewrite turn → file list and counts painted', `${((list - clicked) / 1000).toFixed(2)} s`, '']);
         rows.push(['  → first diff painted', `${((diff - clicked) / 1000).toFixed(2)} s`, '< 2 s']);
         rows.push(['  → every file\'s first page painted (the 128 and 96 MiB rewrites compared)', `${((all - clicked) / 1000).toFixed(2)} s`, '']);
+        rows.push(['  peak RSS meanwhile: server (own) / each patch process / sum of the tree', `idle + ${mib(load.server - idle)} / ${perProcess(load, idle)} / ${mib(load.total)} MiB`, '']);
       } finally {
         await browser.close();
       }
     } else rows.push(['review page first paint', 'skipped (no /usr/bin/chromium)', '< 2 s']);
 
     // Page through the rewrite's patch, 1 MiB at a time, sampling the server's process tree.
-    const before = treeRss(server.pid);
-    rows.push(['server RSS (tree) at rest before paging (after the page loaded every file)', `${mib(before)} MiB = idle + ${mib(before - idle)}`, '']);
-    let peak = before;
-    const sampler = setInterval(() => (peak = Math.max(peak, treeRss(server!.pid))), 5);
+    const restServer = treeRss(server.pid, PATCH_PROCESS);
+    const restKept = childrenMatching(server.pid, PATCH_PROCESS).map((c) => treeRss(c));
+    const restSum = restKept.reduce((a, b) => a + b, restServer);
+    rows.push(['RSS at rest before paging (the page loaded every file): server (own) / patch processes kept / sum', `idle + ${mib(restServer - idle)} / ${restKept.length ? restKept.map((v) => `+${mib(v - idle)}`).join(', ') : 'none'} / ${mib(restSum)} MiB`, '']);
+    const paging = samplePeaks(server.pid);
     // From the start of the patch: the first page compares the pair, the others go on from it.
     let cursor: string | null = null;
     let bytes = 0;
@@ -126,9 +177,13 @@ export async function run(): Promise<void> {
       cursor = page.next;
       if (!cursor) break;
     }
-    clearInterval(sampler);
+    const peaks = paging.stop();
     const later = pageMs.slice(1).sort((a, b) => a - b);
-    rows.push([`server peak RSS (tree) paging ${pageMs.length} × 1 MiB of the ${mib(big)} MiB rewrite's patch (${mib(bytes)} MiB)`, `${mib(peak)} MiB = idle + ${mib(peak - idle)}`, `≤ idle (${mib(idle)}) + 64`]);
+    const what = `paging ${pageMs.length} × 1 MiB of the ${mib(big)} MiB rewrite's patch (${mib(bytes)} MiB)`;
+    rows.push([`server peak RSS (own, with its git children) ${what}`, `${mib(peaks.server)} MiB = idle + ${mib(peaks.server - idle)}`, `≤ idle (${mib(idle)}) + 64`]);
+    rows.push(['  the server process alone (without its git children)', `idle + ${mib(peaks.serverAlone - idle)}`, '']);
+    rows.push(['  each patch process alive meanwhile: its peak RSS (its high-water mark, with its git children) over idle', perProcess(peaks, idle), '≤ idle + 64 each']);
+    rows.push(['  sum: the whole tree\'s peak RSS', `${mib(peaks.total)} MiB = idle + ${mib(peaks.total - idle)}`, '']);
     rows.push(['  first page (compares the pair) / later pages (median)', `${(pageMs[0]! / 1000).toFixed(2)} s / ${later.length ? (later[later.length >> 1]! / 1000).toFixed(2) : '-'} s`, '']);
   } finally {
     server?.stop();

@@ -84,6 +84,21 @@ export function treeRss(pid: number, exclude?: string): number {
   return sum;
 }
 
+/** The direct children of `pid` whose command line contains `match`. */
+export function childrenMatching(pid: number, match: string): number[] {
+  return childrenOf(pid).filter((c) => cmdlineOf(c).includes(match));
+}
+
+/** Resident memory of one process now, without its children. */
+export function ownRss(pid: number): number {
+  return rssOf(pid);
+}
+
+/** A process's own high-water mark of resident memory (VmHWM; 0 once it is gone). */
+export function peakRssOf(pid: number): number {
+  return hwmOf(pid);
+}
+
 /**
  * Runs a command, sampling its process tree's memory every few milliseconds until it exits.
  * `onStdout` and `onStderr` see the output as it arrives (stdout is kept only up to 4 MiB).

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PatchProducer, patchStream, parseCursor } from '../src/diff/patch.js';
-import { PatchCache } from '../src/session/patch-cache.js';
+import { PatchCache, producerSource, type PageSource, type PatchPage } from '../src/session/patch-cache.js';
 import { rng, tempRepo } from './helpers/repo.js';
 
 const repo = tempRepo('snapline-patch-pages-');
@@ -48,11 +48,18 @@ async function read(chunks: AsyncIterable<Buffer>): Promise<string> {
   return Buffer.concat(parts).toString('utf8');
 }
 
+/** A page as text, like freshPage's. */
+function asText(p: PatchPage): { text: string; next?: string } {
+  const text = p.bytes.toString('utf8');
+  return p.next === undefined ? { text } : { text, next: p.next };
+}
+
 /** A page from a fresh producer at `cursor` (what every page was before producers were kept). */
 async function freshPage(cursor: string | undefined, maxBytes: number, paths?: string[]): Promise<{ text: string; next?: string }> {
   const s = patchStream({ cwd: repo.dir }, t1, t2, { maxBytes, cursor: cursor === undefined ? undefined : parseCursor(cursor), paths });
   const text = await read(s.chunks);
-  return { text, next: s.next() };
+  const next = s.next();
+  return next === undefined ? { text } : { text, next };
 }
 
 test('one producer paged to the end gives, page for page, what fresh producers give at each cursor, and git’s patch', async () => {
@@ -102,13 +109,22 @@ test('a producer opened at a cursor goes on from there', async () => {
 test('a page left unread closes its producer: it is not kept', async () => {
   const cache = new PatchCache();
   try {
-    const open = () => new PatchProducer({ cwd: repo.dir }, t1, t2, { paths: ['rewrite.txt'] });
-    await assert.rejects(
-      cache.page('k', undefined, open, async (p) => {
-        for await (const b of p.page(100_000).chunks) if (b.length) throw new Error('client went away');
-      }),
-      /client went away/,
-    );
+    // A source whose reader stops in the middle of the page (as a reader over a page's limit does).
+    const open = (): PageSource => {
+      const p = new PatchProducer({ cwd: repo.dir }, t1, t2, { paths: ['rewrite.txt'] });
+      const source = producerSource(p);
+      return {
+        ...source,
+        get position() {
+          return source.position;
+        },
+        page: async (maxBytes) => {
+          for await (const b of p.page(maxBytes).chunks) if (b.length) throw new Error('client went away');
+          return { bytes: Buffer.alloc(0) };
+        },
+      };
+    };
+    await assert.rejects(cache.page('k', undefined, open, 100_000), /client went away/);
     assert.equal(cache.size, 0);
   } finally {
     cache.close();
@@ -125,13 +141,10 @@ test('the cache: pages resume from kept producers, any cursor still works, concu
       cursor,
       () => {
         opened.push(`${key}@${cursor ?? 'start'}`);
-        return new PatchProducer({ cwd: repo.dir }, t1, t2, { paths: [key], cursor: cursor === undefined ? undefined : parseCursor(cursor) });
+        return producerSource(new PatchProducer({ cwd: repo.dir }, t1, t2, { paths: [key], cursor: cursor === undefined ? undefined : parseCursor(cursor) }));
       },
-      async (p) => {
-        const s = p.page(maxBytes);
-        return { text: await read(s.chunks), next: s.next() };
-      },
-    );
+      maxBytes,
+    ).then(asText);
   try {
     const git = repo.git('diff', '--no-renames', t1, t2, '--', ...paths);
     let whole = '';
@@ -169,7 +182,7 @@ test('the cache: pages resume from kept producers, any cursor still works, concu
 test('a kept producer unused for idleMs is closed', async () => {
   const cache = new PatchCache({ idleMs: 50 });
   try {
-    await cache.page('k', undefined, () => new PatchProducer({ cwd: repo.dir }, t1, t2, { paths: ['rewrite.txt'] }), async (p) => read(p.page(1000).chunks));
+    await cache.page('k', undefined, () => producerSource(new PatchProducer({ cwd: repo.dir }, t1, t2, { paths: ['rewrite.txt'] })), 1000);
     assert.equal(cache.size, 1);
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(cache.size, 0);

@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createOpencodeClient, type OpencodeClient } from '@opencode-ai/sdk/v2/client';
+import { childrenMatching } from '../src/procmem.js';
 import { CLI } from './helpers/repo.js';
 import { sessionFixture, sessionOf } from './session-helpers.js';
 import { startServe, type ServeProcess } from './server-helpers.js';
@@ -16,6 +17,7 @@ let sid: string;
 let turns: string[];
 
 const BIG_LINES = 6000;
+const HUGE_LINES = 200_000;
 
 before(async () => {
   writeFileSync(join(f.dir, 'keep.txt'), 'untouched\n');
@@ -25,7 +27,8 @@ before(async () => {
   sid = sessionOf(f.ok('run', '--format', 'json', '--title', 'review me', '--exec', 'printf "one\\n2\\nthree\\n" > a.txt', 'turn one'));
   f.ok('run', '--session', sid, '--exec', `seq 1 ${BIG_LINES} > big.txt`, 'turn two');
   f.ok('run', '--session', sid, '--exec', 'rm a.txt && echo new > b.txt', 'turn three');
-  f.ok('run', '--title', 'another', '--exec', 'true', 'other session');
+  // Over 1 MiB (1.27 MB): its patch is produced in a patch process of the server.
+  f.ok('run', '--title', 'another', '--exec', `seq 1 ${HUGE_LINES} > huge.txt`, 'other session');
   turns = f.db<{ id: string }>(`SELECT id FROM message WHERE session_id = '${sid}' AND json_extract(data, '$.role') = 'user' ORDER BY id`).map((r) => r.id);
   server = await startServe(f.dir, f.env);
   client = createOpencodeClient({ baseUrl: server.url, headers: { 'x-snapline-token': server.token } });
@@ -42,7 +45,8 @@ function gitPatch(turn: string, file: string): string {
     `SELECT json_extract(p.data, '$.type') AS type, json_extract(p.data, '$.snapshot') AS snapshot FROM part p JOIN message m ON m.id = p.message_id
      WHERE json_extract(m.data, '$.parentID') = '${turn}' AND json_extract(p.data, '$.type') IN ('step-start', 'step-finish') ORDER BY p.id`,
   );
-  return execFileSync('git', ['--git-dir', f.storeGitDir(), 'diff', '--no-renames', steps[0]!.snapshot, steps[1]!.snapshot, '--', file], { encoding: 'utf8' });
+  // The store sets a low core.bigFileThreshold (to stream big blobs); git's default is put back, so big text files are compared as text.
+  return execFileSync('git', ['-c', 'core.bigFileThreshold=512m', '--git-dir', f.storeGitDir(), 'diff', '--no-renames', steps[0]!.snapshot, steps[1]!.snapshot, '--', file], { encoding: 'utf8', maxBuffer: 1 << 26 });
 }
 
 test('health, session list (limit, search) and get through the SDK', async () => {
@@ -189,6 +193,41 @@ test('/event streams server.connected, then the session, message and part update
   assert.equal(msg.properties.sessionID, sid);
   const text = seen.find((e) => e.type === 'message.part.updated' && (e.properties.part as { type: string }).type === 'text')!;
   assert.equal((text.properties.part as { text: string }).text, 'a live turn');
+});
+
+test('a file over 1 MiB: its patch comes from a patch process of the server, page by page to exactly git’s; a killed one is replaced; errors are the same', async () => {
+  const other = (await client.session.list({ search: 'another' })).data![0]!.id;
+  const turn = f.db<{ id: string }>(`SELECT id FROM message WHERE session_id = '${other}' AND json_extract(data, '$.role') = 'user'`)[0]!.id;
+  const page = async (cursor?: string) => {
+    const r = await fetch(`${server.url}/session/${other}/diff/patch?messageID=${turn}&file=huge.txt&maxBytes=262144${cursor ? `&cursor=${cursor}` : ''}`);
+    assert.equal(r.status, 200, await r.clone().text());
+    return (await r.json()) as { patch: string; next: string | null };
+  };
+  const patchProcesses = () => childrenMatching(server.child.pid!, 'patch-worker');
+  const first = await page();
+  assert.equal(patchProcesses().length, 1, 'one patch process, kept for the next page');
+  // Killed while kept: the next page is produced by a new one, from the cursor.
+  process.kill(patchProcesses()[0]!, 'SIGKILL');
+  let patch = first.patch;
+  let next = first.next;
+  let pages = 1;
+  while (next) {
+    const p = await page(next);
+    patch += p.patch;
+    next = p.next;
+    pages++;
+  }
+  assert.ok(pages >= 5, `${pages} pages`);
+  assert.equal(patch, gitPatch(turn, 'huge.txt'));
+  // The patch ended: its process exits.
+  for (let i = 0; patchProcesses().length > 0; i++) {
+    assert.ok(i < 600, 'the patch process exits after the last page');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  // A cursor past the end is refused by the patch process: the same 400 as any bad cursor.
+  const bad = await fetch(`${server.url}/session/${other}/diff/patch?messageID=${turn}&file=huge.txt&cursor=5.0`);
+  assert.equal(bad.status, 400);
+  assert.match(((await bad.json()) as { data: { message: string } }).data.message, /past the end/);
 });
 
 test('delete through the SDK removes the session', async () => {

@@ -23,6 +23,8 @@ import {
   type Database,
 } from '../session/index.js';
 import type { EventBus } from './events.js';
+import { jsonStringOf } from './json-bytes.js';
+import { answered } from './memory.js';
 import { openApi } from './openapi.js';
 import { guard, type Guard } from './security.js';
 import { pageRoutes } from './static.js';
@@ -168,7 +170,10 @@ export function createApp(o: AppOptions): Hono {
     // PAGE_SLACK would have to be held whole, and is refused instead.
     const page = await patchPage(db, id, { messageID: messageIdParam(c.req.query('messageID'), 'messageID'), file: fileParam(c.req.query('file')), cursor, maxBytes }, patches);
     if (page.next !== undefined) c.header('X-Next-Cursor', page.next);
-    return c.json({ patch: page.patch, next: page.next ?? null });
+    // {patch, next} written from the page's bytes: no string of the whole page in the server.
+    const body = Buffer.concat([Buffer.from('{"patch":'), ...jsonStringOf(page.bytes), Buffer.from(`,"next":${JSON.stringify(page.next ?? null)}}`)]);
+    answered(body.length);
+    return c.body(body, 200, { 'content-type': 'application/json' });
   });
 
   app.post('/session/:id/revert', async (c) => {

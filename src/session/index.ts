@@ -37,5 +37,5 @@ export { runQuery, jsonValue, type QueryResult } from './query.js';
 export { splitCommand, PREVIEW_BYTES } from './exec.js';
 export { exportSessionJson, openCodeSession, openCodeMessage, openCodePart, withParts, type OpenCodeSession, type OpenCodeMessage, type OpenCodePart, type OpenCodeMessageWithParts } from './opencode.js';
 export { importOpenCode, defaultOpenCodeDatabase, OpenCodeDatabaseUnreadable, UnknownOpenCodeSession, MAX_IMPORTED_PART_BYTES, type ImportResult, type ImportedSession } from './import.js';
-export { PatchCache, type PatchCacheOptions } from './patch-cache.js';
-export { messagePage, reviewDiff, patchPage, INLINE_PATCH_BYTES, PAGE_SLACK, type MessagePage, type ReviewFileDiff, type DiffOptions } from './review.js';
+export { PatchCache, PageSourceLost, PAGE_SLACK, type PatchCacheOptions, type PageSource, type PatchPage } from './patch-cache.js';
+export { messagePage, reviewDiff, patchPage, INLINE_PATCH_BYTES, IN_PROCESS_PAIR_BYTES, type MessagePage, type ReviewFileDiff, type DiffOptions } from './review.js';

@@ -4,12 +4,14 @@
  * whole body or a whole large patch in memory.
  */
 import { numstatStream } from '../diff/numstat.js';
-import { formatCursor, parseCursor, PatchProducer, type PatchCursor } from '../diff/patch.js';
+import { parseCursor, PatchProducer } from '../diff/patch.js';
 import { UsageError } from '../errors.js';
 import type { GitContext } from '../git/run.js';
+import { changedPaths } from '../git/tree-diff.js';
 import type { Database } from './db.js';
 import { parseMessageData, parsePartData, type BlobRef, type FileDiff } from './model.js';
-import type { PatchCache } from './patch-cache.js';
+import { producerSource, readPage, type PageSource, type PatchCache, type PatchPage } from './patch-cache.js';
+import { patchProcess } from './patch-process.js';
 import { openCodeMessage, openCodePart, type OpenCodeMessageWithParts, type OpenCodePart } from './opencode.js';
 import { diffRange, summaryOf } from './show.js';
 import { getMessage, getSession, type MessageInfo, type PartInfo } from './store.js';
@@ -97,36 +99,35 @@ export interface DiffOptions {
 
 export const INLINE_PATCH_BYTES = 64 * 1024;
 
-/** How far one long line may run past a page's size: a longer line would have to be held whole. */
-export const PAGE_SLACK = 4 << 20;
-
-/** Reads one page of `p` (bounded by maxBytes plus one line's tail, at most PAGE_SLACK). */
-async function readPage(p: PatchProducer, maxBytes: number): Promise<{ text: string; next?: string }> {
-  const page = p.page(maxBytes);
-  const parts: Buffer[] = [];
-  let bytes = 0;
-  for await (const b of page.chunks) {
-    bytes += b.length;
-    if (bytes > maxBytes + PAGE_SLACK) throw new UsageError(`a line of this patch is longer than ${PAGE_SLACK} bytes; read it with 'snapline session diff --patch'`);
-    parts.push(b);
-  }
-  const text = Buffer.concat(parts).toString('utf8');
-  const next = page.next();
-  return next === undefined ? { text } : { text, next };
-}
+/**
+ * Pairs larger than this (both sides together) are compared in a patch process of their own
+ * when a cache keeps their pages (the server): their comparison's memory goes back to the
+ * system when the process exits. Smaller ones cost little and are produced here, with no
+ * process to start before their first page.
+ */
+export const IN_PROCESS_PAIR_BYTES = 1 << 20;
 
 /**
- * One page of one file's patch, from a producer kept in `cache` at that cursor (no comparison
- * again) or a new one; without a cache, a producer for this page alone.
+ * One page of one file's patch, from a source kept in `cache` at that cursor (no comparison
+ * again) or a new one; without a cache, a producer here for this page alone. `context` finds
+ * the snapshot store (git runs to check it): asked only when a source is opened, so a page
+ * that goes on from a kept one starts no process.
  */
-function filePage(range: { directory: string; from: string; to: string }, ctx: GitContext, file: string, cursor: PatchCursor | undefined, maxBytes: number, cache?: PatchCache): Promise<{ text: string; next?: string }> {
-  const open = () => new PatchProducer(ctx, range.from, range.to, { paths: [file], cursor });
+async function filePage(range: { directory: string; from: string; to: string }, context: () => Promise<GitContext>, file: string, cursor: string | undefined, maxBytes: number, cache?: PatchCache): Promise<PatchPage> {
+  const producer = (ctx: GitContext) => new PatchProducer(ctx, range.from, range.to, { paths: [file], cursor: cursor === undefined ? undefined : parseCursor(cursor) });
   if (!cache) {
-    const p = open();
+    const p = producer(await context());
     return readPage(p, maxBytes).finally(() => p.close());
   }
+  const open = async (): Promise<PageSource> => {
+    const ctx = await context();
+    const pair = await changedPaths(ctx, range.from, range.to, [file]);
+    const bytes = pair.reduce((n, c) => n + (c.before?.size ?? 0) + (c.after?.size ?? 0), 0);
+    return bytes > IN_PROCESS_PAIR_BYTES ? patchProcess({ ctx, from: range.from, to: range.to, file, cursor }) : producerSource(producer(ctx));
+  };
+  // The trees are content ids: with the workspace, they name the patch.
   const key = [range.directory, range.from, range.to, file].join('\0');
-  return cache.page(key, cursor && formatCursor(cursor), open, (p) => readPage(p, maxBytes));
+  return cache.page(key, cursor, open, maxBytes);
 }
 
 /**
@@ -153,8 +154,8 @@ export async function reviewDiff(db: Database, sessionId: string, opts: DiffOpti
     if (f.approximate) d.approximate = true;
     if (f.blobs) d.blobs = f.blobs;
     if (!opts.noPatch) {
-      const page = await filePage(range, ctx, f.file, undefined, limit, cache);
-      d.patch = page.text;
+      const page = await filePage(range, () => Promise.resolve(ctx), f.file, undefined, limit, cache);
+      d.patch = page.bytes.toString('utf8');
       if (page.next !== undefined) {
         d.truncated = true;
         d.next = page.next;
@@ -170,10 +171,11 @@ export async function reviewDiff(db: Database, sessionId: string, opts: DiffOpti
  * cursor of the next page. With a cache, a page goes on from where the producer of the last
  * one stopped.
  */
-export async function patchPage(db: Database, sessionId: string, opts: { messageID?: string; file: string; cursor?: string; maxBytes: number }, cache?: PatchCache): Promise<{ patch: string; next?: string }> {
+export async function patchPage(db: Database, sessionId: string, opts: { messageID?: string; file: string; cursor?: string; maxBytes: number }, cache?: PatchCache): Promise<PatchPage> {
   if (!(opts.maxBytes >= 1)) throw new UsageError('maxBytes must be at least 1');
   const range = diffRange(db, sessionId, opts.messageID);
-  const { ctx } = await sessionSnapshots(getSession(db, sessionId), [range.from, range.to]);
-  const page = await filePage(range, ctx, opts.file, opts.cursor === undefined ? undefined : parseCursor(opts.cursor), opts.maxBytes, cache);
-  return page.next === undefined ? { patch: page.text } : { patch: page.text, next: page.next };
+  // A malformed cursor is refused here, before any process starts.
+  if (opts.cursor !== undefined) parseCursor(opts.cursor);
+  const context = async () => (await sessionSnapshots(getSession(db, sessionId), [range.from, range.to])).ctx;
+  return await filePage(range, context, opts.file, opts.cursor, opts.maxBytes, cache);
 }
