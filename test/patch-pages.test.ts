@@ -8,17 +8,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PatchProducer, patchStream, parseCursor } from '../src/diff/patch.js';
 import { PatchCache, producerSource, type PageSource, type PatchPage } from '../src/session/patch-cache.js';
-import { rng, tempRepo } from './helpers/repo.js';
+import { rng, seededLines as lines, tempRepo } from './helpers/repo.js';
 
 const repo = tempRepo('snapline-patch-pages-');
 let t1: string;
 let t2: string;
-
-/** `n` lines of text, seeded. */
-function lines(n: number, seed: number, prefix: string): string[] {
-  const r = rng(seed);
-  return Array.from({ length: n }, (_, i) => `${prefix} ${i} ${Math.floor(r() * 1e9).toString(36)}`);
-}
 
 before(() => {
   const edited = lines(4000, 1, 'line');

@@ -12,16 +12,11 @@ import { join } from 'node:path';
 import { SnaplineError } from '../src/errors.js';
 import { PatchCache } from '../src/session/patch-cache.js';
 import { patchProcess } from '../src/session/patch-process.js';
-import { rng, tempRepo } from './helpers/repo.js';
+import { rng, seededLines as lines, tempRepo } from './helpers/repo.js';
 
 const repo = tempRepo('snapline-patch-process-');
 let t1: string;
 let t2: string;
-
-function lines(n: number, seed: number, prefix: string): string[] {
-  const r = rng(seed);
-  return Array.from({ length: n }, (_, i) => `${prefix} ${i} ${Math.floor(r() * 1e9).toString(36)}`);
-}
 
 before(() => {
   const edited = lines(6000, 1, 'line');

@@ -13,6 +13,12 @@ export function tempRepo(prefix = 'snapline-test-'): { dir: string; git: (...arg
   return { dir, git, gitBuf, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** `n` distinct lines of text (`<prefix> <i> <random>`), the same for the same seed. */
+export function seededLines(n: number, seed: number, prefix: string): string[] {
+  const r = rng(seed);
+  return Array.from({ length: n }, (_, i) => `${prefix} ${i} ${Math.floor(r() * 1e9).toString(36)}`);
+}
+
 /** Small deterministic PRNG (mulberry32) so generated cases repeat exactly. */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;
