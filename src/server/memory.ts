@@ -6,13 +6,11 @@
  * six 1 MiB pages, and idle + 33 with a collection after each page. So after each MiB of such
  * answers, one full collection (a few ms for the server's small heap), 50 ms after the last.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { reclaimArrays } from '../git/reclaim.js';
 
 /** Answer bytes after which a collection is due. */
 const DUE_BYTES = 1 << 20;
 
-let collect: (() => void) | undefined;
 let pending = 0;
 let timer: NodeJS.Timeout | undefined;
 
@@ -20,15 +18,10 @@ let timer: NodeJS.Timeout | undefined;
 export function answered(bytes: number): void {
   pending += bytes;
   if (pending < DUE_BYTES) return;
-  if (!collect) {
-    // The collector is a V8 flag away: exposed once, then reached through a new context.
-    setFlagsFromString('--expose-gc');
-    collect = runInNewContext('gc') as () => void;
-  }
   clearTimeout(timer);
   timer = setTimeout(() => {
     pending = 0;
-    collect!();
+    reclaimArrays(); // the full collection the diff engine uses between phases
   }, 50);
   timer.unref();
 }
