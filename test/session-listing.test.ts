@@ -4,12 +4,14 @@
  * wrote them, on SQLite — and on PostgreSQL with SNAPLINE_TEST_BACKEND=pg.
  */
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CorruptRow, getSession, listSessions, newId, openDatabase, type SessionInfo } from '../src/index.js';
 import { freshDatabase, onPostgres } from './helpers/postgres.js';
+import { CLI } from './helpers/repo.js';
 
 interface Written {
   id: string;
@@ -92,6 +94,34 @@ test(`listSessions reads every column as written (${onPostgres ? 'PostgreSQL' : 
       db.prepare("UPDATE session SET revert = '{oops' WHERE id = ?").run(rows[0]!.id);
       assert.throws(() => listSessions(db), (e: unknown) => e instanceof CorruptRow && e.message.includes(rows[0]!.id));
     }
+  } finally {
+    db.close();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test(`session list reads in pages and prints every session once, in order (${onPostgres ? 'PostgreSQL' : 'SQLite'})`, () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'snapline-listing-cli-'));
+  const url = onPostgres ? freshDatabase() : join(tmp, 'snapline.db');
+  const db = openDatabase(url);
+  try {
+    const now = Date.now();
+    db.transaction(() => {
+      db.prepare("INSERT INTO project (id, worktree, vcs, time_created, time_updated) VALUES ('global', '/', NULL, ?, ?)").run(now, now);
+      const put = db.prepare("INSERT INTO session (id, project_id, slug, directory, title, version, time_created, time_updated) VALUES (?, 'global', '', '/w', ?, '0.1.0', ?, ?)");
+      for (let i = 0; i < 2600; i++) put.run(newId('session'), `session ${i}`, now, now);
+    });
+    const ids = listSessions(db).map((s) => s.id);
+    const env = { ...process.env, SNAPLINE_HOME: tmp, SNAPLINE_CONFIG_CONTENT: '', SNAPLINE_DATABASE_URL: onPostgres ? url : '' };
+    const listed = (...args: string[]) => {
+      const r = spawnSync(process.execPath, [CLI, 'session', 'list', ...args], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout.split('\n').filter(Boolean).map((l) => l.split(' ')[0]);
+    };
+    assert.deepEqual(listed('--limit', '5000'), ids, 'past several pages of 1,000');
+    assert.deepEqual(listed('--limit', '2100', '--offset', '450'), ids.slice(450, 2550));
+    assert.deepEqual(listed('--limit', '1000', '--offset', '1000'), ids.slice(1000, 2000));
+    assert.deepEqual(listed(), ids.slice(0, 100));
   } finally {
     db.close();
     rmSync(tmp, { recursive: true, force: true });

@@ -115,6 +115,9 @@ Examples:
   snapline session delete ses_e5dc
 `;
 
+/** Sessions `session list` reads per query. */
+const LIST_PAGE = 1000;
+
 function json(v: unknown): Promise<void> | void {
   return write(JSON.stringify(v, null, 2) + '\n');
 }
@@ -236,16 +239,25 @@ const command: Command = {
         const directory = v.dir === undefined ? undefined : await resolveWorkspace(v.dir, true);
         const db = openDatabase();
         try {
-          const sessions = listSessions(db, { directory, limit: intOption('limit', v.limit, 100), offset: intOption('offset', v.offset, 0) });
-          if (asJson) return (await json(sessions), 0);
-          // Written 64 KiB at a time: one write a line was a quarter of listing 10,000 sessions.
+          const limit = intOption('limit', v.limit, 100);
+          const offset = intOption('offset', v.offset, 0);
+          if (asJson) return (await json(listSessions(db, { directory, limit, offset })), 0);
+          // Read a thousand rows at a time and written 64 KiB at a time: rows then die young, which
+          // V8 collects cheaply (holding 10,000 made garbage collection the largest cost), and one
+          // write a line was a quarter of listing 10,000 sessions.
           let out = '';
-          for (const s of sessions) {
-            out += `${s.id}  ${when(s.time.updated)}  ${totals(s).padEnd(24)} ${s.title}  ${s.directory}${s.agent ? `  [${s.agent.name}]` : ''}${s.revert ? '  [reverted]' : ''}${s.busy ? '  [running]' : ''}\n`;
-            if (out.length >= 65536) {
-              await write(out);
-              out = '';
+          for (let done = 0; done < limit; ) {
+            const want = Math.min(LIST_PAGE, limit - done);
+            const page = listSessions(db, { directory, limit: want, offset: offset + done });
+            for (const s of page) {
+              out += `${s.id}  ${when(s.time.updated)}  ${totals(s).padEnd(24)} ${s.title}  ${s.directory}${s.agent ? `  [${s.agent.name}]` : ''}${s.revert ? '  [reverted]' : ''}${s.busy ? '  [running]' : ''}\n`;
+              if (out.length >= 65536) {
+                await write(out);
+                out = '';
+              }
             }
+            done += page.length;
+            if (page.length < want) break;
           }
           if (out) await write(out);
           return 0;
