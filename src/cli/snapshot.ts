@@ -23,6 +23,8 @@ Subcommands:
   gc        Remove leftovers of killed runs; prune snapshots no session keeps once older
             than snapshot.retention.maxAgeDays. Without --dir: every store.
   du        Disk usage per store and per session. Without --dir: every store.
+  seal      (internal) Compress the big files a track copied into the store into git
+            objects; track starts it in the background, and every reader seals first.
   doctor    Check the store: every object is rehashed (git fsck --full) and every snapshot
             the workspace's sessions name must be there. Each damaged object is printed as
             'damaged: OID (missing|corrupt) — used by session ses_… turns 2, 3 (msg_…)';
@@ -107,6 +109,17 @@ const command: Command = {
           for (const s of result.skipped) process.stderr.write(`snapline: warning: not snapshotted (${s.reason}${s.size !== undefined ? `, ${s.size} bytes` : ''}): ${s.path}\n`);
           await write(result.tree + '\n');
         }
+        return 0;
+      }
+      case 'seal': {
+        // Internal: started detached by a track that left big files pending (docs/snapshot.md,
+        // "Big files"). The store comes in SNAPLINE_SEAL_STORE, not in the arguments.
+        only([]);
+        const store = process.env.SNAPLINE_SEAL_STORE;
+        if (!store || args.length) throw new UsageError("'snapshot seal' is started by track, with SNAPLINE_SEAL_STORE set");
+        const { sealPending } = await import('../snapshot/pending.js');
+        const { loadConfig } = await import('../config.js');
+        await sealPending(store, { timeoutMs: loadConfig().snapshot.lockTimeoutMs });
         return 0;
       }
       case 'restore': {

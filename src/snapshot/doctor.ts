@@ -4,6 +4,7 @@ import { gitRecords, runGit, spawnGit, type GitContext } from '../git/run.js';
 import { GitError } from '../errors.js';
 import { StoreMissing } from './errors.js';
 import { withStoreLock } from './lock.js';
+import { sealPending } from './pending.js';
 import { SESSION_REFS, sessionsIn } from './retention.js';
 import { checkStore, createStore, resolveWorkspace, storeDir, type StoreOptions } from './store.js';
 import { loadConfig } from '../config.js';
@@ -66,6 +67,9 @@ export async function doctor(worktree: string, opts: DoctorOptions = {}): Promis
   try {
     await checkStore(dir);
     const ctx: GitContext = { gitDir: dir };
+    // Blobs a track left pending are checked as the objects they become (a copy whose content
+    // is not its name is reported here).
+    await sealPending(dir, { timeoutMs: config.snapshot.lockTimeoutMs, onWait: opts.onWait });
     await fsck(ctx, damage, problems);
     await checkExpected(ctx, opts.expected ?? [], damage, problems);
   } catch (e) {

@@ -11,6 +11,7 @@ import { PathOutsideWorkspace, RestoreFailed, UnknownSnapshot } from './errors.j
 import { withStore, type Store, type StoreOptions } from './store.js';
 import { beginRestore, endRestore, tempName } from './journal.js';
 import { trackLocked } from './track.js';
+import { sealPending } from './pending.js';
 
 export interface RestoreOptions extends StoreOptions {
   /** Called as files are written: how many so far, of how many. */
@@ -37,6 +38,8 @@ export async function restore(worktree: string, tree: string, paths?: readonly s
     for (const p of wanted) checkInside(store.worktree, p, wantedSet);
     const target = await treeInStore(store, tree);
     const { tree: current } = await trackLocked(store);
+    // The track may have left blobs pending; the restore reads blobs.
+    await sealPending(store.dir, { timeoutMs: store.config.snapshot.lockTimeoutMs, onWait: opts.onWait });
     const changes = await changesUnder(store.ctx, current, target, wanted);
     for (const c of changes) checkSnapshotPath(c.path);
     return applyChanges(store, target, changes, opts.onProgress);

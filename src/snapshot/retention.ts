@@ -10,6 +10,7 @@ import { UnknownSnapshot } from './errors.js';
 import { cleanRestoreLeftovers } from './journal.js';
 import { markReleased, REMOTE_REFS } from './remote.js';
 import { holderIsDead, LOCK_NAME, processesUsing, readLock, withStoreLock } from './lock.js';
+import { sealPending } from './pending.js';
 import { checkStore, openStore, readIfExists, withStore, WORKTREE_FILE, type StoreOptions } from './store.js';
 
 /** Sessions keep their trees reachable from this ref namespace, so git gc never prunes them. */
@@ -272,7 +273,10 @@ export async function gc(worktree?: string, opts: GcOptions = {}): Promise<GcRep
   const reports: GcReport[] = [];
   for (const { dir, config } of targets) {
     await checkStore(dir);
-    reports.push(await withStoreLock(dir, config.snapshot.lockTimeoutMs, opts.onWait, () => gcStore(dir, config.snapshot.retention, opts)));
+    reports.push(await withStoreLock(dir, config.snapshot.lockTimeoutMs, opts.onWait, async () => {
+      await sealPending(dir, { timeoutMs: config.snapshot.lockTimeoutMs, onWait: opts.onWait });
+      return gcStore(dir, config.snapshot.retention, opts);
+    }));
   }
   // Leftovers outside the stores: turn locks and half-built stores of processes that died.
   const turnLocks = join(dataDir(), 'locks');

@@ -9,6 +9,7 @@ import { runGit, type GitContext } from '../git/run.js';
 import { isObjectId } from '../git/object-id.js';
 import { StoreCorrupt, StoreMissing, WorkspaceNotADirectory, WorkspaceNotFound, WorkspaceTooBroad } from './errors.js';
 import { withStoreLock, type WaitNotice } from './lock.js';
+import { pendingBlobs, sealPending } from './pending.js';
 
 /** Options shared by every store operation. */
 export interface StoreOptions {
@@ -206,9 +207,12 @@ function contextFor(dir: string, worktree: string): GitContext {
  * The git context of a workspace's store (shadow git dir + the workspace as work tree), for
  * reading trees and diffs. Does not create the store.
  */
-export async function storeContext(worktree: string, opts: { force?: boolean } = {}): Promise<GitContext> {
+export async function storeContext(worktree: string, opts: { force?: boolean; onWait?: WaitNotice } = {}): Promise<GitContext> {
   const real = await resolveWorkspace(worktree, opts.force ?? true);
-  return contextFor(await storeDir(real), real);
+  const dir = await storeDir(real);
+  // Whoever reads objects gets every blob a track left pending (docs/snapshot.md, "Big files").
+  if ((await pendingBlobs(dir)).length > 0) await sealPending(dir, { timeoutMs: loadConfig(real).snapshot.lockTimeoutMs, onWait: opts.onWait });
+  return contextFor(dir, real);
 }
 
 /** Checks the layout git needs; throws StoreCorrupt naming what is wrong. */
@@ -265,10 +269,17 @@ async function upgradeStore(dir: string): Promise<void> {
   for (const [k, v] of Object.entries(STORE_CONFIG)) await runGit({ gitDir: dir }, ['config', k, v]);
 }
 
-/** Runs `fn` on a workspace's store while holding its lock. */
-export async function withStore<T>(worktree: string, opts: StoreOptions & { create?: boolean }, fn: (s: Store) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` on a workspace's store while holding its lock, every pending blob sealed first
+ * (`seal: false` only for track, which reads no blob).
+ */
+export async function withStore<T>(worktree: string, opts: StoreOptions & { create?: boolean; seal?: boolean }, fn: (s: Store) => Promise<T>): Promise<T> {
   const store = await openStore(worktree, opts);
-  return withStoreLock(store.dir, store.config.snapshot.lockTimeoutMs, opts.onWait, () => fn(store));
+  const timeoutMs = store.config.snapshot.lockTimeoutMs;
+  return withStoreLock(store.dir, timeoutMs, opts.onWait, async () => {
+    if (opts.seal !== false) await sealPending(store.dir, { timeoutMs, onWait: opts.onWait });
+    return fn(store);
+  });
 }
 
 /** Contents of a file, or '' if it does not exist. */

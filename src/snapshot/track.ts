@@ -5,6 +5,8 @@ import { snapshotRoot } from '../config.js';
 import { GitError } from '../errors.js';
 import { gitRecords, gitText, runGit } from '../git/run.js';
 import { isObjectId } from '../git/object-id.js';
+import { setIndexStat } from '../git/index-stat.js';
+import { cleanPendingLeftovers, pendingBlobs, PENDING_MIN_BYTES, stagePending, startSealer, type EntryStat, type PendingBlob } from './pending.js';
 import { StagingFailed } from './errors.js';
 import { cleanRestoreLeftovers } from './journal.js';
 import { nearestDotGit, readIfExists, withStore, type Store, type StoreOptions } from './store.js';
@@ -63,7 +65,8 @@ const EMPTY_BLOB = 'e69de29bb2d1d6434b8b29ae775ad8c2e48c5391';
  * throws StagingFailed, so a stale tree is never returned.
  */
 export async function track(worktree: string, opts: TrackOptions = {}): Promise<TrackResult> {
-  return withStore(worktree, { ...opts, create: true }, (store) => trackLocked(store, opts.onProgress));
+  // No sealing first: a track reads no blob, and the agent waits for it.
+  return withStore(worktree, { ...opts, create: true, seal: false }, (store) => trackLocked(store, opts.onProgress));
 }
 
 /** track() for a store whose lock the caller holds. */
@@ -73,6 +76,7 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
   await rm(join(store.dir, 'index.lock'), { force: true });
   // Temporary files of a restore that was killed are not the user's: remove them before scanning.
   await cleanRestoreLeftovers(store.dir);
+  await cleanPendingLeftovers(store.dir);
   const excludeFrom = await writeExcludes(store);
   const vanished: SkippedFile[] = [];
   for (let attempt = 0; ; attempt++) {
@@ -85,14 +89,20 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
       // agent's no-change step then costs one scan, not two).
       const bytesOf = (p: string) => scan.raw.get(p) ?? Buffer.from(p);
       const skippedPaths = new Set(scan.skipped.map((s) => s.path));
-      if (scan.changed > 0 || scan.skipped.length > 0 || scan.placeholders || scan.included.length > 0) {
+      const pending = await stageBig(store, scan.big.map(bytesOf));
+      const byOwnCopy = new Set(pending.map((p) => p.path.toString('hex')));
+      const left = (p: string) => !byOwnCopy.has(bytesOf(p).toString('hex'));
+      const included = scan.included.filter((p) => !skippedPaths.has(p) && left(p));
+      if (scan.changed > pending.length || scan.skipped.length > 0 || scan.placeholders || included.length > 0) {
         await stage(
           store,
           scan.skipped.map((s) => bytesOf(s.path)),
-          scan.included.filter((p) => !skippedPaths.has(p)).map(bytesOf),
+          included.map(bytesOf),
+          pending.map((p) => p.path),
         );
       }
       const { tree, fingerprint } = (scan.changed === 0 && !scan.placeholders && (await treeOfUnchangedIndex(store))) || (await writeTree(store));
+      if (pending.length > 0 && process.env.SNAPLINE_BACKGROUND_SEAL !== '0') startSealer(store.dir);
       return fingerprint ? { tree, skipped, basis: { store: store.dir, index: fingerprint, excludeFrom } } : { tree, skipped };
     } catch (e) {
       const gone = scan.untracked.filter((p) => !exists(inWorktree(store, scan.raw.get(p) ?? Buffer.from(p))));
@@ -116,7 +126,9 @@ const TREE_FILE = 'snapline-tree';
 
 /** `git write-tree`, remembering the tree under the index's fingerprint (taken after: write-tree may update the index). */
 async function writeTree(store: Store): Promise<{ tree: string; fingerprint?: string }> {
-  const tree = await gitText(store.ctx, ['write-tree']);
+  // Blobs still pending (see pending.ts) are not objects yet: the tree names them all the same.
+  const missingOk = (await pendingBlobs(store.dir)).length > 0 ? ['--missing-ok'] : [];
+  const tree = await gitText(store.ctx, ['write-tree', ...missingOk]);
   if (!isObjectId(tree)) throw new StagingFailed(`git write-tree printed '${tree}'`);
   const fingerprint = await indexFingerprint(store);
   if (fingerprint) {
@@ -165,6 +177,8 @@ interface Scan {
   included: string[];
   /** Placeholder entries were added to the index (staging removes them again). */
   placeholders: boolean;
+  /** Changed regular files of at least PENDING_MIN_BYTES (not skipped): staged by stageBig. */
+  big: string[];
 }
 
 /**
@@ -181,6 +195,7 @@ async function scanChanges(store: Store): Promise<Scan> {
     const untracked: string[] = [];
     const nested: string[] = [];
     const raw = new Map<string, Buffer>();
+    const big: string[] = [];
     let changed = 0;
     // Untracked files, and tracked files whose stat data changed. Not `ls-files -m`: for a
     // same-size file with a new mtime it hashes the content, doubling the cost of a big turn.
@@ -220,11 +235,12 @@ async function scanChanges(store: Store): Promise<Scan> {
       }
       try {
         accessSync(abs, constants.R_OK);
+        if (st.size >= PENDING_MIN_BYTES) big.push(path);
       } catch {
         skipped.push({ path, reason: 'unreadable', size: st.size });
       }
     }
-    if (nested.length === 0) return { skipped, untracked, changed, raw, included, placeholders };
+    if (nested.length === 0) return { skipped, untracked, changed, raw, included, placeholders, big };
     placeholders = true;
     const input = nested.map((dir) => `100644 ${EMPTY_BLOB}\t${dir}${PLACEHOLDER}\0`).join('');
     await runGit(store.ctx, ['update-index', '-z', '--add', '--index-info'], { input });
@@ -249,12 +265,30 @@ function inWorktree(store: Store, rel: Buffer): Buffer {
  * then `git add -f` of new files that snapshot.include names although they are ignored. Once in
  * the index they are tracked files to git: `add -A` follows their changes and deletions.
  */
-async function stage(store: Store, skipped: Buffer[], included: Buffer[]): Promise<void> {
+async function stage(store: Store, skipped: Buffer[], included: Buffer[], ownCopies: Buffer[]): Promise<void> {
   const spec = (paths: Buffer[], magic: string) => Buffer.concat(paths.flatMap((p) => [Buffer.from(magic), p, Buffer.from([0])]));
   if (skipped.length) await runGit(store.ctx, ['rm', '--cached', '-q', '-r', '--ignore-unmatch', '--pathspec-from-file=-', '--pathspec-file-nul'], { input: spec(skipped, ':(literal)') });
-  const input = Buffer.concat([Buffer.from('.\0'), spec(skipped, ':(exclude,literal)')]);
+  const input = Buffer.concat([Buffer.from('.\0'), spec([...skipped, ...ownCopies], ':(exclude,literal)')]);
   await runGit(store.ctx, ['add', '-A', '--pathspec-from-file=-', '--pathspec-file-nul'], { input });
   if (included.length) await runGit(store.ctx, ['add', '-f', '--pathspec-from-file=-', '--pathspec-file-nul'], { input: spec(included, ':(literal)') });
+}
+
+/**
+ * Stages big changed files by snapline's own copy (pending.ts): each is copied into the store and
+ * hashed there, its entry goes into the index with the stat data of the copied file, and `git add`
+ * leaves it alone. A file that changed while it was copied is not returned: git adds it.
+ */
+async function stageBig(store: Store, paths: Buffer[]): Promise<PendingBlob[]> {
+  if (paths.length === 0) return [];
+  const staged = await Promise.all(paths.map((p, i) => stagePending(store.dir, p, inWorktree(store, p), `tmp-${process.pid}-${i}`)));
+  const pending = staged.filter((p): p is PendingBlob => p !== undefined);
+  if (pending.length === 0) return [];
+  const input = Buffer.concat(pending.flatMap((p) => [Buffer.from(`${p.mode} blob ${p.oid}\t`), p.path, Buffer.from([0])]));
+  await runGit(store.ctx, ['update-index', '-z', '--add', '--replace', '--index-info'], { input });
+  const stats = new Map<string, EntryStat>();
+  for (const p of pending) if (p.stat) stats.set(p.path.toString('hex'), p.stat);
+  await setIndexStat(join(store.dir, 'index'), stats);
+  return pending;
 }
 
 /**

@@ -1,0 +1,240 @@
+/**
+ * Big files staged without making the agent wait. git's `add` reads, hashes (collision-detecting
+ * SHA-1) and deflates a big file in one process while the agent waits; here track copies the file
+ * into the store (a reflink or `copy_file_range`), names the copy by its blob id (node:crypto
+ * SHA-1 of `blob <size>\0` + content, read from the copy) and puts that id into the index. The
+ * tree is then exact at once; only the compression is left, done by a detached **sealer** — and
+ * by any process that reads objects, before it reads (sealPending, from the store's open path).
+ *
+ * Layout, under `<store>/snapline-pending/`:
+ *   `tmp-<pid>-<n>`    a copy being made (only track writes these, under the store lock)
+ *   `<blob id>`        a complete copy whose id was verified, waiting to become a loose object
+ *   `snapline.lock`    held while a process seals (the seal lock)
+ * A loose object is written to `objects/xx/tmp_obj_*` and renamed into place, so a blob is never
+ * half-written under its final name; kill -9 anywhere leaves a pending copy or a complete object.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { chmod, copyFile, lstat, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createDeflate } from 'node:zlib';
+import { withLock, type WaitNotice } from './lock.js';
+
+export const PENDING_DIR = 'snapline-pending';
+
+/** Changed regular files of at least this size are staged by snapline, not `git add` (docs/snapshot.md, "Big files"). */
+export const PENDING_MIN_BYTES = 4 * 1024 * 1024;
+
+/** zlib level of a sealed loose object (the store's core.looseCompression). */
+const LOOSE_LEVEL = 1;
+
+/** The stat data git keeps in an index entry (all 32-bit, as git truncates them). */
+export interface EntryStat {
+  ctimeSec: number;
+  ctimeNsec: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+  dev: number;
+  ino: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+}
+
+/** A file staged by snapline: its index mode and blob id, and the stat data to record (undefined: leave git to look). */
+export interface PendingBlob {
+  path: Buffer;
+  mode: '100644' | '100755';
+  oid: string;
+  stat?: EntryStat;
+}
+
+type BigStats = Awaited<ReturnType<typeof statBig>>;
+
+function statBig(abs: string | Buffer) {
+  return lstat(abs, { bigint: true });
+}
+
+function sameStat(a: BigStats, b: BigStats): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino && a.dev === b.dev && a.mode === b.mode;
+}
+
+const u32 = (v: bigint) => Number(BigInt.asUintN(32, v));
+
+/**
+ * How far behind the clock a file's timestamps may lag (the kernel stamps files with a coarse
+ * clock, one tick of up to 10 ms): a file changed within this long before the copy started may
+ * have been changed again during it without its stat data showing it.
+ */
+const TIMESTAMP_SLACK_NS = 20_000_000n;
+
+/**
+ * Copies one file into the store and returns its blob, or undefined when the file changed while
+ * it was copied (or is no longer a regular file): the caller leaves it to `git add`, as a file
+ * being written is today. Throws on I/O failure of the store.
+ */
+export async function stagePending(storeDir: string, rel: Buffer, abs: Buffer, tmpName: string): Promise<PendingBlob | undefined> {
+  const dir = join(storeDir, PENDING_DIR);
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, tmpName);
+  const startedWall = BigInt(Date.now()) * 1_000_000n;
+  const before = await statBig(abs).catch(() => undefined);
+  if (!before?.isFile()) return undefined;
+  try {
+    await copyFile(abs, tmp, constants.COPYFILE_FICLONE);
+    const after = await statBig(abs).catch(() => undefined);
+    const copied = await stat(tmp, { bigint: true });
+    if (!after || !sameStat(before, after) || copied.size !== before.size) {
+      await rm(tmp, { force: true });
+      return undefined;
+    }
+    const oid = await blobId(tmp, Number(before.size));
+    await rename(tmp, join(dir, oid));
+    // Record the stat data only when the file was last changed clearly before the copy began:
+    // otherwise a write during the copy could keep the same timestamps, and git must look itself.
+    const settled = before.ctimeNs + TIMESTAMP_SLACK_NS < startedWall && before.mtimeNs + TIMESTAMP_SLACK_NS < startedWall;
+    const mode = (Number(before.mode) & 0o100) !== 0 ? '100755' : '100644';
+    const entry: PendingBlob = { path: rel, mode, oid };
+    if (settled) {
+      entry.stat = {
+        ctimeSec: u32(before.ctimeNs / 1_000_000_000n),
+        ctimeNsec: u32(before.ctimeNs % 1_000_000_000n),
+        mtimeSec: u32(before.mtimeNs / 1_000_000_000n),
+        mtimeNsec: u32(before.mtimeNs % 1_000_000_000n),
+        dev: u32(before.dev),
+        ino: u32(before.ino),
+        mode: mode === '100755' ? 0o100755 : 0o100644,
+        uid: u32(before.uid),
+        gid: u32(before.gid),
+        size: u32(before.size),
+      };
+    }
+    return entry;
+  } catch (e) {
+    await rm(tmp, { force: true });
+    const code = (e as NodeJS.ErrnoException).code;
+    // The file went away or became unreadable: git add reports it as it does today.
+    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' || code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
+/** git's blob id of a file of `size` bytes, streamed. */
+async function blobId(file: string, size: number): Promise<string> {
+  const hash = createHash('sha1').update(`blob ${size}\0`);
+  let read = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    read += chunk.length;
+  }
+  if (read !== size) throw new Error(`${file}: read ${read} bytes of ${size}`);
+  return hash.digest('hex');
+}
+
+/** Removes copies a killed track left half-made (call with the store lock held). */
+export async function cleanPendingLeftovers(storeDir: string): Promise<void> {
+  const dir = join(storeDir, PENDING_DIR);
+  for (const name of await readdir(dir).catch(() => [] as string[])) if (name.startsWith('tmp-')) await rm(join(dir, name), { force: true });
+}
+
+/** The blob ids waiting to be sealed. */
+export async function pendingBlobs(storeDir: string): Promise<string[]> {
+  const names = await readdir(join(storeDir, PENDING_DIR)).catch(() => [] as string[]);
+  return names.filter((n) => /^[0-9a-f]{40}$/.test(n));
+}
+
+/** A pending copy whose content is not the blob its name says (a damaged disk, or a hand edit). */
+export class PendingBlobCorrupt extends Error {
+  constructor(readonly file: string, readonly actual: string) {
+    super(`${file}: content hashes to ${actual}, not to its name; moved aside as ${file}.bad`);
+    this.name = 'PendingBlobCorrupt';
+  }
+}
+
+/**
+ * Turns every pending copy of the store into a loose object, holding the seal lock (a process
+ * that finds a sealer at work waits for it). Returns how many it sealed. Cheap when nothing is
+ * pending (one readdir).
+ */
+export async function sealPending(storeDir: string, wait: { timeoutMs: number; onWait?: WaitNotice }): Promise<number> {
+  if ((await pendingBlobs(storeDir)).length === 0) return 0;
+  const dir = join(storeDir, PENDING_DIR);
+  return withLock(dir, { ...wait, name: 'the seal lock', what: 'sealing big files' }, async () => {
+    let sealed = 0;
+    for (const oid of await pendingBlobs(storeDir)) if (await sealOne(storeDir, oid)) sealed++;
+    return sealed;
+  });
+}
+
+/** Writes one pending copy as a loose object (temp file, verified, renamed) and removes the copy. */
+async function sealOne(storeDir: string, oid: string): Promise<boolean> {
+  const copy = join(storeDir, PENDING_DIR, oid);
+  const objectDir = join(storeDir, 'objects', oid.slice(0, 2));
+  const object = join(objectDir, oid.slice(2));
+  if (await stat(object).then(() => true, () => false)) {
+    await unlink(copy).catch(() => undefined);
+    return false;
+  }
+  const size = await stat(copy).then((s) => s.size, () => -1);
+  if (size < 0) return false; // sealed meanwhile by a process that did not wait (none of ours)
+  await mkdir(objectDir, { recursive: true });
+  const tmp = join(objectDir, `tmp_obj_snapline_${process.pid}_${Date.now()}`);
+  try {
+    const header = Buffer.from(`blob ${size}\0`);
+    const hash = createHash('sha1').update(header);
+    const deflate = createDeflate({ level: LOOSE_LEVEL });
+    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o444 });
+    const done = new Promise<void>((resolve, reject) => {
+      out.on('finish', resolve);
+      out.on('error', reject);
+      deflate.on('error', reject);
+    });
+    deflate.pipe(out);
+    const write = (b: Buffer) => (deflate.write(b) ? Promise.resolve() : new Promise<void>((r) => deflate.once('drain', r)));
+    await write(header);
+    let read = 0;
+    for await (const chunk of createReadStream(copy, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      read += chunk.length;
+      await write(chunk);
+    }
+    deflate.end();
+    await done;
+    const actual = hash.digest('hex');
+    if (actual !== oid || read !== size) {
+      await rename(copy, `${copy}.bad`).catch(() => undefined);
+      throw new PendingBlobCorrupt(copy, actual);
+    }
+    await chmod(tmp, 0o444);
+    await rename(tmp, object);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  await unlink(copy).catch(() => undefined);
+  return true;
+}
+
+/**
+ * Starts a detached sealer for the store (`snapline snapshot seal`, internal): it outlives the
+ * hook that started it, and nobody waits for it. Never throws.
+ */
+export function startSealer(storeDir: string): void {
+  try {
+    const main = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+    // The store travels in the environment: a store-lock takeover waits for processes naming
+    // the store in their arguments, and must not wait for a sealer.
+    const child = spawn(process.execPath, [main, 'snapshot', 'seal'], {
+      detached: true,
+      stdio: 'ignore',
+      env: { ...process.env, SNAPLINE_SEAL_STORE: storeDir },
+    });
+    child.on('error', () => undefined);
+    child.unref();
+  } catch {
+    /* the next reader seals */
+  }
+}
