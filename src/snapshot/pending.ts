@@ -15,8 +15,8 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { chmod, copyFile, lstat, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { constants, createWriteStream } from 'node:fs';
+import { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDeflate } from 'node:zlib';
@@ -29,6 +29,8 @@ export const PENDING_MIN_BYTES = 4 * 1024 * 1024;
 
 /** zlib level of a sealed loose object (the store's core.looseCompression). */
 const LOOSE_LEVEL = 1;
+
+const CHUNK = 1024 * 1024;
 
 /** The stat data git keeps in an index entry (all 32-bit, as git truncates them). */
 export interface EntryStat {
@@ -125,13 +127,32 @@ export async function stagePending(storeDir: string, rel: Buffer, abs: Buffer, t
 /** git's blob id of a file of `size` bytes, streamed. */
 async function blobId(file: string, size: number): Promise<string> {
   const hash = createHash('sha1').update(`blob ${size}\0`);
-  let read = 0;
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+  const read = await eachChunk(file, (chunk) => {
     hash.update(chunk);
-    read += chunk.length;
-  }
+  });
   if (read !== size) throw new Error(`${file}: read ${read} bytes of ${size}`);
   return hash.digest('hex');
+}
+
+/**
+ * Calls `fn` with each MiB of a file, read into one reused buffer (a read stream's fresh buffer
+ * per chunk made hashing 128 MiB take 0.77 s instead of 0.11 s here); returns the bytes read.
+ * `fn` must be done with the chunk when its promise settles.
+ */
+async function eachChunk(file: string, fn: (chunk: Buffer) => void | Promise<void>): Promise<number> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(CHUNK);
+    let total = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+      if (bytesRead === 0) return total;
+      total += bytesRead;
+      await fn(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Removes copies a killed track left half-made (call with the store lock held). */
@@ -193,14 +214,12 @@ async function sealOne(storeDir: string, oid: string): Promise<boolean> {
       deflate.on('error', reject);
     });
     deflate.pipe(out);
-    const write = (b: Buffer) => (deflate.write(b) ? Promise.resolve() : new Promise<void>((r) => deflate.once('drain', r)));
-    await write(header);
-    let read = 0;
-    for await (const chunk of createReadStream(copy, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+    deflate.write(header);
+    // deflate.write copies nothing: wait until it has consumed the chunk before reusing the buffer.
+    const read = await eachChunk(copy, (chunk) => {
       hash.update(chunk);
-      read += chunk.length;
-      await write(chunk);
-    }
+      return new Promise<void>((resolve, reject) => deflate.write(chunk, (e) => (e ? reject(e) : resolve())));
+    });
     deflate.end();
     await done;
     const actual = hash.digest('hex');
