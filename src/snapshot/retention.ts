@@ -39,7 +39,8 @@ function sessionRef(sessionId: string): string {
  */
 export async function retain(worktree: string, sessionId: string, trees: readonly string[], opts: StoreOptions = {}): Promise<void> {
   const ref = sessionRef(sessionId);
-  await withStore(worktree, { ...opts, create: true }, async ({ ctx, dir }) => {
+  // No sealing: retain reads trees only, and runs after every step's track (the agent waits).
+  await withStore(worktree, { ...opts, create: true, seal: false }, async ({ ctx, dir }) => {
     await removeRefLocks(dir, ref);
     if (await keptAndActive(ctx, dir, ref, trees)) return;
     const all = new Set<string>();
