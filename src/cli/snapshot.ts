@@ -120,6 +120,8 @@ const command: Command = {
         const { sealPending } = await import('../snapshot/pending.js');
         const { loadConfig } = await import('../config.js');
         await sealPending(store, { timeoutMs: loadConfig().snapshot.lockTimeoutMs });
+        const { refreshRacyEntries } = await import('../snapshot/track.js');
+        await refreshRacyEntries(store);
         return 0;
       }
       case 'restore': {

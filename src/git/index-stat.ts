@@ -53,6 +53,27 @@ class Window {
  */
 export async function setIndexStat(indexFile: string, stats: ReadonlyMap<string, EntryStat>): Promise<number> {
   if (stats.size === 0) return 0;
+  return rewriteIndexEntries(indexFile, (entry) => {
+    const st = stats.get(entry.path.toString('hex'));
+    if (!st) return false;
+    [st.ctimeSec, st.ctimeNsec, st.mtimeSec, st.mtimeNsec, st.dev, st.ino, st.mode, st.uid, st.gid, st.size].forEach((v, k) => entry.stat.writeUInt32BE(v >>> 0, 4 * k));
+    return true;
+  });
+}
+
+/** A stage-0 index entry as rewriteIndexEntries shows it: `stat` is its 40 bytes, writable in place. */
+export interface IndexEntry {
+  path: Buffer;
+  stat: Buffer;
+  oid: string;
+}
+
+/**
+ * Streams the index through `visit` for each stage-0 entry; an entry it changed (it returns
+ * true after writing into `entry.stat`) is written back. The index is replaced only when
+ * something changed (returns how many), and never when its format is not one this reader knows.
+ */
+export async function rewriteIndexEntries(indexFile: string, visit: (entry: IndexEntry) => boolean | Promise<boolean>): Promise<number> {
   const fh = await open(indexFile, 'r');
   const lockFile = `${indexFile}.lock`;
   let out: FileHandle | undefined;
@@ -107,11 +128,10 @@ export async function setIndexStat(indexFile: string, stats: ReadonlyMap<string,
         at = entry + ((length + 8) & ~7);
         if (!(await w.need(entry, at - entry))) return abandon();
       }
-      const st = (flags & 0x3000) === 0 ? stats.get(path.toString('hex')) : undefined;
-      if (st) {
-        const b = w.buf;
-        [st.ctimeSec, st.ctimeNsec, st.mtimeSec, st.mtimeNsec, st.dev, st.ino, st.mode, st.uid, st.gid, st.size].forEach((v, k) => b.writeUInt32BE(v >>> 0, entry + 4 * k));
-        set++;
+      if ((flags & 0x3000) === 0) {
+        const stat = w.buf.subarray(entry, entry + STAT_BYTES);
+        const oid = w.buf.toString('hex', entry + STAT_BYTES, entry + STAT_BYTES + OID_BYTES);
+        if (await visit({ path, stat, oid })) set++;
       }
       previous = path;
       if (at > CHUNK) {

@@ -17,6 +17,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants, createWriteStream } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDeflate } from 'node:zlib';
@@ -31,6 +32,12 @@ export const PENDING_MIN_BYTES = 4 * 1024 * 1024;
 const LOOSE_LEVEL = 1;
 
 const CHUNK = 1024 * 1024;
+
+/** The detached sealer's nice value (docs/snapshot.md, "Big files": measured). */
+const SEALER_NICE = 10;
+
+/** A process that lives on starts its sealer this long after the track. */
+const SEALER_DELAY_MS = 500;
 
 /** The stat data git keeps in an index entry (all 32-bit, as git truncates them). */
 export interface EntryStat {
@@ -98,22 +105,8 @@ export async function stagePending(storeDir: string, rel: Buffer, abs: Buffer, t
     // Record the stat data only when the file was last changed clearly before the copy began:
     // otherwise a write during the copy could keep the same timestamps, and git must look itself.
     const settled = before.ctimeNs + TIMESTAMP_SLACK_NS < startedWall && before.mtimeNs + TIMESTAMP_SLACK_NS < startedWall;
-    const mode = (Number(before.mode) & 0o100) !== 0 ? '100755' : '100644';
-    const entry: PendingBlob = { path: rel, mode, oid };
-    if (settled) {
-      entry.stat = {
-        ctimeSec: u32(before.ctimeNs / 1_000_000_000n),
-        ctimeNsec: u32(before.ctimeNs % 1_000_000_000n),
-        mtimeSec: u32(before.mtimeNs / 1_000_000_000n),
-        mtimeNsec: u32(before.mtimeNs % 1_000_000_000n),
-        dev: u32(before.dev),
-        ino: u32(before.ino),
-        mode: mode === '100755' ? 0o100755 : 0o100644,
-        uid: u32(before.uid),
-        gid: u32(before.gid),
-        size: u32(before.size),
-      };
-    }
+    const entry: PendingBlob = { path: rel, mode: isExecutable(before) ? '100755' : '100644', oid };
+    if (settled) entry.stat = entryStat(before);
     return entry;
   } catch (e) {
     await rm(tmp, { force: true });
@@ -124,8 +117,45 @@ export async function stagePending(storeDir: string, rel: Buffer, abs: Buffer, t
   }
 }
 
+function isExecutable(st: BigStats): boolean {
+  return (Number(st.mode) & 0o100) !== 0;
+}
+
+/** The stat data git records for a regular file. */
+function entryStat(st: BigStats): EntryStat {
+  return {
+    ctimeSec: u32(st.ctimeNs / 1_000_000_000n),
+    ctimeNsec: u32(st.ctimeNs % 1_000_000_000n),
+    mtimeSec: u32(st.mtimeNs / 1_000_000_000n),
+    mtimeNsec: u32(st.mtimeNs % 1_000_000_000n),
+    dev: u32(st.dev),
+    ino: u32(st.ino),
+    mode: isExecutable(st) ? 0o100755 : 0o100644,
+    uid: u32(st.uid),
+    gid: u32(st.gid),
+    size: u32(st.size),
+  };
+}
+
+/**
+ * Reads a workspace file and compares it with blob `oid`: 'differs', or the stat data to record
+ * when it is that blob, was not changed while it was read and not within TIMESTAMP_SLACK_NS
+ * before (see stagePending); undefined when that cannot be told (gone, not a file, changing).
+ */
+export async function verifiedStat(abs: Buffer, oid: string): Promise<EntryStat | 'differs' | undefined> {
+  const startedWall = BigInt(Date.now()) * 1_000_000n;
+  const before = await statBig(abs).catch(() => undefined);
+  if (!before?.isFile()) return undefined;
+  const id = await blobId(abs, Number(before.size)).catch(() => undefined);
+  const after = await statBig(abs).catch(() => undefined);
+  if (id === undefined || !after || !sameStat(before, after)) return undefined;
+  if (id !== oid) return 'differs';
+  const settled = before.ctimeNs + TIMESTAMP_SLACK_NS < startedWall && before.mtimeNs + TIMESTAMP_SLACK_NS < startedWall;
+  return settled ? entryStat(before) : undefined;
+}
+
 /** git's blob id of a file of `size` bytes, streamed. */
-async function blobId(file: string, size: number): Promise<string> {
+async function blobId(file: string | Buffer, size: number): Promise<string> {
   const hash = createHash('sha1').update(`blob ${size}\0`);
   const read = await eachChunk(file, (chunk) => {
     hash.update(chunk);
@@ -139,7 +169,7 @@ async function blobId(file: string, size: number): Promise<string> {
  * per chunk made hashing 128 MiB take 0.77 s instead of 0.11 s here); returns the bytes read.
  * `fn` must be done with the chunk when its promise settles.
  */
-async function eachChunk(file: string, fn: (chunk: Buffer) => void | Promise<void>): Promise<number> {
+async function eachChunk(file: string | Buffer, fn: (chunk: Buffer) => void | Promise<void>): Promise<number> {
   const fh = await open(file, 'r');
   try {
     const buf = Buffer.alloc(CHUNK);
@@ -237,23 +267,44 @@ async function sealOne(storeDir: string, oid: string): Promise<boolean> {
   return true;
 }
 
+/** Stores whose sealer this process will start, and whether the start is scheduled. */
+const toSeal = new Set<string>();
+let scheduled = false;
+
 /**
  * Starts a detached sealer for the store (`snapline snapshot seal`, internal): it outlives the
- * hook that started it, and nobody waits for it. Never throws.
+ * process that started it, and nobody waits for it. It starts when this process exits (a hook:
+ * after its step is recorded, so the two do not compete for the CPU) or after SEALER_DELAY_MS
+ * (a long-lived process such as serve), whichever comes first. Never throws.
  */
 export function startSealer(storeDir: string): void {
-  try {
-    const main = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-    // The store travels in the environment: a store-lock takeover waits for processes naming
-    // the store in their arguments, and must not wait for a sealer.
-    const child = spawn(process.execPath, [main, 'snapshot', 'seal'], {
-      detached: true,
-      stdio: 'ignore',
-      env: { ...process.env, SNAPLINE_SEAL_STORE: storeDir },
-    });
-    child.on('error', () => undefined);
-    child.unref();
-  } catch {
-    /* the next reader seals */
+  toSeal.add(storeDir);
+  if (scheduled) return;
+  scheduled = true;
+  process.once('exit', spawnSealers);
+  setTimeout(spawnSealers, SEALER_DELAY_MS).unref();
+}
+
+function spawnSealers(): void {
+  scheduled = false;
+  process.removeListener('exit', spawnSealers);
+  for (const storeDir of toSeal) {
+    try {
+      const main = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+      // The store travels in the environment: a store-lock takeover waits for processes naming
+      // the store in their arguments, and must not wait for a sealer.
+      const child = spawn(process.execPath, [main, 'snapshot', 'seal'], {
+        detached: true,
+        stdio: 'ignore',
+        env: { ...process.env, SNAPLINE_SEAL_STORE: storeDir },
+      });
+      child.on('error', () => undefined);
+      // Background work: on a small, busy machine it must not slow the agent's own processes.
+      if (child.pid !== undefined) setPriority(child.pid, SEALER_NICE);
+      child.unref();
+    } catch {
+      /* the next reader seals */
+    }
   }
+  toSeal.clear();
 }

@@ -5,11 +5,12 @@ import { snapshotRoot } from '../config.js';
 import { GitError } from '../errors.js';
 import { gitRecords, gitText, runGit } from '../git/run.js';
 import { isObjectId } from '../git/object-id.js';
-import { setIndexStat } from '../git/index-stat.js';
-import { cleanPendingLeftovers, pendingBlobs, PENDING_MIN_BYTES, stagePending, startSealer, type EntryStat, type PendingBlob } from './pending.js';
+import { rewriteIndexEntries, setIndexStat } from '../git/index-stat.js';
+import { cleanPendingLeftovers, pendingBlobs, PENDING_MIN_BYTES, stagePending, startSealer, verifiedStat, type EntryStat, type PendingBlob } from './pending.js';
+import { withStoreLock } from './lock.js';
 import { StagingFailed } from './errors.js';
 import { cleanRestoreLeftovers } from './journal.js';
-import { nearestDotGit, readIfExists, withStore, type Store, type StoreOptions } from './store.js';
+import { nearestDotGit, readIfExists, withStore, WORKTREE_FILE, type Store, type StoreOptions } from './store.js';
 
 /** Why a file is not in a snapshot. */
 export type SkipReason = 'too-large' | 'unreadable' | 'vanished';
@@ -141,6 +142,60 @@ async function writeTree(store: Store): Promise<{ tree: string; fingerprint?: st
 }
 
 /**
+ * Makes the index's racy entries plain again, as git would when it rewrites an index, but
+ * hashing with node:crypto: an entry whose mtime is not older than the index file is compared
+ * by content at every git scan (git's racy rule) — the big files a step just wrote, whose
+ * index is written in the same second, cost a hash of each at every later step. Here each
+ * racy or zero-stat regular file is read and compared with its blob: the same content gets
+ * its stat data, anything else is smudged (size 0: git compares it), then the index is
+ * written in a later second. Run by the background sealer; gives up at once if the store is
+ * busy. Returns how many entries it changed.
+ */
+export async function refreshRacyEntries(storeDir: string): Promise<number> {
+  const index = join(storeDir, 'index');
+  const written = await stat(index).then((s) => Math.floor(s.mtimeMs / 1000), () => undefined);
+  if (written === undefined) return 0;
+  // Racy entries stay racy in an index written in their second: start in the next one.
+  const wait = (written + 1) * 1000 - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait + 10));
+  const worktree = (await readIfExists(join(storeDir, WORKTREE_FILE))).replace(/\n$/, '');
+  if (!isAbsolute(worktree)) return 0;
+  return withStoreLock(storeDir, 0, undefined, async () => {
+    const indexSecond = await stat(index).then((s) => Math.floor(s.mtimeMs / 1000), () => undefined);
+    if (indexSecond === undefined || Math.floor(Date.now() / 1000) <= indexSecond) return 0;
+    const before = await indexFingerprint({ dir: storeDir });
+    const changed = await rewriteIndexEntries(index, async (e) => {
+      const mtime = e.stat.readUInt32BE(8);
+      const mode = e.stat.readUInt32BE(24);
+      const size = e.stat.readUInt32BE(36);
+      if ((mode & 0o170000) === 0o160000) return false; // a gitlink: git never reads it as racy
+      const racy = mtime >= indexSecond;
+      if (!racy && (size !== 0 || (mode & 0o170000) !== 0o100000)) return false;
+      const seen = (mode & 0o170000) === 0o100000 ? await verifiedStat(Buffer.concat([Buffer.from(worktree + sep), e.path]), e.oid) : undefined;
+      if (seen !== undefined && seen !== 'differs') {
+        [seen.ctimeSec, seen.ctimeNsec, seen.mtimeSec, seen.mtimeNsec, seen.dev, seen.ino, seen.mode, seen.uid, seen.gid, seen.size].forEach((v, k) => e.stat.writeUInt32BE(v >>> 0, 4 * k));
+        return true;
+      }
+      if (!racy || size === 0) return false;
+      // Not known to be the blob: once the index is no longer racy, only content can tell.
+      e.stat.writeUInt32BE(0, 36);
+      return true;
+    });
+    if (changed > 0) {
+      // The tree is the same (only stat data changed): keep it known under the new fingerprint.
+      const [fingerprint, tree] = (await readIfExists(join(storeDir, TREE_FILE))).trim().split(' ');
+      const after = await indexFingerprint({ dir: storeDir });
+      if (before && after && fingerprint === before && tree && isObjectId(tree)) {
+        const tmp = join(storeDir, `${TREE_FILE}.tmp`);
+        await writeFile(tmp, `${after} ${tree}\n`);
+        await rename(tmp, join(storeDir, TREE_FILE));
+      }
+    }
+    return changed;
+  }).catch(() => 0);
+}
+
+/**
  * The tree of the index when the index is byte for byte the one `write-tree` last wrote a tree
  * of (same size and trailing checksum, which git computes over the whole file), else undefined.
  */
@@ -151,7 +206,7 @@ async function treeOfUnchangedIndex(store: Store): Promise<{ tree: string; finge
 }
 
 /** `<size>:<last 32 bytes in hex>` of the store's index; undefined without an index or its checksum. */
-async function indexFingerprint(store: Store): Promise<string | undefined> {
+async function indexFingerprint(store: Pick<Store, 'dir'>): Promise<string | undefined> {
   const file = join(store.dir, 'index');
   const size = await stat(file).then((s) => s.size, () => -1);
   if (size < 32) return undefined;
