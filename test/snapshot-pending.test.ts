@@ -4,8 +4,8 @@
  * reader finds the blobs a track left pending.
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { sessionFixture } from './session-helpers.js';
@@ -192,6 +192,40 @@ test('the background sealer makes the pending blobs loose objects by itself', { 
     const oid = execFileSync('git', ['--git-dir', f.storeGitDir(), 'rev-parse', `${tree}:big.txt`], { encoding: 'utf8' }).trim();
     assert.ok(existsSync(join(f.storeGitDir(), 'objects', oid.slice(0, 2), oid.slice(2))));
     fsck();
+  } finally {
+    f.cleanup();
+  }
+});
+
+test("the sealer makes racy index entries plain after comparing their content: an unchanged big file is one lstat again, a changed one is still seen", { timeout: 60_000 }, async () => {
+  const { f, track } = fixture();
+  try {
+    const big = join(f.dir, 'big.txt');
+    const small = join(f.dir, 'small.txt');
+    writeFileSync(big, text(5 * MiB, 'racy'));
+    writeFileSync(small, 'aa\n');
+    await new Promise((r) => setTimeout(r, 100));
+    track();
+    const store = f.storeGitDir();
+    const index = join(store, 'index');
+    // As if the index had been written in the files' second (git then compares their content at every scan).
+    const recorded = statSync(big);
+    utimesSync(index, recorded.atime, recorded.mtime);
+    // small.txt changes without a size change, its mtime put back.
+    const smallBefore = statSync(small);
+    writeFileSync(small, 'bb\n');
+    utimesSync(small, smallBefore.atime, smallBefore.mtime);
+    const env = { ...process.env, GIT_INDEX_FILE: index };
+    const gitStore = (...args: string[]) => execFileSync('git', ['--git-dir', store, '--work-tree', f.dir, ...args], { cwd: f.dir, env, encoding: 'utf8' });
+    assert.equal(gitStore('diff-files', '--name-only'), 'small.txt\n');
+    const seal = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'src', 'cli', 'main.js'), 'snapshot', 'seal'], { env: { ...f.env, SNAPLINE_SEAL_STORE: store }, encoding: 'utf8' });
+    assert.equal(seal.status, 0, seal.stderr);
+    // The index now is from a later second than the big file: git trusts its stat data again.
+    assert.ok(Math.floor(statSync(index).mtimeMs / 1000) > Math.floor(recorded.mtimeMs / 1000));
+    assert.match(gitStore('ls-files', '--debug', 'big.txt'), new RegExp(`size: ${5 * MiB}\\b`));
+    // The changed file was not declared clean.
+    assert.equal(gitStore('diff-files', '--name-only'), 'small.txt\n');
+    assert.equal(track(), oracleTree(f.dir));
   } finally {
     f.cleanup();
   }
