@@ -230,3 +230,25 @@ test("the sealer makes racy index entries plain after comparing their content: a
     f.cleanup();
   }
 });
+
+test('a push right after a step whose blobs are still pending sends them (sealed first)', { timeout: 120_000 }, () => {
+  const { f, pending } = fixture();
+  const remote = tempDir('pending-remote');
+  try {
+    git(remote.dir, 'init', '-q', '--bare');
+    f.env.SNAPLINE_CONFIG_CONTENT = JSON.stringify({ snapshot: { remote: remote.dir } });
+    f.ok('turn', 'begin', 'write the big file');
+    writeFileSync(join(f.dir, 'big.txt'), text(5 * MiB, 'pushed'));
+    const step = JSON.parse(f.ok('turn', 'step', '--format', 'json')) as { sessionID: string; snapshot: string };
+    assert.equal(pending().length, 1, 'the step left the blob pending');
+    f.ok('sync', '--push');
+    assert.deepEqual(pending(), []);
+    // The remote has the session's snapshot with the big file's content.
+    const pushed = execFileSync('git', ['--git-dir', remote.dir, 'cat-file', 'blob', `${step.snapshot}:big.txt`], { maxBuffer: 1 << 28 });
+    assert.ok(pushed.equals(text(5 * MiB, 'pushed')));
+    execFileSync('git', ['--git-dir', remote.dir, 'fsck', '--full', '--no-dangling'], { stdio: 'ignore' });
+  } finally {
+    f.cleanup();
+    remote.cleanup();
+  }
+});

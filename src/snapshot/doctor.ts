@@ -1,10 +1,12 @@
 import { createInterface } from 'node:readline';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { rename, stat } from 'node:fs/promises';
 import { gitRecords, runGit, spawnGit, type GitContext } from '../git/run.js';
 import { GitError } from '../errors.js';
 import { StoreMissing } from './errors.js';
 import { withStoreLock } from './lock.js';
-import { sealPending } from './pending.js';
+import { PENDING_DIR, sealPending } from './pending.js';
 import { SESSION_REFS, sessionsIn } from './retention.js';
 import { checkStore, createStore, resolveWorkspace, storeDir, type StoreOptions } from './store.js';
 import { loadConfig } from '../config.js';
@@ -104,6 +106,11 @@ class Damage {
   }
 }
 
+/** True when `oid` is a pending copy of a track (pending.ts) or has become a loose object since. */
+function pendingOrSealed(dir: string, oid: string): boolean {
+  return existsSync(join(dir, PENDING_DIR, oid)) || existsSync(join(dir, 'objects', oid.slice(0, 2), oid.slice(2)));
+}
+
 /** The object id of a loose object path (`…/objects/ab/cdef…`). */
 function oidOfPath(line: string): string | undefined {
   const m = new RegExp(`objects/([0-9a-f]{2})/([0-9a-f]{38}(?:[0-9a-f]{24})?)\\b`).exec(line);
@@ -156,7 +163,10 @@ async function fsck(ctx: GitContext, damage: Damage, problems: string[]): Promis
   const out = (async () => {
     for await (const line of createInterface({ input: child.stdout!, crlfDelay: Infinity })) {
       const oid = missingIn(line);
-      if (oid) damage.add(oid, 'missing');
+      // A blob a track staged while fsck ran (named by the index) is pending, not missing.
+      if (oid) {
+        if (!pendingOrSealed(ctx.gitDir!, oid)) damage.add(oid, 'missing');
+      }
       else if (line.trim() && unexplained.length < MAX_PROBLEMS) unexplained.push(line.trim());
     }
   })();

@@ -25,6 +25,7 @@ import { gitText, runGit, type GitContext } from '../git/run.js';
 import { loadConfig } from '../config.js';
 import { SnapshotNotOnRemote, StoreMissing } from './errors.js';
 import { openStore, readIfExists, resolveWorkspace, withStore, type Store, type StoreOptions } from './store.js';
+import { sealPending } from './pending.js';
 
 /** The remote's name in every shadow store's config. */
 const REMOTE = 'snapline';
@@ -157,6 +158,9 @@ export async function pushSnapshots(worktree: string, opts: StoreOptions & { ses
   const report: SyncReport = { remote: url, pushed: [], deleted: [], fetched: [], failed: [] };
   try {
     const refs = await snaplineRefs(ctx);
+    // Every blob of the trees these refs name is an object or a pending copy by now (a step
+    // retains its tree after its track): sealed, the push finds them all.
+    await sealPending(store.dir, { timeoutMs: store.config.snapshot.lockTimeoutMs, onWait: opts.onWait });
     const wanted = opts.sessions ? new Set(opts.sessions) : undefined;
     const specs: string[] = [];
     const bySpec = new Map<string, string>();
