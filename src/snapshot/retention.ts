@@ -201,6 +201,8 @@ export async function du(worktree?: string, opts: StoreOptions = {}): Promise<St
   const result: StoreUsage[] = [];
   for (const dir of dirs) {
     const ctx: GitContext = { gitDir: dir };
+    // rev-list walks the sessions' blobs: the pending ones must be objects.
+    await sealPending(dir, { timeoutMs: (opts.config ?? loadConfig()).snapshot.lockTimeoutMs, onWait: opts.onWait });
     const sessions: StoreUsage['sessions'] = [];
     for (const s of await sessionsIn(ctx).catch(() => [])) sessions.push({ id: s.id, bytes: await reachableBytes(ctx, SESSION_REFS + s.id) });
     result.push({ store: dir, worktree: (await readIfExists(join(dir, WORKTREE_FILE))).trim(), bytes: await dirBytes(dir), sessions });
