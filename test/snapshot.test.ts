@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ConfigError, parseConfig } from '../src/config.js';
 import { doctor, du, gc, release, restore, retain, storeContext, storeDir, track } from '../src/snapshot/index.js';
+import { STORE_CONFIG } from '../src/snapshot/store.js';
 import { PathOutsideWorkspace, StagingFailed, StoreCorrupt, StoreLocked, UnknownSnapshot } from '../src/snapshot/errors.js';
 import { git, hashTree, mtimes, prng, tempDir, walkState, type Entry } from './snapshot-helpers.js';
 
@@ -132,6 +133,22 @@ function randomOp(root: string, r: ReturnType<typeof prng>, step: number): void 
     }
   }
 }
+
+test("a new store carries every setting of STORE_CONFIG once, as git reads them", async () => {
+  const ws = tempDir('ws');
+  try {
+    initRepo(ws.dir);
+    await track(ws.dir);
+    const ctx = await storeContext(ws.dir);
+    for (const [key, value] of Object.entries(STORE_CONFIG)) {
+      assert.equal(git(ws.dir, '--git-dir', ctx.gitDir!, 'config', '--get-all', key).trim(), value, key);
+    }
+    // git reads the file: not a bare repository.
+    assert.equal(git(ws.dir, '--git-dir', ctx.gitDir!, 'rev-parse', '--is-bare-repository').trim(), 'false');
+  } finally {
+    ws.cleanup();
+  }
+});
 
 test('restoring any earlier snapshot reproduces it exactly; a per-path restore touches only that path (seeded property test)', async () => {
   const ws = workspace();
