@@ -367,6 +367,42 @@ test('retain skips git only while the session ref is the commit it made: a ref m
   }
 });
 
+test('retain writes the holder itself as git would (same tree as mktree, fsck clean), and hands over to git once gc packed it', async () => {
+  const ws = workspace();
+  try {
+    const store = await storeDir(ws.dir);
+    const ref = 'refs/snapline/sessions/ses_h';
+    const trees: string[] = [];
+    const check = (label: string) => {
+      const listed = git(ws.dir, `--git-dir=${store}`, 'ls-tree', ref).trim().split('\n').map((l) => l.split(/\s+/)[2]);
+      assert.deepEqual(listed, [...trees].sort(), label);
+      const made = spawnSync('git', ['--git-dir', store, 'mktree'], { input: trees.map((t) => `040000 tree ${t}\t${t}\n`).join(''), encoding: 'utf8' }).stdout.trim();
+      assert.equal(git(ws.dir, `--git-dir=${store}`, 'rev-parse', `${ref}^{tree}`).trim(), made, `${label}: the holder tree is the one git makes`);
+      const fsck = spawnSync('git', ['--git-dir', store, 'fsck', '--strict', '--no-dangling'], { encoding: 'utf8' });
+      assert.equal(fsck.status, 0, fsck.stderr);
+    };
+    for (let i = 0; i < 3; i++) {
+      writeFileSync(join(ws.dir, 'f'), `version ${i}\n`);
+      trees.push((await track(ws.dir)).tree);
+      await retain(ws.dir, 'ses_h', [trees.at(-1)!]);
+      check(`retain ${i}`);
+    }
+    assert.ok(existsSync(join(store, ref)), 'a loose ref');
+    await gc(ws.dir);
+    assert.ok(!existsSync(join(store, ref)), 'gc packed the ref');
+    writeFileSync(join(ws.dir, 'f'), 'after gc\n');
+    trees.push((await track(ws.dir)).tree);
+    await retain(ws.dir, 'ses_h', [trees.at(-1)!]);
+    check('retain after gc');
+    writeFileSync(join(ws.dir, 'f'), 'and after that\n');
+    trees.push((await track(ws.dir)).tree);
+    await retain(ws.dir, 'ses_h', [trees.at(-1)!]);
+    check('retain after the one after gc');
+  } finally {
+    ws.cleanup();
+  }
+});
+
 test('a live lock holder makes track wait, then fail with StoreLocked', async () => {
   const ws = workspace();
   try {
