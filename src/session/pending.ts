@@ -68,11 +68,6 @@ export function hasPendingSummaries(db: Database, sessionId?: string): boolean {
   return row !== undefined;
 }
 
-/** The pending turns (of one session, if given), oldest first. */
-export function pendingSummaries(db: Database, sessionId?: string): PendingSummary[] {
-  return pendingRows(db, sessionId).map(toPending);
-}
-
 function pendingRows(db: Database, sessionId?: string): PendingRow[] {
   const cols = 'message_id, session_id, assistant_id, from_tree, to_tree, totals_from, time_created, claim_pid, claim_host, claim_time';
   return (sessionId === undefined
