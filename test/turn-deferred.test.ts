@@ -12,6 +12,7 @@ import { openDatabase, type Database } from '../src/session/db.js';
 import { reportTurn } from '../src/session/report.js';
 import { onPostgres } from './helpers/postgres.js';
 import { CLI } from './helpers/repo.js';
+import { startServe, type ServeProcess } from './server-helpers.js';
 import { sessionFixture } from './session-helpers.js';
 
 type Fixture = ReturnType<typeof sessionFixture>;
@@ -90,15 +91,28 @@ function show(f: Fixture): Shown {
   return JSON.parse(f.ok('session', 'show', '--format', 'json', '--limit', '1000')) as Shown;
 }
 
-/** The pid of the background summarizer once it has claimed the turn's row (undefined if it already finished). */
+/** The pid of the background summarizer once it has claimed the latest turn's row (undefined if it already finished). */
 async function summarizerPid(f: Fixture): Promise<number | undefined> {
+  const latest = rows(f, 'message').filter((m) => m.data.role === 'user').at(-1)!.id;
   for (let i = 0; i < 1000; i++) {
-    const rows = pendingRows(f);
-    if (rows.length === 0) return undefined;
-    if (rows[0]!.claim_pid !== null) return rows[0]!.claim_pid;
+    const row = pendingRows(f).find((r) => r.message_id === latest);
+    if (!row) return undefined;
+    if (row.claim_pid !== null) return row.claim_pid;
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error('no summarizer claimed the pending turn');
+}
+
+/** Kills a summarizer with SIGKILL and waits until it is gone; false if it had already exited. */
+async function kill(pid: number | undefined): Promise<boolean> {
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return false;
+  }
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
+  return true;
 }
 
 function alive(pid: number): boolean {
@@ -136,13 +150,12 @@ test('the summarizer killed with SIGKILL mid-way: the next reader completes the 
   const sync = sessionFixture();
   try {
     agentTurn(f, 1);
-    for (const pid of [await summarizerPid(f)]) if (pid !== undefined) process.kill(pid, 'SIGKILL');
+    await kill(await summarizerPid(f));
     agentTurn(f, 2);
     const pid = await summarizerPid(f);
     assert.ok(pid !== undefined, 'turn 2 is still being summarised');
     await new Promise((r) => setTimeout(r, 100));
-    process.kill(pid, 'SIGKILL');
-    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(await kill(pid), 'killed mid-way');
     assert.ok(pendingRows(f).length >= 1, 'the killed summarizer left its turn pending');
 
     const shown = show(f);
@@ -176,8 +189,7 @@ test('two readers at once complete a pending summary once: the same answer, one 
   try {
     agentTurn(f, 1);
     const pid = await summarizerPid(f);
-    if (pid !== undefined) process.kill(pid, 'SIGKILL');
-    for (let i = 0; pid !== undefined && i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(await kill(pid), 'the summarizer was killed while computing the summary');
     // Turn 2 is ended by `turn end` (synchronous) while turn 1 is still pending.
     f.ok('turn', 'begin', 'turn 2', '--agent', 'claude', '--agent-session', 'agent-1');
     appendFileSync(join(f.dir, 'src', 'main.txt'), 'by hand\n');
@@ -212,8 +224,7 @@ test('a turn discarded by a revert while its summary is pending is not brought b
   try {
     agentTurn(f, 1);
     const pid = await summarizerPid(f);
-    if (pid !== undefined) process.kill(pid, 'SIGKILL');
-    for (let i = 0; pid !== undefined && i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(await kill(pid), 'the summarizer was killed while computing the summary');
     const first = rows(f, 'message')[0]!.id;
     f.ok('session', 'revert', '--message', first, '--force');
     // The next prompt drops the reverted turn for good (its pending summary with it).
@@ -223,6 +234,33 @@ test('a turn discarded by a revert while its summary is pending is not brought b
     assert.ok(!rows(f, 'message').some((m) => m.id === first), 'the reverted turn stays deleted');
     assert.equal(rows(f, 'part').filter((p) => (p.data as unknown as { type: string }).type === 'patch').length, 0);
   } finally {
+    f.cleanup();
+  }
+});
+
+test("the server's session and message endpoints complete a pending summary before they answer", async () => {
+  const f = sessionFixture();
+  let server: ServeProcess | undefined;
+  try {
+    agentTurn(f, 1);
+    const pid = await summarizerPid(f);
+    assert.ok(await kill(pid), 'the summarizer was killed while computing the summary');
+    agentTurn(f, 2, { ...f.env, SNAPLINE_DEFER_SUMMARY: '0' });
+    const [first, second] = rows(f, 'message').filter((m) => m.data.role === 'user');
+    // Turn 1 is still pending: its summarizer was killed, and turn 2's synchronous hooks start none.
+    assert.deepEqual(pendingRows(f).map((r) => r.message_id), [first!.id]);
+    server = await startServe(f.dir, f.env);
+    const sessions = (await (await fetch(`${server.url}/session`)).json()) as { id: string; summary: { files: number; additions: number; deletions: number } }[];
+    const message = (await (await fetch(`${server.url}/session/${sessions[0]!.id}/message/${first!.id}`)).json()) as { info: { summary?: { diffs: Stat[] } } };
+    assert.deepEqual(pendingRows(f), []);
+    const shown = show(f);
+    const turns = turnsOf(shown);
+    assert.equal(turns[1]!.id, second!.id);
+    assert.deepEqual(message.info.summary?.diffs.map(({ file, additions, deletions }) => ({ file, additions, deletions })), gitNumstat(f, turns[0]!.from, turns[0]!.to));
+    const net = gitNumstat(f, turns[0]!.from, turns[1]!.to);
+    assert.deepEqual(sessions[0]!.summary, { files: net.length, additions: net.reduce((n, s) => n + s.additions, 0), deletions: net.reduce((n, s) => n + s.deletions, 0) });
+  } finally {
+    await server?.stop();
     f.cleanup();
   }
 });

@@ -62,6 +62,11 @@ export function deferSummary(db: Database, p: PendingSummary): void {
   ).run(p.messageID, p.sessionID, p.assistantID, p.from, p.to, p.totalsFrom, p.at);
 }
 
+/** True when some turn of the session waits for its summary with no live process working on it. */
+export function needsSummarizer(db: Database, sessionId: string): boolean {
+  return pendingRows(db, sessionId).some((r) => !claimedElsewhere(r));
+}
+
 /** True when some turn (of the session, if given) still waits for its summary. */
 export function hasPendingSummaries(db: Database, sessionId?: string): boolean {
   const row = sessionId === undefined ? db.prepare('SELECT 1 AS x FROM summary_pending LIMIT 1').get() : db.prepare('SELECT 1 AS x FROM summary_pending WHERE session_id = ? LIMIT 1').get(sessionId);

@@ -14,7 +14,7 @@ import { openDatabase, type Database } from './db.js';
 import { NoOpenTurn, UnknownSession } from './errors.js';
 import { dropStepTicket, pendingSteps, writeStepTicket } from './fast-steps.js';
 import { newId } from './id.js';
-import { hasPendingSummaries, startSummarizer } from './pending.js';
+import { needsSummarizer, startSummarizer } from './pending.js';
 import { withTurnLock, type TurnLockOptions } from './lock.js';
 import type { AgentToolState, AssistantMessageData, PartData, TurnSummary, UserMessageData } from './model.js';
 import { addPart, closeTurn, failTurn, newSession, openTurnMessages, snapshotFor, stepFinish, stepStart, type OpenTurn, type RecordHooks } from './record.js';
@@ -238,9 +238,12 @@ export async function closeLeftOpenTurns(db: Database, worktree: string, sid: st
   return closed;
 }
 
-/** Starts the background summarizer when the session has summaries pending (src/session/pending.ts). */
+/**
+ * Starts the background summarizer when the session has summaries pending that no live process
+ * is computing (src/session/pending.ts): the end's own, or one a killed summarizer left.
+ */
 function summarizeLater(db: Database, sid: string): void {
-  if (hasPendingSummaries(db, sid)) startSummarizer(sid, db.location);
+  if (needsSummarizer(db, sid)) startSummarizer(sid, db.location);
 }
 
 /** A bounded preview of a tool's input: string values cut at 200 characters, 1 KiB in all; the tool ran at `now`. */
