@@ -22,6 +22,7 @@ import { runAgent, type AgentRun } from './helpers/agent-drivers.js';
 import { agentBin, type AgentName } from './helpers/agents.js';
 import { startModelServer, type ModelServer } from './helpers/model-server.js';
 import { CLI } from './helpers/repo.js';
+import { waitForSummarizers } from './helpers/summarizers.js';
 
 const TURN_SCRIPT = join(import.meta.dirname, '..', 'src', 'cli', 'demo-turn.js');
 const SCALE = Number(process.env.SNAPLINE_AGENT_REPORT_SCALE ?? 3 / 128);
@@ -53,7 +54,11 @@ function project(agent: AgentName): Project {
     if (r.status !== 0) throw new Error(`snapline ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
     return r.stdout;
   };
-  return { dir, home, env, snapline, git, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+  const cleanup = () => {
+    waitForSummarizers(home);
+    rmSync(root, { recursive: true, force: true });
+  };
+  return { dir, home, env, snapline, git, cleanup };
 }
 
 function fileHashes(dir: string): Record<string, string> {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freshDatabase, onPostgres, sqlFor } from './helpers/postgres.js';
 import { CLI, tempRepo } from './helpers/repo.js';
+import { waitForSummarizers } from './helpers/summarizers.js';
 
 export interface CliResult {
   status: number | null;
@@ -47,6 +48,8 @@ export function sessionFixture() {
     db,
     storeGitDir,
     cleanup: () => {
+      // A hook's end leaves a summarizer running for a while: it writes in `home` until done.
+      waitForSummarizers(home);
       repo.cleanup();
       rmSync(home, { recursive: true, force: true });
     },

@@ -54,8 +54,8 @@ test('a database of schema 1 is migrated in place to the OpenCode shapes', () =>
     db.prepare('UPDATE message SET data = ? WHERE id = ?').run(JSON.stringify({ role: 'user', time: { created: 1 }, agent: 'exec', summary: { diffs: [oldDiff], total: { files: 1, additions: 1, deletions: 0 } } }), user);
     db.prepare("UPDATE message SET data = json_remove(data, '$.providerID', '$.modelID', '$.cost', '$.tokens') WHERE session_id = ? AND id != ?").run(sid, user);
     db.prepare('UPDATE session SET revert = ? WHERE id = ?').run(JSON.stringify({ messageID: user, snapshot: 'c'.repeat(40), files: 3, time: 5 }), sid);
-    // (schema 1 had neither the agent columns of schema 2, these shapes, nor schema 4's busy_turn.)
-    db.exec('DROP INDEX session_agent_idx; ALTER TABLE session DROP COLUMN agent_session; ALTER TABLE session DROP COLUMN agent; ALTER TABLE session DROP COLUMN busy_turn;');
+    // (schema 1 had neither the agent columns of schema 2, these shapes, schema 4's busy_turn, nor schema 5's summary_pending.)
+    db.exec('DROP INDEX session_agent_idx; ALTER TABLE session DROP COLUMN agent_session; ALTER TABLE session DROP COLUMN agent; ALTER TABLE session DROP COLUMN busy_turn; DROP TABLE summary_pending;');
     db.pragma('user_version = 1');
     db.close();
 

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ConfigError, parseConfig } from '../src/config.js';
 import { doctor, du, gc, release, restore, retain, storeContext, storeDir, track } from '../src/snapshot/index.js';
+import { STORE_CONFIG } from '../src/snapshot/store.js';
 import { PathOutsideWorkspace, StagingFailed, StoreCorrupt, StoreLocked, UnknownSnapshot } from '../src/snapshot/errors.js';
 import { git, hashTree, mtimes, prng, tempDir, walkState, type Entry } from './snapshot-helpers.js';
 
@@ -132,6 +133,22 @@ function randomOp(root: string, r: ReturnType<typeof prng>, step: number): void 
     }
   }
 }
+
+test("a new store carries every setting of STORE_CONFIG once, as git reads them", async () => {
+  const ws = tempDir('ws');
+  try {
+    initRepo(ws.dir);
+    await track(ws.dir);
+    const ctx = await storeContext(ws.dir);
+    for (const [key, value] of Object.entries(STORE_CONFIG)) {
+      assert.equal(git(ws.dir, '--git-dir', ctx.gitDir!, 'config', '--get-all', key).trim(), value, key);
+    }
+    // git reads the file: not a bare repository.
+    assert.equal(git(ws.dir, '--git-dir', ctx.gitDir!, 'rev-parse', '--is-bare-repository').trim(), 'false');
+  } finally {
+    ws.cleanup();
+  }
+});
 
 test('restoring any earlier snapshot reproduces it exactly; a per-path restore touches only that path (seeded property test)', async () => {
   const ws = workspace();
@@ -345,6 +362,42 @@ test('retain skips git only while the session ref is the commit it made: a ref m
     await retain(ws.dir, 'ses_a', [t1]);
     assert.ok(kept(t1), 'retain saw the ref had moved and kept the tree again');
     assert.ok(kept(t2), 'and kept what the ref held');
+  } finally {
+    ws.cleanup();
+  }
+});
+
+test('retain writes the holder itself as git would (same tree as mktree, fsck clean), and hands over to git once gc packed it', async () => {
+  const ws = workspace();
+  try {
+    const store = await storeDir(ws.dir);
+    const ref = 'refs/snapline/sessions/ses_h';
+    const trees: string[] = [];
+    const check = (label: string) => {
+      const listed = git(ws.dir, `--git-dir=${store}`, 'ls-tree', ref).trim().split('\n').map((l) => l.split(/\s+/)[2]);
+      assert.deepEqual(listed, [...trees].sort(), label);
+      const made = spawnSync('git', ['--git-dir', store, 'mktree'], { input: trees.map((t) => `040000 tree ${t}\t${t}\n`).join(''), encoding: 'utf8' }).stdout.trim();
+      assert.equal(git(ws.dir, `--git-dir=${store}`, 'rev-parse', `${ref}^{tree}`).trim(), made, `${label}: the holder tree is the one git makes`);
+      const fsck = spawnSync('git', ['--git-dir', store, 'fsck', '--strict', '--no-dangling'], { encoding: 'utf8' });
+      assert.equal(fsck.status, 0, fsck.stderr);
+    };
+    for (let i = 0; i < 3; i++) {
+      writeFileSync(join(ws.dir, 'f'), `version ${i}\n`);
+      trees.push((await track(ws.dir)).tree);
+      await retain(ws.dir, 'ses_h', [trees.at(-1)!]);
+      check(`retain ${i}`);
+    }
+    assert.ok(existsSync(join(store, ref)), 'a loose ref');
+    await gc(ws.dir);
+    assert.ok(!existsSync(join(store, ref)), 'gc packed the ref');
+    writeFileSync(join(ws.dir, 'f'), 'after gc\n');
+    trees.push((await track(ws.dir)).tree);
+    await retain(ws.dir, 'ses_h', [trees.at(-1)!]);
+    check('retain after gc');
+    writeFileSync(join(ws.dir, 'f'), 'and after that\n');
+    trees.push((await track(ws.dir)).tree);
+    await retain(ws.dir, 'ses_h', [trees.at(-1)!]);
+    check('retain after the one after gc');
   } finally {
     ws.cleanup();
   }

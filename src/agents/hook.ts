@@ -46,6 +46,7 @@ async function perform(agent: AgentAdapter, action: HookAction): Promise<HookOut
   // Loaded only now: an ignored event costs no SQLite.
   const api = await import('../session/turn-api.js');
   const { NoOpenTurn } = await import('../session/errors.js');
+  const { deferringSummaries } = await import('../session/pending.js');
   const warnings: string[] = [];
   const common = {
     directory: action.directory,
@@ -53,6 +54,8 @@ async function perform(agent: AgentAdapter, action: HookAction): Promise<HookOut
     agentSession: action.agentSession,
     waitMs: loadConfig(action.directory).hooks.waitMs,
     onWarning: (m: string) => warnings.push(m),
+    // The agent waits for its hook: a turn's summary is computed by a background process.
+    deferSummary: deferringSummaries(),
   };
   const withWarnings = (o: HookOutcome): HookOutcome => {
     for (const w of warnings) log(`${agent.name}: warning: ${w}`);
@@ -72,7 +75,8 @@ async function perform(agent: AgentAdapter, action: HookAction): Promise<HookOut
       case 'end':
       case 'close': {
         const r = await api.endTurn(common);
-        return withWarnings({ action: action.kind, detail: `end ${r.sessionID} ${r.messageID}: ${r.summary.total.files} files, +${r.summary.total.additions} -${r.summary.total.deletions}` });
+        const stat = r.summary ? `${r.summary.total.files} files, +${r.summary.total.additions} -${r.summary.total.deletions}` : 'summary pending';
+        return withWarnings({ action: action.kind, detail: `end ${r.sessionID} ${r.messageID}: ${stat}` });
       }
     }
   } catch (e) {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { databaseLocation } from '../config.js';
 import { UsageError } from '../errors.js';
-import { jsonValue, openDatabase, redactUrl, runQuery } from '../session/index.js';
+import { jsonValue, openSettledDatabase, redactUrl, runQuery } from '../session/index.js';
 import { parse, write, type Command } from './command.js';
 
 const help = `snapline db — the session database: where it is, and SQL against it
@@ -53,7 +53,8 @@ const command: Command = {
     const location = databaseLocation();
     // A missing SQLite file is created (and migrated) first; a PostgreSQL database is migrated on open.
     const postgres = /^postgres(ql)?:/.test(location);
-    const db = openDatabase(location, { readonly: !v.write && (postgres || existsSync(location)) });
+    // Pending turn summaries are completed first: a query sees them as a finished turn's.
+    const db = await openSettledDatabase(location, { readonly: !v.write && (postgres || existsSync(location)), onWarning: (m) => process.stderr.write(`snapline: warning: ${m}\n`) });
     try {
       const r = runQuery(db, positionals[0]!, { write: v.write });
       if (r.changes !== undefined && r.columns.length === 0) {

@@ -80,7 +80,7 @@ Examples:
 `;
 
 /** The repository a diff reads: a workspace's snapshot store, or a git repository. */
-export async function repoFromOptions(v: { 'git-dir'?: string; repo?: string; dir?: string }): Promise<GitContext> {
+export async function repoFromOptions(v: { 'git-dir'?: string; repo?: string; dir?: string }, trees: readonly string[] = []): Promise<GitContext> {
   if ([v['git-dir'], v.repo, v.dir].filter((x) => x !== undefined).length > 1) throw new UsageError('use only one of --git-dir, --repo and --dir');
   if (v.dir !== undefined) {
     // Loaded only here: a plain diff does not pay for the snapshot modules' memory.
@@ -89,7 +89,7 @@ export async function repoFromOptions(v: { 'git-dir'?: string; repo?: string; di
     if (!existsSync(ctx.gitDir!)) throw new StoreMissing(resolve(v.dir));
     return ctx;
   }
-  return openRepository({ gitDir: v['git-dir'], dir: v.repo });
+  return openRepository({ gitDir: v['git-dir'], dir: v.repo, trees });
 }
 
 const command: Command = {
@@ -136,7 +136,7 @@ const command: Command = {
     if (renames) renames.limit = intOption('rename-limit', v['rename-limit'], DEFAULT_RENAME_LIMIT);
     const color = colorOption(v.color) && format === 'text';
     const [from, to] = revs as [string, string];
-    const ctx = await repoFromOptions(v);
+    const ctx = await repoFromOptions(v, [from, to]);
     if (renames) renames.onLimit = warnRenameLimit;
     // Snapshot paths are workspace-relative; the user types them relative to where they are.
     if (v.dir !== undefined && paths.length) {

@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { UsageError } from '../errors.js';
 import { resolveWorkspace } from '../snapshot/index.js';
-import { exportSessionJson, latestSessionHere, openDatabase, UnknownSession } from '../session/index.js';
+import { exportSessionJson, latestSessionHere, openSettledDatabase, UnknownSession } from '../session/index.js';
 import { parse, write, type Command } from './command.js';
 
 const help = `snapline export — a session as OpenCode's export JSON ('opencode import FILE' reads it)
@@ -28,7 +28,7 @@ const command: Command = {
   async run(argv) {
     const { values: v, positionals } = parse(argv, { output: { type: 'string', short: 'o' } });
     if (positionals.length > 1) throw new UsageError('export takes at most one session id');
-    const db = openDatabase(undefined, { readonly: true });
+    const db = await openSettledDatabase(undefined, { readonly: true, onWarning: (m) => process.stderr.write(`snapline: warning: ${m}\n`) });
     try {
       let id = positionals[0];
       if (id === undefined) {

@@ -14,6 +14,9 @@ Installed by 'snapline hooks install AGENT'. The event is mapped onto 'snapline 
   is ignored: the agent goes on)                                                          → turn end
   the session ends (SessionEnd)                                                           → end a turn left open
 The agent's own session id picks the snapline session (one per agent session).
+An end records the final snapshot and leaves the turn's summary to a background
+'snapline summarize' (readers complete it if that is gone); SNAPLINE_DEFER_SUMMARY=0 in the
+agent's environment computes it before the hook returns.
 The installed step hook first runs snapline's step-hook.sh, which answers a step that changed
 nothing without Node; the steps it answered are recorded by the next 'snapline hook'.
 

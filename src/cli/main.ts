@@ -19,6 +19,11 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   demo: async () => (await import('./demo.js')).default,
 };
 
+/** Commands snapline runs itself, left out of the command list (their --help says so). */
+const INTERNAL: Record<string, () => Promise<Command>> = {
+  summarize: async () => (await import('./summarize.js')).default,
+};
+
 const VERSION = '0.1.0';
 
 async function usage(): Promise<string> {
@@ -40,7 +45,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`snapline ${VERSION}\n`);
     return 0;
   }
-  const load = COMMANDS[name];
+  const load = COMMANDS[name] ?? INTERNAL[name];
   if (!load) {
     process.stderr.write(`snapline: unknown command '${name}' (see 'snapline --help')\n`);
     return 2;

@@ -13,6 +13,7 @@ import {
   getSession,
   listSessions,
   openDatabase,
+  openSettledDatabase,
   recoverInterruptedTurn,
   resolveMessageRef,
   requireSnapshots,
@@ -237,7 +238,7 @@ const command: Command = {
       case 'list': {
         // Sessions are stored under their workspace, so --dir names one the way run does.
         const directory = v.dir === undefined ? undefined : await resolveWorkspace(v.dir, true);
-        const db = openDatabase();
+        const db = await openSettledDatabase(undefined, { onWarning, onWait });
         try {
           const limit = intOption('limit', v.limit, 100);
           const offset = intOption('offset', v.offset, 0);
@@ -266,7 +267,7 @@ const command: Command = {
         }
       }
       case 'show': {
-        const db = openDatabase();
+        const db = await openSettledDatabase(undefined, { onWarning, onWait });
         try {
           const view = showSession(db, await sessionArg(db), { limit: intOption('limit', v.limit, 50), offset: intOption('offset', v.offset, 0) });
           if (asJson) return (await json(view), 0);
@@ -293,7 +294,7 @@ const command: Command = {
         }
       }
       case 'diff': {
-        const db = openDatabase();
+        const db = await openSettledDatabase(undefined, { onWarning, onWait });
         let range;
         let sid: string;
         let files: string[] | undefined;

@@ -109,7 +109,7 @@ const command: Command = {
         const exit = v.exit === undefined ? undefined : intOption('exit', v.exit, 0, 255);
         const r = await endTurn({ ...call, exit });
         if (format === 'json') return (await write(JSON.stringify(r) + '\n'), 0);
-        const s = r.summary;
+        const s = r.summary!; // computed here: the CLI's end never defers it
         const out = [`session ${r.sessionID}  turn ${r.messageID}`, s.total.files === 0 ? 'no files changed' : formatStat(asStats(s.diffs), terminalColumns()).trimEnd()];
         if (s.truncated) out.push(`(${s.total.files - s.diffs.length} more files not listed; ${s.total.files} files, +${s.total.additions} -${s.total.deletions} in all)`);
         await write(out.join('\n') + '\n');

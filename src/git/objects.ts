@@ -134,8 +134,16 @@ async function* noted(body: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
  */
 async function objectFiles(ctx: GitContext): Promise<ObjectFiles | null> {
   // One git: the objects directory, then the ids of any refs under refs/replace/ (at any depth).
-  const [objects, ...replaced] = (await gitText(ctx, ['rev-parse', '--git-path', 'objects', '--glob=refs/replace/'])).split('\n');
+  const [objects, ...replaced] = objectPlaces.get(ctx) ?? (await gitText(ctx, ['rev-parse', ...OBJECT_PLACES])).split('\n');
   return objects && replaced.length === 0 ? openObjectFiles(resolve(ctx.cwd ?? process.cwd(), objects)) : null;
+}
+
+/** `git rev-parse` arguments that print the objects directory, then the ids of any replace refs. */
+export const OBJECT_PLACES = ['--git-path', 'objects', '--glob=refs/replace/'] as const;
+/** What OBJECT_PLACES printed for a context, when its opener asked already (src/git/repo.ts). */
+const objectPlaces = new WeakMap<GitContext, string[]>();
+export function knowObjectPlaces(ctx: GitContext, lines: string[]): void {
+  objectPlaces.set(ctx, lines);
 }
 
 /**

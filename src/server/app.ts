@@ -10,6 +10,7 @@ import {
   deleteSession,
   getMessage,
   getSession,
+  hasPendingSummaries,
   isId,
   listSessions,
   messagePage,
@@ -18,6 +19,7 @@ import {
   patchPage,
   revertSession,
   reviewDiff,
+  settleSummaries,
   unrevertSession,
   withParts,
   type Database,
@@ -114,6 +116,14 @@ export function createApp(o: AppOptions): Hono {
 
   app.get('/global/health', (c) => c.json({ healthy: true, version: o.version }));
   app.get('/doc', (c) => c.json(openApi(o.version)));
+
+  // Every session route reads summaries or totals: pending ones are completed first.
+  const settle = async (_c: Context, next: () => Promise<void>) => {
+    if (hasPendingSummaries(db)) await settleSummaries(db, { onWarning: (m) => process.stderr.write(`snapline serve: warning: ${m}\n`) });
+    await next();
+  };
+  app.use('/session', settle);
+  app.use('/session/*', settle);
 
   app.get('/session', (c) => {
     const limit = intParam(c.req.query('limit'), 'limit', 10_000) ?? 100;

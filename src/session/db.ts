@@ -14,7 +14,8 @@ export type { Database } from './sql.js';
  * SQLite schema migrations, in order; `PRAGMA user_version` is the number applied. Tables follow
  * OpenCode's layout (so queries written for `opencode db` run unchanged); `busy_pid`,
  * `busy_host` and `busy_turn` are snapline's own: the process, or the open turn, running a turn
- * of the session; so are `agent` and `agent_session`: the agent program and its own session id.
+ * of the session; so are `agent` and `agent_session`: the agent program and its own session id;
+ * and the table `summary_pending`: turns whose summary a background process is still computing.
  */
 const SQLITE_MIGRATIONS: readonly (string | ((db: Database) => void))[] = [
   `CREATE TABLE project (
@@ -76,6 +77,20 @@ const SQLITE_MIGRATIONS: readonly (string | ((db: Database) => void))[] = [
   // The open turn (its assistant message) that holds the busy mark: a turn opened by `turn
   // begin` (hooks) spans several processes, so its mark is the turn's, not a process's.
   'ALTER TABLE session ADD COLUMN busy_turn TEXT;',
+  // Turn summaries an agent's hook left to a background process (src/session/pending.ts).
+  `CREATE TABLE summary_pending (
+     message_id TEXT PRIMARY KEY REFERENCES message(id) ON DELETE CASCADE,
+     session_id TEXT NOT NULL,
+     assistant_id TEXT NOT NULL,
+     from_tree TEXT NOT NULL,
+     to_tree TEXT NOT NULL,
+     totals_from TEXT NOT NULL,
+     time_created INTEGER NOT NULL,
+     claim_pid INTEGER,
+     claim_host TEXT,
+     claim_time INTEGER
+   );
+   CREATE INDEX summary_pending_session_idx ON summary_pending(session_id);`,
 ];
 
 /**
@@ -179,6 +194,19 @@ const POSTGRES_MIGRATIONS: readonly string[] = [
   '',
   '',
   'ALTER TABLE session ADD COLUMN busy_turn TEXT;',
+  `CREATE TABLE summary_pending (
+     message_id TEXT PRIMARY KEY REFERENCES message(id) ON DELETE CASCADE,
+     session_id TEXT NOT NULL,
+     assistant_id TEXT NOT NULL,
+     from_tree TEXT NOT NULL,
+     to_tree TEXT NOT NULL,
+     totals_from TEXT NOT NULL,
+     time_created BIGINT NOT NULL,
+     claim_pid INTEGER,
+     claim_host TEXT,
+     claim_time BIGINT
+   );
+   CREATE INDEX summary_pending_session_idx ON summary_pending(session_id);`,
 ];
 
 /** Arbitrary key of the advisory lock PostgreSQL openers migrate under ("snapline" in ASCII). */

@@ -13,6 +13,8 @@ import { projectId, readIfExists, storeContext } from '../snapshot/store.js';
 import { track, type SkippedFile, type TrackResult } from '../snapshot/track.js';
 import type { Database } from './db.js';
 import { PREVIEW_BYTES } from './exec.js';
+import { idTime } from './id.js';
+import { deferSummary } from './pending.js';
 import { agentModel, NO_TOKENS, type AssistantMessageData, type PartData, type SkippedEntry, type TurnSummary, type UserMessageData } from './model.js';
 import {
   createSession,
@@ -123,11 +125,23 @@ export interface TurnEnding {
 /**
  * Closes a turn with its final snapshot: the step-finish part, the summary from the turn's
  * first snapshot (`start`) to `end` (exact numstat, on the user message), the patch part, the
- * assistant message's completion and the session totals.
+ * assistant message's completion and the session totals. With `defer` (an agent's hook: the
+ * agent waits for it) only the step-finish and the completion are written now, with the rest
+ * recorded as pending work (src/session/pending.ts) in the same transaction; returns undefined then.
  */
-export async function closeTurn(db: Database, worktree: string, turn: OpenTurn, start: string, end: TrackResult, ending: TurnEnding, hooks: RecordHooks): Promise<TurnSummary> {
+export async function closeTurn(db: Database, worktree: string, turn: OpenTurn, start: string, end: TrackResult, ending: TurnEnding, hooks: RecordHooks, defer?: false): Promise<TurnSummary>;
+export async function closeTurn(db: Database, worktree: string, turn: OpenTurn, start: string, end: TrackResult, ending: TurnEnding, hooks: RecordHooks, defer?: boolean): Promise<TurnSummary | undefined>;
+export async function closeTurn(db: Database, worktree: string, turn: OpenTurn, start: string, end: TrackResult, ending: TurnEnding, hooks: RecordHooks, defer = false): Promise<TurnSummary | undefined> {
   const sid = turn.sessionID;
-  addPart(db, turn, stepFinish(end, ending.finish === 'error' ? 'error' : 'stop'), hooks);
+  const finish = addPart(db, turn, stepFinish(end, ending.finish === 'error' ? 'error' : 'stop'), hooks);
+  if (defer) {
+    const totalsFrom = firstSnapshot(db, sid, start);
+    db.transaction(() => {
+      completeAssistant(db, turn, ending);
+      deferSummary(db, { messageID: turn.user.id, sessionID: sid, assistantID: turn.assistant.id, from: start, to: end.tree, totalsFrom, at: idTime(finish.id) });
+    });
+    return undefined;
+  }
   hooks.onProgress?.('summarising…');
   const ctx = await storeContext(worktree);
   const paths: string[] = [];
@@ -135,18 +149,23 @@ export async function closeTurn(db: Database, worktree: string, turn: OpenTurn, 
   const { capPaths, summarize } = await import('./summary.js');
   const summary = await summarize(ctx, start, end.tree, (s) => paths.push(s.file));
   const totals = await sessionTotals(db, ctx, sid, start, end.tree, summary);
-  const data = turn.assistant.data;
   db.transaction(() => {
     if (paths.length) insertPart(db, turn.assistant.id, sid, { type: 'patch', hash: start, ...capPaths(paths) });
     updateMessage(db, turn.user.id, { ...turn.user.data, summary });
-    const done: AssistantMessageData = { ...data, time: { ...data.time, completed: Date.now() }, finish: ending.finish };
-    if (ending.exit !== undefined) done.exit = ending.exit;
-    if (ending.error) done.error = ending.error;
-    if (ending.interrupted) done.interrupted = ending.interrupted;
-    updateMessage(db, turn.assistant.id, done);
+    completeAssistant(db, turn, ending);
     updateSessionSummary(db, sid, totals);
   });
   return summary;
+}
+
+/** The assistant message's completion time and how the turn ended. */
+function completeAssistant(db: Database, turn: OpenTurn, ending: TurnEnding): void {
+  const data = turn.assistant.data;
+  const done: AssistantMessageData = { ...data, time: { ...data.time, completed: Date.now() }, finish: ending.finish };
+  if (ending.exit !== undefined) done.exit = ending.exit;
+  if (ending.error) done.error = ending.error;
+  if (ending.interrupted) done.interrupted = ending.interrupted;
+  updateMessage(db, turn.assistant.id, done);
 }
 
 /** Marks a turn that could not be recorded to its end as failed (its parts stay). */
@@ -162,11 +181,20 @@ export function failTurn(db: Database, turn: OpenTurn, error: { name: string; me
  * nothing after one that added thousands of files does not diff those files again.
  */
 export async function sessionTotals(db: Database, ctx: GitContext, sid: string, before: string, after: string, turn: TurnSummary): Promise<Totals> {
-  const first = listTurns(db, sid).find((t) => t.start !== undefined)?.start ?? before;
+  return netTotals(ctx, firstSnapshot(db, sid, before), before, after, turn.total);
+}
+
+/** The session's first snapshot (the start of its first turn that has one), else `before`. */
+export function firstSnapshot(db: Database, sid: string, before: string): string {
+  return listTurns(db, sid).find((t) => t.start !== undefined)?.start ?? before;
+}
+
+/** The totals from `first` to `after`, where the turn `before` → `after` has `turn` as its totals. */
+export async function netTotals(ctx: GitContext, first: string, before: string, after: string, turn: Totals): Promise<Totals> {
   if (first === before) {
     // Remembered for the turns after it: a no-op turn's session totals are this pair's.
-    await rememberTotals(ctx, first, after, turn.total);
-    return turn.total;
+    await rememberTotals(ctx, first, after, turn);
+    return turn;
   }
   const known = await rememberedTotals(ctx, first, after);
   if (known) return known;
@@ -181,7 +209,7 @@ export async function sessionTotals(db: Database, ctx: GitContext, sid: string, 
   return totals;
 }
 
-type Totals = { additions: number; deletions: number; files: number };
+export type Totals = { additions: number; deletions: number; files: number };
 
 /** Totals by tree pair, newest last: `<from> <to> <additions> <deletions> <files>` lines (v1: this diff engine's numbers). */
 const TOTALS_FILE = 'snapline-totals-v1';

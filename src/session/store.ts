@@ -289,7 +289,7 @@ export function assertNotBusy(s: SessionInfo): void {
 }
 
 /** A pid on this host that still exists (a crashed turn must not leave its session busy forever). */
-function processAlive(pid: number, host: string): boolean {
+export function processAlive(pid: number, host: string): boolean {
   if (host !== hostname()) return true;
   try {
     process.kill(pid, 0);

@@ -14,6 +14,7 @@ import { openDatabase, type Database } from './db.js';
 import { NoOpenTurn, UnknownSession } from './errors.js';
 import { dropStepTicket, pendingSteps, writeStepTicket } from './fast-steps.js';
 import { newId } from './id.js';
+import { needsSummarizer, startSummarizer } from './pending.js';
 import { withTurnLock, type TurnLockOptions } from './lock.js';
 import type { AgentToolState, AssistantMessageData, PartData, TurnSummary, UserMessageData } from './model.js';
 import { addPart, closeTurn, failTurn, newSession, openTurnMessages, snapshotFor, stepFinish, stepStart, type OpenTurn, type RecordHooks } from './record.js';
@@ -41,6 +42,12 @@ export interface TurnCallOptions extends TurnTarget {
   onWarning?: (message: string) => void;
   onWait?: (message: string) => void;
   onProgress?: (message: string) => void;
+  /**
+   * Leave the summaries of the turns this call ends (end; begin: turns left open) to a
+   * background process (src/session/pending.ts): an agent's hook, which the agent waits for.
+   * Default false: the summary is computed before the call returns.
+   */
+  deferSummary?: boolean;
 }
 
 export interface BeginOptions extends TurnCallOptions {
@@ -93,7 +100,8 @@ export interface EndResult {
   messageID: string;
   assistantID: string;
   snapshot: string;
-  summary: TurnSummary;
+  /** The turn's summary; absent when it was deferred (`deferSummary`): a background process records it. */
+  summary?: TurnSummary;
   skipped: SkippedFile[];
 }
 
@@ -109,10 +117,12 @@ export async function beginTurn(opts: BeginOptions): Promise<BeginResult> {
   return withDb(opts, async (db) => {
     const { worktree, session } = await beginTarget(db, opts);
     const hooks = recordHooks(opts, worktree);
+    let sid: string | undefined;
     return withTurnLock(worktree, async () => {
       // Looked up again under the lock: a concurrent begin for the same agent session may have created it.
       const known = session ?? (opts.agentSession !== undefined ? findAgentSession(db, agentName(opts), opts.agentSession) : undefined);
       const s = known ?? (await newSession(db, worktree, { title: opts.title ?? titleOf(opts.message), agent: opts.agent ?? (opts.agentSession !== undefined ? agentName(opts) : undefined), agentSession: opts.agentSession }));
+      sid = s.id;
       // Refused while another machine runs a turn of the session; the mark then stays with this turn until its end.
       markTurn(db, s.id);
       try {
@@ -121,7 +131,7 @@ export async function beginTurn(opts: BeginOptions): Promise<BeginResult> {
           await dropStepTicket(known.agent.name, known.agent.session);
           await recordPendingSteps(db, known, hooks);
         }
-        const interrupted = await closeLeftOpenTurns(db, worktree, s.id, hooks);
+        const interrupted = await closeLeftOpenTurns(db, worktree, s.id, hooks, opts.deferSummary);
         const turn = openTurnMessages(db, worktree, s.id, opts.message, opts.agent ?? s.agent?.name ?? 'external');
         setBusyTurn(db, s.id, turn.assistant.id);
         touchSession(db, s.id);
@@ -139,7 +149,10 @@ export async function beginTurn(opts: BeginOptions): Promise<BeginResult> {
         clearTurnMark(db, s.id);
         throw e;
       }
-    }, lockOptions(opts));
+    }, lockOptions(opts)).finally(() => {
+      // Started once the turn lock is released: the summarizer never holds it.
+      if (opts.deferSummary && sid !== undefined) summarizeLater(db, sid);
+    });
   });
 }
 
@@ -186,11 +199,13 @@ export async function endTurn(opts: EndOptions): Promise<EndResult> {
         throw new NoOpenTurn(`session ${session.id}`);
       }
       const snap = await snapshotFor(worktree, session.id, 'turn end', hooks, last);
-      const summary = await closeTurn(db, worktree, turn, first, snap, { finish: 'stop', ...(opts.exit !== undefined ? { exit: opts.exit } : {}) }, hooks);
+      const summary = await closeTurn(db, worktree, turn, first, snap, { finish: 'stop', ...(opts.exit !== undefined ? { exit: opts.exit } : {}) }, hooks, opts.deferSummary);
       clearTurnMark(db, session.id);
       touchSession(db, session.id);
-      return { sessionID: session.id, messageID: turn.user.id, assistantID: turn.assistant.id, snapshot: snap.tree, summary, skipped: snap.skipped };
+      return { sessionID: session.id, messageID: turn.user.id, assistantID: turn.assistant.id, snapshot: snap.tree, ...(summary ? { summary } : {}), skipped: snap.skipped };
     }, lockOptions(opts));
+    // Started once the turn lock is released: the summarizer never holds it.
+    if (opts.deferSummary) summarizeLater(db, session.id);
     // The turn is recorded: its snapshots go to the remote (bounded wait, never a failure).
     await publish(worktree, opts.onWarning);
     return ended;
@@ -200,10 +215,11 @@ export async function endTurn(opts: EndOptions): Promise<EndResult> {
 /**
  * Closes every turn of the session left open (its agent crashed or was stopped before ending
  * it) as interrupted: one end snapshot of the workspace as it is now, then each turn's summary
- * from its own start. A turn that never got its start snapshot is only marked. Returns the user
- * message ids of the closed turns. The caller holds the turn lock.
+ * from its own start (left to a background process with `defer`). A turn that never got its
+ * start snapshot is only marked. Returns the user message ids of the closed turns. The caller
+ * holds the turn lock.
  */
-export async function closeLeftOpenTurns(db: Database, worktree: string, sid: string, hooks: RecordHooks): Promise<string[]> {
+export async function closeLeftOpenTurns(db: Database, worktree: string, sid: string, hooks: RecordHooks, defer = false): Promise<string[]> {
   const open = openAssistantMessages(db, sid);
   if (open.length === 0) return [];
   const closed: string[] = [];
@@ -215,11 +231,19 @@ export async function closeLeftOpenTurns(db: Database, worktree: string, sid: st
     if (first === undefined) failTurn(db, turn, error);
     else {
       end ??= await snapshotFor(worktree, sid, 'end of an interrupted turn', hooks, last);
-      await closeTurn(db, worktree, turn, first, end, { finish: 'error', error }, hooks);
+      await closeTurn(db, worktree, turn, first, end, { finish: 'error', error }, hooks, defer);
     }
     closed.push(turn.user.id);
   }
   return closed;
+}
+
+/**
+ * Starts the background summarizer when the session has summaries pending that no live process
+ * is computing (src/session/pending.ts): the end's own, or one a killed summarizer left.
+ */
+function summarizeLater(db: Database, sid: string): void {
+  if (needsSummarizer(db, sid)) startSummarizer(sid, db.location);
 }
 
 /** A bounded preview of a tool's input: string values cut at 200 characters, 1 KiB in all; the tool ran at `now`. */

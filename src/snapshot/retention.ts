@@ -1,4 +1,4 @@
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { hostname } from 'node:os';
@@ -6,12 +6,13 @@ import { dataDir, loadConfig, snapshotRoot } from '../config.js';
 import { UsageError } from '../errors.js';
 import { gitText, runGit, type GitContext } from '../git/run.js';
 import { isAbbreviatedId, isObjectId } from '../git/object-id.js';
+import { looseType, parseTree, readLooseObject, writeLooseObject } from '../git/loose.js';
 import { UnknownSnapshot } from './errors.js';
 import { cleanRestoreLeftovers } from './journal.js';
 import { markReleased, REMOTE_REFS } from './remote.js';
 import { holderIsDead, LOCK_NAME, processesUsing, readLock, withStoreLock } from './lock.js';
 import { sealPending } from './pending.js';
-import { checkStore, openStore, readIfExists, withStore, WORKTREE_FILE, type StoreOptions } from './store.js';
+import { checkStore, COMPRESSION, openStore, readIfExists, withStore, WORKTREE_FILE, type StoreOptions } from './store.js';
 
 /** Sessions keep their trees reachable from this ref namespace, so git gc never prunes them. */
 export const SESSION_REFS = 'refs/snapline/sessions/';
@@ -42,7 +43,13 @@ export async function retain(worktree: string, sessionId: string, trees: readonl
   // No sealing: retain reads trees only, and runs after every step's track (the agent waits).
   await withStore(worktree, { ...opts, create: true, seal: false }, async ({ ctx, dir }) => {
     await removeRefLocks(dir, ref);
-    if (await keptAndActive(ctx, dir, ref, trees)) return;
+    if (await keptAndActive(ctx, dir, ref, trees, false)) return;
+    const made = await retainHere(dir, ref, sessionId, trees);
+    if (made !== undefined) {
+      if (trees.length === 1) await noteKept(dir, sessionId, made, trees[0]!);
+      return;
+    }
+    if (await keptAndActive(ctx, dir, ref, trees, true)) return;
     const all = new Set<string>();
     const full: string[] = [];
     for (const t of trees) full.push(await fullTree(ctx, t));
@@ -59,6 +66,60 @@ export async function retain(worktree: string, sessionId: string, trees: readonl
     await runGit(ctx, ['update-ref', ref, commit]);
     if (full.length === 1 && isObjectId(commit)) await noteKept(dir, sessionId, commit, full[0]!);
   });
+}
+
+/** Largest holder tree retain reads itself (a session keeping ~350,000 snapshots); git reads larger ones. */
+const HOLDER_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * retain without git, for the plain case a step meets: full tree ids stored loose, and the
+ * session's ref (if any) a loose ref naming a loose holder commit (as the last retain left it).
+ * Writes the holder tree and commit as loose objects and moves the ref as git does (a
+ * `<ref>.lock` file renamed over it); returns the new commit. undefined when anything is in
+ * another form (packed by gc, abbreviated, not a tree): git then does it all.
+ */
+async function recentlyMoved(dir: string, ref: string): Promise<boolean> {
+  const moved = await stat(join(dir, ref)).then((s) => s.mtimeMs, () => 0);
+  return Date.now() - moved <= ACTIVITY_RESOLUTION_MS;
+}
+
+async function retainHere(dir: string, ref: string, sessionId: string, trees: readonly string[]): Promise<string | undefined> {
+  const objects = join(dir, 'objects');
+  for (const t of trees) if ((await looseType(objects, t)) !== 'tree') return undefined;
+  const all = new Set(trees);
+  const refFile = join(dir, ref);
+  const current = (await readIfExists(refFile)).trim();
+  if (current !== '') {
+    if (!isObjectId(current)) return undefined;
+    const commit = await readLooseObject(objects, current, 64 * 1024);
+    const holder = commit?.type === 'commit' ? /^tree ([0-9a-f]{40})\n/.exec(commit.body.toString('latin1', 0, 64))?.[1] : undefined;
+    const tree = holder ? await readLooseObject(objects, holder, HOLDER_MAX_BYTES) : undefined;
+    if (tree?.type !== 'tree') return undefined;
+    const before = all.size;
+    let known = 0;
+    for (const e of parseTree(tree.body)) {
+      if (e.mode !== '40000' || e.name.toString('latin1') !== e.oid) return undefined;
+      if (all.has(e.oid)) known++;
+      all.add(e.oid);
+    }
+    // Every tree is kept already and the ref moved lately: nothing to write.
+    if (known === before && (await recentlyMoved(dir, ref))) return current;
+  } else if ((await readIfExists(join(dir, 'packed-refs'))).includes(` ${ref}\n`)) return undefined;
+  const ids = [...all].sort();
+  const holder = await writeLooseObject(objects, 'tree', Buffer.concat(ids.flatMap((id) => [Buffer.from(`40000 ${id}\0`, 'latin1'), Buffer.from(id, 'hex')])), Number(COMPRESSION));
+  const who = `snapline <snapline@localhost> ${Math.floor(Date.now() / 1000)} +0000`;
+  const commit = await writeLooseObject(objects, 'commit', Buffer.from(`tree ${holder}\nauthor ${who}\ncommitter ${who}\n\nsnapline session ${sessionId}\n`), Number(COMPRESSION));
+  const lock = `${refFile}.lock`;
+  await mkdir(dirname(refFile), { recursive: true });
+  const fh = await open(lock, 'wx').catch(() => undefined);
+  if (!fh) return undefined;
+  try {
+    await fh.writeFile(`${commit}\n`);
+  } finally {
+    await fh.close();
+  }
+  await rename(lock, refFile);
+  return commit;
 }
 
 /**
@@ -83,16 +144,16 @@ const ACTIVITY_RESOLUTION_MS = 60 * 60 * 1000;
  * ACTIVITY_RESOLUTION_MS (a loose ref's file time): then retain has nothing to do, for one git
  * process instead of six (a turn that starts where the last one ended asks exactly this).
  */
-async function keptAndActive(ctx: GitContext, dir: string, ref: string, trees: readonly string[]): Promise<boolean> {
+async function keptAndActive(ctx: GitContext, dir: string, ref: string, trees: readonly string[], askGit: boolean): Promise<boolean> {
   const [tree] = trees;
   if (trees.length !== 1 || !isObjectId(tree!)) return false;
-  const moved = await stat(join(dir, ref)).then((s) => s.mtimeMs, () => 0);
-  if (Date.now() - moved > ACTIVITY_RESOLUTION_MS) return false;
+  if (!(await recentlyMoved(dir, ref))) return false;
   // The ref still names the holder commit retain made for this very tree: kept, no git needed.
   const sessionId = ref.slice(SESSION_REFS.length);
   const [commit, kept] = (await readIfExists(join(dir, KEPT_DIR, sessionId))).trim().split(' ');
   const current = (await readIfExists(join(dir, ref))).trim();
   if (kept === tree && isObjectId(current) && current === commit) return true;
+  if (!askGit) return false;
   const r = await runGit(ctx, ['rev-parse', '--verify', '--quiet', `${ref}:${tree}`], { okStatus: [0, 1, 128] });
   if (r.status !== 0 || r.stdout.toString('utf8').trim() !== tree) return false;
   // Asked git once for this commit and tree; the next turn starting here asks nobody.

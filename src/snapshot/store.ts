@@ -143,6 +143,7 @@ export async function projectId(worktree: string): Promise<string> {
   const dotGit = await nearestDotGit(worktree);
   if (dotGit === undefined) return 'global';
   const head = await headCommit(dotGit).catch(() => undefined);
+  if (head === null) return 'global'; // no commit yet: what `rev-list` would say, without starting it
   const cache = join(dataDir(), 'cache', 'project-id', createHash('sha1').update(worktree).digest('hex'));
   if (head !== undefined) {
     const [cachedHead, root] = (await readIfExists(cache)).trim().split(' ');
@@ -170,10 +171,11 @@ export async function projectId(worktree: string): Promise<string> {
 
 /**
  * The commit HEAD names, read from the files of a plain `.git` directory (HEAD, a loose ref or
- * packed-refs, streamed). undefined for anything else — a `.git` file (linked worktree,
- * submodule), another ref storage, an unborn branch — which then goes to git.
+ * packed-refs, streamed); null when HEAD names a branch with no commit yet. undefined for
+ * anything else — a `.git` file (linked worktree, submodule), another ref storage — which then
+ * goes to git.
  */
-async function headCommit(dotGit: string): Promise<string | undefined> {
+async function headCommit(dotGit: string): Promise<string | undefined | null> {
   if (!(await stat(dotGit)).isDirectory()) return undefined;
   const head = (await readIfExists(join(dotGit, 'HEAD'))).trim();
   if (isObjectId(head)) return head;
@@ -181,7 +183,9 @@ async function headCommit(dotGit: string): Promise<string | undefined> {
   if (ref === undefined || ref.split('/').some((c) => c === '..' || c === '.' || c === '')) return undefined;
   const loose = (await readIfExists(join(dotGit, ref))).trim();
   if (loose !== '') return isObjectId(loose) ? loose : undefined;
-  const lines = createInterface({ input: createReadStream(join(dotGit, 'packed-refs')), crlfDelay: Infinity });
+  const packed = join(dotGit, 'packed-refs');
+  if (!(await exists(packed))) return (await exists(join(dotGit, 'reftable'))) || (await exists(join(dotGit, ref))) ? undefined : null;
+  const lines = createInterface({ input: createReadStream(packed), crlfDelay: Infinity });
   try {
     for await (const line of lines) {
       const [oid, name] = line.split(' ');
@@ -230,7 +234,7 @@ export async function createStore(dir: string, worktree: string): Promise<void> 
   await mkdir(tmp, { recursive: true });
   try {
     await runGit({}, ['init', '--quiet', '--bare', '--template=', tmp]);
-    for (const [k, v] of Object.entries(STORE_CONFIG)) await runGit({ gitDir: tmp }, ['config', k, v]);
+    await writeStoreConfig(tmp);
     await mkdir(join(tmp, 'info'), { recursive: true });
     await writeFile(join(tmp, 'info', 'attributes'), INFO_ATTRIBUTES);
     await writeFile(join(tmp, WORKTREE_FILE), worktree + '\n');
@@ -263,6 +267,38 @@ export async function openStore(worktree: string, opts: StoreOptions & { create?
   return { worktree: real, dir, ctx: contextFor(dir, real), config: opts.config ?? loadConfig(real) };
 }
 
+/**
+ * Applies STORE_CONFIG to the config file `git init` just wrote, in one write: `git config`
+ * would start a process per setting, and processes are what a first snapshot waits for. Any
+ * line not in git's plain `key = value` form, or a value needing quotes, goes to git instead.
+ */
+async function writeStoreConfig(dir: string): Promise<void> {
+  const file = join(dir, 'config');
+  const sections = new Map<string, Map<string, string>>();
+  let section: Map<string, string> | undefined;
+  const plain = (v: string) => /^[A-Za-z0-9_./-]+$/.test(v);
+  const viaGit = async () => {
+    for (const [k, v] of Object.entries(STORE_CONFIG)) await runGit({ gitDir: dir }, ['config', k, v]);
+  };
+  for (const line of (await readFile(file, 'utf8')).split('\n')) {
+    if (line.trim() === '') continue;
+    const head = /^\[([a-z]+)\]$/.exec(line);
+    const entry = /^\t([A-Za-z]+) = (\S+)$/.exec(line);
+    if (head) sections.set(head[1]!, (section = sections.get(head[1]!) ?? new Map()));
+    else if (entry && section && plain(entry[2]!)) section.set(entry[1]!.toLowerCase(), entry[2]!);
+    else return viaGit();
+  }
+  for (const [key, value] of Object.entries(STORE_CONFIG)) {
+    const [name, item, ...more] = key.split('.');
+    if (!name || !item || more.length || !plain(value)) return viaGit();
+    const entries = sections.get(name.toLowerCase()) ?? new Map<string, string>();
+    sections.set(name.toLowerCase(), entries);
+    entries.set(item.toLowerCase(), value);
+  }
+  const text = [...sections].map(([name, entries]) => `[${name}]\n${[...entries].map(([k, v]) => `\t${k} = ${v}\n`).join('')}`).join('');
+  await writeFile(file, text);
+}
+
 /** Applies STORE_CONFIG to a store made by an older snapline (once: its version line says so). */
 async function upgradeStore(dir: string): Promise<void> {
   if (CURRENT_VERSION_LINE.test(await readIfExists(join(dir, 'config')))) return;
@@ -289,4 +325,8 @@ export async function readIfExists(path: string): Promise<string> {
   } catch {
     return '';
   }
+}
+
+function exists(path: string): Promise<boolean> {
+  return lstat(path).then(() => true, () => false);
 }

@@ -1,0 +1,33 @@
+/**
+ * The background summarizers (`snapline summarize`, started detached by hook ends) and sealers
+ * (`snapline snapshot seal`, started by tracks that left big files pending) of one data
+ * directory: a test waits for them before deleting that directory, as they outlive the hook.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** Pids of running `snapline summarize` and `snapline snapshot seal` processes whose SNAPLINE_HOME is `home` (Linux: /proc). */
+export function summarizers(home: string): number[] {
+  const found: number[] = [];
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return found; // no /proc: nothing to wait for here
+  }
+  for (const pid of pids) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (!argv.includes('summarize') && !(argv.includes('snapshot') && argv.includes('seal'))) continue;
+      if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`SNAPLINE_HOME=${home}`)) found.push(Number(pid));
+    } catch {
+      /* gone meanwhile, or not ours */
+    }
+  }
+  return found;
+}
+
+/** Waits (up to `ms`) until no summarizer of `home` runs. */
+export function waitForSummarizers(home: string, ms = 60_000): void {
+  const until = Date.now() + ms;
+  while (summarizers(home).length > 0 && Date.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+}
