@@ -335,7 +335,14 @@ async function stage(store: Store, skipped: Buffer[], included: Buffer[], ownCop
  */
 async function stageBig(store: Store, paths: Buffer[]): Promise<PendingBlob[]> {
   if (paths.length === 0) return [];
-  const staged = await Promise.all(paths.map((p, i) => stagePending(store.dir, p, inWorktree(store, p), `tmp-${process.pid}-${i}`)));
+  // Two at a time: one file's copy overlaps the other's hashing, and memory stays at two
+  // 1 MiB read buffers however many big files changed.
+  const staged: (PendingBlob | undefined)[] = [];
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < paths.length; i = next++) staged[i] = await stagePending(store.dir, paths[i]!, inWorktree(store, paths[i]!), `tmp-${process.pid}-${i}`);
+  };
+  await Promise.all([worker(), worker()]);
   const pending = staged.filter((p): p is PendingBlob => p !== undefined);
   if (pending.length === 0) return [];
   const input = Buffer.concat(pending.flatMap((p) => [Buffer.from(`${p.mode} blob ${p.oid}\t`), p.path, Buffer.from([0])]));
