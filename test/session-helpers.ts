@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, realpathSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,4 +73,15 @@ export function oneLineError(r: CliResult): string {
   if (lines.length !== 1) throw new Error(`expected a one-line error, got:\n${r.stderr}`);
   if (lines[0]!.includes('internal error')) throw new Error(`internal error: ${r.stderr}`);
   return lines[0]!;
+}
+
+/** git's numstat between two snapshot trees of a fixture's store (git's default bigFileThreshold, so big text is text). */
+export function gitNumstat(f: ReturnType<typeof sessionFixture>, from: string, to: string): { file: string; additions: number; deletions: number }[] {
+  return execFileSync('git', ['-c', 'core.bigFileThreshold=512m', '--git-dir', f.storeGitDir(), 'diff', '--no-renames', '--numstat', from, to], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [a, d, file] = l.split('\t');
+      return { file: file!, additions: Number(a), deletions: Number(d) };
+    });
 }

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CLI } from './helpers/repo.js';
-import { oneLineError, sessionFixture } from './session-helpers.js';
+import { gitNumstat, oneLineError, sessionFixture } from './session-helpers.js';
 
 type Fixture = ReturnType<typeof sessionFixture>;
 
@@ -20,16 +20,6 @@ function parts(f: Fixture, messageId: string): PartRow[] {
   return f.db<PartRow>(`SELECT json_extract(data, '$.type') AS type, json_extract(data, '$.snapshot') AS snapshot, json_extract(data, '$.tool') AS tool FROM part WHERE message_id = '${messageId}' ORDER BY id`);
 }
 
-/** git's numstat between two snapshot trees of the fixture's store (git's default bigFileThreshold). */
-function gitNumstat(f: Fixture, from: string, to: string): { file: string; additions: number; deletions: number }[] {
-  return execFileSync('git', ['-c', 'core.bigFileThreshold=512m', '--git-dir', f.storeGitDir(), 'diff', '--no-renames', '--numstat', from, to], { encoding: 'utf8' })
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => {
-      const [a, d, file] = l.split('\t');
-      return { file: file!, additions: Number(a), deletions: Number(d) };
-    });
-}
 
 function json<T>(text: string): T {
   return JSON.parse(text) as T;

@@ -13,7 +13,7 @@ import { reportTurn } from '../src/session/report.js';
 import { onPostgres } from './helpers/postgres.js';
 import { CLI } from './helpers/repo.js';
 import { startServe, type ServeProcess } from './server-helpers.js';
-import { sessionFixture } from './session-helpers.js';
+import { gitNumstat, sessionFixture } from './session-helpers.js';
 
 type Fixture = ReturnType<typeof sessionFixture>;
 type Stat = { file: string; additions: number; deletions: number };
@@ -55,16 +55,6 @@ function agentTurn(f: Fixture, turn: number, env?: NodeJS.ProcessEnv): void {
   hook(f, { hook_event_name: 'Stop', stop_hook_active: false }, env);
 }
 
-/** git's numstat between two snapshot trees of the fixture's store. */
-function gitNumstat(f: Fixture, from: string, to: string): Stat[] {
-  return execFileSync('git', ['-c', 'core.bigFileThreshold=512m', '--git-dir', f.storeGitDir(), 'diff', '--no-renames', '--numstat', from, to], { encoding: 'utf8' })
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => {
-      const [a, d, file] = l.split('\t');
-      return { file: file!, additions: Number(a), deletions: Number(d) };
-    });
-}
 
 interface ShownMessage {
   id: string;
