@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { CLI_MAIN } from '../background.js';
 import { AGENTS } from './index.js';
 import type { AgentAdapter, HookSpec, Scope } from './adapter.js';
 import { NotOurFile, SettingsUnreadable } from './errors.js';
@@ -49,7 +49,7 @@ export const BACKUP_SUFFIX = '.snapline-backup';
 
 /** The snapline entry point an installed hook runs (this package's own CLI). */
 export function snaplineMain(): string {
-  return fileURLToPath(new URL('../cli/main.js', import.meta.url));
+  return CLI_MAIN;
 }
 
 /**

@@ -56,9 +56,14 @@ export async function setIndexStat(indexFile: string, stats: ReadonlyMap<string,
   return rewriteIndexEntries(indexFile, (entry) => {
     const st = stats.get(entry.path.toString('hex'));
     if (!st) return false;
-    [st.ctimeSec, st.ctimeNsec, st.mtimeSec, st.mtimeNsec, st.dev, st.ino, st.mode, st.uid, st.gid, st.size].forEach((v, k) => entry.stat.writeUInt32BE(v >>> 0, 4 * k));
+    writeEntryStat(entry.stat, st);
     return true;
   });
+}
+
+/** Writes stat data into an entry's 40 stat bytes, in git's field order. */
+export function writeEntryStat(out: Buffer, st: EntryStat): void {
+  [st.ctimeSec, st.ctimeNsec, st.mtimeSec, st.mtimeNsec, st.dev, st.ino, st.mode, st.uid, st.gid, st.size].forEach((v, k) => out.writeUInt32BE(v >>> 0, 4 * k));
 }
 
 /** A stage-0 index entry as rewriteIndexEntries shows it: `stat` is its 40 bytes, writable in place. */

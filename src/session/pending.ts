@@ -13,9 +13,8 @@
  * the result goes in with the row's deletion in one transaction — a row already gone (done by
  * another, or its turn deleted by a revert: the row goes with its message) writes nothing.
  */
-import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { startBackground } from '../background.js';
 import type { Database, OpenOptions } from './db.js';
 import { jsonText } from './sql.js';
 import { getMessage, getSession, insertPart, processAlive, updateMessage, type SessionInfo } from './store.js';
@@ -257,13 +256,11 @@ export function deferringSummaries(env: NodeJS.ProcessEnv = process.env): boolea
  * output goes nowhere; it logs to hooks.log.
  */
 export function startSummarizer(sessionId: string, dbLocation?: string): void {
-  const main = fileURLToPath(new URL('../cli/main.js', import.meta.url));
   const env = { ...process.env };
-  const args = [main, 'summarize', '--session', sessionId];
+  const args = ['summarize', '--session', sessionId];
   // A PostgreSQL URL goes by the environment (it may hold a password: not for `ps` to show).
   if (dbLocation && /^postgres(ql)?:\/\//.test(dbLocation)) env.SNAPLINE_DATABASE_URL = dbLocation;
   else if (dbLocation) args.push('--db', dbLocation);
-  const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore', env });
-  child.on('error', () => undefined); // never fatal for the hook: the next reader completes the summary
-  child.unref();
+  // Never fatal for the hook: the next reader completes the summary.
+  startBackground(args, env);
 }

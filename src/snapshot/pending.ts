@@ -13,14 +13,13 @@
  * A loose object is written to `objects/xx/tmp_obj_*` and renamed into place, so a blob is never
  * half-written under its final name; kill -9 anywhere leaves a pending copy or a complete object.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants, createWriteStream } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
-import { setPriority } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { createDeflate } from 'node:zlib';
+import { startBackground } from '../background.js';
+import { loosePath } from '../git/loose.js';
 import { withLock, type WaitNotice } from './lock.js';
 
 export const PENDING_DIR = 'snapline-pending';
@@ -223,8 +222,8 @@ export async function sealPending(storeDir: string, wait: { timeoutMs: number; o
 /** Writes one pending copy as a loose object (temp file, verified, renamed) and removes the copy. */
 async function sealOne(storeDir: string, oid: string): Promise<boolean> {
   const copy = join(storeDir, PENDING_DIR, oid);
-  const objectDir = join(storeDir, 'objects', oid.slice(0, 2));
-  const object = join(objectDir, oid.slice(2));
+  const object = loosePath(join(storeDir, 'objects'), oid);
+  const objectDir = dirname(object);
   if (await stat(object).then(() => true, () => false)) {
     await unlink(copy).catch(() => undefined);
     return false;
@@ -288,23 +287,9 @@ export function startSealer(storeDir: string): void {
 function spawnSealers(): void {
   scheduled = false;
   process.removeListener('exit', spawnSealers);
-  for (const storeDir of toSeal) {
-    try {
-      const main = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-      // The store travels in the environment: a store-lock takeover waits for processes naming
-      // the store in their arguments, and must not wait for a sealer.
-      const child = spawn(process.execPath, [main, 'snapshot', 'seal'], {
-        detached: true,
-        stdio: 'ignore',
-        env: { ...process.env, SNAPLINE_SEAL_STORE: storeDir },
-      });
-      child.on('error', () => undefined);
-      // Background work: on a small, busy machine it must not slow the agent's own processes.
-      if (child.pid !== undefined) setPriority(child.pid, SEALER_NICE);
-      child.unref();
-    } catch {
-      /* the next reader seals */
-    }
-  }
+  // The store travels in the environment: a store-lock takeover waits for processes naming
+  // the store in their arguments, and must not wait for a sealer. Background work: on a small,
+  // busy machine it must not slow the agent's own processes.
+  for (const storeDir of toSeal) startBackground(['snapshot', 'seal'], { ...process.env, SNAPLINE_SEAL_STORE: storeDir }, SEALER_NICE);
   toSeal.clear();
 }

@@ -18,7 +18,7 @@ import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { CLI_MAIN } from '../background.js';
 import { SnaplineError, UsageError } from '../errors.js';
 import { STREAMING_GIT } from '../git/objects.js';
 import { gitText, runGit, type GitContext } from '../git/run.js';
@@ -327,8 +327,6 @@ export async function markReleased(store: Store, sessionId: string): Promise<num
 /** How a push after a turn went. */
 export type PublishOutcome = 'pushed' | 'background' | 'failed' | 'off';
 
-/** The CLI entry the background push runs. */
-const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 /**
  * Pushes the workspace's pending snapshots (`snapline sync --push` in a detached process),
@@ -355,7 +353,7 @@ export async function publishSnapshots(worktree: string, opts: StoreOptions & { 
   }
   let child;
   try {
-    child = spawn(process.execPath, [CLI, 'sync', '--push', '--dir', store.worktree], { detached: true, stdio: ['ignore', log, log], env: process.env });
+    child = spawn(process.execPath, [CLI_MAIN, 'sync', '--push', '--dir', store.worktree], { detached: true, stdio: ['ignore', log, log], env: process.env });
   } finally {
     closeSync(log);
   }

@@ -12,7 +12,7 @@ import { cleanRestoreLeftovers } from './journal.js';
 import { markReleased, REMOTE_REFS } from './remote.js';
 import { holderIsDead, LOCK_NAME, processesUsing, readLock, withStoreLock } from './lock.js';
 import { sealPending } from './pending.js';
-import { checkStore, COMPRESSION, openStore, readIfExists, withStore, WORKTREE_FILE, type StoreOptions } from './store.js';
+import { checkStore, COMPRESSION, openStore, packedRef, readIfExists, withStore, WORKTREE_FILE, type StoreOptions } from './store.js';
 
 /** Sessions keep their trees reachable from this ref namespace, so git gc never prunes them. */
 export const SESSION_REFS = 'refs/snapline/sessions/';
@@ -104,7 +104,7 @@ async function retainHere(dir: string, ref: string, sessionId: string, trees: re
     }
     // Every tree is kept already and the ref moved lately: nothing to write.
     if (known === before && (await recentlyMoved(dir, ref))) return current;
-  } else if ((await readIfExists(join(dir, 'packed-refs'))).includes(` ${ref}\n`)) return undefined;
+  } else if ((await packedRef(dir, ref)) !== undefined) return undefined;
   const ids = [...all].sort();
   const holder = await writeLooseObject(objects, 'tree', Buffer.concat(ids.flatMap((id) => [Buffer.from(`40000 ${id}\0`, 'latin1'), Buffer.from(id, 'hex')])), Number(COMPRESSION));
   const who = `snapline <snapline@localhost> ${Math.floor(Date.now() / 1000)} +0000`;

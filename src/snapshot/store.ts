@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -183,9 +182,15 @@ async function headCommit(dotGit: string): Promise<string | undefined | null> {
   if (ref === undefined || ref.split('/').some((c) => c === '..' || c === '.' || c === '')) return undefined;
   const loose = (await readIfExists(join(dotGit, ref))).trim();
   if (loose !== '') return isObjectId(loose) ? loose : undefined;
-  const packed = join(dotGit, 'packed-refs');
-  if (!(await exists(packed))) return (await exists(join(dotGit, 'reftable'))) || (await exists(join(dotGit, ref))) ? undefined : null;
-  const lines = createInterface({ input: createReadStream(packed), crlfDelay: Infinity });
+  if (!(await exists(join(dotGit, 'packed-refs')))) return (await exists(join(dotGit, 'reftable'))) || (await exists(join(dotGit, ref))) ? undefined : null;
+  return packedRef(dotGit, ref);
+}
+
+/** The id `ref` has in a git directory's packed-refs (streamed: it can be long); undefined when not there. */
+export async function packedRef(gitDir: string, ref: string): Promise<string | undefined> {
+  const fh = await open(join(gitDir, 'packed-refs'), 'r').catch(() => undefined);
+  if (!fh) return undefined;
+  const lines = createInterface({ input: fh.createReadStream(), crlfDelay: Infinity });
   try {
     for await (const line of lines) {
       const [oid, name] = line.split(' ');
@@ -193,6 +198,7 @@ async function headCommit(dotGit: string): Promise<string | undefined | null> {
     }
   } finally {
     lines.close();
+    await fh.close().catch(() => undefined);
   }
   return undefined;
 }

@@ -5,7 +5,7 @@ import { snapshotRoot } from '../config.js';
 import { GitError } from '../errors.js';
 import { gitRecords, gitText, runGit } from '../git/run.js';
 import { isObjectId } from '../git/object-id.js';
-import { rewriteIndexEntries, setIndexStat } from '../git/index-stat.js';
+import { rewriteIndexEntries, setIndexStat, writeEntryStat } from '../git/index-stat.js';
 import { cleanPendingLeftovers, pendingBlobs, PENDING_MIN_BYTES, stagePending, startSealer, verifiedStat, type EntryStat, type PendingBlob } from './pending.js';
 import { withStoreLock } from './lock.js';
 import { StagingFailed } from './errors.js';
@@ -173,7 +173,7 @@ export async function refreshRacyEntries(storeDir: string): Promise<number> {
       if (!racy && (size !== 0 || (mode & 0o170000) !== 0o100000)) return false;
       const seen = (mode & 0o170000) === 0o100000 ? await verifiedStat(Buffer.concat([Buffer.from(worktree + sep), e.path]), e.oid) : undefined;
       if (seen !== undefined && seen !== 'differs') {
-        [seen.ctimeSec, seen.ctimeNsec, seen.mtimeSec, seen.mtimeNsec, seen.dev, seen.ino, seen.mode, seen.uid, seen.gid, seen.size].forEach((v, k) => e.stat.writeUInt32BE(v >>> 0, 4 * k));
+        writeEntryStat(e.stat, seen);
         return true;
       }
       if (!racy || size === 0) return false;

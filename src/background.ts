@@ -1,0 +1,25 @@
+/**
+ * snapline's own CLI, and starting it in the background: the work a hook leaves for later
+ * (summaries, sealing big files) runs in a detached `snapline` process that nobody waits for.
+ */
+import { spawn } from 'node:child_process';
+import { setPriority } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+/** The entry point of this package's CLI. */
+export const CLI_MAIN = fileURLToPath(new URL('./cli/main.js', import.meta.url));
+
+/**
+ * Starts `snapline ARGS` detached, output discarded, at `nice` when given: it outlives the
+ * caller, which does not wait for it. Never throws (whoever reads next does the work instead).
+ */
+export function startBackground(args: readonly string[], env: NodeJS.ProcessEnv, nice?: number): void {
+  try {
+    const child = spawn(process.execPath, [CLI_MAIN, ...args], { detached: true, stdio: 'ignore', env });
+    child.on('error', () => undefined);
+    if (nice !== undefined && child.pid !== undefined) setPriority(child.pid, nice);
+    child.unref();
+  } catch {
+    /* the next reader does the work */
+  }
+}
