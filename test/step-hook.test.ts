@@ -220,3 +220,20 @@ test('the script sends to Node whatever it cannot be sure of: changed ignore rul
     f.cleanup();
   }
 });
+
+test('a hook leaves its commits in the WAL for the next process (no checkpoint on the agent\'s path); a command closing normally checkpoints them', () => {
+  const f = sessionFixture();
+  try {
+    const wal = join(f.home, 'snapline.db-wal');
+    begin(f);
+    writeFileSync(join(f.dir, 'new.txt'), 'new\n');
+    step(f, 'echo new > new.txt');
+    assert.ok(existsSync(wal) && statSync(wal).size > 0, 'the hooks exited without checkpointing: their commits are in the WAL');
+    // Read by another process (which reads the WAL), then checkpointed by it when it closes.
+    const tools = f.db<{ tool: string }>(`SELECT json_extract(data, '$.tool') AS tool FROM part WHERE json_extract(data, '$.type') = 'tool'`);
+    assert.deepEqual(tools.map((t) => t.tool), ['Bash']);
+    assert.ok(!existsSync(wal) || statSync(wal).size === 0, 'a normal close checkpointed the WAL');
+  } finally {
+    f.cleanup();
+  }
+});

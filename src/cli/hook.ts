@@ -1,5 +1,6 @@
 import { agentAdapter } from '../agents/index.js';
 import { runHook } from '../agents/hook.js';
+import { leaveOpenUntilExit } from '../session/sqlite.js';
 import type { Command } from './command.js';
 
 const help = `snapline hook — record one event of an agent's hooks (the agent runs this, not you)
@@ -34,12 +35,15 @@ const command: Command = {
   async run(argv) {
     try {
       if (argv.length !== 1) throw new Error(`'snapline hook' takes one agent name (claude, codex, gemini, opencode), got ${argv.length}`);
+      leaveOpenUntilExit();
       const outcome = await runHook(agentAdapter(argv[0]), process.stdin);
       if (outcome.problem) process.stderr.write(`snapline hook ${argv[0]}: ${outcome.problem}\n`);
     } catch (e) {
       process.stderr.write(`snapline hook: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}\n`);
     }
-    return 0;
+    // Everything is done and written (stderr is synchronous on Linux; the background starts
+    // run on 'exit'): ending here leaves the database to the next process (leaveOpenUntilExit).
+    process.exit(0);
   },
 };
 

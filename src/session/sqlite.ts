@@ -27,6 +27,24 @@ export function openSqlite(path: string, readonly: boolean): Database {
   return wrap(h, path, readonly);
 }
 
+/** Handles whose closing is left to the process's exit (see leaveOpenUntilExit). */
+let leftOpen: Sqlite.Database[] | undefined;
+
+/**
+ * For a short-lived process on an agent's path (a hook): from now on closing a writable
+ * connection keeps it open, and the caller ends the process with `process.exit`, which does not
+ * run better-sqlite3's cleanup either. The last connection to close checkpoints the WAL into the
+ * database file and deletes it, and the next writer starts a new WAL: each syncs the disk, and
+ * right after an agent wrote its files each sync waited 0.1 s and more for their pages. Left
+ * open, the WAL stays as a killed process leaves it (every commit in it), the next process
+ * reads it, and the next one that closes normally — the background summarizer after an end,
+ * any other command — checkpoints it. SQLite checkpoints on its own whenever the WAL reaches
+ * 1000 pages.
+ */
+export function leaveOpenUntilExit(): void {
+  leftOpen ??= [];
+}
+
 function wrap(h: Sqlite.Database, path: string, readonly: boolean): Database {
   const prepare = (sql: string): Statement => {
     const s = h.prepare(sql);
@@ -59,7 +77,10 @@ function wrap(h: Sqlite.Database, path: string, readonly: boolean): Database {
     },
     changeCounter: () => h.pragma('data_version', { simple: true }) as number,
     query: (sql, write) => runSqlite(h, sql, write),
-    close: () => h.close(),
+    close: () => {
+      if (leftOpen && !readonly) leftOpen.push(h);
+      else h.close();
+    },
   };
 }
 
