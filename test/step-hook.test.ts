@@ -237,3 +237,29 @@ test('a hook leaves its commits in the WAL for the next process (no checkpoint o
     f.cleanup();
   }
 });
+
+test('a session end with no turn open is answered by the script without Node; with a turn open it goes to Node, which closes the turn', () => {
+  const f = sessionFixture();
+  try {
+    const sessionEnd = { ...base(f), hook_event_name: 'SessionEnd', reason: 'other' };
+    // The command as installed, but with a Node that cannot start: only an answer without Node exits 0.
+    const withoutNode = (env: NodeJS.ProcessEnv = f.env) =>
+      spawnSync('/bin/sh', ['-c', hookCommand('claude', join(f.home, 'no-such-node'), CLI, true)], { cwd: f.dir, env, input: JSON.stringify(sessionEnd), encoding: 'utf8' });
+    const open = () => f.db<{ n: number }>(`SELECT COUNT(*) AS n FROM message WHERE json_extract(data, '$.role') = 'assistant' AND json_extract(data, '$.time.completed') IS NULL`)[0]!.n;
+    begin(f);
+    assert.notEqual(withoutNode().status, 0, 'a turn is open: the script runs Node');
+    run(f, hookCommand('claude', process.execPath, CLI, true), sessionEnd);
+    assert.equal(open(), 0, 'Node closed the open turn');
+    const answered = withoutNode();
+    assert.deepEqual([answered.status, answered.stdout, answered.stderr], [0, '', ''], 'no turn open: answered without Node');
+    // A begin removes the mark before it opens its turn; an end puts it back.
+    begin(f);
+    assert.notEqual(withoutNode().status, 0, 'the begin removed the mark');
+    end(f);
+    assert.equal(withoutNode().status, 0, 'the end left the mark');
+    // SNAPLINE_FAST_STEP=0 sends everything to Node.
+    assert.notEqual(withoutNode({ ...f.env, SNAPLINE_FAST_STEP: '0' }).status, 0);
+  } finally {
+    f.cleanup();
+  }
+});

@@ -27,6 +27,8 @@ export type Scope = { dir: string } | { user: true };
 export interface HookSpec {
   event: string;
   matcher?: string;
+  /** Run through the step hook script (src/agents/step-hook.sh), which answers some events without Node: the step (the event with a matcher) and the session's end. */
+  script?: boolean;
 }
 
 export interface AgentAdapter {

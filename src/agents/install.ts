@@ -63,13 +63,14 @@ export function stepHookScript(main = snaplineMain()): string | undefined {
 }
 
 /**
- * The command line an agent runs for a hook: `<node> <main.js> hook AGENT`, quoted for sh. For
- * the step event, the step hook script runs first (`/bin/sh step-hook.sh <node> <main.js> hook
- * AGENT`): it answers a step that changed nothing without starting Node, and runs the rest.
+ * The command line an agent runs for a hook: `<node> <main.js> hook AGENT`, quoted for sh. With
+ * `viaScript` (the step event, and the session's end), the step hook script runs first
+ * (`/bin/sh step-hook.sh <node> <main.js> hook AGENT`): it answers a step that changed nothing,
+ * or a session end with no turn open, without starting Node, and runs the rest.
  */
-export function hookCommand(agent: string, node = process.execPath, main = snaplineMain(), step = false): string {
+export function hookCommand(agent: string, node = process.execPath, main = snaplineMain(), viaScript = false): string {
   const command = `${shellQuote(node)} ${shellQuote(main)} hook ${agent}`;
-  const script = step ? stepHookScript(main) : undefined;
+  const script = viaScript ? stepHookScript(main) : undefined;
   return script ? `/bin/sh ${shellQuote(script)} ${command}` : command;
 }
 
@@ -92,7 +93,7 @@ export async function installHooks(agent: AgentAdapter, opts: InstallOptions): P
   const next = withoutOurHooks(settings, agent.name);
   const hooks = (next.hooks ??= {}) as Record<string, unknown[]>;
   // The tool event (the one with a matcher) is the step.
-  for (const spec of specs) (hooks[spec.event] ??= []).push(group(spec, hookCommand(agent.name, node, main, spec.matcher !== undefined), agent.hookTimeout));
+  for (const spec of specs) (hooks[spec.event] ??= []).push(group(spec, hookCommand(agent.name, node, main, spec.matcher !== undefined || spec.script === true), agent.hookTimeout));
   return { agent: agent.name, file, ...(await saveSettings(file, text, settings, next)), notes: agent.name === 'codex' ? [CODEX_NOTE] : [] };
 }
 

@@ -1,5 +1,6 @@
 #!/bin/sh
 # snapline's step hook: `sh step-hook.sh NODE MAIN hook AGENT`, the event JSON on stdin.
+# (Also installed for the session-end event: answered here when no turn is open — below.)
 #
 # A step (Claude Code or Codex PostToolUse, Gemini CLI AfterTool, OpenCode tool.execute.after)
 # after a tool that changed nothing is answered here without starting Node: the snapshot
@@ -22,9 +23,10 @@ shift 2
 direct() { exec "$node" "$main" "$@"; }
 
 [ "$1" = hook ] && [ $# -eq 2 ] || direct "$@"
+close=
 case $2 in
-  claude | codex) step=PostToolUse ;;
-  gemini) step=AfterTool ;;
+  claude | codex) step=PostToolUse close=SessionEnd ;;
+  gemini) step=AfterTool close=SessionEnd ;;
   opencode) step=tool.execute.after ;;
   *) direct "$@" ;;
 esac
@@ -76,9 +78,20 @@ field() {
   case $value in '' | . | .. | *[!A-Za-z0-9._-]*) return 1 ;; esac
   [ "${#value}" -le 128 ]
 }
-field hook_event_name && [ "$value" = "$step" ] || fallback "$@"
+field hook_event_name || fallback "$@"
+name=$value
 field session_id || fallback "$@"
 dir=$fast/$2/$value
+
+# The agent's session ends while no turn of it is open: nothing to close. The idle mark is
+# left by an end once its turn is recorded and removed by a begin before it opens a turn
+# (src/session/fast-steps.ts, markAgentSessionIdle).
+if [ -n "$close" ] && [ "$name" = "$close" ]; then
+  [ -f "$dir/idle" ] || fallback "$@"
+  rm -f "$tmp"
+  exit 0
+fi
+[ "$name" = "$step" ] || fallback "$@"
 
 # The ticket: written by the last Node step of this agent session while its turn is open.
 # Lines: format, the open turn's assistant message, workspace, store, the workspace's turn

@@ -11,6 +11,7 @@
  *   `tmp/`                           the script's copies of an event while it checks (removed by it, or here after 10 minutes)
  *   `<agent>/<agent session>/ticket`  see writeStepTicket
  *   `<agent>/<agent session>/pending/<assistant message id>.<pid>`  one answered step each
+ *   `<agent>/<agent session>/idle`    no turn of the agent session is open (see markAgentSessionIdle)
  */
 import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -106,6 +107,30 @@ export async function writeStepTicket(t: TicketInput): Promise<void> {
   } catch {
     await dropStepTicket(t.agent, t.agentSession);
   }
+}
+
+/**
+ * The **idle mark** (`<agent>/<agent session>/idle`): no turn of the agent session is open. An
+ * end writes it once its turn is recorded; a begin removes it before it opens a turn (a begin
+ * is the only way an agent session's turn opens). While it is there, the script answers the
+ * agent's session-end event (which would close an open turn) without Node. Never throws.
+ */
+export async function markAgentSessionIdle(agent: string, agentSession: string): Promise<void> {
+  const dir = fastStepDir(agent, agentSession);
+  if (!dir) return;
+  try {
+    await mkdir(dir, { recursive: true });
+    await mkdir(join(dataDir(), 'fast-steps', 'tmp'), { recursive: true });
+    await writeFile(join(dir, 'idle'), '');
+  } catch {
+    /* without the mark the session-end event goes to Node */
+  }
+}
+
+/** Removes the idle mark (a turn is about to open); throws if it stays, so no turn opens under it. */
+export async function clearAgentSessionIdle(agent: string, agentSession: string): Promise<void> {
+  const dir = fastStepDir(agent, agentSession);
+  if (dir) await rm(join(dir, 'idle'), { force: true });
 }
 
 /** Withdraws the ticket (the turn ends): from now on the script sends every step to Node. */

@@ -12,7 +12,7 @@ import { resolveWorkspace } from '../snapshot/store.js';
 import type { SkippedFile, TrackResult } from '../snapshot/track.js';
 import { openDatabase, type Database } from './db.js';
 import { NoOpenTurn, UnknownSession } from './errors.js';
-import { dropStepTicket, pendingSteps, writeStepTicket } from './fast-steps.js';
+import { clearAgentSessionIdle, dropStepTicket, markAgentSessionIdle, pendingSteps, writeStepTicket } from './fast-steps.js';
 import { newId } from './id.js';
 import { needsSummarizer, startSummarizer } from './pending.js';
 import { withTurnLock, type TurnLockOptions } from './lock.js';
@@ -119,6 +119,8 @@ export async function beginTurn(opts: BeginOptions): Promise<BeginResult> {
     const hooks = recordHooks(opts, worktree);
     let sid: string | undefined;
     return withTurnLock(worktree, async () => {
+      // The agent's session-end event may no longer be answered without Node: a turn opens.
+      if (opts.agentSession !== undefined) await clearAgentSessionIdle(agentName(opts), opts.agentSession);
       // Looked up again under the lock: a concurrent begin for the same agent session may have created it.
       const known = session ?? (opts.agentSession !== undefined ? findAgentSession(db, agentName(opts), opts.agentSession) : undefined);
       const s = known ?? (await newSession(db, worktree, { title: opts.title ?? titleOf(opts.message), agent: opts.agent ?? (opts.agentSession !== undefined ? agentName(opts) : undefined), agentSession: opts.agentSession }));
@@ -202,6 +204,7 @@ export async function endTurn(opts: EndOptions): Promise<EndResult> {
       const summary = await closeTurn(db, worktree, turn, first, snap, { finish: 'stop', ...(opts.exit !== undefined ? { exit: opts.exit } : {}) }, hooks, opts.deferSummary);
       clearTurnMark(db, session.id);
       touchSession(db, session.id);
+      if (session.agent?.session !== undefined && openAssistantMessages(db, session.id).length === 0) await markAgentSessionIdle(session.agent.name, session.agent.session);
       return { sessionID: session.id, messageID: turn.user.id, assistantID: turn.assistant.id, snapshot: snap.tree, ...(summary ? { summary } : {}), skipped: snap.skipped };
     }, lockOptions(opts));
     // Started once the turn lock is released: the summarizer never holds it.
