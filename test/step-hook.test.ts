@@ -263,3 +263,18 @@ test('a session end with no turn open is answered by the script without Node; wi
     f.cleanup();
   }
 });
+
+test('the begin and end hooks start Node without NODE_EXTRA_CA_CERTS (a hook makes no TLS connection)', () => {
+  const f = sessionFixture();
+  try {
+    // Node warns on stderr when the bundle cannot be read; `run` requires an empty stderr.
+    const env = { ...f.env, NODE_EXTRA_CA_CERTS: join(f.home, 'no-such-bundle.pem') };
+    begin(f, env);
+    writeFileSync(join(f.dir, 'b.txt'), 'b\n');
+    end(f, env);
+    const ends = f.db<{ n: number }>(`SELECT COUNT(*) AS n FROM part WHERE json_extract(data, '$.type') = 'step-finish'`);
+    assert.equal(ends[0]!.n, 1, 'the turn was recorded');
+  } finally {
+    f.cleanup();
+  }
+});

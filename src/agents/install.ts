@@ -66,12 +66,16 @@ export function stepHookScript(main = snaplineMain()): string | undefined {
  * The command line an agent runs for a hook: `<node> <main.js> hook AGENT`, quoted for sh. With
  * `viaScript` (the step event, and the session's end), the step hook script runs first
  * (`/bin/sh step-hook.sh <node> <main.js> hook AGENT`): it answers a step that changed nothing,
- * or a session end with no turn open, without starting Node, and runs the rest.
+ * or a session end with no turn open, without starting Node, and runs the rest. Otherwise Node
+ * starts without NODE_EXTRA_CA_CERTS (`env -u`), as the script starts it: Node reads that
+ * bundle at every start (30–40 ms for a system bundle here), and a hook makes no TLS connection
+ * and starts nothing that does (git brings its own certificates).
  */
 export function hookCommand(agent: string, node = process.execPath, main = snaplineMain(), viaScript = false): string {
   const command = `${shellQuote(node)} ${shellQuote(main)} hook ${agent}`;
   const script = viaScript ? stepHookScript(main) : undefined;
-  return script ? `/bin/sh ${shellQuote(script)} ${command}` : command;
+  if (script) return `/bin/sh ${shellQuote(script)} ${command}`;
+  return process.platform === 'win32' ? command : `env -u NODE_EXTRA_CA_CERTS ${command}`;
 }
 
 export async function installHooks(agent: AgentAdapter, opts: InstallOptions): Promise<InstallResult> {

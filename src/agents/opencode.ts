@@ -51,10 +51,17 @@ function preview(args) {
   return out;
 }
 
+/** The environment for snapline: without NODE_EXTRA_CA_CERTS, which Node reads at every start (snapline makes no TLS connection). */
+function environment() {
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return env;
+}
+
 function send(event, step) {
   try {
     const [program, args] = step && STEP_SCRIPT ? ['/bin/sh', [STEP_SCRIPT, NODE, SNAPLINE, 'hook', 'opencode']] : [NODE, [SNAPLINE, 'hook', 'opencode']];
-    spawnSync(program, args, { input: JSON.stringify(event), stdio: ['pipe', 'ignore', 'ignore'], timeout: 120000 });
+    spawnSync(program, args, { input: JSON.stringify(event), stdio: ['pipe', 'ignore', 'ignore'], timeout: 120000, env: environment() });
   } catch {
     // snapline logs its own problems (hooks.log in its data directory); OpenCode goes on.
   }
