@@ -12,7 +12,7 @@
  * are kept, and sparsely while few lines can match: a generated file rewritten needs little
  * more than the filter and the old hashes.
  */
-import { CHUNK_SIZE, type ObjectReader } from '../git/objects.js';
+import { CHUNK_SIZE, LARGE_CHUNK, type ObjectReader } from '../git/objects.js';
 import { reclaimArrays } from '../git/reclaim.js';
 import { ClassTable, FirstLineTable, LineFilter, NEW_ONLY, OLD_ONLY } from './classify.js';
 import { ByteList, IntList } from './int-list.js';
@@ -95,13 +95,16 @@ export class Scratch {
 
 class OverBudget extends Error {}
 
-/** Streams a blob's chunks (inline content or from the object reader). */
-export async function* blobChunks(reader: ObjectReader, blob: BlobRef): AsyncGenerator<Buffer> {
+/**
+ * Streams a blob's chunks (inline content or from the object reader), each at most `maxChunk`
+ * bytes (inline content comes whole).
+ */
+export async function* blobChunks(reader: ObjectReader, blob: BlobRef, maxChunk = CHUNK_SIZE): AsyncGenerator<Buffer> {
   if (blob.inline) {
     yield blob.inline;
     return;
   }
-  const obj = await reader.open(blob.oid, blob.size);
+  const obj = await reader.open(blob.oid, blob.size, maxChunk);
   yield* obj.body;
 }
 
@@ -129,7 +132,7 @@ export async function countLines(reader: ObjectReader, blob: BlobRef): Promise<{
   let lines = 0;
   let seen = 0;
   let last = 10;
-  for await (const chunk of blobChunks(reader, blob)) {
+  for await (const chunk of blobChunks(reader, blob, LARGE_CHUNK)) {
     // An abandoned body is drained by the reader before its next object.
     if (hasNul(chunk, seen)) return { lines: 0, binary: true };
     seen += chunk.length;
@@ -155,10 +158,10 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
 
   // With two readers, the new side's head is checked for binary content before the old side
   // is read in full; one reader serves both sides in turn (one git process fewer).
-  let itB = blobChunks(readerB, b)[Symbol.asyncIterator]();
+  let itB = blobChunks(readerB, b, LARGE_CHUNK)[Symbol.asyncIterator]();
   let firstB = { done: true, value: undefined } as IteratorResult<Buffer>;
   const openB = async () => {
-    itB = blobChunks(readerB, b)[Symbol.asyncIterator]();
+    itB = blobChunks(readerB, b, LARGE_CHUNK)[Symbol.asyncIterator]();
     firstB = await itB.next();
     return !firstB.done && hasNul(firstB.value, 0);
   };
@@ -182,7 +185,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
   try {
     // Pass 1: the old side's filter, its line hashes while they fit a third of the budget
     // (past that a third pass reads the old side again instead), and indents for patches.
-    const itA = blobChunks(readerA, a)[Symbol.asyncIterator]();
+    const itA = blobChunks(readerA, a, LARGE_CHUNK)[Symbol.asyncIterator]();
     const firstA = await itA.next();
     const expectA = estimateLines(a.size, firstA.done ? undefined : firstA.value);
     const screen = new LineFilter(expectA, budget / 8, scratch.filterWords);
@@ -209,7 +212,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
       check();
     };
     for (let r = firstA; !r.done; r = await itA.next()) {
-      takeA(hasher.push(r.value));
+      hasher.pushEach(r.value, takeA);
       if (hasher.binary) return binaryResult();
     }
     takeA(hasher.end());
@@ -271,7 +274,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
       check();
     };
     for (let r = firstB; !r.done; r = await itB.next()) {
-      takeB(hasher.push(r.value));
+      hasher.pushEach(r.value, takeB);
       if (hasher.binary) return binaryResult();
     }
     takeB(hasher.end());
@@ -309,7 +312,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
         seenA += n;
         check(found.bytes);
       };
-      for await (const chunk of blobChunks(readerA, a)) takeA3(hasher.push(chunk));
+      for await (const chunk of blobChunks(readerA, a, LARGE_CHUNK)) hasher.pushEach(chunk, takeA3);
       takeA3(hasher.end());
       if (seenA !== nA) throw new Error(`blob ${a.oid} changed between reads`);
       if (dense !== null || found.length > 0) classA = (dense ?? densify(found, nA, nA, OLD_ONLY)).data;
@@ -501,8 +504,8 @@ async function approximate(readerA: ObjectReader, a: BlobRef, readerB: ObjectRea
         into[s]!++;
       }
     };
-    for await (const chunk of blobChunks(reader, blob)) {
-      take(h.push(chunk));
+    for await (const chunk of blobChunks(reader, blob, LARGE_CHUNK)) {
+      h.pushEach(chunk, take);
       if (h.binary) return { lines: 0, binary: true };
     }
     take(h.end());
