@@ -264,7 +264,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
         classB.append(batch, n);
       } else {
         for (let k = 0; k < n; k++) if (batch[k]! >= 0) sparse.push(seenB + k, batch[k]!);
-        if (sparse.length / 2 > Math.max(4096, (seenB + n) / 8)) {
+        if (sparse.length > Math.max(8192, (seenB + n) >> 2)) {
           classB = densify(sparse, seenB, Math.max(expectB, seenB + n));
           classB.append(batch, n);
         }
@@ -303,7 +303,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
         if (dense !== null) dense.append(batch, n);
         else {
           for (let k = 0; k < n; k++) if (batch[k]! >= 0) found.push(seenA + k, batch[k]!);
-          if (found.length / 2 > Math.max(4096, (seenA + n) / 8)) {
+          if (found.length > Math.max(8192, (seenA + n) >> 2)) {
             dense = densify(found, seenA, nA, OLD_ONLY);
             hiA = dense;
             dense.append(batch, n);

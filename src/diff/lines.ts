@@ -123,6 +123,7 @@ export class LineHasher {
     const hi = this.hi;
     const lo = this.lo;
     const indent = this.wantIndent ? this.indent : null;
+    this.next = s;
     for (let nl = chunk.indexOf(10, s); nl >= 0; nl = chunk.indexOf(10, s)) {
       const e = nl + 1;
       let h1 = SEED1;
@@ -147,8 +148,8 @@ export class LineHasher {
       if (indent !== null) indent[count] = indentOf(chunk, s, e);
       count++;
       s = e;
+      this.next = e; // set here, not after the loop: code after a hot loop may have no type feedback yet
     }
-    this.next = s;
     return count;
   }
 
