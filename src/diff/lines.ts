@@ -1,7 +1,9 @@
 /**
  * Streaming line hashing. Each line (its bytes including the newline, if any) is reduced to a
  * 64-bit hash made of two independently mixed 32-bit halves, computed chunk by chunk so a line
- * may span chunks and no line or blob is ever held whole. Hashes of the lines completed by a
+ * may span chunks and no line or blob is ever held whole. A line's 4-byte words go to two
+ * lanes in turn (even and odd words), each with both halves, joined at the line's end: two
+ * independent chains of multiplications run side by side, twice as fast as one. Hashes of the lines completed by a
  * chunk are returned in reusable batch arrays, so callers run tight loops over integers.
  */
 
@@ -18,6 +20,8 @@ const P3 = 0xc2b2ae3d | 0;
 const P4 = 0x27d4eb2f | 0;
 const SEED1 = 0x165667b1;
 const SEED2 = 0x2f1b3c4d;
+const SEED3 = 0x5bd1e995;
+const SEED4 = 0x1b873593;
 
 function fmix(h: number): number {
   h ^= h >>> 16;
@@ -41,9 +45,11 @@ export class LineHasher {
   lo: Int32Array;
   indent: Uint8Array;
 
-  // The line in progress (it may span chunks).
-  private h1 = SEED1;
-  private h2 = SEED2;
+  // The line in progress (it may span chunks): the even words' lane (a), the odd words' (b).
+  private a1 = SEED1;
+  private a2 = SEED2;
+  private b1 = SEED3;
+  private b2 = SEED4;
   private len = 0;
   private ind = 0;
   private inIndent = true;
@@ -67,8 +73,10 @@ export class LineHasher {
     this.bytes = 0;
     this.binary = false;
     this.missingNewlineAtEnd = false;
-    this.h1 = SEED1;
-    this.h2 = SEED2;
+    this.a1 = SEED1;
+    this.a2 = SEED2;
+    this.b1 = SEED3;
+    this.b2 = SEED4;
     this.len = 0;
     this.ind = 0;
     this.inIndent = true;
@@ -126,15 +134,30 @@ export class LineHasher {
     this.next = s;
     for (let nl = chunk.indexOf(10, s); nl >= 0; nl = chunk.indexOf(10, s)) {
       const e = nl + 1;
-      let h1 = SEED1;
-      let h2 = SEED2;
+      let a1 = SEED1;
+      let a2 = SEED2;
+      let b1 = SEED3;
+      let b2 = SEED4;
       let i = s;
-      for (; i + 4 <= e; i += 4) {
+      for (; i + 8 <= e; i += 8) {
         const w = view.getInt32(i, true);
-        h1 = Math.imul(h1 ^ w, P1);
-        h1 = (h1 << 13) | (h1 >>> 19);
-        h2 = Math.imul((h2 + w) | 0, P3) ^ (h2 >>> 15);
+        const v = view.getInt32(i + 4, true);
+        a1 = Math.imul(a1 ^ w, P1);
+        a1 = (a1 << 13) | (a1 >>> 19);
+        a2 = Math.imul((a2 + w) | 0, P3) ^ (a2 >>> 15);
+        b1 = Math.imul(b1 ^ v, P1);
+        b1 = (b1 << 13) | (b1 >>> 19);
+        b2 = Math.imul((b2 + v) | 0, P3) ^ (b2 >>> 15);
       }
+      if (i + 4 <= e) {
+        const w = view.getInt32(i, true);
+        a1 = Math.imul(a1 ^ w, P1);
+        a1 = (a1 << 13) | (a1 >>> 19);
+        a2 = Math.imul((a2 + w) | 0, P3) ^ (a2 >>> 15);
+        i += 4;
+      }
+      let h1 = a1 ^ ((b1 << 7) | (b1 >>> 25));
+      let h2 = (a2 + Math.imul(b2, P4)) | 0;
       const tail = e - i;
       if (tail > 0) {
         let carry = 0;
@@ -156,34 +179,56 @@ export class LineHasher {
   /** Adds bytes [s, e) to the open line, a word at a time, carrying up to 3 bytes over. */
   private feed(chunk: Uint8Array, s: number, e: number): void {
     if (this.wantIndent && this.inIndent) this.scanIndent(chunk, s, e);
-    let h1 = this.h1;
-    let h2 = this.h2;
+    let a1 = this.a1;
+    let a2 = this.a2;
+    let b1 = this.b1;
+    let b2 = this.b2;
     let carry = this.carry;
     let cl = this.carryLen;
+    let odd = (this.len & 4) !== 0; // the word being filled is an odd one
     let i = s;
     // Bytes one at a time while a word is incomplete, whole words once the carry is empty.
     while (i < e) {
+      let w: number;
       if (cl === 0 && i + 4 <= e) {
         const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-        for (; i + 4 <= e; i += 4) {
-          const w = view.getInt32(i, true);
-          h1 = Math.imul(h1 ^ w, P1);
-          h1 = (h1 << 13) | (h1 >>> 19);
-          h2 = Math.imul((h2 + w) | 0, P3) ^ (h2 >>> 15);
+        if (!odd) {
+          for (; i + 8 <= e; i += 8) {
+            const x = view.getInt32(i, true);
+            const v = view.getInt32(i + 4, true);
+            a1 = Math.imul(a1 ^ x, P1);
+            a1 = (a1 << 13) | (a1 >>> 19);
+            a2 = Math.imul((a2 + x) | 0, P3) ^ (a2 >>> 15);
+            b1 = Math.imul(b1 ^ v, P1);
+            b1 = (b1 << 13) | (b1 >>> 19);
+            b2 = Math.imul((b2 + v) | 0, P3) ^ (b2 >>> 15);
+          }
+          if (i + 4 > e) continue;
         }
-        continue;
-      }
-      carry |= chunk[i++]! << (8 * cl++);
-      if (cl === 4) {
-        h1 = Math.imul(h1 ^ carry, P1);
-        h1 = (h1 << 13) | (h1 >>> 19);
-        h2 = Math.imul((h2 + carry) | 0, P3) ^ (h2 >>> 15);
+        w = view.getInt32(i, true);
+        i += 4;
+      } else {
+        carry |= chunk[i++]! << (8 * cl++);
+        if (cl < 4) continue;
+        w = carry;
         carry = 0;
         cl = 0;
       }
+      if (odd) {
+        b1 = Math.imul(b1 ^ w, P1);
+        b1 = (b1 << 13) | (b1 >>> 19);
+        b2 = Math.imul((b2 + w) | 0, P3) ^ (b2 >>> 15);
+      } else {
+        a1 = Math.imul(a1 ^ w, P1);
+        a1 = (a1 << 13) | (a1 >>> 19);
+        a2 = Math.imul((a2 + w) | 0, P3) ^ (a2 >>> 15);
+      }
+      odd = !odd;
     }
-    this.h1 = h1;
-    this.h2 = h2;
+    this.a1 = a1;
+    this.a2 = a2;
+    this.b1 = b1;
+    this.b2 = b2;
     this.carry = carry;
     this.carryLen = cl;
     this.len += e - s;
@@ -191,8 +236,8 @@ export class LineHasher {
 
   /** Completes the open line into batch slot `k`, and starts a new one. */
   private emit(k: number): void {
-    let h1 = this.h1;
-    let h2 = this.h2;
+    let h1 = this.a1 ^ ((this.b1 << 7) | (this.b1 >>> 25));
+    let h2 = (this.a2 + Math.imul(this.b2, P4)) | 0;
     const len = this.len;
     if (this.carryLen > 0) {
       h1 = Math.imul(h1 ^ this.carry, P2);
@@ -201,8 +246,10 @@ export class LineHasher {
     this.hi[k] = fmix(h1 ^ len);
     this.lo[k] = fmix(Math.imul(h2 ^ ((Math.imul(len, 0x9e37) + this.carryLen) | 0), P2));
     if (this.wantIndent) this.indent[k] = this.inIndent ? BLANK : this.ind;
-    this.h1 = SEED1;
-    this.h2 = SEED2;
+    this.a1 = SEED1;
+    this.a2 = SEED2;
+    this.b1 = SEED3;
+    this.b2 = SEED4;
     this.len = 0;
     this.ind = 0;
     this.inIndent = true;
