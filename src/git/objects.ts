@@ -36,7 +36,8 @@ export interface ObjectReader {
   /**
    * Opens one object; the previous object's body is drained first if left unread. `size`, when
    * the caller knows it, lets a big object be read from the object files instead of the pipe.
-   * Chunks are at most `maxChunk` bytes (CHUNK_SIZE by default, at most LARGE_CHUNK).
+   * Chunks are at most `maxChunk` bytes (CHUNK_SIZE by default); only a big object read from
+   * its object file comes in chunks over CHUNK_SIZE, up to LARGE_CHUNK.
    */
   open(oid: string, size?: number, maxChunk?: number): Promise<ObjectStream>;
   close(): void;
@@ -106,7 +107,7 @@ export function openObjectReader(ctx: GitContext): ObjectReader {
         async function* body(): AsyncGenerator<Buffer> {
           let remaining = head.size;
           while (remaining > 0) {
-            const c = await reader.chunk(Math.min(remaining, CHUNK_SIZE));
+            const c = await reader.chunk(Math.min(remaining, maxChunk, CHUNK_SIZE));
             if (c === null) throw new GitError(['cat-file'], null, stderr(), `object ${oid} ended early: ${stderr().trim() || 'git cat-file exited'}`);
             remaining -= c.length;
             leftover -= c.length;
