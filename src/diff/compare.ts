@@ -29,6 +29,8 @@ export const DEFAULT_BUDGET = 48 * 1024 * 1024;
  * phase allocates (V8 frees array memory only when it collects, which a small heap rarely does).
  */
 const RECLAIM_LINES = 1 << 18;
+/** Arrays dropped at a phase's end are freed at once only from this size on. */
+const RECLAIM_BYTES = 1 << 20;
 /** Blobs this large in all leave arrays worth freeing before the next comparison. */
 const BIG_PAIR = 16 * 1024 * 1024;
 /** Lines in common below 1/SQUEEZE_RATIO of all lines: runs of one-sided lines are squeezed. */
@@ -361,8 +363,11 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
       classB ??= densify(sparse, nB, nB);
       sideB = classB.data;
     }
+    // The counters are freed before the search input is allocated, when they are worth a
+    // full collection: a rewrite's few candidate classes are not.
+    const countBytes = classes.countOld.byteLength + classes.countNew.byteLength;
     const { a: sa, b: sb } = prepare(sideA, lenA, sideB, lenB, classes, !keep, allow, () => {
-      if (nA + nB > RECLAIM_LINES) reclaimArrays(); // the counters, before the search input
+      if (nA + nB > RECLAIM_LINES && countBytes >= RECLAIM_BYTES) reclaimArrays();
     }, nA, nB);
     myersDiff(sa, sb, allow);
     const result: Comparison = { additions: changedCount(sb) + cutB, deletions: changedCount(sa) + cutA, binary: false, approximate: false };
