@@ -113,6 +113,7 @@ export class ClassTable {
    */
   intern(hi: Int32Array, lo: Int32Array, count: number, side: FileSide, screen: LineFilter | null, out: Int32Array, at: number): boolean {
     const none = side === 'old' ? OLD_ONLY : NEW_ONLY;
+    let counts = side === 'old' ? this.countOld : this.countNew;
     for (let k = 0; k < count; k++) {
       const h1 = hi[k]!;
       const h2 = lo[k]!;
@@ -124,25 +125,34 @@ export class ClassTable {
       const p = this.slotOf(h1, h2) * 3;
       if (this.slots[p + 2] === 0) {
         const nid = this.size++;
-        if (nid >= this.countNew.length) this.widenCounters();
+        if (nid >= this.countNew.length) {
+          this.widenCounters();
+          counts = side === 'old' ? this.countOld : this.countNew;
+        }
         this.slots[p] = h1;
         this.slots[p + 1] = h2;
         this.slots[p + 2] = nid + 1;
       }
-      out[at + k] = this.slots[p + 2]! - 1;
+      const c = this.slots[p + 2]! - 1;
+      out[at + k] = c;
+      // Counted here, not in a second loop: a loop after a long one may run unoptimized.
+      if (counts[c]! < MAX_COUNT) counts[c]!++;
     }
-    this.countFrom(out, at, count, side);
     return true;
   }
 
   /** Looks up a batch of `side` lines: their class (counted), or the side's sentinel. */
   lookup(hi: Int32Array, lo: Int32Array, count: number, side: FileSide, out: Int32Array, at: number): void {
     const none = side === 'old' ? OLD_ONLY : NEW_ONLY;
+    const counts = side === 'old' ? this.countOld : this.countNew;
     for (let k = 0; k < count; k++) {
       const id = this.slots[this.slotOf(hi[k]!, lo[k]!) * 3 + 2]! - 1;
-      out[at + k] = id < 0 ? none : id;
+      if (id < 0) out[at + k] = none;
+      else {
+        out[at + k] = id;
+        if (counts[id]! < MAX_COUNT) counts[id]!++;
+      }
     }
-    this.countFrom(out, at, count, side);
   }
 
   /** The slot holding this hash, or the empty slot where it would go. */
@@ -170,14 +180,6 @@ export class ClassTable {
   /** Drops the counters once lines are screened. */
   dropCounts(): void {
     this.countOld = this.countNew = new Uint16Array(0);
-  }
-
-  private countFrom(classes: Int32Array, at: number, count: number, side: FileSide): void {
-    const counts = side === 'old' ? this.countOld : this.countNew;
-    for (let k = at; k < at + count; k++) {
-      const c = classes[k]!;
-      if (c >= 0 && counts[c]! < MAX_COUNT) counts[c]!++;
-    }
   }
 
   private widenCounters(): void {

@@ -12,7 +12,7 @@
  * are kept, and sparsely while few lines can match: a generated file rewritten needs little
  * more than the filter and the old hashes.
  */
-import { CHUNK_SIZE, type ObjectReader } from '../git/objects.js';
+import { CHUNK_SIZE, LARGE_CHUNK, type ObjectReader } from '../git/objects.js';
 import { reclaimArrays } from '../git/reclaim.js';
 import { ClassTable, FirstLineTable, LineFilter, NEW_ONLY, OLD_ONLY } from './classify.js';
 import { ByteList, IntList } from './int-list.js';
@@ -29,6 +29,8 @@ export const DEFAULT_BUDGET = 48 * 1024 * 1024;
  * phase allocates (V8 frees array memory only when it collects, which a small heap rarely does).
  */
 const RECLAIM_LINES = 1 << 18;
+/** Arrays dropped at a phase's end are freed at once only from this size on. */
+const RECLAIM_BYTES = 1 << 20;
 /** Blobs this large in all leave arrays worth freeing before the next comparison. */
 const BIG_PAIR = 16 * 1024 * 1024;
 /** Lines in common below 1/SQUEEZE_RATIO of all lines: runs of one-sided lines are squeezed. */
@@ -95,13 +97,16 @@ export class Scratch {
 
 class OverBudget extends Error {}
 
-/** Streams a blob's chunks (inline content or from the object reader). */
-export async function* blobChunks(reader: ObjectReader, blob: BlobRef): AsyncGenerator<Buffer> {
+/**
+ * Streams a blob's chunks (inline content or from the object reader), each at most `maxChunk`
+ * bytes (inline content comes whole).
+ */
+export async function* blobChunks(reader: ObjectReader, blob: BlobRef, maxChunk = CHUNK_SIZE): AsyncGenerator<Buffer> {
   if (blob.inline) {
     yield blob.inline;
     return;
   }
-  const obj = await reader.open(blob.oid, blob.size);
+  const obj = await reader.open(blob.oid, blob.size, maxChunk);
   yield* obj.body;
 }
 
@@ -129,7 +134,7 @@ export async function countLines(reader: ObjectReader, blob: BlobRef): Promise<{
   let lines = 0;
   let seen = 0;
   let last = 10;
-  for await (const chunk of blobChunks(reader, blob)) {
+  for await (const chunk of blobChunks(reader, blob, LARGE_CHUNK)) {
     // An abandoned body is drained by the reader before its next object.
     if (hasNul(chunk, seen)) return { lines: 0, binary: true };
     seen += chunk.length;
@@ -155,10 +160,10 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
 
   // With two readers, the new side's head is checked for binary content before the old side
   // is read in full; one reader serves both sides in turn (one git process fewer).
-  let itB = blobChunks(readerB, b)[Symbol.asyncIterator]();
+  let itB = blobChunks(readerB, b, LARGE_CHUNK)[Symbol.asyncIterator]();
   let firstB = { done: true, value: undefined } as IteratorResult<Buffer>;
   const openB = async () => {
-    itB = blobChunks(readerB, b)[Symbol.asyncIterator]();
+    itB = blobChunks(readerB, b, LARGE_CHUNK)[Symbol.asyncIterator]();
     firstB = await itB.next();
     return !firstB.done && hasNul(firstB.value, 0);
   };
@@ -182,7 +187,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
   try {
     // Pass 1: the old side's filter, its line hashes while they fit a third of the budget
     // (past that a third pass reads the old side again instead), and indents for patches.
-    const itA = blobChunks(readerA, a)[Symbol.asyncIterator]();
+    const itA = blobChunks(readerA, a, LARGE_CHUNK)[Symbol.asyncIterator]();
     const firstA = await itA.next();
     const expectA = estimateLines(a.size, firstA.done ? undefined : firstA.value);
     const screen = new LineFilter(expectA, budget / 8, scratch.filterWords);
@@ -209,7 +214,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
       check();
     };
     for (let r = firstA; !r.done; r = await itA.next()) {
-      takeA(hasher.push(r.value));
+      hasher.pushEach(r.value, takeA);
       if (hasher.binary) return binaryResult();
     }
     takeA(hasher.end());
@@ -261,7 +266,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
         classB.append(batch, n);
       } else {
         for (let k = 0; k < n; k++) if (batch[k]! >= 0) sparse.push(seenB + k, batch[k]!);
-        if (sparse.length / 2 > Math.max(4096, (seenB + n) / 8)) {
+        if (sparse.length > Math.max(8192, (seenB + n) >> 2)) {
           classB = densify(sparse, seenB, Math.max(expectB, seenB + n));
           classB.append(batch, n);
         }
@@ -271,7 +276,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
       check();
     };
     for (let r = firstB; !r.done; r = await itB.next()) {
-      takeB(hasher.push(r.value));
+      hasher.pushEach(r.value, takeB);
       if (hasher.binary) return binaryResult();
     }
     takeB(hasher.end());
@@ -300,7 +305,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
         if (dense !== null) dense.append(batch, n);
         else {
           for (let k = 0; k < n; k++) if (batch[k]! >= 0) found.push(seenA + k, batch[k]!);
-          if (found.length / 2 > Math.max(4096, (seenA + n) / 8)) {
+          if (found.length > Math.max(8192, (seenA + n) >> 2)) {
             dense = densify(found, seenA, nA, OLD_ONLY);
             hiA = dense;
             dense.append(batch, n);
@@ -309,7 +314,7 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
         seenA += n;
         check(found.bytes);
       };
-      for await (const chunk of blobChunks(readerA, a)) takeA3(hasher.push(chunk));
+      for await (const chunk of blobChunks(readerA, a, LARGE_CHUNK)) hasher.pushEach(chunk, takeA3);
       takeA3(hasher.end());
       if (seenA !== nA) throw new Error(`blob ${a.oid} changed between reads`);
       if (dense !== null || found.length > 0) classA = (dense ?? densify(found, nA, nA, OLD_ONLY)).data;
@@ -358,8 +363,11 @@ export async function compareBlobs(readerA: ObjectReader, a: BlobRef, readerB: O
       classB ??= densify(sparse, nB, nB);
       sideB = classB.data;
     }
+    // The counters are freed before the search input is allocated, when they are worth a
+    // full collection: a rewrite's few candidate classes are not.
+    const countBytes = classes.countOld.byteLength + classes.countNew.byteLength;
     const { a: sa, b: sb } = prepare(sideA, lenA, sideB, lenB, classes, !keep, allow, () => {
-      if (nA + nB > RECLAIM_LINES) reclaimArrays(); // the counters, before the search input
+      if (nA + nB > RECLAIM_LINES && countBytes >= RECLAIM_BYTES) reclaimArrays();
     }, nA, nB);
     myersDiff(sa, sb, allow);
     const result: Comparison = { additions: changedCount(sb) + cutB, deletions: changedCount(sa) + cutA, binary: false, approximate: false };
@@ -501,8 +509,8 @@ async function approximate(readerA: ObjectReader, a: BlobRef, readerB: ObjectRea
         into[s]!++;
       }
     };
-    for await (const chunk of blobChunks(reader, blob)) {
-      take(h.push(chunk));
+    for await (const chunk of blobChunks(reader, blob, LARGE_CHUNK)) {
+      h.pushEach(chunk, take);
       if (h.binary) return { lines: 0, binary: true };
     }
     take(h.end());

@@ -8,6 +8,11 @@ import { gitText, spawnGit, type GitContext } from './run.js';
 
 /** Chunk size handed to consumers of a blob stream. */
 export const CHUNK_SIZE = 64 * 1024;
+/**
+ * Largest chunk a consumer may ask for (`open`'s `maxChunk`): a big blob read from its object
+ * file is then handed on in the thread pool's whole inflate steps, a quarter of the hops.
+ */
+export const LARGE_CHUNK = 256 * 1024;
 /** Objects at least this large are read from the object files when git stores them whole. */
 const DIRECT_MIN = 256 * 1024;
 
@@ -31,8 +36,10 @@ export interface ObjectReader {
   /**
    * Opens one object; the previous object's body is drained first if left unread. `size`, when
    * the caller knows it, lets a big object be read from the object files instead of the pipe.
+   * Chunks are at most `maxChunk` bytes (CHUNK_SIZE by default); only a big object read from
+   * its object file comes in chunks over CHUNK_SIZE, up to LARGE_CHUNK.
    */
-  open(oid: string, size?: number): Promise<ObjectStream>;
+  open(oid: string, size?: number, maxChunk?: number): Promise<ObjectStream>;
   close(): void;
 }
 
@@ -84,11 +91,11 @@ export function openObjectReader(ctx: GitContext): ObjectReader {
   }
 
   return {
-    open: (oid, size) =>
+    open: (oid, size, maxChunk = CHUNK_SIZE) =>
       serial(async () => {
         await drain();
         if (size !== undefined && size >= DIRECT_MIN) {
-          const found = await (await (files ??= objectFiles(ctx)))?.open(oid, CHUNK_SIZE);
+          const found = await (await (files ??= objectFiles(ctx)))?.open(oid, Math.min(maxChunk, LARGE_CHUNK));
           if (found) {
             direct = found.body;
             return { oid, type: found.type, size: found.size, body: noted(found.body) };
@@ -100,7 +107,7 @@ export function openObjectReader(ctx: GitContext): ObjectReader {
         async function* body(): AsyncGenerator<Buffer> {
           let remaining = head.size;
           while (remaining > 0) {
-            const c = await reader.chunk(Math.min(remaining, CHUNK_SIZE));
+            const c = await reader.chunk(Math.min(remaining, maxChunk, CHUNK_SIZE));
             if (c === null) throw new GitError(['cat-file'], null, stderr(), `object ${oid} ended early: ${stderr().trim() || 'git cat-file exited'}`);
             remaining -= c.length;
             leftover -= c.length;
