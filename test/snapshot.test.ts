@@ -251,6 +251,29 @@ test('ignore rules: .gitignore, .git/info/exclude and snapshot.ignore are honour
   }
 });
 
+test('a file no longer ignored is in the next snapshot, though the scan started before the ignore rules were rewritten', async () => {
+  // A linked worktree (its .git is a file): finding its exclude file starts git, so the scan,
+  // which starts at once, reads the old rules before they are rewritten; it must be run again.
+  const repo = tempDir('repo');
+  const linked = tempDir('linked');
+  try {
+    initRepo(repo.dir);
+    git(repo.dir, 'worktree', 'add', '-q', join(linked.dir, 'wt'));
+    const ws = join(linked.dir, 'wt');
+    writeFileSync(join(ws, 'build.out'), 'o');
+    process.env.SNAPLINE_CONFIG_CONTENT = JSON.stringify({ snapshot: { ignore: ['*.out'] } });
+    const ctx = await storeContext(ws);
+    const names = (tree: string) => git(ws, `--git-dir=${ctx.gitDir}`, 'ls-tree', '-r', '--name-only', tree).trim().split('\n');
+    assert.deepEqual(names((await track(ws)).tree), ['README']);
+    process.env.SNAPLINE_CONFIG_CONTENT = JSON.stringify({ snapshot: { ignore: [] } });
+    assert.deepEqual(names((await track(ws)).tree), ['README', 'build.out']);
+  } finally {
+    delete process.env.SNAPLINE_CONFIG_CONTENT;
+    linked.cleanup();
+    repo.cleanup();
+  }
+});
+
 test('a file over the size cap is reported in skipped and left out of the tree', async () => {
   const ws = workspace();
   try {

@@ -3,7 +3,7 @@ import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { snapshotRoot } from '../config.js';
 import { GitError } from '../errors.js';
-import { gitRecords, gitText, runGit } from '../git/run.js';
+import { gitRecords, gitText, listRecordsTogether, runGit } from '../git/run.js';
 import { isObjectId } from '../git/object-id.js';
 import { rewriteIndexEntries, setIndexStat, writeEntryStat } from '../git/index-stat.js';
 import { cleanPendingLeftovers, pendingBlobs, PENDING_MIN_BYTES, stagePending, startSealer, verifiedStat, type EntryStat, type PendingBlob } from './pending.js';
@@ -72,17 +72,29 @@ export async function track(worktree: string, opts: TrackOptions = {}): Promise<
 
 /** track() for a store whose lock the caller holds. */
 export async function trackLocked(store: Store, onProgress?: (message: string) => void): Promise<TrackResult> {
+  onProgress?.('scanning workspace…');
+  // The scan's listings start at once, beside the cleanups below: they only read the index, the
+  // workspace and the ignore rules. Where a cleanup changed what they read (a killed restore's
+  // files removed from the workspace, info/exclude rewritten), they are listed again.
+  const early = listChanges(store);
+  early.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
   // We hold the store lock and every git we run on the store runs under it: a leftover
-  // index.lock can only come from a killed run.
+  // index.lock can only come from a killed run (git's listings do not take it).
   await rm(join(store.dir, 'index.lock'), { force: true });
   // Temporary files of a restore that was killed are not the user's: remove them before scanning.
-  await cleanRestoreLeftovers(store.dir);
+  const leftovers = await cleanRestoreLeftovers(store.dir);
   await cleanPendingLeftovers(store.dir);
-  const excludeFrom = await writeExcludes(store);
+  const { from: excludeFrom, rewritten } = await writeExcludes(store);
+  let first: Promise<Listings> | undefined = early;
+  if (leftovers.length > 0 || rewritten) {
+    await early.catch(() => undefined);
+    first = undefined;
+  }
   const vanished: SkippedFile[] = [];
   for (let attempt = 0; ; attempt++) {
-    onProgress?.('scanning workspace…');
-    const scan = await scanChanges(store);
+    if (attempt > 0) onProgress?.('scanning workspace…');
+    const scan = await scanChanges(store, first);
+    first = undefined;
     const skipped = [...vanished, ...scan.skipped];
     try {
       onProgress?.(`staging ${scan.changed} changed path${scan.changed === 1 ? '' : 's'}…`);
@@ -242,7 +254,7 @@ interface Scan {
  * repositories (listed as `dir/`) get a placeholder entry, then the scan runs again so their
  * files are listed, and later staged, as ordinary files.
  */
-async function scanChanges(store: Store): Promise<Scan> {
+async function scanChanges(store: Store, started?: Promise<Listings>): Promise<Scan> {
   const cap = store.config.snapshot.maxFileSize;
   let placeholders = false;
   for (let round = 0; round < 64; round++) {
@@ -252,13 +264,7 @@ async function scanChanges(store: Store): Promise<Scan> {
     const raw = new Map<string, Buffer>();
     const big: string[] = [];
     let changed = 0;
-    // Untracked files, and tracked files whose stat data changed. Not `ls-files -m`: for a
-    // same-size file with a new mtime it hashes the content, doubling the cost of a big turn.
-    const listings = await Promise.all([
-      list(store, ['ls-files', '-z', '-o', '--exclude-standard'], '?'),
-      list(store, ['diff-files', '-z', '--name-only'], 'C'),
-      includedUntracked(store),
-    ]);
+    const listings = await ((round === 0 && started) || listChanges(store));
     const included = listings[2].map(([, path]) => path).filter((p) => !p.endsWith('/')); // nested repos: see below
     const seen = new Set<string>();
     for (const [tag, path, bytes] of listings.flat()) {
@@ -303,9 +309,32 @@ async function scanChanges(store: Store): Promise<Scan> {
   throw new StagingFailed('nested repositories more than 64 levels deep');
 }
 
+/** Listed paths, each tagged `?` (untracked) or `C` (stat data changed), as text and as git's bytes. */
+type Listing = ['?' | 'C', string, Buffer][];
+/** A scan's listings: untracked files, changed tracked files, untracked files snapshot.include names. */
+type Listings = [Listing, Listing, Listing];
+
+/**
+ * Untracked files, and tracked files whose stat data changed (one child process starts both
+ * gits), beside the snapshot.include listing. Not `ls-files -m`: for a same-size file with a
+ * new mtime it hashes the content, doubling the cost of a big turn.
+ */
+async function listChanges(store: Store): Promise<Listings> {
+  const [[untracked, changed], included] = await Promise.all([
+    listRecordsTogether(store.ctx, ['ls-files', '-z', '-o', '--exclude-standard'], ['diff-files', '-z', '--name-only']),
+    includedUntracked(store),
+  ]);
+  return [tagged(untracked, '?'), tagged(changed, 'C'), included];
+}
+
+/** Non-empty records as listing entries with `tag`. */
+function tagged(records: Buffer[], tag: '?' | 'C'): Listing {
+  return records.filter((rec) => rec.length > 0).map((rec) => [tag, rec.toString('utf8'), rec]);
+}
+
 /** Paths listed by a git command with NUL-separated output, each with `tag`. */
-async function list(store: Store, args: string[], tag: '?' | 'C'): Promise<['?' | 'C', string, Buffer][]> {
-  const out: ['?' | 'C', string, Buffer][] = [];
+async function list(store: Store, args: string[], tag: '?' | 'C'): Promise<Listing> {
+  const out: Listing = [];
   for await (const rec of gitRecords(store.ctx, args)) if (rec.length) out.push([tag, rec.toString('utf8'), Buffer.from(rec)]);
   return out;
 }
@@ -374,12 +403,12 @@ function ownDataPattern(store: Store): string | null {
 }
 
 /**
- * Writes the store's info/exclude and returns the path of the user's exclude file it read
- * from. The store's info/exclude: the user's repository's own info/exclude (the store is a different
+ * Writes the store's info/exclude (only when its text changed: `rewritten`) and returns the
+ * path of the user's exclude file it read from. The store's info/exclude: the user's repository's own info/exclude (the store is a different
  * repository, so git would not read it) plus snapline's configured ignore patterns. `.gitignore`
  * files in the workspace and the user's global excludes file are read by git directly.
  */
-async function writeExcludes(store: Store): Promise<string> {
+async function writeExcludes(store: Store): Promise<{ from: string; rewritten: boolean }> {
   let userExclude = '';
   const dotGit = join(store.worktree, '.git');
   // Where the user's exclude file is (or would appear: `git init` makes one).
@@ -404,8 +433,9 @@ async function writeExcludes(store: Store): Promise<string> {
   const ownData = own ? [own] : [];
   const text = ['# written by snapline on every track; edit snapshot.ignore in snapline.json instead', userExclude, ...store.config.snapshot.ignore, ...ownData, ''].join('\n');
   const file = join(store.dir, 'info', 'exclude');
-  if ((await readIfExists(file)) !== text) await writeFile(file, text);
-  return from;
+  const rewritten = (await readIfExists(file)) !== text;
+  if (rewritten) await writeFile(file, text);
+  return { from, rewritten };
 }
 
 function exists(p: string | Buffer): boolean {
