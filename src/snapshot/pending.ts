@@ -17,9 +17,7 @@ import { createHash } from 'node:crypto';
 import { constants, createWriteStream } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { createDeflate } from 'node:zlib';
 import { startBackground } from '../background.js';
-import { loosePath } from '../git/loose.js';
 import { withLock, type WaitNotice } from './lock.js';
 
 export const PENDING_DIR = 'snapline-pending';
@@ -221,6 +219,8 @@ export async function sealPending(storeDir: string, wait: { timeoutMs: number; o
 
 /** Writes one pending copy as a loose object (temp file, verified, renamed) and removes the copy. */
 async function sealOne(storeDir: string, oid: string): Promise<boolean> {
+  // Loaded here: a track, which seals nothing, does not pay for zlib.
+  const [{ createDeflate }, { loosePath }] = await Promise.all([import('node:zlib'), import('../git/loose.js')]);
   const copy = join(storeDir, PENDING_DIR, oid);
   const object = loosePath(join(storeDir, 'objects'), oid);
   const objectDir = dirname(object);
@@ -290,6 +290,10 @@ function spawnSealers(): void {
   // The store travels in the environment: a store-lock takeover waits for processes naming
   // the store in their arguments, and must not wait for a sealer. Background work: on a small,
   // busy machine it must not slow the agent's own processes.
-  for (const storeDir of toSeal) startBackground(['snapshot', 'seal'], { ...process.env, SNAPLINE_SEAL_STORE: storeDir }, SEALER_NICE);
+  // Without NODE_EXTRA_CA_CERTS: Node reads that bundle at every start (30–40 ms here), and a
+  // sealer makes no TLS connection and starts nothing that does.
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  for (const storeDir of toSeal) startBackground(['snapshot', 'seal'], { ...env, SNAPLINE_SEAL_STORE: storeDir }, SEALER_NICE);
   toSeal.clear();
 }

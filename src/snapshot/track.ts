@@ -5,7 +5,6 @@ import { snapshotRoot } from '../config.js';
 import { GitError } from '../errors.js';
 import { gitRecords, gitText, listRecordsTogether, runGit } from '../git/run.js';
 import { isObjectId } from '../git/object-id.js';
-import { rewriteIndexEntries, setIndexStat, writeEntryStat } from '../git/index-stat.js';
 import { cleanPendingLeftovers, pendingBlobs, PENDING_MIN_BYTES, stagePending, startSealer, verifiedStat, type EntryStat, type PendingBlob } from './pending.js';
 import { withStoreLock } from './lock.js';
 import { StagingFailed } from './errors.js';
@@ -172,6 +171,7 @@ export async function refreshRacyEntries(storeDir: string): Promise<number> {
   if (wait > 0) await new Promise((r) => setTimeout(r, wait + 10));
   const worktree = (await readIfExists(join(storeDir, WORKTREE_FILE))).replace(/\n$/, '');
   if (!isAbsolute(worktree)) return 0;
+  const { rewriteIndexEntries, writeEntryStat } = await import('../git/index-stat.js');
   return withStoreLock(storeDir, 0, undefined, async () => {
     const indexSecond = await stat(index).then((s) => Math.floor(s.mtimeMs / 1000), () => undefined);
     if (indexSecond === undefined || Math.floor(Date.now() / 1000) <= indexSecond) return 0;
@@ -321,7 +321,9 @@ type Listings = [Listing, Listing, Listing];
  */
 async function listChanges(store: Store): Promise<Listings> {
   const [[untracked, changed], included] = await Promise.all([
-    listRecordsTogether(store.ctx, ['ls-files', '-z', '-o', '--exclude-standard'], ['diff-files', '-z', '--name-only']),
+    // Without git's preload threads, as step-hook.sh runs it: the two listings already run side
+    // by side, and on a small, busy machine the threads only contend (docs/snapshot.md).
+    listRecordsTogether(store.ctx, ['ls-files', '-z', '-o', '--exclude-standard'], ['-c', 'core.preloadIndex=false', 'diff-files', '-z', '--name-only']),
     includedUntracked(store),
   ]);
   return [tagged(untracked, '?'), tagged(changed, 'C'), included];
@@ -376,6 +378,8 @@ async function stageBig(store: Store, paths: Buffer[]): Promise<PendingBlob[]> {
   if (pending.length === 0) return [];
   const input = Buffer.concat(pending.flatMap((p) => [Buffer.from(`${p.mode} blob ${p.oid}\t`), p.path, Buffer.from([0])]));
   await runGit(store.ctx, ['update-index', '-z', '--add', '--replace', '--index-info'], { input });
+  // Loaded here: a track that stages nothing big does not load it.
+  const { setIndexStat } = await import('../git/index-stat.js');
   const stats = new Map<string, EntryStat>();
   for (const p of pending) if (p.stat) stats.set(p.path.toString('hex'), p.stat);
   await setIndexStat(join(store.dir, 'index'), stats);
