@@ -77,6 +77,10 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
   // files removed from the workspace, info/exclude rewritten), they are listed again.
   const early = listChanges(store);
   early.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+  // And the tree last written of the index, read meanwhile: nothing writes the index before
+  // staging, and a scan that finds nothing stages nothing.
+  const known = treeOfUnchangedIndex(store);
+  known.catch(() => undefined);
   // We hold the store lock and every git we run on the store runs under it: a leftover
   // index.lock can only come from a killed run (git's listings do not take it).
   await rm(join(store.dir, 'index.lock'), { force: true });
@@ -113,7 +117,8 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
           pending.map((p) => p.path),
         );
       }
-      const { tree, fingerprint } = (scan.changed === 0 && !scan.placeholders && (await treeOfUnchangedIndex(store))) || (await writeTree(store));
+      const unchanged = scan.changed === 0 && !scan.placeholders && (await (attempt === 0 ? known : treeOfUnchangedIndex(store)));
+      const { tree, fingerprint } = unchanged || (await writeTree(store));
       if (pending.length > 0 && process.env.SNAPLINE_BACKGROUND_SEAL !== '0') startSealer(store.dir);
       return fingerprint ? { tree, skipped, basis: { store: store.dir, index: fingerprint, excludeFrom } } : { tree, skipped };
     } catch (e) {
