@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ConfigError, parseConfig } from '../src/config.js';
+import { GitError } from '../src/errors.js';
 import { doctor, du, gc, release, restore, retain, storeContext, storeDir, track } from '../src/snapshot/index.js';
 import { STORE_CONFIG } from '../src/snapshot/store.js';
 import { PathOutsideWorkspace, StagingFailed, StoreCorrupt, StoreLocked, UnknownSnapshot } from '../src/snapshot/errors.js';
@@ -271,6 +272,19 @@ test('a file no longer ignored is in the next snapshot, though the scan started 
     delete process.env.SNAPLINE_CONFIG_CONTENT;
     linked.cleanup();
     repo.cleanup();
+  }
+});
+
+test("a scan git cannot run fails the track with git's message, naming the command", async () => {
+  const t = tempDir('ws');
+  try {
+    initRepo(t.dir);
+    await track(t.dir);
+    const ctx = await storeContext(t.dir);
+    writeFileSync(join(ctx.gitDir!, 'index'), 'not an index');
+    await assert.rejects(track(t.dir), (e: unknown) => e instanceof GitError && /^git (ls-files|diff-files): .*index/.test(e.message));
+  } finally {
+    t.cleanup();
   }
 });
 

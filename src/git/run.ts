@@ -202,6 +202,7 @@ export async function listRecordsTogether(ctx: GitContext, a: readonly string[],
           add(null);
           resolve();
         });
+        stream.on('close', () => resolve());
       }),
   );
   child.stderr!.on('data', (chunk: Buffer) => err.push(chunk));

@@ -326,9 +326,7 @@ type Listings = [Listing, Listing, Listing];
  */
 async function listChanges(store: Store): Promise<Listings> {
   const [[untracked, changed], included] = await Promise.all([
-    // Without git's preload threads, as step-hook.sh runs it: the two listings already run side
-    // by side, and on a small, busy machine the threads only contend (docs/snapshot.md).
-    listRecordsTogether(store.ctx, ['ls-files', '-z', '-o', '--exclude-standard'], ['-c', 'core.preloadIndex=false', 'diff-files', '-z', '--name-only']),
+    listRecordsTogether(store.ctx, ['ls-files', '-z', '-o', '--exclude-standard'], ['diff-files', '-z', '--name-only']),
     includedUntracked(store),
   ]);
   return [tagged(untracked, '?'), tagged(changed, 'C'), included];
