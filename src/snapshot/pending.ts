@@ -290,10 +290,6 @@ function spawnSealers(): void {
   // The store travels in the environment: a store-lock takeover waits for processes naming
   // the store in their arguments, and must not wait for a sealer. Background work: on a small,
   // busy machine it must not slow the agent's own processes.
-  // Without NODE_EXTRA_CA_CERTS: Node reads that bundle at every start (30–40 ms here), and a
-  // sealer makes no TLS connection and starts nothing that does.
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.NODE_EXTRA_CA_CERTS;
-  for (const storeDir of toSeal) startBackground(['snapshot', 'seal'], { ...env, SNAPLINE_SEAL_STORE: storeDir }, SEALER_NICE);
+  for (const storeDir of toSeal) startBackground(['snapshot', 'seal'], { ...process.env, SNAPLINE_SEAL_STORE: storeDir }, SEALER_NICE);
   toSeal.clear();
 }
