@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ConfigError, parseConfig } from '../src/config.js';
+import { GitError } from '../src/errors.js';
 import { doctor, du, gc, release, restore, retain, storeContext, storeDir, track } from '../src/snapshot/index.js';
 import { STORE_CONFIG } from '../src/snapshot/store.js';
 import { PathOutsideWorkspace, StagingFailed, StoreCorrupt, StoreLocked, UnknownSnapshot } from '../src/snapshot/errors.js';
@@ -248,6 +249,42 @@ test('ignore rules: .gitignore, .git/info/exclude and snapshot.ignore are honour
   } finally {
     delete process.env.SNAPLINE_CONFIG_CONTENT;
     ws.cleanup();
+  }
+});
+
+test('a file no longer ignored is in the next snapshot, though the scan started before the ignore rules were rewritten', async () => {
+  // A linked worktree (its .git is a file): finding its exclude file starts git, so the scan,
+  // which starts at once, reads the old rules before they are rewritten; it must be run again.
+  const repo = tempDir('repo');
+  const linked = tempDir('linked');
+  try {
+    initRepo(repo.dir);
+    git(repo.dir, 'worktree', 'add', '-q', join(linked.dir, 'wt'));
+    const ws = join(linked.dir, 'wt');
+    writeFileSync(join(ws, 'build.out'), 'o');
+    process.env.SNAPLINE_CONFIG_CONTENT = JSON.stringify({ snapshot: { ignore: ['*.out'] } });
+    const ctx = await storeContext(ws);
+    const names = (tree: string) => git(ws, `--git-dir=${ctx.gitDir}`, 'ls-tree', '-r', '--name-only', tree).trim().split('\n');
+    assert.deepEqual(names((await track(ws)).tree), ['README']);
+    process.env.SNAPLINE_CONFIG_CONTENT = JSON.stringify({ snapshot: { ignore: [] } });
+    assert.deepEqual(names((await track(ws)).tree), ['README', 'build.out']);
+  } finally {
+    delete process.env.SNAPLINE_CONFIG_CONTENT;
+    linked.cleanup();
+    repo.cleanup();
+  }
+});
+
+test("a scan git cannot run fails the track with git's message, naming the command", async () => {
+  const t = tempDir('ws');
+  try {
+    initRepo(t.dir);
+    await track(t.dir);
+    const ctx = await storeContext(t.dir);
+    writeFileSync(join(ctx.gitDir!, 'index'), 'not an index');
+    await assert.rejects(track(t.dir), (e: unknown) => e instanceof GitError && /^git (ls-files|diff-files): .*index/.test(e.message));
+  } finally {
+    t.cleanup();
   }
 });
 

@@ -165,6 +165,23 @@ test('every change goes to Node and is snapshotted: same size and mtime, a new u
   }
 });
 
+test("the Node a step starts does not read NODE_EXTRA_CA_CERTS (it makes no TLS connection)", () => {
+  const f = sessionFixture();
+  try {
+    // Node warns on stderr when the bundle cannot be read: a step through Node must not.
+    const env = { ...f.env, NODE_EXTRA_CA_CERTS: join(f.home, 'no-such-bundle.pem') };
+    const git = (...args: string[]) => spawnSync('git', ['--git-dir', f.storeGitDir(), ...args], { encoding: 'utf8' }).stdout;
+    begin(f);
+    writeFileSync(join(f.dir, 'changed.txt'), 'new\n');
+    step(f, 'echo new > changed.txt', env);
+    assert.equal(pending(f).length, 0, 'the change went to Node');
+    const latest = parts(f).filter((p) => p.type === 'step-start').at(-1)!.snapshot!;
+    assert.equal(git('show', `${latest}:changed.txt`), 'new\n', 'and was snapshotted');
+  } finally {
+    f.cleanup();
+  }
+});
+
 test('the script sends to Node whatever it cannot be sure of: changed ignore rules or configuration, a busy workspace, a turn that ended, an odd session id', () => {
   const f = sessionFixture();
   try {

@@ -9,6 +9,7 @@ import { chmod, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'n
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CLI_MAIN } from '../background.js';
+import { shellQuote } from '../git/run.js';
 import { AGENTS } from './index.js';
 import type { AgentAdapter, HookSpec, Scope } from './adapter.js';
 import { NotOurFile, SettingsUnreadable } from './errors.js';
@@ -237,8 +238,4 @@ async function opencodeNotes(scope: Scope, env: NodeJS.ProcessEnv): Promise<stri
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_\/.,:+@%=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }

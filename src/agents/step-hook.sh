@@ -15,6 +15,9 @@
 
 LC_ALL=C
 export LC_ALL
+# Node reads NODE_EXTRA_CA_CERTS at every start (30–40 ms for a system bundle); `snapline hook`
+# makes no TLS connection and starts nothing that does (git brings its own certificates).
+unset NODE_EXTRA_CA_CERTS
 node=$1
 main=$2
 shift 2

@@ -36,6 +36,11 @@ function childEnv(ctx: GitContext): NodeJS.ProcessEnv {
   return { ...env, ...(ctx.env ?? {}) };
 }
 
+/** A word for sh: quoted unless it is made only of characters sh takes literally. */
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_\/.,:+@%=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
 /** Starts git with piped stdio; the caller owns the streams. Never goes through a shell. */
 export function spawnGit(ctx: GitContext, args: readonly string[]): ChildProcess {
   const child = spawn('git', gitArgv(ctx, args), {
@@ -143,4 +148,80 @@ export async function* gitRecords(ctx: GitContext, args: readonly string[], sep 
   } finally {
     if (!finished) child.kill('SIGKILL');
   }
+}
+
+/** Marks the line listRecordsTogether's shell adds to stderr: the two exit statuses. */
+const STATUS_MARK = 'snapline-listing-status';
+
+/**
+ * Runs two read-only git listings side by side and returns each one's records (split on `sep`,
+ * NUL for `-z` output). One child process starts both — `/bin/sh`, the first one's output on
+ * its stdout, the second's on fd 3 — instead of two spawns: each spawn forks the whole Node
+ * process and blocks it meanwhile, which on a small, busy machine costs as much as a small
+ * git command. Fails with a GitError naming the first command that failed. (Without /bin/sh, on
+ * Windows, two spawns.)
+ */
+export async function listRecordsTogether(ctx: GitContext, a: readonly string[], b: readonly string[], sep = 0): Promise<[Buffer[], Buffer[]]> {
+  if (process.platform === 'win32') return Promise.all([collect(gitRecords(ctx, a, sep)), collect(gitRecords(ctx, b, sep))]);
+  const command = (args: readonly string[]) => ['git', ...gitArgv(ctx, args)].map(shellQuote).join(' ');
+  const script = [
+    `${command(a)} 3>&- & a=$!`,
+    `${command(b)} >&3 3>&-`,
+    'b=$?',
+    'wait "$a"',
+    'a=$?',
+    '[ "$a" -eq 0 ] && [ "$b" -eq 0 ] && exit 0',
+    `printf '\\n${STATUS_MARK} %s %s\\n' "$a" "$b" >&2`,
+    'exit 1',
+  ].join('\n');
+  const child = spawn('/bin/sh', ['-c', script], { cwd: ctx.cwd, env: childEnv(ctx), stdio: ['ignore', 'pipe', 'pipe', 'pipe'], windowsHide: true });
+  const records: [Buffer[], Buffer[]] = [[], []];
+  const split = (into: Buffer[]) => {
+    let rest: Buffer = Buffer.alloc(0);
+    return (chunk: Buffer | null) => {
+      if (chunk === null) {
+        if (rest.length) into.push(Buffer.from(rest));
+        return;
+      }
+      const buf = rest.length ? Buffer.concat([rest, chunk]) : chunk;
+      let start = 0;
+      for (let i = buf.indexOf(sep); i >= 0; i = buf.indexOf(sep, start)) {
+        into.push(Buffer.from(buf.subarray(start, i)));
+        start = i + 1;
+      }
+      rest = buf.subarray(start);
+    };
+  };
+  const err: Buffer[] = [];
+  const outputs = [child.stdout!, child.stdio[3] as NodeJS.ReadableStream].map(
+    (stream, k) =>
+      new Promise<void>((resolve) => {
+        const add = split(records[k as 0 | 1]);
+        stream.on('data', (chunk: Buffer) => add(chunk));
+        stream.on('end', () => {
+          add(null);
+          resolve();
+        });
+        stream.on('close', () => resolve());
+      }),
+  );
+  child.stderr!.on('data', (chunk: Buffer) => err.push(chunk));
+  const status = await new Promise<number>((resolve, reject) => {
+    child.on('error', (e: NodeJS.ErrnoException) => reject(new GitError(a, null, e.message)));
+    child.on('close', (code) => resolve(code ?? 128));
+  });
+  await Promise.all(outputs);
+  if (status === 0) return records;
+  const stderr = Buffer.concat(err).toString('utf8');
+  const mark = new RegExp(`\\n${STATUS_MARK} (\\d+) (\\d+)\\n$`).exec(stderr);
+  const text = mark ? stderr.slice(0, mark.index) : stderr;
+  const [statusA, statusB] = mark ? [Number(mark[1]), Number(mark[2])] : [status, 0];
+  const [args, code] = statusA !== 0 ? [a, statusA] : [b, statusB];
+  throw new GitError(args, code, text, code === 127 ? 'git is not installed or not on PATH' : undefined);
+}
+
+async function collect(records: AsyncIterable<Buffer>): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const rec of records) out.push(Buffer.from(rec));
+  return out;
 }

@@ -17,9 +17,7 @@ import { createHash } from 'node:crypto';
 import { constants, createWriteStream } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { createDeflate } from 'node:zlib';
 import { startBackground } from '../background.js';
-import { loosePath } from '../git/loose.js';
 import { withLock, type WaitNotice } from './lock.js';
 
 export const PENDING_DIR = 'snapline-pending';
@@ -221,6 +219,8 @@ export async function sealPending(storeDir: string, wait: { timeoutMs: number; o
 
 /** Writes one pending copy as a loose object (temp file, verified, renamed) and removes the copy. */
 async function sealOne(storeDir: string, oid: string): Promise<boolean> {
+  // Loaded here: a track, which seals nothing, does not pay for zlib.
+  const [{ createDeflate }, { loosePath }] = await Promise.all([import('node:zlib'), import('../git/loose.js')]);
   const copy = join(storeDir, PENDING_DIR, oid);
   const object = loosePath(join(storeDir, 'objects'), oid);
   const objectDir = dirname(object);

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { lstat, mkdir, open, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { dataDir, loadConfig, snapshotRoot, type Config } from '../config.js';
 import { runGit, type GitContext } from '../git/run.js';
 import { isObjectId } from '../git/object-id.js';
@@ -190,6 +189,7 @@ async function headCommit(dotGit: string): Promise<string | undefined | null> {
 export async function packedRef(gitDir: string, ref: string): Promise<string | undefined> {
   const fh = await open(join(gitDir, 'packed-refs'), 'r').catch(() => undefined);
   if (!fh) return undefined;
+  const { createInterface } = await import('node:readline');
   const lines = createInterface({ input: fh.createReadStream(), crlfDelay: Infinity });
   try {
     for await (const line of lines) {

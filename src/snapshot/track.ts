@@ -3,9 +3,8 @@ import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { snapshotRoot } from '../config.js';
 import { GitError } from '../errors.js';
-import { gitRecords, gitText, runGit } from '../git/run.js';
+import { gitRecords, gitText, listRecordsTogether, runGit } from '../git/run.js';
 import { isObjectId } from '../git/object-id.js';
-import { rewriteIndexEntries, setIndexStat, writeEntryStat } from '../git/index-stat.js';
 import { cleanPendingLeftovers, pendingBlobs, PENDING_MIN_BYTES, stagePending, startSealer, verifiedStat, type EntryStat, type PendingBlob } from './pending.js';
 import { withStoreLock } from './lock.js';
 import { StagingFailed } from './errors.js';
@@ -72,17 +71,33 @@ export async function track(worktree: string, opts: TrackOptions = {}): Promise<
 
 /** track() for a store whose lock the caller holds. */
 export async function trackLocked(store: Store, onProgress?: (message: string) => void): Promise<TrackResult> {
+  onProgress?.('scanning workspace…');
+  // The scan's listings start at once, beside the cleanups below: they only read the index, the
+  // workspace and the ignore rules. Where a cleanup changed what they read (a killed restore's
+  // files removed from the workspace, info/exclude rewritten), they are listed again.
+  const early = listChanges(store);
+  early.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+  // And the tree last written of the index, read meanwhile: nothing writes the index before
+  // staging, and a scan that finds nothing stages nothing.
+  const known = treeOfUnchangedIndex(store);
+  known.catch(() => undefined);
   // We hold the store lock and every git we run on the store runs under it: a leftover
-  // index.lock can only come from a killed run.
+  // index.lock can only come from a killed run (git's listings do not take it).
   await rm(join(store.dir, 'index.lock'), { force: true });
   // Temporary files of a restore that was killed are not the user's: remove them before scanning.
-  await cleanRestoreLeftovers(store.dir);
+  const leftovers = await cleanRestoreLeftovers(store.dir);
   await cleanPendingLeftovers(store.dir);
-  const excludeFrom = await writeExcludes(store);
+  const { from: excludeFrom, rewritten } = await writeExcludes(store);
+  let first: Promise<Listings> | undefined = early;
+  if (leftovers.length > 0 || rewritten) {
+    await early.catch(() => undefined);
+    first = undefined;
+  }
   const vanished: SkippedFile[] = [];
   for (let attempt = 0; ; attempt++) {
-    onProgress?.('scanning workspace…');
-    const scan = await scanChanges(store);
+    if (attempt > 0) onProgress?.('scanning workspace…');
+    const scan = await scanChanges(store, first);
+    first = undefined;
     const skipped = [...vanished, ...scan.skipped];
     try {
       onProgress?.(`staging ${scan.changed} changed path${scan.changed === 1 ? '' : 's'}…`);
@@ -102,7 +117,8 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
           pending.map((p) => p.path),
         );
       }
-      const { tree, fingerprint } = (scan.changed === 0 && !scan.placeholders && (await treeOfUnchangedIndex(store))) || (await writeTree(store));
+      const unchanged = scan.changed === 0 && !scan.placeholders && (await (attempt === 0 ? known : treeOfUnchangedIndex(store)));
+      const { tree, fingerprint } = unchanged || (await writeTree(store));
       if (pending.length > 0 && process.env.SNAPLINE_BACKGROUND_SEAL !== '0') startSealer(store.dir);
       return fingerprint ? { tree, skipped, basis: { store: store.dir, index: fingerprint, excludeFrom } } : { tree, skipped };
     } catch (e) {
@@ -160,6 +176,7 @@ export async function refreshRacyEntries(storeDir: string): Promise<number> {
   if (wait > 0) await new Promise((r) => setTimeout(r, wait + 10));
   const worktree = (await readIfExists(join(storeDir, WORKTREE_FILE))).replace(/\n$/, '');
   if (!isAbsolute(worktree)) return 0;
+  const { rewriteIndexEntries, writeEntryStat } = await import('../git/index-stat.js');
   return withStoreLock(storeDir, 0, undefined, async () => {
     const indexSecond = await stat(index).then((s) => Math.floor(s.mtimeMs / 1000), () => undefined);
     if (indexSecond === undefined || Math.floor(Date.now() / 1000) <= indexSecond) return 0;
@@ -242,7 +259,7 @@ interface Scan {
  * repositories (listed as `dir/`) get a placeholder entry, then the scan runs again so their
  * files are listed, and later staged, as ordinary files.
  */
-async function scanChanges(store: Store): Promise<Scan> {
+async function scanChanges(store: Store, started?: Promise<Listings>): Promise<Scan> {
   const cap = store.config.snapshot.maxFileSize;
   let placeholders = false;
   for (let round = 0; round < 64; round++) {
@@ -252,13 +269,7 @@ async function scanChanges(store: Store): Promise<Scan> {
     const raw = new Map<string, Buffer>();
     const big: string[] = [];
     let changed = 0;
-    // Untracked files, and tracked files whose stat data changed. Not `ls-files -m`: for a
-    // same-size file with a new mtime it hashes the content, doubling the cost of a big turn.
-    const listings = await Promise.all([
-      list(store, ['ls-files', '-z', '-o', '--exclude-standard'], '?'),
-      list(store, ['diff-files', '-z', '--name-only'], 'C'),
-      includedUntracked(store),
-    ]);
+    const listings = await ((round === 0 && started) || listChanges(store));
     const included = listings[2].map(([, path]) => path).filter((p) => !p.endsWith('/')); // nested repos: see below
     const seen = new Set<string>();
     for (const [tag, path, bytes] of listings.flat()) {
@@ -303,9 +314,32 @@ async function scanChanges(store: Store): Promise<Scan> {
   throw new StagingFailed('nested repositories more than 64 levels deep');
 }
 
+/** Listed paths, each tagged `?` (untracked) or `C` (stat data changed), as text and as git's bytes. */
+type Listing = ['?' | 'C', string, Buffer][];
+/** A scan's listings: untracked files, changed tracked files, untracked files snapshot.include names. */
+type Listings = [Listing, Listing, Listing];
+
+/**
+ * Untracked files, and tracked files whose stat data changed (one child process starts both
+ * gits), beside the snapshot.include listing. Not `ls-files -m`: for a same-size file with a
+ * new mtime it hashes the content, doubling the cost of a big turn.
+ */
+async function listChanges(store: Store): Promise<Listings> {
+  const [[untracked, changed], included] = await Promise.all([
+    listRecordsTogether(store.ctx, ['ls-files', '-z', '-o', '--exclude-standard'], ['diff-files', '-z', '--name-only']),
+    includedUntracked(store),
+  ]);
+  return [tagged(untracked, '?'), tagged(changed, 'C'), included];
+}
+
+/** Non-empty records as listing entries with `tag`. */
+function tagged(records: Buffer[], tag: '?' | 'C'): Listing {
+  return records.filter((rec) => rec.length > 0).map((rec) => [tag, rec.toString('utf8'), rec]);
+}
+
 /** Paths listed by a git command with NUL-separated output, each with `tag`. */
-async function list(store: Store, args: string[], tag: '?' | 'C'): Promise<['?' | 'C', string, Buffer][]> {
-  const out: ['?' | 'C', string, Buffer][] = [];
+async function list(store: Store, args: string[], tag: '?' | 'C'): Promise<Listing> {
+  const out: Listing = [];
   for await (const rec of gitRecords(store.ctx, args)) if (rec.length) out.push([tag, rec.toString('utf8'), Buffer.from(rec)]);
   return out;
 }
@@ -347,6 +381,8 @@ async function stageBig(store: Store, paths: Buffer[]): Promise<PendingBlob[]> {
   if (pending.length === 0) return [];
   const input = Buffer.concat(pending.flatMap((p) => [Buffer.from(`${p.mode} blob ${p.oid}\t`), p.path, Buffer.from([0])]));
   await runGit(store.ctx, ['update-index', '-z', '--add', '--replace', '--index-info'], { input });
+  // Loaded here: a track that stages nothing big does not load it.
+  const { setIndexStat } = await import('../git/index-stat.js');
   const stats = new Map<string, EntryStat>();
   for (const p of pending) if (p.stat) stats.set(p.path.toString('hex'), p.stat);
   await setIndexStat(join(store.dir, 'index'), stats);
@@ -374,12 +410,12 @@ function ownDataPattern(store: Store): string | null {
 }
 
 /**
- * Writes the store's info/exclude and returns the path of the user's exclude file it read
- * from. The store's info/exclude: the user's repository's own info/exclude (the store is a different
+ * Writes the store's info/exclude (only when its text changed: `rewritten`) and returns the
+ * path of the user's exclude file it read from. The store's info/exclude: the user's repository's own info/exclude (the store is a different
  * repository, so git would not read it) plus snapline's configured ignore patterns. `.gitignore`
  * files in the workspace and the user's global excludes file are read by git directly.
  */
-async function writeExcludes(store: Store): Promise<string> {
+async function writeExcludes(store: Store): Promise<{ from: string; rewritten: boolean }> {
   let userExclude = '';
   const dotGit = join(store.worktree, '.git');
   // Where the user's exclude file is (or would appear: `git init` makes one).
@@ -404,8 +440,9 @@ async function writeExcludes(store: Store): Promise<string> {
   const ownData = own ? [own] : [];
   const text = ['# written by snapline on every track; edit snapshot.ignore in snapline.json instead', userExclude, ...store.config.snapshot.ignore, ...ownData, ''].join('\n');
   const file = join(store.dir, 'info', 'exclude');
-  if ((await readIfExists(file)) !== text) await writeFile(file, text);
-  return from;
+  const rewritten = (await readIfExists(file)) !== text;
+  if (rewritten) await writeFile(file, text);
+  return { from, rewritten };
 }
 
 function exists(p: string | Buffer): boolean {
