@@ -7,9 +7,9 @@ import { QueryFailed, WriteRefused } from './errors.js';
  * Opens an SQLite file with snapline's pragmas (WAL, busy timeout, foreign keys, and
  * `synchronous = NORMAL`: a commit is not fsynced, the WAL is at checkpoints). A killed process
  * loses nothing it committed; a power cut or OS crash can lose the last commits, never the
- * file — as the snapshot store's git objects, which git does not fsync either. Measured: a
- * hook's commits waited 0.1–0.17 s in fsync right after an agent wrote 224 MiB (the journal
- * commit waits for the other files' dirty pages).
+ * file — as the snapshot store's git objects, which git does not fsync either. With the
+ * default (FULL) every commit of a hook synced the disk, and right after an agent wrote 224 MiB
+ * a sync waited up to 0.1 s for those files' pages (ext4's journal commit).
  */
 export function openSqlite(path: string, readonly: boolean): Database {
   const h = new Sqlite(path, { readonly });
