@@ -276,6 +276,10 @@ test('a session end with no turn open is answered by the script without Node; wi
     assert.equal(withoutNode().status, 0, 'the end left the mark');
     // SNAPLINE_FAST_STEP=0 sends everything to Node.
     assert.notEqual(withoutNode({ ...f.env, SNAPLINE_FAST_STEP: '0' }).status, 0);
+    // A turn begun by session id (not by the agent's session) removes the mark too.
+    const sid = f.db<{ id: string }>('SELECT id FROM session')[0]!.id;
+    f.ok('turn', 'begin', 'by id', '--session', sid);
+    assert.notEqual(withoutNode().status, 0, 'a turn is open again: the script runs Node');
   } finally {
     f.cleanup();
   }

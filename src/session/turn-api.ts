@@ -131,6 +131,8 @@ export async function beginTurn(opts: BeginOptions): Promise<BeginResult> {
         if (known?.agent?.session !== undefined) {
           // The open turn (if any) ends here: the script stops answering for it, its answers are recorded.
           await dropStepTicket(known.agent.name, known.agent.session);
+          // Also when the begin named the session by id, not by the agent's session.
+          await clearAgentSessionIdle(known.agent.name, known.agent.session);
           await recordPendingSteps(db, known, hooks);
         }
         const interrupted = await closeLeftOpenTurns(db, worktree, s.id, hooks, opts.deferSummary);
