@@ -120,3 +120,22 @@ test('on a terminal, Ctrl-C is the interactive agent\'s own business: it gets it
     f.cleanup();
   }
 });
+
+test('on a terminal, a Ctrl-C that reaches snapline just after the agent has quit on it is still the agent\'s', { skip, timeout: 120_000 }, () => {
+  const f = sessionFixture();
+  try {
+    // The kernel hands a terminal's SIGINT to each process of the foreground group on its own
+    // schedule: on a loaded machine snapline's can come after the agent has exited. Played here
+    // by an agent that exits at once and leaves a SIGINT for snapline 50 ms later, while it records the turn.
+    const agent = join(f.home, 'agent.sh');
+    writeFileSync(agent, '#!/bin/sh\necho ran >> ran.txt\n(sleep 0.05; kill -INT $PPID) &\nexit 3\n');
+    chmodSync(agent, 0o755);
+    const r = onTerminal(f, `run late --agent-cmd ${agent}`);
+    assert.equal(r.status, 3, `the agent's own code, not an interruption: ${r.screen}`);
+    const [a] = f.db<{ data: string }>(`SELECT data FROM message WHERE session_id = '${latestSession(f)}' AND json_extract(data, '$.role') = 'assistant'`);
+    const assistant = JSON.parse(a!.data) as { interrupted?: string; exit: number };
+    assert.deepEqual([assistant.interrupted, assistant.exit], [undefined, 3]);
+  } finally {
+    f.cleanup();
+  }
+});

@@ -84,6 +84,9 @@ export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SI
 /** A second stop signal this soon after the first kills the command outright. */
 export const KILL_WINDOW_MS = 3000;
 
+/** How late a terminal's Ctrl-C can reach snapline after reaching the agent (a loaded machine). */
+const LATE_CTRL_C_MS = 1000;
+
 /**
  * Where a caught signal goes while a command runs; `again` is set for a second one within
  * KILL_WINDOW_MS. Returns false for a signal that is not a request to stop the turn.
@@ -99,6 +102,8 @@ export interface SignalCatcher {
   received(): NodeJS.Signals | undefined;
   /** Sends later signals to `target` (undefined: only note them). */
   deliverTo(target: SignalTarget | undefined): void;
+  /** The next `signal` within `ms` is dropped: one already handled, arriving late. */
+  excuse(signal: NodeJS.Signals, ms: number): void;
   release(): void;
 }
 
@@ -107,8 +112,14 @@ export function catchSignals(onSignal?: (signal: NodeJS.Signals, again: boolean,
   let first: NodeJS.Signals | undefined;
   let last = 0;
   let target: SignalTarget | undefined;
+  let excused: { signal: NodeJS.Signals; until: number } | undefined;
   const handler = (signal: NodeJS.Signals) => {
     const now = Date.now();
+    if (excused?.signal === signal) {
+      const late = now <= excused.until;
+      excused = undefined;
+      if (late) return;
+    }
     const again = last !== 0 && now - last <= KILL_WINDOW_MS;
     if (target && !target(signal, again)) return;
     last = now;
@@ -120,6 +131,9 @@ export function catchSignals(onSignal?: (signal: NodeJS.Signals, again: boolean,
     received: () => first,
     deliverTo: (t) => {
       target = t;
+    },
+    excuse: (signal, ms) => {
+      excused = { signal, until: Date.now() + ms };
     },
     release: () => {
       for (const sig of STOP_SIGNALS) process.off(sig, handler);
@@ -182,16 +196,23 @@ export function runCommand(argv: string[], cwd: string, onOutput: (chunk: Buffer
         /* already gone */
       }
     };
+    let lastCtrlC = 0;
     opts.signals?.deliverTo((signal, again) => {
       // A terminal's Ctrl-C reached an agent that has the terminal along with us: what it means
       // (cancel a step, quit) is the agent's business, not a request to stop the turn.
-      if (terminal && signal === 'SIGINT') return false;
+      if (terminal && signal === 'SIGINT') {
+        lastCtrlC = Date.now();
+        return false;
+      }
       interrupted ??= signal;
       if (child.pid !== undefined) send(terminal ? child.pid : -child.pid, again ? 'SIGKILL' : signal);
       return true;
     });
     child.on('close', (code, signal) => {
       opts.signals?.deliverTo(undefined);
+      // The terminal sends its Ctrl-C to the agent and to us at once, but the kernel may hand ours
+      // over after the agent has already quit on it: that one is still the agent's.
+      if (terminal && Date.now() - lastCtrlC > LATE_CTRL_C_MS) opts.signals?.excuse('SIGINT', LATE_CTRL_C_MS);
       const exit = code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 127);
       const r: CommandResult = {
         exit: spawnError && code === null && !signal ? 127 : exit,
