@@ -90,6 +90,14 @@ function sessionOption(argv: readonly string[]): string | undefined {
   return undefined;
 }
 
+// bin/snapline hands NODE_EXTRA_CA_CERTS over under this name so that Node does not read the
+// bundle at start (snapline makes no TLS connection); what snapline runs gets it back.
+const handedOver = process.env.SNAPLINE_NODE_EXTRA_CA_CERTS;
+if (handedOver !== undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = handedOver;
+  delete process.env.SNAPLINE_NODE_EXTRA_CA_CERTS;
+}
+
 const argv = process.argv.slice(2);
 main(argv).then(
   (code) => {
