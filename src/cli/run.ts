@@ -2,8 +2,11 @@ import { constants as osConstants } from 'node:os';
 import { UsageError } from '../errors.js';
 import type { FileStat } from '../diff/numstat.js';
 import { formatStat } from '../diff/stat.js';
-import type { FileDiff } from '../session/index.js';
-import { openDatabase, resolveSessionRef, runTurn, type TurnEvent } from '../session/index.js';
+// Each module by name, not the session/index.js barrel: a turn loads only what it runs.
+import { openDatabase } from '../session/db.js';
+import type { FileDiff } from '../session/model.js';
+import { resolveSessionRef } from '../session/resolve.js';
+import { runTurn, type TurnEvent } from '../session/turn.js';
 import { intOption, markReportedOnStdout, parse, statusLine, terminalColumns, write, type Command } from './command.js';
 
 const help = `snapline run — record one turn of a session: snapshot, run the work, snapshot, summarise

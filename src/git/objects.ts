@@ -4,7 +4,7 @@ import { GitError, MissingObject } from '../errors.js';
 import { openObjectFiles, type ObjectFiles } from './object-files.js';
 import { PullReader } from './pull-reader.js';
 import { noteStreamed } from './reclaim.js';
-import { gitText, spawnGit, type GitContext } from './run.js';
+import { gitText, spawnGit, STREAMING_GIT, type GitContext } from './run.js';
 
 /** Chunk size handed to consumers of a blob stream. */
 export const CHUNK_SIZE = 64 * 1024;
@@ -42,18 +42,6 @@ export interface ObjectReader {
   open(oid: string, size?: number, maxChunk?: number): Promise<ObjectStream>;
   close(): void;
 }
-
-/**
- * git settings that keep a reader's own memory small: big blobs stream instead of being
- * inflated whole, and pack files are mapped in 1 MiB windows (git maps up to 1 GiB at a time
- * by default, and every page it touches counts as resident).
- */
-export const STREAMING_GIT: Readonly<Record<string, string>> = {
-  'core.bigFileThreshold': '1m',
-  'core.packedGitWindowSize': '1m',
-  'core.packedGitLimit': '4m',
-  'core.deltaBaseCacheLimit': '4m',
-};
 
 export function openObjectReader(ctx: GitContext): ObjectReader {
   const big = { ...ctx, config: { ...(ctx.config ?? {}), ...STREAMING_GIT } };

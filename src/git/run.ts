@@ -16,6 +16,18 @@ export interface GitContext {
 }
 
 /** Variables a parent git (hooks, editors) may export that would redirect our children. */
+/**
+ * git settings that keep a reader's own memory small: big blobs stream instead of being
+ * inflated whole, and pack files are mapped in 1 MiB windows (git maps up to 1 GiB at a time
+ * by default, and every page it touches counts as resident).
+ */
+export const STREAMING_GIT: Readonly<Record<string, string>> = {
+  'core.bigFileThreshold': '1m',
+  'core.packedGitWindowSize': '1m',
+  'core.packedGitLimit': '4m',
+  'core.deltaBaseCacheLimit': '4m',
+};
+
 const INHERITED_GIT_VARS = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_COMMON_DIR', 'GIT_NAMESPACE', 'GIT_PREFIX'];
 
 /** The full argument vector for `git` in a context: global options first, then `args`. */

@@ -4,7 +4,9 @@
  * changed is known, shown and revertable.
  */
 import { isAbsolute } from 'node:path';
-import { resolveWorkspace, retain, storeContext, track, type TrackResult } from '../snapshot/index.js';
+import { retain } from '../snapshot/retention.js';
+import { resolveWorkspace, storeContext } from '../snapshot/store.js';
+import { track, type TrackResult } from '../snapshot/track.js';
 import { isDatabaseError, openDatabase, type Database } from './db.js';
 import { CorruptRow } from './errors.js';
 import { withTurnLock } from './lock.js';

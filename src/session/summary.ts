@@ -1,5 +1,5 @@
 /** Per-turn and per-session diff summaries: statistics from the diff engine, capped to stay small. */
-import { numstatStream, type FileStat } from '../diff/numstat.js';
+import type { FileStat } from '../diff/numstat.js';
 import type { GitContext } from '../git/run.js';
 import type { FileDiff, TurnSummary } from './model.js';
 
@@ -30,6 +30,8 @@ export async function summarize(ctx: GitContext, from: string, to: string, onFil
   const summary: TurnSummary = { diffs: [], total: { files: 0, additions: 0, deletions: 0 } };
   let bytes = 0;
   if (from === to) return summary;
+  // Loaded only now: a turn that changed nothing never loads the diff engine.
+  const { numstatStream } = await import('../diff/numstat.js');
   for await (const stat of numstatStream(ctx, from, to)) {
     onFile?.(stat);
     summary.total.files++;

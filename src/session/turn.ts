@@ -2,7 +2,8 @@
 import { realpath } from 'node:fs/promises';
 import { sep } from 'node:path';
 import { SnaplineError, UsageError } from '../errors.js';
-import { resolveWorkspace, type SkippedFile } from '../snapshot/index.js';
+import { resolveWorkspace } from '../snapshot/store.js';
+import type { SkippedFile } from '../snapshot/track.js';
 import { openDatabase, type Database } from './db.js';
 import { TurnInterrupted, UnknownSession } from './errors.js';
 import { catchSignals, KILL_WINDOW_MS, resolveAgent, runCommand, type CommandResult, type SignalCatcher } from './exec.js';
