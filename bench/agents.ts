@@ -12,7 +12,8 @@
  *   3. The same turn through the real Claude Code (scripted model server) with and without
  *      snapline's hooks installed: wall time of the agent's turn (median of
  *      SNAPLINE_BENCH_AGENT_RUNS, default 3, runs each, alternating), and the ratio; and the
- *      background summarizer's work after the agent exited, waited for before the next run.
+ *      background summarizer's work after the agent exited, waited for before the next run (and
+ *      the sealer, and `sync`: each run starts without the writeback of the one before).
  * Targets (docs/agents.md): step ≤ 150 ms, turn ≤ 1.15×, every process ≤ idle + 64 MiB, < 4 KiB per message.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -93,6 +94,21 @@ async function summariesLogged(env: NodeJS.ProcessEnv, offset: number, count: nu
     if (done.length >= count) return { doneAt: Date.now(), rss: Math.max(...done.map((m) => Number(m[1]) * 1048576)) };
   }
   throw new Error('the background summarizer did not record the summary within 10 minutes');
+}
+
+/**
+ * Before a timed agent run: the sealer of the run before has finished (no pending copies left in
+ * any store) and the page cache holds no dirty data of earlier runs (`sync`), so neither side of
+ * the comparison pays for the other's writeback.
+ */
+async function quiesce(env: NodeJS.ProcessEnv): Promise<void> {
+  const root = join(env.SNAPLINE_HOME!, 'snapshot');
+  const pending = () => {
+    const dirs = readdirSync(root, { withFileTypes: true, recursive: true }).filter((d) => d.isDirectory() && d.name === 'snapline-pending');
+    return dirs.some((d) => readdirSync(join(d.parentPath ?? d.path, d.name)).some((n) => n !== 'snapline.lock'));
+  };
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline && statSync(root, { throwIfNoEntry: false }) && pending(); ) await new Promise((r) => setTimeout(r, 100));
+  execFileSync('sync');
 }
 
 function median(xs: number[]): number {
@@ -198,6 +214,7 @@ export async function run(): Promise<void> {
         writeFileSync(join(dir, 'src', 'main.txt'), 'hello\n');
         gitInit(dir);
         if (withSnapline) execFileSync(process.execPath, [CLI, 'hooks', 'install', 'claude', '--dir', dir], { env });
+        await quiesce(env);
         const server = await startModelServer();
         try {
           server.enqueue({ tool: 'bash', command: `'${process.execPath}' '${TURN_SCRIPT}' 1 ${sizes.join(' ')}` }, { text: 'Done.' });
