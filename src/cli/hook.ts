@@ -1,5 +1,5 @@
 import { agentAdapter } from '../agents/index.js';
-import { runHook } from '../agents/hook.js';
+import { recordPendingEnd, runHook } from '../agents/hook.js';
 import { leaveOpenUntilExit } from '../session/sqlite.js';
 import type { Command } from './command.js';
 
@@ -35,6 +35,11 @@ const command: Command = {
   help,
   async run(argv) {
     try {
+      // Internal: the recorder the step hook script starts, detached, after answering an end.
+      if (argv.length === 3 && argv[1] === '--pending-end') {
+        await recordPendingEnd(agentAdapter(argv[0]), argv[2]!);
+        return 0;
+      }
       if (argv.length !== 1) throw new Error(`'snapline hook' takes one agent name (claude, codex, gemini, opencode), got ${argv.length}`);
       leaveOpenUntilExit();
       const outcome = await runHook(agentAdapter(argv[0]), process.stdin);
