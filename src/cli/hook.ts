@@ -18,9 +18,12 @@ The agent's own session id picks the snapline session (one per agent session).
 An end records the final snapshot and leaves the turn's summary to a background
 'snapline summarize' (readers complete it if that is gone); SNAPLINE_DEFER_SUMMARY=0 in the
 agent's environment computes it before the hook returns.
-The installed step and session-end hooks first run snapline's step-hook.sh, which answers a
-step that changed nothing, or a session end with no turn open, without Node; the steps it
-answered are recorded by the next 'snapline hook'.
+The installed step, end and session-end hooks first run snapline's step-hook.sh, which answers
+without Node a step that changed nothing, an end with nothing changed since the last step, and
+a session end with no turn open. The steps it answered are recorded by the next 'snapline
+hook'; an end it answered by a detached 'snapline hook AGENT --pending-end SESSION' it starts
+(internal), or first by the next turn call or reader ('session show', the server, …), with
+the last step's snapshot as the end's, at the time the script checked.
 
 It never gets in the agent's way: the exit status is always 0, nothing is printed on stdout,
 a problem is one line on stderr and a line in hooks.log in the data directory, and a busy

@@ -131,12 +131,15 @@ export function settleSummaries(db: Database, opts: SettleOptions = {}): Promise
 
 const settling = new WeakMap<Database, Promise<number>>();
 
+/** How long a reader waits for a busy workspace to record an answered end there (then it reads without; the next reader records it). */
+const END_WAIT_MS = 5_000;
+
 /** Records the ends the step hook script answered (cheap when there is none: one readdir). */
 async function settleEnds(db: Database, opts: SettleOptions): Promise<void> {
   if (!anyPendingEnd()) return;
   const { settlePendingEnds } = await import('./turn-api.js');
   try {
-    await settlePendingEnds(db, { sessionId: opts.sessionId, onWarning: opts.onWarning, onWait: opts.onWait });
+    await settlePendingEnds(db, { sessionId: opts.sessionId, waitMs: END_WAIT_MS, onWarning: opts.onWarning, onWait: opts.onWait });
   } catch (e) {
     opts.onWarning?.(`the ends of agent turns are still to be recorded: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
   }
