@@ -6,7 +6,8 @@
  *      something costs): wall time and peak RSS, medians of 7, interleaved with
  *      `git status --porcelain -uall` on the same workspace and an idle `node -e 0`.
  *   2. The report's turn (128 MiB + 96 MiB + 512 KiB rewritten, SNAPLINE_BENCH_SCALE scales)
- *      recorded through the hook: begin, step after the rewrite, end — peak RSS of each process,
+ *      recorded through the hook: begin, step after the rewrite, end (as installed: through the
+ *      step hook script, which answers it when nothing changed since the step) — peak RSS of each process,
  *      the background summarizer the end starts (time until the summary is recorded, its peak
  *      RSS), and the bytes stored per user message (message and part rows).
  *   3. The same turn through the real Claude Code (scripted model server) with and without
@@ -173,6 +174,7 @@ export async function run(): Promise<void> {
     writeFileSync(join(report, 'src', 'main.txt'), 'hello\n');
     gitInit(report);
     const rbase = { session_id: 'report', cwd: report, transcript_path: '/dev/null' };
+    const endCommand = hookCommand('claude', process.execPath, CLI, true);
     let worst = 0;
     // SNAPLINE_DEFER_SUMMARY=0 measures the ends computing the summary before they return.
     const deferred = process.env.SNAPLINE_DEFER_SUMMARY !== '0';
@@ -182,7 +184,8 @@ export async function run(): Promise<void> {
       const s = await hookOnce(report, env, { ...rbase, hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: `node demo-turn.js ${t}` } });
       const offset = logOffset(env);
       const endAt = Date.now();
-      const e = await hookOnce(report, env, { ...rbase, hook_event_name: 'Stop', stop_hook_active: false });
+      // The end as installed (through the step hook script, which answers an end with nothing changed since the step).
+      const e = await commandOnce(report, env, endCommand, { ...rbase, hook_event_name: 'Stop', stop_hook_active: false }, true);
       for (const [name, m] of [['begin', b], ['step', s], ['end', e]] as const) {
         if (m.stderr) throw new Error(`hook ${name}: ${m.stderr}`);
         worst = Math.max(worst, m.rss);

@@ -25,9 +25,9 @@ function scratch() {
 }
 
 const SETTINGS = {
-  claude: { file: '.claude/settings.json', events: ['UserPromptSubmit', 'PostToolUse', 'Stop', 'SessionEnd'], toolEvent: 'PostToolUse', scripted: ['PostToolUse', 'SessionEnd'] },
-  codex: { file: '.codex/hooks.json', events: ['UserPromptSubmit', 'PostToolUse', 'Stop'], toolEvent: 'PostToolUse', scripted: ['PostToolUse'] },
-  gemini: { file: '.gemini/settings.json', events: ['BeforeAgent', 'AfterTool', 'AfterAgent', 'SessionEnd'], toolEvent: 'AfterTool', scripted: ['AfterTool', 'SessionEnd'] },
+  claude: { file: '.claude/settings.json', events: ['UserPromptSubmit', 'PostToolUse', 'Stop', 'SessionEnd'], toolEvent: 'PostToolUse', scripted: ['PostToolUse', 'Stop', 'SessionEnd'] },
+  codex: { file: '.codex/hooks.json', events: ['UserPromptSubmit', 'PostToolUse', 'Stop'], toolEvent: 'PostToolUse', scripted: ['PostToolUse', 'Stop'] },
+  gemini: { file: '.gemini/settings.json', events: ['BeforeAgent', 'AfterTool', 'AfterAgent', 'SessionEnd'], toolEvent: 'AfterTool', scripted: ['AfterTool', 'AfterAgent', 'SessionEnd'] },
 } as const;
 
 type Settings = { hooks?: Record<string, { matcher?: string; hooks: { type: string; command: string }[] }[]>; [key: string]: unknown };
@@ -62,8 +62,9 @@ for (const [agent, spec] of Object.entries(SETTINGS)) {
       assert.ok(installed.hooks![spec.toolEvent]!.some((g) => g.matcher && g.hooks.some((h) => h.command.endsWith(`hook ${agent}`))), 'the tool hook has a matcher');
       for (const event of spec.events) {
         const command = installed.hooks![event]!.flatMap((g) => g.hooks).find((h) => h.command.endsWith(`hook ${agent}`))!.command;
-        // The step and the session's end run through the step hook script (which runs Node for
-        // anything but a no-change step or a session end with no turn open); the rest go to Node.
+        // The step, the turn's end and the session's end run through the step hook script (which
+        // runs Node for anything but a no-change step or end, or a session end with no turn open);
+        // the begin goes to Node.
         assert.equal(/^\/bin\/sh \S*step-hook\.sh /.test(command), (spec.scripted as readonly string[]).includes(event), command);
       }
       assert.match(s.ok('hooks', 'status', agent), /installed/);

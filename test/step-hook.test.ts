@@ -5,12 +5,13 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { hookCommand } from '../src/agents/install.js';
 import { CLI } from './helpers/repo.js';
-import { sessionFixture } from './session-helpers.js';
+import { waitForSummarizers } from './helpers/summarizers.js';
+import { gitNumstat, sessionFixture } from './session-helpers.js';
 
 type Fixture = ReturnType<typeof sessionFixture>;
 
@@ -299,6 +300,173 @@ test('the begin and end hooks start Node without NODE_EXTRA_CA_CERTS (a hook mak
     end(f, env);
     const ends = f.db<{ n: number }>(`SELECT COUNT(*) AS n FROM part WHERE json_extract(data, '$.type') = 'step-finish'`);
     assert.equal(ends[0]!.n, 1, 'the turn was recorded');
+  } finally {
+    f.cleanup();
+  }
+});
+
+/** The command `hooks install claude` writes for Stop (through the script), with this NODE. */
+const endCommand = (node = process.execPath) => hookCommand('claude', node, CLI, true);
+const stopEvent = (f: Fixture, extra: object = {}) => ({ ...base(f), hook_event_name: 'Stop', stop_hook_active: false, ...extra });
+
+/** Ends the script answered and left for a recorder or reader (fast-steps/ends). */
+function answeredEnds(f: Fixture): string[] {
+  const dir = join(f.home, 'fast-steps', 'ends');
+  return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+/** Runs the end hook as installed with a NODE that cannot start: exits 0 only when the script answered by itself. */
+function endWithoutNode(f: Fixture, extra: object = {}, env: NodeJS.ProcessEnv = f.env) {
+  return spawnSync('/bin/sh', ['-c', endCommand(join(f.home, 'no-such-node'))], { cwd: f.dir, env, input: JSON.stringify(stopEvent(f, extra)), encoding: 'utf8' });
+}
+
+interface TurnRow {
+  id: string;
+  parent: string;
+  finish: string | null;
+  error: string | null;
+  completed: number | null;
+}
+
+function assistants(f: Fixture): TurnRow[] {
+  return f.db<TurnRow>(
+    `SELECT id, json_extract(data, '$.parentID') AS parent, json_extract(data, '$.finish') AS finish, json_extract(data, '$.error.name') AS error, json_extract(data, '$.time.completed') AS completed
+     FROM message WHERE json_extract(data, '$.role') = 'assistant' ORDER BY id`,
+  );
+}
+
+function summaryDiffs(f: Fixture, userId: string): { file: string; additions: number; deletions: number }[] {
+  const [row] = f.db<{ s: string | null }>(`SELECT json_extract(data, '$.summary.diffs') AS s FROM message WHERE id = '${userId}'`);
+  return (JSON.parse(row!.s ?? 'null') as { file: string; additions: number; deletions: number }[]).map((d) => ({ file: d.file, additions: d.additions, deletions: d.deletions }));
+}
+
+/** A turn whose step recorded a change: begin, a new file, the step (through Node: it changed something). */
+function turnWithChange(f: Fixture): void {
+  writeFileSync(join(f.dir, 'a.txt'), 'a\n');
+  aged(join(f.dir, 'a.txt'));
+  begin(f);
+  writeFileSync(join(f.dir, 'b.txt'), 'one\ntwo\n');
+  writeFileSync(join(f.dir, 'a.txt'), 'a\nmore\n');
+  aged(join(f.dir, 'b.txt'));
+  aged(join(f.dir, 'a.txt'));
+  step(f, 'write b.txt, append to a.txt');
+  assert.equal(pending(f).length, 0, 'the step that changed files went to Node');
+}
+
+test('an end right after the step, nothing changed since: answered without Node; the next reader records it as the end would, with the step\'s snapshot as the end\'s, at the time of the check', () => {
+  const f = sessionFixture();
+  try {
+    turnWithChange(f);
+    const answered = endWithoutNode(f);
+    assert.deepEqual([answered.status, answered.stdout, answered.stderr], [0, '', ''], 'answered without Node');
+    const [name] = answeredEnds(f);
+    assert.ok(name, 'a pending end was left');
+    const checkedAt = Math.floor(statSync(join(f.home, 'fast-steps', 'ends', name)).mtimeMs);
+    assert.ok(!existsSync(join(f.home, 'fast-steps', 'claude', 's1', 'ticket')), 'the ticket is withdrawn: what comes next goes to Node');
+    // The agent's session ends right after: answered without Node too (the end closes the turn).
+    const sessionEnd = spawnSync('/bin/sh', ['-c', endCommand(join(f.home, 'no-such-node'))], { cwd: f.dir, env: f.env, input: JSON.stringify({ ...base(f), hook_event_name: 'SessionEnd', reason: 'other' }), encoding: 'utf8' });
+    assert.deepEqual([sessionEnd.status, sessionEnd.stdout, sessionEnd.stderr], [0, '', '']);
+    // The user edits a file by hand before anyone recorded the end: not the agent's turn.
+    writeFileSync(join(f.dir, 'by-hand.txt'), 'mine\n');
+    writeFileSync(join(f.dir, 'a.txt'), 'a\nmore\nby hand\n');
+    // The recorder could not start (no Node): the next reader records the end.
+    const [turn] = assistants(f);
+    assert.deepEqual(answeredEnds(f), [], 'the reader recorded the end');
+    assert.equal(turn!.finish, 'stop');
+    assert.equal(turn!.error, null);
+    assert.equal(turn!.completed, checkedAt, 'completed at the time of the check');
+    const ps = parts(f);
+    const starts = ps.filter((p) => p.type === 'step-start').map((p) => p.snapshot!);
+    const finish = ps.filter((p) => p.type === 'step-finish').at(-1)!;
+    assert.equal(finish.snapshot, starts.at(-1), "the end snapshot is the last step's");
+    assert.equal(Number(BigInt('0x' + finish.id.slice(4, 18)) >> 12n), checkedAt, 'the step-finish is dated at the check');
+    const diffs = summaryDiffs(f, turn!.parent);
+    assert.deepEqual(diffs, gitNumstat(f, starts[0]!, starts.at(-1)!));
+    assert.deepEqual(diffs.map((d) => d.file), ['a.txt', 'b.txt'], 'the hand edits are not in the turn');
+    assert.ok(existsSync(join(f.home, 'fast-steps', 'claude', 's1', 'idle')), 'the agent session is idle');
+    // The next turn starts from the workspace with the hand edits (in neither turn).
+    begin(f);
+    end(f);
+    assert.deepEqual(summaryDiffs(f, assistants(f)[1]!.parent), []);
+    const next = parts(f).filter((p) => p.type === 'step-start').at(-1)!.snapshot!;
+    assert.equal(spawnSync('git', ['--git-dir', f.storeGitDir(), 'show', `${next}:by-hand.txt`], { encoding: 'utf8' }).stdout, 'mine\n');
+  } finally {
+    f.cleanup();
+  }
+});
+
+test('with Node, the detached recorder the script starts records the answered end and its summary; the agent does not wait for it', () => {
+  const f = sessionFixture();
+  try {
+    turnWithChange(f);
+    const before = Date.now();
+    const r = spawnSync('/bin/sh', ['-c', endCommand()], { cwd: f.dir, env: f.env, input: JSON.stringify(stopEvent(f)), encoding: 'utf8' });
+    const after = Date.now();
+    assert.deepEqual([r.status, r.stdout, r.stderr], [0, '', '']);
+    // Recorded without any reader: wait for the recorder, then read.
+    waitForSummarizers(f.home);
+    assert.deepEqual(answeredEnds(f), []);
+    assert.match(readFileSync(join(f.home, 'hooks.log'), 'utf8'), /claude end ses_\S+: answered by the step hook script, recorded by pid \d+/);
+    assert.match(readFileSync(join(f.home, 'hooks.log'), 'utf8'), /summary ses_\S+ msg_\S+: 2 files, \+3 -0/, 'the recorder computed the summary');
+    const [turn] = assistants(f);
+    assert.equal(turn!.finish, 'stop');
+    assert.ok(turn!.completed! >= before - 1 && turn!.completed! <= after, 'completed at the time of the check');
+    const starts = parts(f).filter((p) => p.type === 'step-start').map((p) => p.snapshot!);
+    assert.deepEqual(summaryDiffs(f, turn!.parent), gitNumstat(f, starts[0]!, starts.at(-1)!));
+    assert.deepEqual(shape(parts(f)), ['step-start T0  ', 'tool  Bash {"command":"write b.txt, append to a.txt"}', 'step-finish T1  ', 'step-start T1  ', 'step-finish T1  ', 'patch   ']);
+  } finally {
+    f.cleanup();
+  }
+});
+
+test('a begin before the answered end is recorded closes that turn as ended (stop), not interrupted, with the snapshot the end was checked against', () => {
+  const f = sessionFixture();
+  try {
+    turnWithChange(f);
+    assert.equal(endWithoutNode(f).status, 0);
+    writeFileSync(join(f.dir, 'by-hand.txt'), 'mine\n');
+    begin(f);
+    assert.deepEqual(answeredEnds(f), [], 'the begin recorded the end');
+    const [first, second] = assistants(f);
+    assert.deepEqual([first!.finish, first!.error], ['stop', null]);
+    assert.equal(second!.completed, null, 'the new turn is open');
+    const starts = parts(f).filter((p) => p.type === 'step-start').map((p) => p.snapshot!);
+    assert.deepEqual(summaryDiffs(f, first!.parent).map((d) => d.file), ['a.txt', 'b.txt']);
+    assert.deepEqual(summaryDiffs(f, first!.parent), gitNumstat(f, starts[0]!, starts[1]!));
+    const next = parts(f).filter((p) => p.type === 'step-start').at(-1)!.snapshot!;
+    assert.equal(spawnSync('git', ['--git-dir', f.storeGitDir(), 'show', `${next}:by-hand.txt`], { encoding: 'utf8' }).stdout, 'mine\n', "the hand edit is in the next turn's start");
+  } finally {
+    f.cleanup();
+  }
+});
+
+test('an end the script cannot be sure of goes to Node: a change since the step, stop_hook_active, SNAPLINE_FAST_STEP=0; a revert records an answered end first', () => {
+  const f = sessionFixture();
+  try {
+    turnWithChange(f);
+    assert.notEqual(endWithoutNode(f, { stop_hook_active: true }).status, 0, 'stop_hook_active: Node (which ignores it)');
+    assert.notEqual(endWithoutNode(f, {}, { ...f.env, SNAPLINE_FAST_STEP: '0' }).status, 0, 'SNAPLINE_FAST_STEP=0: Node');
+    writeFileSync(join(f.dir, 'late.txt'), 'late\n');
+    aged(join(f.dir, 'late.txt'));
+    assert.notEqual(endWithoutNode(f).status, 0, 'a change since the step: Node');
+    assert.deepEqual(answeredEnds(f), []);
+    run(f, endCommand(), stopEvent(f));
+    const [turn] = assistants(f);
+    assert.equal(turn!.finish, 'stop');
+    assert.deepEqual(summaryDiffs(f, turn!.parent).map((d) => d.file), ['a.txt', 'b.txt', 'late.txt'], "Node's end snapshot has the change");
+    // A second turn answered by the script, then reverted before anyone recorded its end.
+    const sid = f.db<{ id: string }>('SELECT id FROM session')[0]!.id;
+    begin(f);
+    const message = /begin ses_\S+ (msg_\S+)\n$/.exec(readFileSync(join(f.home, 'hooks.log'), 'utf8'))![1]!;
+    writeFileSync(join(f.dir, 'c.txt'), 'c\n');
+    aged(join(f.dir, 'c.txt'));
+    step(f, 'write c.txt');
+    assert.equal(endWithoutNode(f).status, 0);
+    assert.equal(answeredEnds(f).length, 1);
+    f.ok('session', 'revert', sid, '--message', message);
+    assert.deepEqual(answeredEnds(f), [], 'the revert recorded the end first');
+    assert.ok(!existsSync(join(f.dir, 'c.txt')), 'the turn was reverted');
+    assert.deepEqual([assistants(f)[1]!.parent, assistants(f)[1]!.finish], [message, 'stop']);
   } finally {
     f.cleanup();
   }

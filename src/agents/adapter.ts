@@ -27,7 +27,7 @@ export type Scope = { dir: string } | { user: true };
 export interface HookSpec {
   event: string;
   matcher?: string;
-  /** Run through the step hook script (src/agents/step-hook.sh), which answers some events without Node: the step (the event with a matcher) and the session's end. */
+  /** Run through the step hook script (src/agents/step-hook.sh), which answers some events without Node: the step (the event with a matcher), the turn's end and the session's end. */
   script?: boolean;
 }
 

@@ -17,5 +17,5 @@ export const claude: AgentAdapter = {
     if ('dir' in scope) return join(scope.dir, '.claude', 'settings.json');
     return join(env.CLAUDE_CONFIG_DIR || join(homedir(), '.claude'), 'settings.json');
   },
-  hooks: (tools) => [{ event: 'UserPromptSubmit' }, { event: 'PostToolUse', matcher: tools ?? claude.tools }, { event: 'Stop' }, { event: 'SessionEnd', script: true }],
+  hooks: (tools) => [{ event: 'UserPromptSubmit' }, { event: 'PostToolUse', matcher: tools ?? claude.tools }, { event: 'Stop', script: true }, { event: 'SessionEnd', script: true }],
 };

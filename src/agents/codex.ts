@@ -17,5 +17,5 @@ export const codex: AgentAdapter = {
     if ('dir' in scope) return join(scope.dir, '.codex', 'hooks.json');
     return join(env.CODEX_HOME || join(homedir(), '.codex'), 'hooks.json');
   },
-  hooks: (tools) => [{ event: 'UserPromptSubmit' }, { event: 'PostToolUse', matcher: tools ?? codex.tools }, { event: 'Stop' }],
+  hooks: (tools) => [{ event: 'UserPromptSubmit' }, { event: 'PostToolUse', matcher: tools ?? codex.tools }, { event: 'Stop', script: true }],
 };

@@ -17,5 +17,5 @@ export const gemini: AgentAdapter = {
     if ('dir' in scope) return join(scope.dir, '.gemini', 'settings.json');
     return join(homedir(), '.gemini', 'settings.json');
   },
-  hooks: (tools) => [{ event: 'BeforeAgent' }, { event: 'AfterTool', matcher: tools ?? gemini.tools }, { event: 'AfterAgent' }, { event: 'SessionEnd', script: true }],
+  hooks: (tools) => [{ event: 'BeforeAgent' }, { event: 'AfterTool', matcher: tools ?? gemini.tools }, { event: 'AfterAgent', script: true }, { event: 'SessionEnd', script: true }],
 };

@@ -86,6 +86,39 @@ async function perform(agent: AgentAdapter, action: HookAction): Promise<HookOut
   }
 }
 
+/**
+ * The detached recorder the step hook script starts once it has answered an end (`snapline hook
+ * AGENT --pending-end SESSION`): records that end (src/session/turn-api.ts, settlePendingEnds),
+ * then the turn's summary, in this process — nobody waits for it. Never rejects: whatever it
+ * leaves, the next turn call or reader records.
+ */
+export async function recordPendingEnd(agent: AgentAdapter, agentSession: string): Promise<void> {
+  const warn = (m: string) => log(`${agent.name}: warning: ${m}`);
+  try {
+    const { openDatabase } = await import('../session/db.js');
+    const { settlePendingEnds } = await import('../session/turn-api.js');
+    const { settleSummaries } = await import('../session/pending.js');
+    const db = openDatabase();
+    try {
+      const sessions = await settlePendingEnds(db, { agent: agent.name, agentSession, defer: true, onWarning: warn });
+      for (const sid of sessions) {
+        log(`${agent.name} end ${sid}: answered by the step hook script, recorded by pid ${process.pid}`);
+        await settleSummaries(db, { sessionId: sid, onWarning: warn, onDone: logSummary });
+      }
+    } finally {
+      db.close();
+    }
+  } catch (e) {
+    log(`${agent.name} end (answered by the step hook script): ${oneLine(e)}`);
+  }
+}
+
+/** The hooks.log line of a summary computed in the background. */
+export function logSummary(d: { sessionID: string; messageID: string; files: number; additions: number; deletions: number; at: number }): void {
+  const peak = process.resourceUsage().maxRSS / 1024;
+  log(`summary ${d.sessionID} ${d.messageID}: ${d.files} files, +${d.additions} -${d.deletions} (${Date.now() - d.at} ms after the end, peak RSS ${peak.toFixed(1)} MiB)`);
+}
+
 /** The event text: at most MAX_EVENT_BYTES kept, the rest read and dropped (the agent must not see EPIPE). */
 function readBounded(input: NodeJS.ReadableStream): Promise<{ text: string; complete: boolean }> {
   return new Promise((resolve, reject) => {

@@ -65,9 +65,10 @@ export function stepHookScript(main = snaplineMain()): string | undefined {
 
 /**
  * The command line an agent runs for a hook: `<node> <main.js> hook AGENT`, quoted for sh. With
- * `viaScript` (the step event, and the session's end), the step hook script runs first
- * (`/bin/sh step-hook.sh <node> <main.js> hook AGENT`): it answers a step that changed nothing,
- * or a session end with no turn open, without starting Node, and runs the rest. Otherwise Node
+ * `viaScript` (the step event, the turn's end and the session's end), the step hook script runs
+ * first (`/bin/sh step-hook.sh <node> <main.js> hook AGENT`): it answers a step that changed
+ * nothing, an end right after the open step with nothing changed since, or a session end with
+ * no turn open, without starting Node, and runs the rest. Otherwise Node
  * starts without NODE_EXTRA_CA_CERTS (`env -u`), as the script starts it: Node reads that
  * bundle at every start (30–40 ms for a system bundle here), and a hook makes no TLS connection
  * and starts nothing that does (git brings its own certificates).

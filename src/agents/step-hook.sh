@@ -1,13 +1,16 @@
 #!/bin/sh
 # snapline's step hook: `sh step-hook.sh NODE MAIN hook AGENT`, the event JSON on stdin.
-# (Also installed for the session-end event: answered here when no turn is open — below.)
+# (Also installed for the turn's end and the session's end: below.)
 #
 # A step (Claude Code or Codex PostToolUse, Gemini CLI AfterTool, OpenCode tool.execute.after)
 # after a tool that changed nothing is answered here without starting Node: the snapshot
 # store's own two git checks (`ls-files -o` and `diff-files` on the store's index) find nothing,
 # the index is the one the open step's snapshot was read from, and the ticket's conditions
 # (ignore rules, configuration) still hold. Then the event goes to a pending file that the next
-# `snapline hook` (or turn begin/step/end) records, at the time it happened. Anything else —
+# `snapline hook` (or turn begin/step/end) records, at the time it happened. The turn's end
+# (Stop, AfterAgent) after such a check is answered the same way: a pending end, which a
+# detached `snapline hook AGENT --pending-end SESSION` records (or, first, the next turn call or
+# reader) with the open step's snapshot as the end's. Anything else —
 # no ticket, a busy workspace, an event it cannot read, any change — runs `NODE MAIN hook AGENT`
 # with the same event, as if this script were not there. The ticket and the pending files:
 # src/session/fast-steps.ts; docs/agents.md, "The no-change step".
@@ -27,9 +30,10 @@ direct() { exec "$node" "$main" "$@"; }
 
 [ "$1" = hook ] && [ $# -eq 2 ] || direct "$@"
 close=
+end=
 case $2 in
-  claude | codex) step=PostToolUse close=SessionEnd ;;
-  gemini) step=AfterTool close=SessionEnd ;;
+  claude | codex) step=PostToolUse end=Stop close=SessionEnd ;;
+  gemini) step=AfterTool end=AfterAgent close=SessionEnd ;;
   opencode) step=tool.execute.after ;;
   *) direct "$@" ;;
 esac
@@ -84,17 +88,40 @@ field() {
 field hook_event_name || fallback "$@"
 name=$value
 field session_id || fallback "$@"
-dir=$fast/$2/$value
+session=$value
+dir=$fast/$2/$session
+ends=$fast/ends
 
 # The agent's session ends while no turn of it is open: nothing to close. The idle mark is
 # left by an end once its turn is recorded and removed by a begin before it opens a turn
-# (src/session/fast-steps.ts, markAgentSessionIdle).
+# (src/session/fast-steps.ts, markAgentSessionIdle). An end this script answered closes the
+# open turn (checked first: its file is removed only after the idle mark is left).
 if [ -n "$close" ] && [ "$name" = "$close" ]; then
+  for answered in "$ends/$2+$session+"msg_*; do
+    [ -f "$answered" ] && { rm -f "$tmp"; exit 0; }
+  done
   [ -f "$dir/idle" ] || fallback "$@"
   rm -f "$tmp"
   exit 0
 fi
-[ "$name" = "$step" ] || fallback "$@"
+if [ -n "$end" ] && [ "$name" = "$end" ]; then
+  # `stop_hook_active`, if there, must be false exactly once (true: the agent goes on, and
+  # Node ignores the event).
+  case $event in
+    *'"stop_hook_active"'*'"stop_hook_active"'*) fallback "$@" ;;
+    *'"stop_hook_active"'*)
+      rest=${event#*'"stop_hook_active"'}
+      rest=${rest#"${rest%%[![:space:]]*}"}
+      case $rest in :*) rest=${rest#:} ;; *) fallback "$@" ;; esac
+      rest=${rest#"${rest%%[![:space:]]*}"}
+      case $rest in false*) rest=${rest#false} ;; *) fallback "$@" ;; esac
+      case $rest in [,}[:space:]]*) ;; *) fallback "$@" ;; esac
+      ;;
+  esac
+  [ -d "$ends" ] || fallback "$@"
+elif [ "$name" != "$step" ]; then
+  fallback "$@"
+fi
 
 # The ticket: written by the last Node step of this agent session while its turn is open.
 # Lines: format, the open turn's assistant message, workspace, store, the workspace's turn
@@ -167,9 +194,29 @@ for pid in $untracked $modified $checks; do wait "$pid" || fallback "$@"; done
 [ ! -e "$turnlock" ] && [ ! -e "$store/snapline.lock" ] || fallback "$@"
 cmp -s "$store/index" "$dir/index-tail" "$((isize - 32))" 0 || fallback "$@"
 
-# Nothing changed: leave the event for Node, in a file of its own (noclobber: an entry of the
-# same name is never replaced). Its time (mtime) is now, after the check. The files in tmp/ are
-# removed in the background (the agent waits for this process, not for that).
+# Nothing changed. The files in tmp/ are removed in the background (the agent waits for this
+# process, not for that).
+if [ "$name" = "$end" ]; then
+  # The turn's end: the workspace is the open step's snapshot, which is then the end's. The
+  # ticket goes first (whatever comes next goes to Node); the pending end is an empty file whose
+  # time (mtime) is now, after the check (noclobber: one already there goes to Node, which
+  # records it). Then its recorder starts in its own session, with nothing of the agent's — not
+  # its stdin, stdout or stderr — so the agent does not wait for it; if it cannot start, the
+  # next turn call or reader records the end.
+  rm -f "$dir/ticket" || fallback "$@"
+  set -C
+  : > "$ends/$2+$session+$assistant" 2>/dev/null || fallback "$@"
+  set +C
+  if command -v setsid > /dev/null 2>&1; then
+    setsid "$node" "$main" hook "$2" --pending-end "$session" < /dev/null > /dev/null 2>&1 &
+  else
+    nohup "$node" "$main" hook "$2" --pending-end "$session" < /dev/null > /dev/null 2>&1 &
+  fi
+  rm -f "$tmp" "$tmp.o" "$tmp.m" "$tmp.i" < /dev/null > /dev/null 2>&1 &
+  exit 0
+fi
+# A step: leave the event for Node, in a file of its own (noclobber: an entry of the same name
+# is never replaced). Its time (mtime) is now, after the check.
 [ -d "$dir/pending" ] || fallback "$@"
 set -C
 printf '%s\n' "$event" > "$dir/pending/$assistant.$$" 2>/dev/null || fallback "$@"

@@ -1,5 +1,5 @@
 import { agentAdapter } from '../agents/index.js';
-import { runHook } from '../agents/hook.js';
+import { recordPendingEnd, runHook } from '../agents/hook.js';
 import { leaveOpenUntilExit } from '../session/sqlite.js';
 import type { Command } from './command.js';
 
@@ -18,9 +18,12 @@ The agent's own session id picks the snapline session (one per agent session).
 An end records the final snapshot and leaves the turn's summary to a background
 'snapline summarize' (readers complete it if that is gone); SNAPLINE_DEFER_SUMMARY=0 in the
 agent's environment computes it before the hook returns.
-The installed step and session-end hooks first run snapline's step-hook.sh, which answers a
-step that changed nothing, or a session end with no turn open, without Node; the steps it
-answered are recorded by the next 'snapline hook'.
+The installed step, end and session-end hooks first run snapline's step-hook.sh, which answers
+without Node a step that changed nothing, an end with nothing changed since the last step, and
+a session end with no turn open. The steps it answered are recorded by the next 'snapline
+hook'; an end it answered by a detached 'snapline hook AGENT --pending-end SESSION' it starts
+(internal), or first by the next turn call or reader ('session show', the server, …), with
+the last step's snapshot as the end's, at the time the script checked.
 
 It never gets in the agent's way: the exit status is always 0, nothing is printed on stdout,
 a problem is one line on stderr and a line in hooks.log in the data directory, and a busy
@@ -35,6 +38,11 @@ const command: Command = {
   help,
   async run(argv) {
     try {
+      // Internal: the recorder the step hook script starts, detached, after answering an end.
+      if (argv.length === 3 && argv[1] === '--pending-end') {
+        await recordPendingEnd(agentAdapter(argv[0]), argv[2]!);
+        return 0;
+      }
       if (argv.length !== 1) throw new Error(`'snapline hook' takes one agent name (claude, codex, gemini, opencode), got ${argv.length}`);
       leaveOpenUntilExit();
       const outcome = await runHook(agentAdapter(argv[0]), process.stdin);

@@ -20,9 +20,11 @@ opencode DIR/.opencode/plugin/snapline.js,                   a plugin: chat.mess
 Each hook runs 'snapline hook AGENT' with this node and this snapline (absolute paths), so
 every prompt becomes a turn, every file-changing tool a step, and the agent's stop the turn's
 end: 'snapline session list' then shows the agent's sessions, 'session show/diff' each turn's
-exact +/-, and 'session revert' undoes turns. The step hook runs it through snapline's
-step-hook.sh (/bin/sh), which answers a step that changed nothing without starting Node
-(SNAPLINE_FAST_STEP=0 in the agent's environment turns that off).
+exact +/-, and 'session revert' undoes turns. The step, end and session-end hooks run it
+through snapline's step-hook.sh (/bin/sh), which answers without starting Node a step that
+changed nothing, an end with nothing changed since the last step (a detached snapline records
+it; every reader records it first) and a session end with no turn open (SNAPLINE_FAST_STEP=0
+in the agent's environment turns that off).
 
 install    adds snapline's hooks, keeping everything else in the file; a second install
            changes nothing; the file as it was is saved as FILE.snapline-backup; a file that

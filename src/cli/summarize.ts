@@ -1,4 +1,4 @@
-import { log } from '../agents/hook.js';
+import { log, logSummary } from '../agents/hook.js';
 import { UsageError } from '../errors.js';
 import { parse, type Command } from './command.js';
 
@@ -31,10 +31,7 @@ const command: Command = {
       await settleSummaries(db, {
         sessionId: v.session,
         onWarning: (m) => log(`summarize: ${m}`),
-        onDone: (d) => {
-          const peak = process.resourceUsage().maxRSS / 1024;
-          log(`summary ${d.sessionID} ${d.messageID}: ${d.files} files, +${d.additions} -${d.deletions} (${Date.now() - d.at} ms after the end, peak RSS ${peak.toFixed(1)} MiB)`);
-        },
+        onDone: logSummary,
       });
     } finally {
       db.close();

@@ -10,7 +10,7 @@ import {
   deleteSession,
   getMessage,
   getSession,
-  hasPendingSummaries,
+  hasPendingWork,
   isId,
   listSessions,
   messagePage,
@@ -119,7 +119,7 @@ export function createApp(o: AppOptions): Hono {
 
   // Every session route reads summaries or totals: pending ones are completed first.
   const settle = async (_c: Context, next: () => Promise<void>) => {
-    if (hasPendingSummaries(db)) await settleSummaries(db, { onWarning: (m) => process.stderr.write(`snapline serve: warning: ${m}\n`) });
+    if (hasPendingWork(db)) await settleSummaries(db, { onWarning: (m) => process.stderr.write(`snapline serve: warning: ${m}\n`) });
     await next();
   };
   app.use('/session', settle);

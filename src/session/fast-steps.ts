@@ -12,7 +12,16 @@
  *   `<agent>/<agent session>/ticket`  see writeStepTicket
  *   `<agent>/<agent session>/pending/<assistant message id>.<pid>`  one answered step each
  *   `<agent>/<agent session>/idle`    no turn of the agent session is open (see markAgentSessionIdle)
+ *   `ends/<agent>+<agent session>+<assistant message id>`  an end the script answered (see pendingEnds)
+ *
+ * The **pending end**: the agent's end event (Stop, AfterAgent) right after a step, with the
+ * workspace still the open step's snapshot, is answered by the script too. It withdraws the
+ * ticket, leaves an empty file in `ends/` (its mtime the time of the check) and starts a detached
+ * `snapline hook AGENT --pending-end SESSION` that records it; every turn call of the session
+ * and every reader records it first too (src/session/turn-api.ts, settlePendingEnds). One flat
+ * directory, so a reader of all sessions finds out with one readdir that there is nothing to do.
  */
+import { readdirSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { configFiles, dataDir, type Config } from '../config.js';
@@ -100,6 +109,7 @@ export async function writeStepTicket(t: TicketInput): Promise<void> {
     copies.push(['index-tail', Buffer.from(index[2]!, 'hex')]);
     await mkdir(join(dir, 'pending'), { recursive: true });
     await mkdir(join(dataDir(), 'fast-steps', 'tmp'), { recursive: true });
+    await mkdir(endsDir(), { recursive: true });
     // Each file written aside and renamed: the script reads whole files, old or new.
     for (const [name, content] of copies) await replaceFile(join(dir, name), content);
     await replaceFile(join(dir, 'ticket'), lines.join('\n') + '\n');
@@ -176,6 +186,48 @@ export async function pendingSteps(agent: string, agentSession: string): Promise
     steps.push({ name, assistantID: m[1]!, time: st.mtimeMs, event, done: () => unlink(file).catch(() => undefined) });
   }
   return steps.sort((a, b) => a.time - b.time || (a.name < b.name ? -1 : 1));
+}
+
+/** The directory of the ends the script answered. */
+function endsDir(): string {
+  return join(dataDir(), 'fast-steps', 'ends');
+}
+
+/** An end the script answered: the agent session, the turn (its assistant message) and when it was checked. */
+export interface PendingEnd {
+  agent: string;
+  agentSession: string;
+  assistantID: string;
+  /** When the script found the workspace unchanged since the open step's snapshot (ms since the epoch). */
+  time: number;
+  /** Removes the file once the end is recorded (or its turn is gone). */
+  done(): Promise<void>;
+}
+
+const END_NAME = /^([A-Za-z0-9._-]{1,128})\+([A-Za-z0-9._-]{1,128})\+(msg_[A-Za-z0-9_]+)$/;
+
+/** Whether the script left any end to record (one readdir: what every reader pays when there is none). */
+export function anyPendingEnd(): boolean {
+  try {
+    return readdirSync(endsDir()).some((n) => END_NAME.test(n));
+  } catch {
+    return false;
+  }
+}
+
+/** The ends the script answered (of one agent session, if given), oldest first. */
+export async function pendingEnds(agent?: string, agentSession?: string): Promise<PendingEnd[]> {
+  const dir = endsDir();
+  const ends: PendingEnd[] = [];
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const m = END_NAME.exec(name);
+    if (!m || (agent !== undefined && m[1] !== agent) || (agentSession !== undefined && m[2] !== agentSession)) continue;
+    const file = join(dir, name);
+    const st = await stat(file).catch(() => undefined);
+    if (!st?.isFile()) continue;
+    ends.push({ agent: m[1]!, agentSession: m[2]!, assistantID: m[3]!, time: st.mtimeMs, done: () => unlink(file).catch(() => undefined) });
+  }
+  return ends.sort((a, b) => a.time - b.time);
 }
 
 async function replaceFile(file: string, content: Buffer | string): Promise<void> {

@@ -25,7 +25,7 @@ export {
   type Turn,
 } from './store.js';
 export { summarize, MAX_DIFF_ENTRIES, MAX_DIFF_BYTES } from './summary.js';
-export { settleSummaries, openSettledDatabase, hasPendingSummaries, deferringSummaries, type PendingSummary, type SettleOptions, type SettledSummary } from './pending.js';
+export { settleSummaries, openSettledDatabase, hasPendingSummaries, hasPendingWork, deferringSummaries, type PendingSummary, type SettleOptions, type SettledSummary } from './pending.js';
 export { runTurn, describeSkip, type TurnOptions, type TurnResult, type TurnEvent } from './turn.js';
 export { beginTurn, stepTurn, endTurn, closeLeftOpenTurns, LEFT_OPEN, type TurnTarget, type TurnCallOptions, type BeginOptions, type BeginResult, type StepOptions, type StepResult, type EndOptions, type EndResult } from './turn-api.js';
 export { revertSession, unrevertSession, deleteSession, type RevertResult, type UndoResult, type UndoOptions } from './revert.js';

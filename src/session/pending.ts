@@ -16,6 +16,7 @@
 import { hostname } from 'node:os';
 import { startBackground } from '../background.js';
 import type { Database, OpenOptions } from './db.js';
+import { anyPendingEnd } from './fast-steps.js';
 import { jsonText } from './sql.js';
 import { getMessage, getSession, insertPart, processAlive, updateMessage, type SessionInfo } from './store.js';
 
@@ -66,6 +67,14 @@ export function needsSummarizer(db: Database, sessionId: string): boolean {
   return pendingRows(db, sessionId).some((r) => !claimedElsewhere(r));
 }
 
+/**
+ * True when a reader has something to complete first: a turn (of the session, if given) waiting
+ * for its summary, or an end the step hook script answered that is not recorded yet.
+ */
+export function hasPendingWork(db: Database, sessionId?: string): boolean {
+  return anyPendingEnd() || hasPendingSummaries(db, sessionId);
+}
+
 /** True when some turn (of the session, if given) still waits for its summary. */
 export function hasPendingSummaries(db: Database, sessionId?: string): boolean {
   const row = sessionId === undefined ? db.prepare('SELECT 1 AS x FROM summary_pending LIMIT 1').get() : db.prepare('SELECT 1 AS x FROM summary_pending WHERE session_id = ? LIMIT 1').get(sessionId);
@@ -101,19 +110,40 @@ export interface SettledSummary extends PendingSummary {
 }
 
 /**
- * Completes the pending summaries (of one session, or all): waits for those a live process is
- * computing, computes the others here. Returns how many this process recorded. A turn whose
- * snapshots cannot be read here stays pending (onWarning says why).
+ * Completes the pending summaries (of one session, or all): first records the ends the step
+ * hook script answered (their turns then close, src/session/turn-api.ts, settlePendingEnds),
+ * then waits for the summaries a live process is computing and computes the others here.
+ * Returns how many summaries this process recorded. A turn whose snapshots cannot be read here
+ * stays pending (onWarning says why).
  */
 export function settleSummaries(db: Database, opts: SettleOptions = {}): Promise<number> {
   // One settling at a time per connection (a server's concurrent requests): the later one then
   // finds the work done instead of computing the same summaries again beside the first.
-  const run = (settling.get(db) ?? Promise.resolve(0)).catch(() => 0).then(() => settle(db, opts));
+  const run = (settling.get(db) ?? Promise.resolve(0))
+    .catch(() => 0)
+    .then(async () => {
+      await settleEnds(db, opts);
+      return settle(db, opts);
+    });
   settling.set(db, run);
   return run;
 }
 
 const settling = new WeakMap<Database, Promise<number>>();
+
+/** How long a reader waits for a busy workspace to record an answered end there (then it reads without; the next reader records it). */
+const END_WAIT_MS = 5_000;
+
+/** Records the ends the step hook script answered (cheap when there is none: one readdir). */
+async function settleEnds(db: Database, opts: SettleOptions): Promise<void> {
+  if (!anyPendingEnd()) return;
+  const { settlePendingEnds } = await import('./turn-api.js');
+  try {
+    await settlePendingEnds(db, { sessionId: opts.sessionId, waitMs: END_WAIT_MS, onWarning: opts.onWarning, onWait: opts.onWait });
+  } catch (e) {
+    opts.onWarning?.(`the ends of agent turns are still to be recorded: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+  }
+}
 
 async function settle(db: Database, opts: SettleOptions): Promise<number> {
   const failed = new Set<string>();
@@ -227,7 +257,7 @@ export async function openSettledDatabase(location?: string, opts: OpenOptions &
   const { openDatabase } = await import('./db.js');
   const db = openDatabase(location, opts.readonly ? { readonly: true } : {});
   try {
-    if (!hasPendingSummaries(db, opts.sessionId)) return db;
+    if (!hasPendingWork(db, opts.sessionId)) return db;
     if (!db.readonly) {
       await settleSummaries(db, opts);
       return db;

@@ -98,9 +98,9 @@ export async function snapshotFor(worktree: string, sid: string, label: string, 
   return r;
 }
 
-/** Stores a part and tells the caller. */
-export function addPart(db: Database, turn: OpenTurn, data: PartData, hooks: RecordHooks): PartInfo {
-  const part = insertPart(db, turn.assistant.id, turn.sessionID, data);
+/** Stores a part (made now, or `at` that time) and tells the caller. */
+export function addPart(db: Database, turn: OpenTurn, data: PartData, hooks: RecordHooks, at?: { ms: number; seq: number }): PartInfo {
+  const part = insertPart(db, turn.assistant.id, turn.sessionID, data, at);
   hooks.onPart?.(part);
   return part;
 }
@@ -120,6 +120,8 @@ export interface TurnEnding {
   /** The signal that stopped the turn (run's handleSignals). */
   interrupted?: NodeJS.Signals;
   error?: { name: string; message: string };
+  /** When the turn ended (ms), if not now: an end the step hook script answered, recorded later. */
+  at?: number;
 }
 
 /**
@@ -133,7 +135,8 @@ export async function closeTurn(db: Database, worktree: string, turn: OpenTurn, 
 export async function closeTurn(db: Database, worktree: string, turn: OpenTurn, start: string, end: TrackResult, ending: TurnEnding, hooks: RecordHooks, defer?: boolean): Promise<TurnSummary | undefined>;
 export async function closeTurn(db: Database, worktree: string, turn: OpenTurn, start: string, end: TrackResult, ending: TurnEnding, hooks: RecordHooks, defer = false): Promise<TurnSummary | undefined> {
   const sid = turn.sessionID;
-  const finish = addPart(db, turn, stepFinish(end, ending.finish === 'error' ? 'error' : 'stop'), hooks);
+  // An end recorded later sorts after the steps recorded at their own times (their seq counts from 0).
+  const finish = addPart(db, turn, stepFinish(end, ending.finish === 'error' ? 'error' : 'stop'), hooks, ending.at === undefined ? undefined : { ms: Math.floor(ending.at), seq: 2048 });
   if (defer) {
     const totalsFrom = firstSnapshot(db, sid, start);
     db.transaction(() => {
@@ -161,7 +164,7 @@ export async function closeTurn(db: Database, worktree: string, turn: OpenTurn, 
 /** The assistant message's completion time and how the turn ended. */
 function completeAssistant(db: Database, turn: OpenTurn, ending: TurnEnding): void {
   const data = turn.assistant.data;
-  const done: AssistantMessageData = { ...data, time: { ...data.time, completed: Date.now() }, finish: ending.finish };
+  const done: AssistantMessageData = { ...data, time: { ...data.time, completed: ending.at === undefined ? Date.now() : Math.floor(ending.at) }, finish: ending.finish };
   if (ending.exit !== undefined) done.exit = ending.exit;
   if (ending.error) done.error = ending.error;
   if (ending.interrupted) done.interrupted = ending.interrupted;

@@ -6,7 +6,7 @@ import { changedPaths, type TreeChange } from '../git/tree-diff.js';
 import { deleteRemoteSession, release, restore, retain, track, StoreMissing, type RestoreResult } from '../snapshot/index.js';
 import { openDatabase, type Database } from './db.js';
 import { NotReverted, TurnChangesUnknown, WorkspaceEdited } from './errors.js';
-import { dropStepTicket } from './fast-steps.js';
+import { anyPendingEnd, dropStepTicket } from './fast-steps.js';
 import { withTurnLock } from './lock.js';
 import { recoverLocked } from './recover.js';
 import { publish, requireSnapshots, sessionWorkspace } from './workspace.js';
@@ -57,6 +57,16 @@ export interface UndoOptions {
   waitSeconds?: number;
   /** Told when the snapshot remote could not take the new snapshots (they stay pending). */
   onWarning?: (message: string) => void;
+}
+
+/**
+ * An end the step hook script answered for the session is recorded first: until then its turn
+ * looks open, and the session busy.
+ */
+async function recordAnsweredEnd(db: Database, sessionId: string, opts: UndoOptions): Promise<void> {
+  if (!anyPendingEnd()) return;
+  const { settlePendingEnds } = await import('./turn-api.js');
+  await settlePendingEnds(db, { sessionId, ...(opts.onWait ? { onWait: opts.onWait } : {}), ...(opts.waitSeconds !== undefined ? { waitMs: opts.waitSeconds * 1000 } : {}) });
 }
 
 async function withDb<T>(opts: UndoOptions, fn: (db: Database) => Promise<T>): Promise<T> {
@@ -165,6 +175,7 @@ function latestEnd(turns: Turn[]): string | undefined {
  */
 export async function revertSession(sessionId: string, messageId: string, opts: UndoOptions = {}): Promise<RevertResult> {
   return withDb(opts, async (db) => {
+    await recordAnsweredEnd(db, sessionId, opts);
     const s = getSession(db, sessionId);
     assertNotBusy(s);
     getMessage(db, sessionId, messageId);
@@ -245,6 +256,7 @@ export async function revertSession(sessionId: string, messageId: string, opts: 
  */
 export async function unrevertSession(sessionId: string, opts: UndoOptions = {}): Promise<UndoResult> {
   return withDb(opts, async (db) => {
+    await recordAnsweredEnd(db, sessionId, opts);
     const s = getSession(db, sessionId);
     assertNotBusy(s);
     if (!s.revert) throw new NotReverted(sessionId);
@@ -284,6 +296,7 @@ export async function unrevertSession(sessionId: string, opts: UndoOptions = {})
 /** Deletes a session's rows (one transaction) and releases its snapshots for gc. */
 export async function deleteSession(sessionId: string, opts: UndoOptions = {}): Promise<{ sessionID: string; released: boolean }> {
   return withDb(opts, async (db) => {
+    await recordAnsweredEnd(db, sessionId, opts);
     const s = getSession(db, sessionId);
     assertNotBusy(s);
     let worktree: string | undefined;

@@ -13,7 +13,7 @@ import { parseMessageData, parsePartData, type BlobRef, type FileDiff } from './
 import { producerSource, readPage, type PageSource, type PatchCache, type PatchPage } from './patch-cache.js';
 import { patchProcess } from './patch-process.js';
 import { openCodeMessage, openCodePart, type OpenCodeMessageWithParts, type OpenCodePart } from './opencode.js';
-import { hasPendingSummaries, settleSummaries } from './pending.js';
+import { hasPendingWork, settleSummaries } from './pending.js';
 import { diffRange, summaryOf } from './show.js';
 import { getMessage, getSession, type MessageInfo, type PartInfo } from './store.js';
 import { toFileDiff } from './summary.js';
@@ -136,7 +136,7 @@ async function filePage(range: { directory: string; from: string; to: string }, 
  * when it lists every file, else from the snapshots — and each file's patch up to `patchBytes`.
  */
 export async function reviewDiff(db: Database, sessionId: string, opts: DiffOptions = {}, cache?: PatchCache): Promise<ReviewFileDiff[]> {
-  if (hasPendingSummaries(db, sessionId)) await settleSummaries(db, { sessionId });
+  if (hasPendingWork(db, sessionId)) await settleSummaries(db, { sessionId });
   const range = diffRange(db, sessionId, opts.messageID);
   const { ctx } = await sessionSnapshots(getSession(db, sessionId), [range.from, range.to]);
   let files: FileDiff[] | undefined;

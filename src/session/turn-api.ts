@@ -12,13 +12,14 @@ import { resolveWorkspace } from '../snapshot/store.js';
 import type { SkippedFile, TrackResult } from '../snapshot/track.js';
 import { openDatabase, type Database } from './db.js';
 import { NoOpenTurn, UnknownSession } from './errors.js';
-import { clearAgentSessionIdle, dropStepTicket, markAgentSessionIdle, pendingSteps, writeStepTicket } from './fast-steps.js';
+import { clearAgentSessionIdle, dropStepTicket, markAgentSessionIdle, pendingEnds, pendingSteps, writeStepTicket } from './fast-steps.js';
 import { newId } from './id.js';
 import { needsSummarizer, startSummarizer } from './pending.js';
 import { withTurnLock, type TurnLockOptions } from './lock.js';
-import type { AgentToolState, AssistantMessageData, PartData, TurnSummary, UserMessageData } from './model.js';
+import type { AgentToolState, AssistantMessageData, PartData, SkippedEntry, TurnSummary, UserMessageData } from './model.js';
 import { addPart, closeTurn, failTurn, newSession, openTurnMessages, snapshotFor, stepFinish, stepStart, type OpenTurn, type RecordHooks } from './record.js';
 import { clearTurnMark, findAgentSession, getMessage, getSession, insertPart, latestSession, markTurn, openAssistantMessages, setBusyTurn, stepSnapshots, touchSession, type SessionInfo } from './store.js';
+import { jsonText } from './sql.js';
 import { publish, sessionWorkspace } from './workspace.js';
 
 /** Which session a call is about. At most one of sessionId, continue and agentSession. */
@@ -134,6 +135,8 @@ export async function beginTurn(opts: BeginOptions): Promise<BeginResult> {
           // Also when the begin named the session by id, not by the agent's session.
           await clearAgentSessionIdle(known.agent.name, known.agent.session);
           await recordPendingSteps(db, known, hooks);
+          // An end the script answered closes its turn as that end would have, before anything left open is closed as interrupted.
+          await recordPendingEnds(db, known, worktree, hooks, { defer: opts.deferSummary, idle: false });
         }
         const interrupted = await closeLeftOpenTurns(db, worktree, s.id, hooks, opts.deferSummary);
         const turn = openTurnMessages(db, worktree, s.id, opts.message, opts.agent ?? s.agent?.name ?? 'external');
@@ -170,6 +173,8 @@ export async function stepTurn(opts: StepOptions): Promise<StepResult> {
     const { worktree, session } = await openTarget(db, opts);
     const hooks = recordHooks(opts, worktree);
     return withTurnLock(worktree, async () => {
+      // A step after an end the script answered finds no open turn, as after a Node end.
+      await recordPendingEnds(db, session, worktree, hooks, { defer: opts.deferSummary, idle: true });
       const { turn, first, last } = holdOpenTurn(db, session);
       await recordPendingSteps(db, session, hooks);
       const snap = await snapshotFor(worktree, session.id, 'step', hooks, last);
@@ -194,6 +199,7 @@ export async function endTurn(opts: EndOptions): Promise<EndResult> {
     const { worktree, session } = await openTarget(db, opts);
     const hooks = recordHooks(opts, worktree);
     const ended = await withTurnLock(worktree, async () => {
+      await recordPendingEnds(db, session, worktree, hooks, { defer: opts.deferSummary, idle: true });
       const { turn, first, last } = holdOpenTurn(db, session);
       if (session.agent?.session !== undefined) await dropStepTicket(session.agent.name, session.agent.session);
       await recordPendingSteps(db, session, hooks);
@@ -302,6 +308,96 @@ export async function recordPendingSteps(db: Database, session: SessionInfo, hoo
     await step.done();
   }
   return recorded;
+}
+
+/**
+ * Records the ends the step hook script answered for the session (src/session/fast-steps.ts,
+ * pendingEnds): its pending steps first, then each end's turn closed as endTurn closes it —
+ * finish `stop`, at the time of the script's check — with the open step's last snapshot as the
+ * end snapshot (the script found the workspace equal to it; a snapshot taken now could hold
+ * what the user did after the end). A turn no longer open (recorded already, reverted, deleted)
+ * only loses the file. With `idle` (no turn opens in this call) the session's busy mark is
+ * cleared and the idle mark left when no turn of it is open any more. The caller holds the
+ * turn lock. Returns how many turns it closed.
+ */
+export async function recordPendingEnds(db: Database, session: SessionInfo, worktree: string, hooks: RecordHooks, opts: { defer?: boolean; idle: boolean }): Promise<number> {
+  const agent = session.agent;
+  if (agent?.session === undefined) return 0;
+  const ends = await pendingEnds(agent.name, agent.session);
+  if (ends.length === 0) return 0;
+  await recordPendingSteps(db, session, hooks);
+  let closed = 0;
+  for (const end of ends) {
+    const turn = pendingTurn(db, session.id, end.assistantID);
+    if (turn && turn.assistant.data.time.completed === undefined) {
+      const { first, last } = stepSnapshots(db, turn.assistant.id);
+      if (first !== undefined) {
+        const tree = last ?? first;
+        await closeTurn(db, worktree, turn, first, { tree, skipped: lastSkipped(db, turn.assistant.id) }, { finish: 'stop', at: end.time }, hooks, opts.defer);
+        closed++;
+      }
+    }
+    // Removed after the turn is recorded (and the idle mark left): a recorder killed before
+    // leaves it for the next one, and the script's session-end check finds one or the other.
+    if (opts.idle && closed && openAssistantMessages(db, session.id).length === 0) {
+      clearTurnMark(db, session.id);
+      touchSession(db, session.id);
+      await markAgentSessionIdle(agent.name, agent.session);
+    }
+    await end.done();
+  }
+  return closed;
+}
+
+/**
+ * Records the ends the step hook script answered (of one session, one agent session, or all),
+ * each under its workspace's turn lock, then publishes those workspaces' snapshots as endTurn
+ * does. For every reader, before it reads (src/session/pending.ts), and the detached recorder
+ * the script starts. An end whose session is not in this database is left alone; one whose
+ * workspace stays busy is left for the next reader (onWarning says so). Returns the sessions
+ * that had an end recorded.
+ */
+export async function settlePendingEnds(db: Database, opts: { sessionId?: string; agent?: string; agentSession?: string; waitMs?: number; defer?: boolean; onWarning?: (message: string) => void; onWait?: (message: string) => void } = {}): Promise<string[]> {
+  let agent = opts.agent;
+  let agentSession = opts.agentSession;
+  if (opts.sessionId !== undefined) {
+    const s = getSession(db, opts.sessionId).agent;
+    if (s?.session === undefined) return [];
+    agent = s.name;
+    agentSession = s.session;
+  }
+  const ends = await pendingEnds(agent, agentSession);
+  const keys = [...new Set(ends.map((e) => `${e.agent}+${e.agentSession}`))];
+  const recorded: string[] = [];
+  for (const key of keys) {
+    const [name, id] = key.split('+') as [string, string];
+    const session = findAgentSession(db, name, id);
+    if (!session) continue;
+    try {
+      const worktree = await sessionWorkspace(session);
+      const hooks = recordHooks({ waitMs: opts.waitMs }, worktree);
+      const closed = await withTurnLock(worktree, () => recordPendingEnds(db, session, worktree, hooks, { defer: opts.defer, idle: true }), lockOptions({ waitMs: opts.waitMs, onWait: opts.onWait }));
+      if (closed) {
+        recorded.push(session.id);
+        await publish(worktree, opts.onWarning);
+      }
+    } catch (e) {
+      opts.onWarning?.(`the end of a turn of session ${session.id} is still to be recorded: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+    }
+  }
+  return recorded;
+}
+
+/** What the last step-start of a turn says its snapshot left out (the end snapshot, being that one, says the same). */
+function lastSkipped(db: Database, assistantId: string): SkippedFile[] {
+  const row = db.prepare(`SELECT ${jsonText(db, 'data', '$.skipped')} AS k FROM part WHERE message_id = ? AND ${jsonText(db, 'data', '$.type')} = 'step-start' ORDER BY id DESC LIMIT 1`).get(assistantId) as { k: unknown } | undefined;
+  if (typeof row?.k !== 'string') return [];
+  try {
+    const list = JSON.parse(row.k) as SkippedEntry[];
+    return Array.isArray(list) ? list.map((k) => ({ path: k.path, reason: k.reason, ...(k.size !== undefined ? { size: k.size } : {}) }) as SkippedFile) : [];
+  } catch {
+    return [];
+  }
 }
 
 /** The turn a pending step belongs to, if its messages are still there. */

@@ -1,11 +1,12 @@
 /**
- * The background summarizers (`snapline summarize`, started detached by hook ends) and sealers
- * (`snapline snapshot seal`, started by tracks that left big files pending) of one data
+ * The background summarizers (`snapline summarize`, started detached by hook ends), sealers
+ * (`snapline snapshot seal`, started by tracks that left big files pending) and recorders of
+ * ends the step hook script answered (`snapline hook AGENT --pending-end`) of one data
  * directory: a test waits for them before deleting that directory, as they outlive the hook.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
-/** Pids of running `snapline summarize` and `snapline snapshot seal` processes whose SNAPLINE_HOME is `home` (Linux: /proc). */
+/** Pids of running `snapline summarize`, `snapline snapshot seal` and `snapline hook … --pending-end` processes whose SNAPLINE_HOME is `home` (Linux: /proc). */
 export function summarizers(home: string): number[] {
   const found: number[] = [];
   let pids: string[];
@@ -17,7 +18,7 @@ export function summarizers(home: string): number[] {
   for (const pid of pids) {
     try {
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (!argv.includes('summarize') && !(argv.includes('snapshot') && argv.includes('seal'))) continue;
+      if (!argv.includes('summarize') && !(argv.includes('snapshot') && argv.includes('seal')) && !argv.includes('--pending-end')) continue;
       if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`SNAPLINE_HOME=${home}`)) found.push(Number(pid));
     } catch {
       /* gone meanwhile, or not ours */
