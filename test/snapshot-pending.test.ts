@@ -231,6 +231,28 @@ test("the sealer makes racy index entries plain after comparing their content: a
   }
 });
 
+test('a track in the second the big files were written leaves no racy entry: git never hashes them again, and the tree is git\'s', { timeout: 60_000 }, async () => {
+  const { f, track } = fixture();
+  try {
+    const big = join(f.dir, 'big.txt');
+    for (let round = 0; round < 2; round++) {
+      // Write at the start of a second, track at once: without the wait the index lands in the files' second.
+      await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20));
+      writeFileSync(big, text(6 * MiB, `round ${round}`));
+      writeFileSync(join(f.dir, 'small.txt'), `small ${round}\n`);
+      const written = Math.floor(statSync(big).mtimeMs / 1000);
+      assert.equal(track(), oracleTree(f.dir));
+      const index = join(f.storeGitDir(), 'index');
+      assert.ok(Math.floor(statSync(index).mtimeMs / 1000) > written, 'the index is written in a later second than the big file');
+      const gitStore = (...args: string[]) => execFileSync('git', ['--git-dir', f.storeGitDir(), '--work-tree', f.dir, ...args], { cwd: f.dir, env: { ...process.env, GIT_INDEX_FILE: index }, encoding: 'utf8' });
+      assert.match(gitStore('ls-files', '--debug', 'big.txt'), new RegExp(`size: ${6 * MiB}\\b`), 'with its stat data');
+      assert.equal(gitStore('diff-files', '--name-only'), '');
+    }
+  } finally {
+    f.cleanup();
+  }
+});
+
 test('a push right after a step whose blobs are still pending sends them (sealed first)', { timeout: 120_000 }, () => {
   const { f, pending } = fixture();
   const remote = tempDir('pending-remote');

@@ -105,10 +105,14 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
       // agent's no-change step then costs one scan, not two).
       const bytesOf = (p: string) => scan.raw.get(p) ?? Buffer.from(p);
       const skippedPaths = new Set(scan.skipped.map((s) => s.path));
-      const pending = await stageBig(store, scan.big.map(bytesOf));
+      const pending = await copyBig(store, scan.big.map(bytesOf));
       const byOwnCopy = new Set(pending.map((p) => p.path.toString('hex')));
       const left = (p: string) => !byOwnCopy.has(bytesOf(p).toString('hex'));
       const included = scan.included.filter((p) => !skippedPaths.has(p) && left(p));
+      // git's own staging first, then the big files' entries, and their stat data only after
+      // write-tree: a git that writes the index compares every racy entry (mtime in the index's
+      // second) with the file by content — with the big files' stat data in the index, a step in
+      // the second the agent wrote them had `git add` hash them all again (0.8 s for 224 MiB).
       if (scan.changed > pending.length || scan.skipped.length > 0 || scan.placeholders || included.length > 0) {
         await stage(
           store,
@@ -117,8 +121,9 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
           pending.map((p) => p.path),
         );
       }
+      await enterBig(store, pending);
       const unchanged = scan.changed === 0 && !scan.placeholders && (await (attempt === 0 ? known : treeOfUnchangedIndex(store)));
-      const { tree, fingerprint } = unchanged || (await writeTree(store));
+      const { tree, fingerprint } = unchanged || (await writeTree(store, () => statBig(store, pending).then(() => unracyBig(store, pending))));
       if (pending.length > 0 && process.env.SNAPLINE_BACKGROUND_SEAL !== '0') startSealer(store.dir);
       return fingerprint ? { tree, skipped, basis: { store: store.dir, index: fingerprint, excludeFrom } } : { tree, skipped };
     } catch (e) {
@@ -141,12 +146,16 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
  */
 const TREE_FILE = 'snapline-tree';
 
-/** `git write-tree`, remembering the tree under the index's fingerprint (taken after: write-tree may update the index). */
-async function writeTree(store: Store): Promise<{ tree: string; fingerprint?: string }> {
+/**
+ * `git write-tree`, then `afterwards` (which may rewrite the index's stat data), remembering the
+ * tree under the index's fingerprint (taken last: write-tree may update the index too).
+ */
+async function writeTree(store: Store, afterwards?: () => Promise<void>): Promise<{ tree: string; fingerprint?: string }> {
   // Blobs still pending (see pending.ts) are not objects yet: the tree names them all the same.
   const missingOk = (await pendingBlobs(store.dir)).length > 0 ? ['--missing-ok'] : [];
   const tree = await gitText(store.ctx, ['write-tree', ...missingOk]);
   if (!isObjectId(tree)) throw new StagingFailed(`git write-tree printed '${tree}'`);
+  await afterwards?.();
   const fingerprint = await indexFingerprint(store);
   if (fingerprint) {
     // Written aside and renamed: a killed track leaves the old line or the new one, never half.
@@ -168,48 +177,60 @@ async function writeTree(store: Store): Promise<{ tree: string; fingerprint?: st
  * busy. Returns how many entries it changed.
  */
 export async function refreshRacyEntries(storeDir: string): Promise<number> {
-  const index = join(storeDir, 'index');
-  const written = await stat(index).then((s) => Math.floor(s.mtimeMs / 1000), () => undefined);
+  const written = await indexSecond(storeDir);
   if (written === undefined) return 0;
-  // Racy entries stay racy in an index written in their second: start in the next one.
-  const wait = (written + 1) * 1000 - Date.now();
+  await secondAfter(written);
+  return withStoreLock(storeDir, 0, undefined, () => refreshRacyLocked(storeDir)).catch(() => 0);
+}
+
+/** The second (since the epoch) the store's index was last written in. */
+function indexSecond(storeDir: string): Promise<number | undefined> {
+  return stat(join(storeDir, 'index')).then((s) => Math.floor(s.mtimeMs / 1000), () => undefined);
+}
+
+/** Racy entries stay racy in an index written in their second: waits for the next one. */
+async function secondAfter(second: number): Promise<void> {
+  const wait = (second + 1) * 1000 - Date.now();
   if (wait > 0) await new Promise((r) => setTimeout(r, wait + 10));
+}
+
+/** refreshRacyEntries for a caller holding the store lock, in a second after the index's. */
+async function refreshRacyLocked(storeDir: string): Promise<number> {
+  const index = join(storeDir, 'index');
   const worktree = (await readIfExists(join(storeDir, WORKTREE_FILE))).replace(/\n$/, '');
   if (!isAbsolute(worktree)) return 0;
   const { rewriteIndexEntries, writeEntryStat } = await import('../git/index-stat.js');
-  return withStoreLock(storeDir, 0, undefined, async () => {
-    const indexSecond = await stat(index).then((s) => Math.floor(s.mtimeMs / 1000), () => undefined);
-    if (indexSecond === undefined || Math.floor(Date.now() / 1000) <= indexSecond) return 0;
-    const before = await indexFingerprint({ dir: storeDir });
-    const changed = await rewriteIndexEntries(index, async (e) => {
-      const mtime = e.stat.readUInt32BE(8);
-      const mode = e.stat.readUInt32BE(24);
-      const size = e.stat.readUInt32BE(36);
-      if ((mode & 0o170000) === 0o160000) return false; // a gitlink: git never reads it as racy
-      const racy = mtime >= indexSecond;
-      if (!racy && (size !== 0 || (mode & 0o170000) !== 0o100000)) return false;
-      const seen = (mode & 0o170000) === 0o100000 ? await verifiedStat(Buffer.concat([Buffer.from(worktree + sep), e.path]), e.oid) : undefined;
-      if (seen !== undefined && seen !== 'differs') {
-        writeEntryStat(e.stat, seen);
-        return true;
-      }
-      if (!racy || size === 0) return false;
-      // Not known to be the blob: once the index is no longer racy, only content can tell.
-      e.stat.writeUInt32BE(0, 36);
+  const written = await indexSecond(storeDir);
+  if (written === undefined || Math.floor(Date.now() / 1000) <= written) return 0;
+  const before = await indexFingerprint({ dir: storeDir });
+  const changed = await rewriteIndexEntries(index, async (e) => {
+    const mtime = e.stat.readUInt32BE(8);
+    const mode = e.stat.readUInt32BE(24);
+    const size = e.stat.readUInt32BE(36);
+    if ((mode & 0o170000) === 0o160000) return false; // a gitlink: git never reads it as racy
+    const racy = mtime >= written;
+    if (!racy && (size !== 0 || (mode & 0o170000) !== 0o100000)) return false;
+    const seen = (mode & 0o170000) === 0o100000 ? await verifiedStat(Buffer.concat([Buffer.from(worktree + sep), e.path]), e.oid) : undefined;
+    if (seen !== undefined && seen !== 'differs') {
+      writeEntryStat(e.stat, seen);
       return true;
-    });
-    if (changed > 0) {
-      // The tree is the same (only stat data changed): keep it known under the new fingerprint.
-      const [fingerprint, tree] = (await readIfExists(join(storeDir, TREE_FILE))).trim().split(' ');
-      const after = await indexFingerprint({ dir: storeDir });
-      if (before && after && fingerprint === before && tree && isObjectId(tree)) {
-        const tmp = join(storeDir, `${TREE_FILE}.tmp`);
-        await writeFile(tmp, `${after} ${tree}\n`);
-        await rename(tmp, join(storeDir, TREE_FILE));
-      }
     }
-    return changed;
-  }).catch(() => 0);
+    if (!racy || size === 0) return false;
+    // Not known to be the blob: once the index is no longer racy, only content can tell.
+    e.stat.writeUInt32BE(0, 36);
+    return true;
+  });
+  if (changed > 0) {
+    // The tree is the same (only stat data changed): keep it known under the new fingerprint.
+    const [fingerprint, tree] = (await readIfExists(join(storeDir, TREE_FILE))).trim().split(' ');
+    const after = await indexFingerprint({ dir: storeDir });
+    if (before && after && fingerprint === before && tree && isObjectId(tree)) {
+      const tmp = join(storeDir, `${TREE_FILE}.tmp`);
+      await writeFile(tmp, `${after} ${tree}\n`);
+      await rename(tmp, join(storeDir, TREE_FILE));
+    }
+  }
+  return changed;
 }
 
 /**
@@ -363,11 +384,11 @@ async function stage(store: Store, skipped: Buffer[], included: Buffer[], ownCop
 }
 
 /**
- * Stages big changed files by snapline's own copy (pending.ts): each is copied into the store and
- * hashed there, its entry goes into the index with the stat data of the copied file, and `git add`
- * leaves it alone. A file that changed while it was copied is not returned: git adds it.
+ * Big changed files staged by snapline's own copy (pending.ts), step one: each is copied into the
+ * store and hashed there; `git add` leaves them alone (enterBig, then statBig, put them in the
+ * index). A file that changed while it was copied is not returned: git adds it.
  */
-async function stageBig(store: Store, paths: Buffer[]): Promise<PendingBlob[]> {
+async function copyBig(store: Store, paths: Buffer[]): Promise<PendingBlob[]> {
   if (paths.length === 0) return [];
   // Two at a time: one file's copy overlaps the other's hashing, and memory stays at two
   // 1 MiB read buffers however many big files changed.
@@ -377,16 +398,39 @@ async function stageBig(store: Store, paths: Buffer[]): Promise<PendingBlob[]> {
     for (let i = next++; i < paths.length; i = next++) staged[i] = await stagePending(store.dir, paths[i]!, inWorktree(store, paths[i]!), `tmp-${process.pid}-${i}`);
   };
   await Promise.all([worker(), worker()]);
-  const pending = staged.filter((p): p is PendingBlob => p !== undefined);
-  if (pending.length === 0) return [];
+  return staged.filter((p): p is PendingBlob => p !== undefined);
+}
+
+/** Step two: the copied files' entries (`--index-info` leaves their stat data zero, which no git compares by content). */
+async function enterBig(store: Store, pending: PendingBlob[]): Promise<void> {
+  if (pending.length === 0) return;
   const input = Buffer.concat(pending.flatMap((p) => [Buffer.from(`${p.mode} blob ${p.oid}\t`), p.path, Buffer.from([0])]));
   await runGit(store.ctx, ['update-index', '-z', '--add', '--replace', '--index-info'], { input });
-  // Loaded here: a track that stages nothing big does not load it.
-  const { setIndexStat } = await import('../git/index-stat.js');
+}
+
+/** Step three, after the last git that writes the index: the copied files' stat data, so a later scan costs an lstat. */
+async function statBig(store: Store, pending: PendingBlob[]): Promise<void> {
   const stats = new Map<string, EntryStat>();
   for (const p of pending) if (p.stat) stats.set(p.path.toString('hex'), p.stat);
+  if (stats.size === 0) return;
+  // Loaded here: a track that stages nothing big does not load it.
+  const { setIndexStat } = await import('../git/index-stat.js');
   await setIndexStat(join(store.dir, 'index'), stats);
-  return pending;
+}
+
+/**
+ * Step four: a big file written in the second its index is written in stays racy — every git that
+ * reads the index (the next step's scan, the step hook script's check) would hash it again, with
+ * git's SHA-1 (0.8 s for 224 MiB here). So its content is compared with its blob once, with
+ * node:crypto (0.15 s), in the next second (waited for: the agent wrote the files less than a
+ * second ago), and the index written again then (refreshRacyEntries' work, under the lock held).
+ * A copied file left without stat data (changed just before its copy) is checked the same way.
+ */
+async function unracyBig(store: Store, pending: PendingBlob[]): Promise<void> {
+  const second = await indexSecond(store.dir);
+  if (second === undefined || !pending.some((p) => !p.stat || p.stat.mtimeSec >= second)) return;
+  await secondAfter(second);
+  await refreshRacyLocked(store.dir);
 }
 
 /**
