@@ -75,8 +75,9 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
   // The scan's listings start at once, beside the cleanups below: they only read the index, the
   // workspace and the ignore rules. Where a cleanup changed what they read (a killed restore's
   // files removed from the workspace, info/exclude rewritten), they are listed again.
-  const early = listChanges(store);
-  early.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+  // (Not in a store without its exclude file yet, new: writing it would drop their answer.)
+  const early = exists(join(store.dir, 'info', 'exclude')) ? listChanges(store) : undefined;
+  early?.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
   // And the tree last written of the index, read meanwhile: nothing writes the index before
   // staging, and a scan that finds nothing stages nothing.
   const known = treeOfUnchangedIndex(store);
@@ -89,7 +90,7 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
   await cleanPendingLeftovers(store.dir);
   const { from: excludeFrom, rewritten } = await writeExcludes(store);
   let first: Promise<Listings> | undefined = early;
-  if (leftovers.length > 0 || rewritten) {
+  if (early && (leftovers.length > 0 || rewritten)) {
     await early.catch(() => undefined);
     first = undefined;
   }
