@@ -422,17 +422,25 @@ async function statBig(store: Store, pending: PendingBlob[]): Promise<void> {
 /**
  * Step four: a big file written in the second its index is written in stays racy — every git that
  * reads the index (the next step's scan, the step hook script's check) would hash it again, with
- * git's SHA-1 (0.8 s for 224 MiB here). So its content is compared with its blob once, with
- * node:crypto (0.15 s), in the next second (waited for: the agent wrote the files less than a
- * second ago), and the index written again then (refreshRacyEntries' work, under the lock held).
- * A copied file left without stat data (changed just before its copy) is checked the same way.
+ * git's SHA-1 (0.8 s for 224 MiB here). So, when the next second is nearer than what one such
+ * hash would cost, it is waited for and the content compared with the blob once, with
+ * node:crypto (0.15 s for 224 MiB), and the index written again then (refreshRacyEntries' work,
+ * under the lock held). Otherwise the background sealer does that later. A copied file left
+ * without stat data (changed just before its copy) counts the same way.
  */
 async function unracyBig(store: Store, pending: PendingBlob[]): Promise<void> {
   const second = await indexSecond(store.dir);
-  if (second === undefined || !pending.some((p) => !p.stat || p.stat.mtimeSec >= second)) return;
+  if (second === undefined) return;
+  const racy = pending.filter((p) => !p.stat || p.stat.mtimeSec >= second);
+  const bytes = racy.reduce((n, p) => n + (p.stat?.size ?? PENDING_MIN_BYTES), 0);
+  if (racy.length === 0 || (second + 1) * 1000 - Date.now() > (bytes / MiB) * GIT_HASH_MS_PER_MIB) return;
   await secondAfter(second);
   await refreshRacyLocked(store.dir);
 }
+
+/** What git's SHA-1 (collision-detecting) costs per MiB here, at rest: ~0.35 s per 128 MiB. */
+const GIT_HASH_MS_PER_MIB = 2.7;
+const MiB = 1024 * 1024;
 
 /**
  * Untracked files matching snapshot.include: `ls-files -o -i` with only those patterns as the
