@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { constants, createWriteStream } from 'node:fs';
-import { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { startBackground } from '../background.js';
 import { withLock, type WaitNotice } from './lock.js';
@@ -90,14 +90,14 @@ export async function stagePending(storeDir: string, rel: Buffer, abs: Buffer, t
   const before = await statBig(abs).catch(() => undefined);
   if (!before?.isFile()) return undefined;
   try {
-    await copyFile(abs, tmp, constants.COPYFILE_FICLONE);
+    const hashed = await copyHashing(abs, tmp, Number(before.size));
     const after = await statBig(abs).catch(() => undefined);
     const copied = await stat(tmp, { bigint: true });
     if (!after || !sameStat(before, after) || copied.size !== before.size) {
       await rm(tmp, { force: true });
       return undefined;
     }
-    const oid = await blobId(tmp, Number(before.size));
+    const oid = hashed ?? (await blobId(tmp, Number(before.size)));
     await rename(tmp, join(dir, oid));
     // Record the stat data only when the file was last changed clearly before the copy began:
     // otherwise a write during the copy could keep the same timestamps, and git must look itself.
@@ -149,6 +149,54 @@ export async function verifiedStat(abs: Buffer, oid: string): Promise<EntryStat 
   if (id !== oid) return 'differs';
   const settled = before.ctimeNs + TIMESTAMP_SLACK_NS < startedWall && before.mtimeNs + TIMESTAMP_SLACK_NS < startedWall;
   return settled ? entryStat(before) : undefined;
+}
+
+/**
+ * Copies `abs` to `tmp`. Where the file system clones files (a reflink: btrfs, XFS, APFS) that is
+ * the copy, and the caller hashes it; elsewhere the file is read once, a MiB at a time, and each
+ * chunk hashed and written (the write of one beside the read and hash of the next), so the blob id
+ * of exactly the bytes written comes back — the copy and the hash of it took twice as long apart
+ * here (ext4). A file that changes meanwhile is caught by the caller's stat check either way.
+ */
+async function copyHashing(abs: Buffer, tmp: string, size: number): Promise<string | undefined> {
+  try {
+    await copyFile(abs, tmp, constants.COPYFILE_FICLONE_FORCE);
+    return undefined;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EXDEV' && code !== 'EINVAL' && code !== 'ENOSYS' && code !== 'ENOTTY') throw e;
+  }
+  const hash = createHash('sha1').update(`blob ${size}\0`);
+  const input = await open(abs, 'r');
+  try {
+    const output = await open(tmp, 'w');
+    try {
+      const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+      let writing: Promise<void> = Promise.resolve();
+      for (let i = 0; ; i ^= 1) {
+        const { bytesRead } = await input.read(bufs[i]!, 0, CHUNK, null);
+        if (bytesRead === 0) break;
+        const chunk = bufs[i]!.subarray(0, bytesRead);
+        hash.update(chunk);
+        // The other buffer is read into next: its write must be done.
+        await writing;
+        writing = writeAll(output, chunk);
+        writing.catch(() => undefined); // awaited above or below; not unhandled while the next chunk is read
+      }
+      // (A file whose size changed meanwhile: the header above is wrong, and the caller's check
+      // of the copy's size against the stat data drops the copy.)
+      await writing;
+    } finally {
+      await output.close();
+    }
+  } finally {
+    await input.close();
+  }
+  return hash.digest('hex');
+}
+
+async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
+  for (let at = 0; at < chunk.length; ) at += (await fh.write(chunk, at, chunk.length - at, null)).bytesWritten;
 }
 
 /** git's blob id of a file of `size` bytes, streamed. */
