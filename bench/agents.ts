@@ -103,12 +103,17 @@ async function summariesLogged(env: NodeJS.ProcessEnv, offset: number, count: nu
  * the comparison pays for the other's writeback.
  */
 async function quiesce(env: NodeJS.ProcessEnv): Promise<void> {
+  // Stores are snapshot/<project>/<workspace>/: only their snapline-pending directories are read.
   const root = join(env.SNAPLINE_HOME!, 'snapshot');
-  const pending = () => {
-    const dirs = readdirSync(root, { withFileTypes: true, recursive: true }).filter((d) => d.isDirectory() && d.name === 'snapline-pending');
-    return dirs.some((d) => readdirSync(join(d.parentPath ?? d.path, d.name)).some((n) => n !== 'snapline.lock'));
+  const list = (dir: string) => {
+    try {
+      return readdirSync(dir);
+    } catch {
+      return [];
+    }
   };
-  for (const deadline = Date.now() + 120_000; Date.now() < deadline && statSync(root, { throwIfNoEntry: false }) && pending(); ) await new Promise((r) => setTimeout(r, 100));
+  const pending = () => list(root).some((p) => list(join(root, p)).some((w) => list(join(root, p, w, 'snapline-pending')).some((n) => n !== 'snapline.lock')));
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline && pending(); ) await new Promise((r) => setTimeout(r, 100));
   execFileSync('sync');
 }
 

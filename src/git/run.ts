@@ -15,7 +15,6 @@ export interface GitContext {
   env?: Readonly<Record<string, string>>;
 }
 
-/** Variables a parent git (hooks, editors) may export that would redirect our children. */
 /**
  * git settings that keep a reader's own memory small: big blobs stream instead of being
  * inflated whole, and pack files are mapped in 1 MiB windows (git maps up to 1 GiB at a time
@@ -28,6 +27,7 @@ export const STREAMING_GIT: Readonly<Record<string, string>> = {
   'core.deltaBaseCacheLimit': '4m',
 };
 
+/** Variables a parent git (hooks, editors) may export that would redirect our children. */
 const INHERITED_GIT_VARS = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_COMMON_DIR', 'GIT_NAMESPACE', 'GIT_PREFIX'];
 
 /** The full argument vector for `git` in a context: global options first, then `args`. */
