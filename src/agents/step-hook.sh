@@ -39,13 +39,10 @@ case $2 in
 esac
 [ "${SNAPLINE_FAST_STEP-1}" != 0 ] || direct "$@"
 
-# snapline's data directory, as src/config.ts finds it.
-if [ -n "${SNAPLINE_HOME-}" ]; then data=$SNAPLINE_HOME
-elif [ -n "${XDG_DATA_HOME-}" ]; then data=$XDG_DATA_HOME/snapline
-elif [ -n "${HOME-}" ]; then data=$HOME/.local/share/snapline
-else direct "$@"
-fi
-case $data in /*) ;; *) direct "$@" ;; esac
+# The checks it shares with `snapline snapshot track` (src/snapshot/no-change.sh, beside this
+# file's directory in dist/src/).
+. "${0%/*}/../snapshot/no-change.sh" || direct "$@"
+nc_data_dir || direct "$@"
 fast=$data/fast-steps
 [ -d "$fast/tmp" ] || direct "$@"
 tmp=$fast/tmp/$$
@@ -55,7 +52,7 @@ copied=$(dd of="$tmp" bs=65536 2>&1 > /dev/null) || direct "$@"
 # From here on the event is in $tmp: Node reads it from there.
 fallback() {
   exec < "$tmp"
-  rm -f "$tmp" "$tmp.o" "$tmp.m" "$tmp.i"
+  rm -f "$tmp"
   exec "$node" "$main" "$@"
 }
 
@@ -130,8 +127,8 @@ fi
 # Each `same` file is compared in the background, beside git's scan below.
 [ -f "$dir/ticket" ] || fallback "$@"
 n=0
-include=
-checks=
+nc_include=
+nc_checks=
 while IFS= read -r line; do
   n=$((n + 1))
   case $n in
@@ -141,24 +138,7 @@ while IFS= read -r line; do
     4) store=$line ;;
     5) turnlock=$line ;;
     6) isize=$line ;;
-    *)
-      case $line in
-        'same '*)
-          rest=${line#same }
-          cmp -s "${rest#* }" "$dir/${rest%% *}" &
-          checks="$checks $!"
-          ;;
-        'absent '*) [ ! -e "${line#absent }" ] || fallback "$@" ;;
-        'env '*)
-          [ -n "${SNAPLINE_CONFIG_CONTENT-}" ] || fallback "$@"
-          printf '%s' "$SNAPLINE_CONFIG_CONTENT" | cmp -s - "$dir/${line#env }" &
-          checks="$checks $!"
-          ;;
-        noenv) [ -z "${SNAPLINE_CONFIG_CONTENT-}" ] || fallback "$@" ;;
-        'include '*) include=$dir/${line#include } ;;
-        *) fallback "$@" ;;
-      esac
-      ;;
+    *) nc_condition "$line" "$dir" || fallback "$@" ;;
   esac
 done < "$dir/ticket"
 [ "$n" -ge 6 ] || fallback "$@"
@@ -167,31 +147,12 @@ case $isize in '' | *[!0-9]*) fallback "$@" ;; esac
 case $assistant in msg_*[!A-Za-z0-9_]* | '') fallback "$@" ;; msg_*) ;; *) fallback "$@" ;; esac
 [ -d "$worktree" ] || fallback "$@"
 
-# Someone is recording, restoring or snapshotting this workspace: Node waits for them.
-[ ! -e "$turnlock" ] && [ ! -e "$store/snapline.lock" ] && [ ! -e "$store/restore-journal" ] || fallback "$@"
-
-# The snapshot store's scan (src/snapshot/track.ts, scanChanges), in the same repository.
-unset GIT_DIR GIT_WORK_TREE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_COMMON_DIR GIT_NAMESPACE GIT_PREFIX
-GIT_INDEX_FILE=$store/index
-GIT_TERMINAL_PROMPT=0
-export GIT_INDEX_FILE GIT_TERMINAL_PROMPT
-git -C "$worktree" --git-dir="$store" --work-tree="$worktree" ls-files -z -o --exclude-standard > "$tmp.o" 2>/dev/null &
-untracked=$!
-# (Without git's preload threads: the two already run side by side, and on a small, busy
-# machine the threads only contend — measured: docs/agents.md. The answer is the same.)
-git -C "$worktree" --git-dir="$store" --work-tree="$worktree" -c core.preloadIndex=false diff-files -z --name-only > "$tmp.m" 2>/dev/null &
-modified=$!
-included=0
-if [ -n "$include" ]; then
-  git -C "$worktree" --git-dir="$store" --work-tree="$worktree" ls-files -z -o -i --exclude-from="$include" > "$tmp.i" 2>/dev/null || included=1
-  [ ! -s "$tmp.i" ] || included=1
-fi
-for pid in $untracked $modified $checks; do wait "$pid" || fallback "$@"; done
-[ "$included" = 0 ] && [ -f "$tmp.o" ] && [ ! -s "$tmp.o" ] && [ -f "$tmp.m" ] && [ ! -s "$tmp.m" ] || fallback "$@"
-# Nobody started on the workspace meanwhile, and the index git compared with is the one the
-# open step's snapshot was read from: same size, same last 32 bytes (git's checksum of all the
-# rest). Checked after the scan: an index rewritten since can never be byte for byte the old one.
-[ ! -e "$turnlock" ] && [ ! -e "$store/snapline.lock" ] || fallback "$@"
+# git's scan of the store finds nothing, and nobody is recording, restoring or snapshotting this
+# workspace, before or after it (else Node waits for them). The index git compared with is the
+# one the open step's snapshot was read from: same size, same last 32 bytes (git's checksum of
+# all the rest). Checked after the scan: an index rewritten since can never be byte for byte the
+# old one.
+nc_scan "$worktree" "$store" "$turnlock" nothreads || fallback "$@"
 cmp -s "$store/index" "$dir/index-tail" "$((isize - 32))" 0 || fallback "$@"
 
 # Nothing changed. The files in tmp/ are removed in the background (the agent waits for this
@@ -212,7 +173,7 @@ if [ "$name" = "$end" ]; then
   else
     nohup "$node" "$main" hook "$2" --pending-end "$session" < /dev/null > /dev/null 2>&1 &
   fi
-  rm -f "$tmp" "$tmp.o" "$tmp.m" "$tmp.i" < /dev/null > /dev/null 2>&1 &
+  rm -f "$tmp" < /dev/null > /dev/null 2>&1 &
   exit 0
 fi
 # A step: leave the event for Node, in a file of its own (noclobber: an entry of the same name
@@ -220,5 +181,5 @@ fi
 [ -d "$dir/pending" ] || fallback "$@"
 set -C
 printf '%s\n' "$event" > "$dir/pending/$assistant.$$" 2>/dev/null || fallback "$@"
-rm -f "$tmp" "$tmp.o" "$tmp.m" "$tmp.i" < /dev/null > /dev/null 2>&1 &
+rm -f "$tmp" < /dev/null > /dev/null 2>&1 &
 exit 0

@@ -18,6 +18,8 @@ Usage:
 Subcommands:
   track     Snapshot the workspace; prints the tree id. Files over snapshot.maxFileSize
             (default 1 GiB), unreadable or vanished are listed on stderr (json: "skipped").
+            When nothing changed since the last track, the snapline command answers
+            without starting Node (SNAPLINE_FAST_TRACK=0: always Node).
   restore   Put the workspace (or only the PATHs) back to TREE: writes changed files,
             deletes files absent from TREE, touches nothing else. Prints what changed.
   gc        Remove leftovers of killed runs; prune snapshots no session keeps once older
@@ -101,14 +103,18 @@ const command: Command = {
         only(['dir', 'format', 'force']);
         if (args.length) throw new UsageError(`'snapshot track' takes no arguments (got '${args[0]}')`);
         // Each subcommand loads only its own module: a track (an agent's every step) starts fast.
-        const { track } = await import('../snapshot/track.js');
-        const result = await track(dir, { force: values.force, onWait, onProgress: progress() });
+        const [{ track }, { resolveWorkspace }, ticket] = await Promise.all([import('../snapshot/track.js'), import('../snapshot/store.js'), import('../snapshot/ticket.js')]);
+        // What bin/snapline needs to answer the next no-change track without Node, read before
+        // the track (which then runs under exactly that configuration): src/snapshot/ticket.ts.
+        const basis = await ticket.trackTicketBasis(await resolveWorkspace(dir, values.force));
+        const result = await track(dir, { force: values.force, onWait, onProgress: progress(), config: basis?.conditions.config });
         endProgress();
         if (fmt === 'json') await write(JSON.stringify({ tree: result.tree, skipped: result.skipped }) + '\n');
         else {
           for (const s of result.skipped) process.stderr.write(`snapline: warning: not snapshotted (${s.reason}${s.size !== undefined ? `, ${s.size} bytes` : ''}): ${s.path}\n`);
           await write(result.tree + '\n');
         }
+        if (basis) await ticket.writeTrackTicket(basis, result);
         return 0;
       }
       case 'seal': {

@@ -24,8 +24,9 @@
 import { readdirSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { configFiles, dataDir, type Config } from '../config.js';
+import { dataDir, type Config } from '../config.js';
 import { LOCK_NAME } from '../snapshot/lock.js';
+import { conditions, replaceFile, sameRules } from '../snapshot/ticket.js';
 import type { TrackResult } from '../snapshot/track.js';
 import { turnLockDir } from './lock.js';
 
@@ -61,13 +62,10 @@ export interface TicketInput {
 /**
  * Writes the ticket for the open step of an agent session. Lines: the format, the assistant
  * message, the workspace, the store, the workspace's turn lock file, the size of the store's
- * index the snapshot was read from; then conditions:
- * `same COPY PATH` (the file still has the content saved as COPY), `absent PATH`, `env COPY` /
- * `noenv` (SNAPLINE_CONFIG_CONTENT), `include FILE` (snapshot.include patterns, for
- * `ls-files -o -i --exclude-from`). `index-tail` holds the last 32 bytes of that index (git's
- * checksum of the rest). Where the script could not check something
- * exactly (a path with a newline, an include pattern a file would read differently), no
- * ticket is written and every step goes to Node. Never throws: without a ticket, steps go to Node.
+ * index the snapshot was read from; then the conditions of src/snapshot/ticket.ts, their copies
+ * beside it. `index-tail` holds the last 32 bytes of that index (git's checksum of the rest).
+ * Where the script could not check something exactly, no ticket is written and every step goes
+ * to Node. Never throws: without a ticket, steps go to Node.
  */
 export async function writeStepTicket(t: TicketInput): Promise<void> {
   const dir = fastStepDir(t.agent, t.agentSession);
@@ -76,37 +74,12 @@ export async function writeStepTicket(t: TicketInput): Promise<void> {
     const basis = t.snap.basis;
     const index = basis && /^(\d+):([0-9a-f]{64})$/.exec(basis.index);
     if (!basis || !index) return await dropStepTicket(t.agent, t.agentSession);
-    const lines = [TICKET_VERSION, t.assistantID, t.worktree, basis.store, join(turnLockDir(t.worktree), LOCK_NAME), index[1]!];
-    const copies: [string, Buffer | string][] = [];
-    const same = async (path: string): Promise<boolean> => {
-      const content = await readFile(path).catch(() => undefined);
-      if (content === undefined) {
-        lines.push(`absent ${path}`);
-        return false;
-      }
-      const copy = `c${copies.length}`;
-      copies.push([copy, content]);
-      lines.push(`same ${copy} ${path}`);
-      return true;
-    };
-    const env = process.env.SNAPLINE_CONFIG_CONTENT;
-    if (env) {
-      copies.push(['c-env', env]);
-      lines.push('env c-env');
-    } else {
-      lines.push('noenv');
-      for (const file of configFiles(t.worktree)) if (await same(file)) break;
-    }
-    await same(basis.excludeFrom);
-    const include = t.config.snapshot.include;
-    if (include.length) {
-      // A pattern git would read differently from a file than from --exclude=: no ticket.
-      if (include.some((p) => /[\r\n]|^#|\s$/.test(p))) return await dropStepTicket(t.agent, t.agentSession);
-      copies.push(['include', include.join('\n') + '\n']);
-      lines.push('include include');
-    }
+    const found = await conditions(t.worktree, basis.excludeFrom);
+    // The configuration read now must give the rules the snapshot was taken under.
+    if (!found || !sameRules(found.config, t.config)) return await dropStepTicket(t.agent, t.agentSession);
+    const lines = [TICKET_VERSION, t.assistantID, t.worktree, basis.store, join(turnLockDir(t.worktree), LOCK_NAME), index[1]!, ...found.lines];
     if (lines.some((l) => /[\r\n]/.test(l) || l !== l.trim())) return await dropStepTicket(t.agent, t.agentSession);
-    copies.push(['index-tail', Buffer.from(index[2]!, 'hex')]);
+    const copies = [...found.copies, ['index-tail', Buffer.from(index[2]!, 'hex')] as [string, Buffer]];
     await mkdir(join(dir, 'pending'), { recursive: true });
     await mkdir(join(dataDir(), 'fast-steps', 'tmp'), { recursive: true });
     await mkdir(endsDir(), { recursive: true });
@@ -228,12 +201,6 @@ export async function pendingEnds(agent?: string, agentSession?: string): Promis
     ends.push({ agent: m[1]!, agentSession: m[2]!, assistantID: m[3]!, time: st.mtimeMs, done: () => unlink(file).catch(() => undefined) });
   }
   return ends.sort((a, b) => a.time - b.time);
-}
-
-async function replaceFile(file: string, content: Buffer | string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, content);
-  await rename(tmp, file);
 }
 
 /** Removes copies of events the script left behind when it was killed mid-check. */

@@ -1,0 +1,159 @@
+/**
+ * `snapline snapshot track` through bin/snapline: a track of a workspace that nothing changed in
+ * since its last one is answered by the script, without Node (src/snapshot/ticket.ts). That it
+ * was: the command runs with a PATH holding git, cmp and od but no node, where going to Node
+ * fails (exit 127). Every answer is checked against git's own tree of the workspace, and every
+ * kind of change must reach Node.
+ */
+import { strict as assert } from 'node:assert';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { sessionFixture } from './session-helpers.js';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'snapline');
+
+/** A directory with git, cmp and od on it, and no node. */
+function pathWithoutNode(): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'snapline-nonode-'));
+  for (const tool of ['git', 'cmp', 'od']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(dir, tool));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+function fixture() {
+  const f = sessionFixture();
+  const noNode = pathWithoutNode();
+  writeFileSync(join(f.dir, '.gitignore'), '*.log\nbuild/\n');
+  writeFileSync(join(f.dir, 'a.txt'), 'one\ntwo\n');
+  mkdirSync(join(f.dir, 'src'));
+  writeFileSync(join(f.dir, 'src', 'b.js'), 'export const b = 1;\n');
+  writeFileSync(join(f.dir, 'debug.log'), 'ignored\n');
+  f.git('add', '-A');
+  f.git('commit', '-qm', 'start');
+  const track = (opts: { node: boolean; args?: string[]; cwd?: string; env?: NodeJS.ProcessEnv }) =>
+    spawnSync(BIN, ['snapshot', 'track', ...(opts.args ?? ['--dir', f.dir])], {
+      cwd: opts.cwd ?? tmpdir(),
+      env: { ...f.env, ...opts.env, ...(opts.node ? {} : { PATH: noNode.dir }) },
+      encoding: 'utf8',
+    });
+  /** git's tree of the workspace as it is (its own index, `add -A`, `write-tree`). */
+  const gitTree = (): string => {
+    const index = join(f.home, 'oracle-index');
+    rmSync(index, { force: true });
+    const env = { ...process.env, GIT_INDEX_FILE: index };
+    execFileSync('git', ['add', '-A'], { cwd: f.dir, env });
+    return execFileSync('git', ['write-tree'], { cwd: f.dir, env, encoding: 'utf8' }).trim();
+  };
+  return {
+    ...f,
+    track,
+    gitTree,
+    cleanup: () => {
+      noNode.cleanup();
+      f.cleanup();
+    },
+  };
+}
+
+test('a no-change track is answered without Node: the tree and JSON Node prints, from any spelling of the workspace', () => {
+  const f = fixture();
+  try {
+    const first = f.track({ node: true });
+    assert.equal(first.status, 0, first.stderr);
+    assert.equal(first.stdout, `${f.gitTree()}\n`);
+    // Node is not there: only the script can answer.
+    const fast = f.track({ node: false });
+    assert.equal(fast.status, 0, fast.stderr);
+    assert.equal(fast.stdout, first.stdout);
+    assert.equal(fast.stderr, '');
+    const json = f.track({ node: false, args: ['--format', 'json', `--dir=${f.dir}`] });
+    assert.equal(json.status, 0, json.stderr);
+    assert.equal(json.stdout, JSON.stringify({ tree: first.stdout.trim(), skipped: [] }) + '\n');
+    const nodeJson = f.track({ node: true, args: ['--format=json', '--dir', f.dir], env: { SNAPLINE_FAST_TRACK: '0' } });
+    assert.equal(nodeJson.stdout, json.stdout, 'the same bytes as Node prints');
+    // The workspace as the current directory, and through a symlink.
+    assert.equal(f.track({ node: false, args: [], cwd: f.dir }).stdout, first.stdout);
+    const link = join(f.home, 'link');
+    symlinkSync(f.dir, link);
+    assert.equal(f.track({ node: false, args: ['--dir', link] }).stdout, first.stdout);
+    // Off: SNAPLINE_FAST_TRACK=0 goes to Node (which is not there).
+    assert.equal(f.track({ node: false, env: { SNAPLINE_FAST_TRACK: '0' } }).status, 127);
+    // What the script does not take goes to Node: a subdirectory (git decides the workspace),
+    // an option it does not know, an option given twice.
+    for (const args of [['--dir', join(f.dir, 'src')], ['--dir', f.dir, '--help'], ['--dir', f.dir, '--dir', f.dir], ['--dir', f.dir, '--format', 'yaml']]) {
+      assert.equal(f.track({ node: false, args }).status, 127, args.join(' '));
+    }
+  } finally {
+    f.cleanup();
+  }
+});
+
+test('every kind of change reaches Node, and each answer is git\'s tree of the workspace', () => {
+  const f = fixture();
+  try {
+    // The repository's own exclude file ignores notes.txt (git reads it; the store has a copy).
+    const exclude = join(f.dir, '.git', 'info', 'exclude');
+    mkdirSync(join(f.dir, '.git', 'info'), { recursive: true });
+    writeFileSync(exclude, 'notes.txt\n');
+    writeFileSync(join(f.dir, 'notes.txt'), 'mine\n');
+    assert.equal(f.track({ node: true }).status, 0);
+    const changes: [string, () => void][] = [
+      ['a tracked file edited', () => writeFileSync(join(f.dir, 'a.txt'), 'one\ntwo\nthree\n')],
+      ['the same size, a new mtime', () => {
+        writeFileSync(join(f.dir, 'a.txt'), 'ONE\ntwo\nthree\n');
+        utimesSync(join(f.dir, 'a.txt'), new Date(Date.now() + 5000), new Date(Date.now() + 5000));
+      }],
+      ['a new file', () => writeFileSync(join(f.dir, 'src', 'c.js'), 'c\n')],
+      ['a file deleted', () => unlinkSync(join(f.dir, 'src', 'b.js'))],
+      ['the repository\'s exclude file no longer ignores a file', () => writeFileSync(exclude, '# nothing\n')],
+      ['a commit (HEAD\'s branch moves)', () => {
+        f.git('add', '-A');
+        f.git('commit', '-qm', 'more');
+      }],
+      ['snapline.json includes an ignored file (last: the store keeps it)', () => writeFileSync(join(f.dir, 'snapline.json'), JSON.stringify({ snapshot: { include: ['debug.log'] } }))],
+    ];
+    for (const [what, change] of changes) {
+      change();
+      const tried = f.track({ node: false });
+      assert.equal(tried.status, 127, `${what}: the script answered ${tried.stdout}`);
+      const node = f.track({ node: true });
+      assert.equal(node.status, 0, node.stderr);
+      // git's tree, but for a file snapline.json includes although .gitignore ignores it.
+      const expected = what.startsWith('snapline.json') ? node.stdout.trim() : f.gitTree();
+      if (what.startsWith('snapline.json')) assert.notEqual(expected, f.gitTree(), 'debug.log is in the snapshot');
+      assert.equal(node.stdout, `${expected}\n`, what);
+      const again = f.track({ node: false });
+      assert.equal(again.status, 0, `${what}: ${again.stderr}`);
+      assert.equal(again.stdout, node.stdout, what);
+    }
+    // The configuration in the environment, and a store someone holds: Node.
+    assert.equal(f.track({ node: false, env: { SNAPLINE_CONFIG_CONTENT: '{}' } }).status, 127);
+    const lock = join(f.storeGitDir(), 'snapline.lock');
+    writeFileSync(lock, '');
+    assert.equal(f.track({ node: false }).status, 127);
+    unlinkSync(lock);
+    assert.equal(f.track({ node: false }).status, 0);
+  } finally {
+    f.cleanup();
+  }
+});
+
+test('a workspace outside any repository is answered without Node too; its first .git goes to Node', () => {
+  const f = fixture();
+  const plain = mkdtempSync(join(tmpdir(), 'snapline-plain-'));
+  try {
+    writeFileSync(join(plain, 'x.txt'), 'x\n');
+    const node = f.track({ node: true, args: ['--dir', plain] });
+    assert.equal(node.status, 0, node.stderr);
+    const fast = f.track({ node: false, args: ['--dir', plain] });
+    assert.equal(fast.status, 0, fast.stderr);
+    assert.equal(fast.stdout, node.stdout);
+    execFileSync('git', ['init', '-q'], { cwd: plain });
+    assert.equal(f.track({ node: false, args: ['--dir', plain] }).status, 127);
+  } finally {
+    rmSync(plain, { recursive: true, force: true });
+    f.cleanup();
+  }
+});
