@@ -140,6 +140,23 @@ test('every kind of change reaches Node, and each answer is git\'s tree of the w
   }
 });
 
+test('a store whose ignore rules another snapline process rewrote (another configuration) goes to Node', () => {
+  const f = fixture();
+  try {
+    assert.equal(f.track({ node: true }).status, 0);
+    // A turn recorded under another configuration (an agent's environment) that ignores x.txt:
+    // its snapshots rewrite the store's ignore rules, not this command's ticket.
+    const other = spawnSync(BIN, ['run', 'other config', '--exec', 'true'], { cwd: f.dir, env: { ...f.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ snapshot: { ignore: ['x.txt'] } }) }, encoding: 'utf8' });
+    assert.equal(other.status, 0, other.stderr);
+    writeFileSync(join(f.dir, 'x.txt'), 'new\n');
+    assert.equal(f.track({ node: false }).status, 127, 'the store\'s rules are not the ones this configuration makes');
+    const node = f.track({ node: true });
+    assert.equal(node.stdout, `${f.gitTree()}\n`, 'x.txt is in the snapshot');
+  } finally {
+    f.cleanup();
+  }
+});
+
 test('a workspace outside any repository is answered without Node too; its first .git goes to Node', () => {
   const f = fixture();
   const plain = mkdtempSync(join(tmpdir(), 'snapline-plain-'));

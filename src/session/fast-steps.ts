@@ -26,7 +26,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'n
 import { join } from 'node:path';
 import { dataDir, type Config } from '../config.js';
 import { LOCK_NAME } from '../snapshot/lock.js';
-import { conditions, replaceFile, sameRules } from '../snapshot/ticket.js';
+import { conditions, replaceFile, sameRules, storeExclude } from '../snapshot/ticket.js';
 import type { TrackResult } from '../snapshot/track.js';
 import { turnLockDir } from './lock.js';
 
@@ -77,9 +77,10 @@ export async function writeStepTicket(t: TicketInput): Promise<void> {
     const found = await conditions(t.worktree, basis.excludeFrom);
     // The configuration read now must give the rules the snapshot was taken under.
     if (!found || !sameRules(found.config, t.config)) return await dropStepTicket(t.agent, t.agentSession);
-    const lines = [TICKET_VERSION, t.assistantID, t.worktree, basis.store, join(turnLockDir(t.worktree), LOCK_NAME), index[1]!, ...found.lines];
+    const own = storeExclude(basis);
+    const lines = [TICKET_VERSION, t.assistantID, t.worktree, basis.store, join(turnLockDir(t.worktree), LOCK_NAME), index[1]!, ...found.lines, own.line];
     if (lines.some((l) => /[\r\n]/.test(l) || l !== l.trim())) return await dropStepTicket(t.agent, t.agentSession);
-    const copies = [...found.copies, ['index-tail', Buffer.from(index[2]!, 'hex')] as [string, Buffer]];
+    const copies = [...found.copies, own.copy, ['index-tail', Buffer.from(index[2]!, 'hex')] as [string, Buffer]];
     await mkdir(join(dir, 'pending'), { recursive: true });
     await mkdir(join(dataDir(), 'fast-steps', 'tmp'), { recursive: true });
     await mkdir(endsDir(), { recursive: true });

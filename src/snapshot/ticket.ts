@@ -16,7 +16,7 @@ import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/
 import { join } from 'node:path';
 import { configFiles, dataDir, DEFAULT_CONFIG, parseConfig, type Config } from '../config.js';
 import { nearestDotGit } from './store.js';
-import type { TrackResult } from './track.js';
+import type { TrackBasis, TrackResult } from './track.js';
 
 export interface Conditions {
   lines: string[];
@@ -81,6 +81,16 @@ export async function conditions(worktree: string, excludeFrom: string): Promise
   }
   if (lines.some((l) => /[\r\n]/.test(l) || l !== l.trim())) return undefined;
   return { lines, copies, config };
+}
+
+/**
+ * The condition that the store's own `info/exclude` is still the one the snapshot's scan read:
+ * another snapline process (another configuration, say SNAPLINE_CONFIG_CONTENT in an agent's
+ * environment) may have rewritten it since, and git's scan reads that file, not the inputs the
+ * conditions above check.
+ */
+export function storeExclude(basis: TrackBasis): { line: string; copy: [string, string] } {
+  return { line: `same c-store ${join(basis.store, 'info', 'exclude')}`, copy: ['c-store', basis.exclude] };
 }
 
 /** Whether two configurations make the same snapshot of a workspace (ignore and include rules, size cap). */
@@ -186,11 +196,12 @@ export async function writeTrackTicket(basis: TrackTicketBasis, result: TrackRes
     const store = result.basis?.store;
     // The user's exclude file the store's ignore rules came from must be the one the conditions read.
     if (!store || result.basis!.excludeFrom !== join(basis.worktree, '.git', 'info', 'exclude')) return await dropTrackTicket(basis.worktree);
-    const lines = [TRACK_TICKET_VERSION, basis.worktree, store, ...basis.conditions.lines];
+    const own = storeExclude(result.basis!);
+    const lines = [TRACK_TICKET_VERSION, basis.worktree, store, ...basis.conditions.lines, own.line];
     if (lines.some((l) => /[\r\n]/.test(l) || l !== l.trim())) return await dropTrackTicket(basis.worktree);
     await mkdir(join(dir, gen), { recursive: true });
     await mkdir(join(dataDir(), 'fast-steps', 'tmp'), { recursive: true });
-    for (const [name, content] of basis.conditions.copies) await writeFile(join(dir, gen, name), content);
+    for (const [name, content] of [...basis.conditions.copies, own.copy]) await writeFile(join(dir, gen, name), content);
     await writeFile(join(dir, gen, 'ticket'), lines.join('\n') + '\n');
     await replaceFile(join(dir, 'current'), gen + '\n');
     for (const name of await readdir(dir)) if (name !== gen && name !== 'current' && !name.endsWith('.tmp')) await rm(join(dir, name), { recursive: true, force: true });

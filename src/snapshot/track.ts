@@ -43,6 +43,8 @@ export interface TrackBasis {
   /** `<size>:<hex of the last 32 bytes>` of the store's index. */
   index: string;
   excludeFrom: string;
+  /** The text of the store's `info/exclude` the scan read (what excludeFrom and the configuration made of it). */
+  exclude: string;
 }
 
 export interface TrackOptions extends StoreOptions {
@@ -88,7 +90,7 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
   // Temporary files of a restore that was killed are not the user's: remove them before scanning.
   const leftovers = await cleanRestoreLeftovers(store.dir);
   await cleanPendingLeftovers(store.dir);
-  const { from: excludeFrom, rewritten } = await writeExcludes(store);
+  const { from: excludeFrom, text: exclude, rewritten } = await writeExcludes(store);
   let first: Promise<Listings> | undefined = early;
   if (early && (leftovers.length > 0 || rewritten)) {
     await early.catch(() => undefined);
@@ -126,7 +128,7 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
       const unchanged = scan.changed === 0 && !scan.placeholders && (await (attempt === 0 ? known : treeOfUnchangedIndex(store)));
       const { tree, fingerprint } = unchanged || (await writeTree(store, () => statBig(store, pending).then(() => unracyBig(store, pending))));
       if (pending.length > 0 && process.env.SNAPLINE_BACKGROUND_SEAL !== '0') startSealer(store.dir);
-      return fingerprint ? { tree, skipped, basis: { store: store.dir, index: fingerprint, excludeFrom } } : { tree, skipped };
+      return fingerprint ? { tree, skipped, basis: { store: store.dir, index: fingerprint, excludeFrom, exclude } } : { tree, skipped };
     } catch (e) {
       const gone = scan.untracked.filter((p) => !exists(inWorktree(store, scan.raw.get(p) ?? Buffer.from(p))));
       if (attempt < 2 && gone.length > 0) {
@@ -468,7 +470,7 @@ function ownDataPattern(store: Store): string | null {
  * repository, so git would not read it) plus snapline's configured ignore patterns. `.gitignore`
  * files in the workspace and the user's global excludes file are read by git directly.
  */
-async function writeExcludes(store: Store): Promise<{ from: string; rewritten: boolean }> {
+async function writeExcludes(store: Store): Promise<{ from: string; text: string; rewritten: boolean }> {
   let userExclude = '';
   const dotGit = join(store.worktree, '.git');
   // Where the user's exclude file is (or would appear: `git init` makes one).
@@ -495,7 +497,7 @@ async function writeExcludes(store: Store): Promise<{ from: string; rewritten: b
   const file = join(store.dir, 'info', 'exclude');
   const rewritten = (await readIfExists(file)) !== text;
   if (rewritten) await writeFile(file, text);
-  return { from, rewritten };
+  return { from, text, rewritten };
 }
 
 function exists(p: string | Buffer): boolean {
