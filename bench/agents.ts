@@ -10,15 +10,16 @@
  *      step hook script, which answers it when nothing changed since the step) — peak RSS of each process,
  *      the background summarizer the end starts (time until the summary is recorded, its peak
  *      RSS), and the bytes stored per user message (message and part rows).
- *   3. The same turn through the real Claude Code (scripted model server) with and without
- *      snapline's hooks installed: wall time of the agent's turn (median of
- *      SNAPLINE_BENCH_AGENT_RUNS, default 3, runs each, alternating), and the ratio; and the
+ *   3. The same turn through the real Claude Code (scripted model server) without hooks, with
+ *      the hooks `hooks install` writes but each doing nothing (Claude Code's own cost of
+ *      dispatching them), and with snapline's hooks: wall time of the agent's turn (median of
+ *      SNAPLINE_BENCH_AGENT_RUNS, default 3, runs each, in turn), and the ratios; and the
  *      background summarizer's work after the agent exited, waited for before the next run (and
  *      the sealer, and `sync`: each run starts without the writeback of the one before).
  * Targets (docs/agents.md): step ≤ 150 ms, turn ≤ 1.15×, every process ≤ idle + 64 MiB, < 4 KiB per message.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -211,17 +212,28 @@ export async function run(): Promise<void> {
     if (process.env.SNAPLINE_SKIP_AGENT_TESTS !== '1') {
       const { runAgent } = await import('../test/helpers/agent-drivers.js');
       const { startModelServer } = await import('../test/helpers/model-server.js');
-      const wall: Record<string, number[]> = { false: [], true: [] };
+      // Three setups in turn: no hooks; the hooks `hooks install` writes (same events and
+      // matchers) with every command replaced by one that does nothing (what Claude Code's own
+      // dispatch of them costs); snapline's hooks.
+      const setups = ['without', 'no-op', 'with'] as const;
+      const wall: Record<(typeof setups)[number], number[]> = { without: [], 'no-op': [], with: [] };
       const after: number[] = [];
       let bgRss = 0;
       const runs = Math.max(1, Number(process.env.SNAPLINE_BENCH_AGENT_RUNS ?? '3') || 3);
-      for (let run = 0; run < runs * 2; run++) {
-        const withSnapline = run % 2 === 1;
-        const dir = join(root, `claude-${withSnapline ? 'with' : 'without'}-${run}`);
+      for (let run = 0; run < runs * setups.length; run++) {
+        const setup = setups[run % setups.length]!;
+        const withSnapline = setup === 'with';
+        const dir = join(root, `claude-${setup}-${run}`);
         mkdirSync(join(dir, 'src'), { recursive: true });
         writeFileSync(join(dir, 'src', 'main.txt'), 'hello\n');
         gitInit(dir);
-        if (withSnapline) execFileSync(process.execPath, [CLI, 'hooks', 'install', 'claude', '--dir', dir], { env });
+        if (setup !== 'without') execFileSync(process.execPath, [CLI, 'hooks', 'install', 'claude', '--dir', dir], { env });
+        if (setup === 'no-op') {
+          const file = join(dir, '.claude', 'settings.json');
+          const settings = JSON.parse(readFileSync(file, 'utf8')) as { hooks: Record<string, { hooks: { command: string }[] }[]> };
+          for (const groups of Object.values(settings.hooks)) for (const g of groups) for (const h of g.hooks) h.command = 'cat > /dev/null';
+          writeFileSync(file, JSON.stringify(settings, null, 2));
+        }
         await quiesce(env);
         const server = await startModelServer();
         try {
@@ -230,7 +242,7 @@ export async function run(): Promise<void> {
           const r = await runAgent('claude', { dir, message: 'Regenerate the build files.', serverUrl: server.url, env: { SNAPLINE_HOME: env.SNAPLINE_HOME!, ...(deferred ? {} : { SNAPLINE_DEFER_SUMMARY: '0' }) }, timeoutMs: 600_000 });
           const exited = Date.now();
           if (r.exit !== 0) throw new Error(`claude exited ${r.exit}: ${r.stderr.slice(-500)}`);
-          wall[String(withSnapline)]!.push(r.durationMs);
+          wall[setup].push(r.durationMs);
           if (withSnapline && deferred) {
             // snapline's work after the agent exited; the next run starts only once it is done.
             const bg = await summariesLogged(env, offset, 1);
@@ -244,10 +256,12 @@ export async function run(): Promise<void> {
         }
       }
       const secs = (ms: number[]) => ms.map((m) => (m / 1000).toFixed(1)).join(', ');
-      const without = median(wall.false!);
-      const withIt = median(wall.true!);
-      rows.push([`Claude Code turn without snapline (median of ${runs})`, `${(without / 1000).toFixed(1)} s (${secs(wall.false!)})`, '']);
-      rows.push([`Claude Code turn with snapline (median of ${runs})`, `${(withIt / 1000).toFixed(1)} s (${secs(wall.true!)}): ${(withIt / without).toFixed(2)}×`, '≤ 1.15×']);
+      const without = median(wall.without);
+      const noop = median(wall['no-op']);
+      const withIt = median(wall.with);
+      rows.push([`Claude Code turn without snapline (median of ${runs})`, `${(without / 1000).toFixed(1)} s (${secs(wall.without)})`, '']);
+      rows.push([`  with the same hooks doing nothing (median of ${runs})`, `${(noop / 1000).toFixed(1)} s (${secs(wall['no-op'])}): ${(noop / without).toFixed(2)}×`, '']);
+      rows.push([`Claude Code turn with snapline (median of ${runs})`, `${(withIt / 1000).toFixed(1)} s (${secs(wall.with)}): ${(withIt / without).toFixed(2)}× (${(withIt / noop).toFixed(2)}× the no-op hooks)`, '≤ 1.15×']);
       if (deferred) rows.push([`  snapline's background summary after the agent exited (median of ${runs})`, `${(median(after) / 1000).toFixed(1)} s (${secs(after)}), peak RSS ${mib(bgRss)} MiB (idle + ${mib(bgRss - idle)})`, '≤ idle + 64']);
     }
   } finally {

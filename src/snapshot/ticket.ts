@@ -120,17 +120,19 @@ export function trackTicketDir(worktree: string): string | undefined {
   return key.length > 0 && key.length <= 200 ? join(dataDir(), 'fast-steps', 'tracks', key) : undefined;
 }
 
-/**
- * What a workspace's track ticket needs from before the track: the conditions (read first, so
- * a configuration changed while the track ran fails them rather than hiding in the ticket) and
- * the files that name the workspace's store (its repository's HEAD: the store is per root
- * commit). undefined when the script could not check them (then no ticket).
- */
+/** What a workspace's track ticket needs from before the track: see trackTicketBasis. */
 export interface TrackTicketBasis {
   worktree: string;
   conditions: Conditions;
 }
 
+/**
+ * Read before the track of `worktree` (resolved): the conditions (first, so a configuration
+ * changed while the track ran fails them rather than hiding in the ticket; the track is given
+ * the configuration they hold) and the files that name the workspace's store (its repository's
+ * HEAD: the store is per root commit). undefined when the script could not check them (then no
+ * ticket).
+ */
 export async function trackTicketBasis(worktree: string): Promise<TrackTicketBasis | undefined> {
   try {
     const dotGit = join(worktree, '.git');
