@@ -214,6 +214,18 @@ test('the script sends to Node whatever it cannot be sure of: changed ignore rul
     mkdirSync(join(f.dir, '.git', 'info'), { recursive: true });
     writeFileSync(join(f.dir, '.git', 'info', 'exclude'), 'other\n');
     expectNode('exclude changed');
+    // The store's own ignore rules rewritten by a track under another configuration (that one
+    // ignores x.txt): the script's scan would read them, so it goes to Node, which snapshots
+    // x.txt under the agent's configuration.
+    step(f, 'ticket again');
+    assert.equal(pending(f).length, 1);
+    const other = spawnSync(process.execPath, [CLI, 'snapshot', 'track', '--dir', f.dir], { env: { ...f.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ snapshot: { ignore: ['x.txt'] } }) }, encoding: 'utf8' });
+    assert.equal(other.status, 0, other.stderr);
+    writeFileSync(join(f.dir, 'x.txt'), 'x\n');
+    aged(join(f.dir, 'x.txt'));
+    expectNode('store rules rewritten');
+    const lastStart = parts(f).filter((p) => p.type === 'step-start').pop()!.snapshot!;
+    assert.equal(spawnSync('git', ['--git-dir', f.storeGitDir(), 'show', `${lastStart}:x.txt`], { encoding: 'utf8' }).stdout, 'x\n');
     // SNAPLINE_CONFIG_CONTENT set where it was not.
     expectNode('config variable', { ...f.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ hooks: { waitMs: 4000 } }) });
     // Someone holds the workspace's turn lock (a revert, another turn): Node waits for it.
