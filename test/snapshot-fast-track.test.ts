@@ -7,7 +7,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -157,7 +157,7 @@ test('a store whose ignore rules another snapline process rewrote (another confi
   }
 });
 
-test('a workspace outside any repository is answered without Node too; its first .git goes to Node', () => {
+test('a workspace outside any repository is answered without Node too; its first .git goes to Node; gc removes the tickets of workspaces that are gone', () => {
   const f = fixture();
   const plain = mkdtempSync(join(tmpdir(), 'snapline-plain-'));
   try {
@@ -169,6 +169,16 @@ test('a workspace outside any repository is answered without Node too; its first
     assert.equal(fast.stdout, node.stdout);
     execFileSync('git', ['init', '-q'], { cwd: plain });
     assert.equal(f.track({ node: false, args: ['--dir', plain] }).status, 127);
+    // gc removes the tickets of workspaces that are gone, and only those.
+    assert.equal(f.track({ node: true }).status, 0);
+    const tickets = join(f.home, 'fast-steps', 'tracks');
+    const keyOf = (dir: string) => dir.slice(1).split('/').join('%');
+    assert.deepEqual(readdirSync(tickets).sort(), [keyOf(f.dir), keyOf(plain)].sort());
+    rmSync(plain, { recursive: true, force: true });
+    const gc = spawnSync(BIN, ['snapshot', 'gc'], { env: f.env, encoding: 'utf8' });
+    assert.equal(gc.status, 0, gc.stderr);
+    assert.deepEqual(readdirSync(tickets), [keyOf(f.dir)]);
+    assert.equal(f.track({ node: false }).status, 0, 'the live workspace keeps its ticket');
   } finally {
     rmSync(plain, { recursive: true, force: true });
     f.cleanup();

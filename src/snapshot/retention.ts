@@ -352,6 +352,9 @@ export async function gc(worktree?: string, opts: GcOptions = {}): Promise<GcRep
       reports[0]?.removed.push(file);
     }
   }
+  // Track tickets (src/snapshot/ticket.ts) of workspaces or stores that are gone.
+  const { pruneTrackTickets } = await import('./ticket.js');
+  for (const dir of await pruneTrackTickets(opened?.worktree)) reports[0]?.removed.push(dir);
   for (const dir of opened ? [dirname(opened.dir)] : await readdir(snapshotRoot()).then((ps) => ps.map((p) => join(snapshotRoot(), p)), () => [] as string[])) {
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       const m = /^[0-9a-f]{40}\.tmp-(\d+)-\d+$/.exec(name);

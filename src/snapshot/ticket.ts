@@ -12,7 +12,7 @@
  * not check something exactly (a path with a newline, an include pattern a file would read
  * differently), there is no ticket and the command goes to Node.
  */
-import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { configFiles, dataDir, DEFAULT_CONFIG, parseConfig, type Config } from '../config.js';
 import { nearestDotGit } from './store.js';
@@ -216,4 +216,30 @@ export async function writeTrackTicket(basis: TrackTicketBasis, result: TrackRes
 export async function dropTrackTicket(worktree: string): Promise<void> {
   const dir = trackTicketDir(worktree);
   if (dir) await rm(join(dir, 'current'), { force: true }).catch(() => undefined);
+}
+
+/** A ticket directory without `current` may be one being written (a track between its steps): kept this long. */
+const WRITING_MS = 5 * 60 * 1000;
+
+/**
+ * Removes the track tickets (of `worktree` only, when given) whose workspace or store is gone,
+ * and ticket directories left without a ticket: `snapshot gc`'s part, so that workspaces that
+ * came and went do not leave their tickets behind. Returns the directories removed.
+ */
+export async function pruneTrackTickets(worktree?: string): Promise<string[]> {
+  const root = join(dataDir(), 'fast-steps', 'tracks');
+  const one = worktree === undefined ? undefined : trackTicketDir(worktree);
+  const dirs = one ? [one] : (await readdir(root).catch(() => [] as string[])).map((name) => join(root, name));
+  const removed: string[] = [];
+  for (const dir of dirs) {
+    const gen = (await readFile(join(dir, 'current'), 'utf8').catch(() => '')).trim();
+    const [, ws, store] = (await readFile(join(dir, gen, 'ticket'), 'utf8').catch(() => '')).split('\n');
+    const exists = (p: string | undefined) => (p ? stat(p).then(() => true, () => false) : Promise.resolve(false));
+    if (gen && (await exists(ws)) && (await exists(store))) continue;
+    if (!gen && Date.now() - ((await stat(dir).catch(() => undefined))?.mtimeMs ?? 0) < WRITING_MS) continue;
+    if (!(await exists(dir))) continue;
+    await rm(dir, { recursive: true, force: true });
+    removed.push(dir);
+  }
+  return removed;
 }
