@@ -22,7 +22,7 @@
  * directory, so a reader of all sessions finds out with one readdir that there is nothing to do.
  */
 import { readdirSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dataDir, type Config } from '../config.js';
 import { LOCK_NAME } from '../snapshot/lock.js';
