@@ -12,7 +12,7 @@
  * not check something exactly (a path with a newline, an include pattern a file would read
  * differently), there is no ticket and the command goes to Node.
  */
-import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { configFiles, dataDir, DEFAULT_CONFIG, parseConfig, type Config } from '../config.js';
 import { nearestDotGit } from './store.js';
@@ -37,10 +37,7 @@ export async function conditions(worktree: string, excludeFrom: string): Promise
   const copies: [string, Buffer | string][] = [];
   // A file that is there but cannot be read: loadConfig reports it (no ticket, no config guessed).
   const same = async (path: string): Promise<Buffer | undefined> => {
-    const content = await readFile(path).catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') return undefined;
-      throw e;
-    });
+    const content = await readCopy(path);
     if (content === undefined) lines.push(`absent ${path}`);
     else {
       const copy = `c${copies.length}`;
@@ -99,6 +96,31 @@ export function sameRules(a: Config, b: Config): boolean {
   return rules(a) === rules(b);
 }
 
+/** The most a ticket copies of one file: a bigger one (packed-refs of a repository with many tags) means no ticket. */
+const MAX_COPY = 1024 * 1024;
+
+/**
+ * A file's content for a ticket's copy, undefined when there is none; throws for one that cannot
+ * be read or is over MAX_COPY (then no ticket). Reads at most MAX_COPY + 1 bytes, whatever the size.
+ */
+async function readCopy(path: string): Promise<Buffer | undefined> {
+  const fh = await open(path, 'r').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return undefined;
+    throw e;
+  });
+  if (!fh) return undefined;
+  try {
+    // Sized by the file (one more byte: a file grown meanwhile shows), never over the bound.
+    const buf = Buffer.allocUnsafe(Math.min(Number((await fh.stat()).size), MAX_COPY) + 1);
+    let n = 0;
+    for (let r; n < buf.length && (r = (await fh.read(buf, n, buf.length - n, null)).bytesRead) > 0; ) n += r;
+    if (n === buf.length) throw new Error(`${path}: over ${MAX_COPY} bytes or growing, not copied into a ticket`);
+    return buf.subarray(0, n);
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Writes `content` aside and renames it over `file`: a reader sees the old file or the new one. */
 export async function replaceFile(file: string, content: Buffer | string): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;
@@ -136,12 +158,14 @@ export interface TrackTicketBasis {
 export async function trackTicketBasis(worktree: string): Promise<TrackTicketBasis | undefined> {
   try {
     const dotGit = join(worktree, '.git');
-    const head: Conditions = { lines: [], copies: [], config: DEFAULT_CONFIG };
+    // The files that name the store, checked before the configuration's conditions.
+    const lines: string[] = [];
+    const copies: [string, Buffer | string][] = [];
     const st = await lstat(dotGit).catch(() => undefined);
     if (st === undefined) {
       // No repository: the store is the workspace's own ("global"), unless one lies above it.
       if ((await nearestDotGit(worktree)) !== undefined) return undefined;
-      head.lines.push(`absent ${dotGit}`);
+      lines.push(`absent ${dotGit}`);
     } else {
       // A plain .git directory: HEAD, and the branch it names as a loose ref or in packed-refs.
       // Anything else (a .git file, a reftable) is found by git, not by files: no ticket.
@@ -150,33 +174,33 @@ export async function trackTicketBasis(worktree: string): Promise<TrackTicketBas
       const oneLine = (name: string, path: string, content: Buffer | string) => {
         const text = content.toString();
         if (!/^[^\n\0]*\n$/.test(text)) return false;
-        head.copies.push([name, text]);
-        head.lines.push(`line ${name} ${path}`);
+        copies.push([name, text]);
+        lines.push(`line ${name} ${path}`);
         return true;
       };
-      const text = await readFile(join(dotGit, 'HEAD'), 'utf8');
-      if (!oneLine('h-head', join(dotGit, 'HEAD'), text)) return undefined;
+      const text = (await readCopy(join(dotGit, 'HEAD')))?.toString();
+      if (text === undefined || !oneLine('h-head', join(dotGit, 'HEAD'), text)) return undefined;
       const ref = /^ref: (refs\/[^\s]+)\n?$/.exec(text)?.[1];
       if (ref !== undefined) {
         if (ref.split('/').some((c) => c === '..' || c === '.' || c === '')) return undefined;
-        const loose = await readFile(join(dotGit, ref)).catch(() => undefined);
+        const loose = await readCopy(join(dotGit, ref));
         if (loose !== undefined) {
           if (!oneLine('h-ref', join(dotGit, ref), loose)) return undefined;
         } else {
-          head.lines.push(`absent ${join(dotGit, ref)}`);
-          const packed = await readFile(join(dotGit, 'packed-refs')).catch(() => undefined);
-          if (packed === undefined) head.lines.push(`absent ${join(dotGit, 'packed-refs')}`);
+          lines.push(`absent ${join(dotGit, ref)}`);
+          const packed = await readCopy(join(dotGit, 'packed-refs'));
+          if (packed === undefined) lines.push(`absent ${join(dotGit, 'packed-refs')}`);
           else {
-            head.copies.push(['h-packed', packed]);
-            head.lines.push(`same h-packed ${join(dotGit, 'packed-refs')}`);
+            copies.push(['h-packed', packed]);
+            lines.push(`same h-packed ${join(dotGit, 'packed-refs')}`);
           }
-          head.lines.push(`absent ${join(dotGit, 'reftable')}`);
+          lines.push(`absent ${join(dotGit, 'reftable')}`);
         }
       } else if (!/^[0-9a-f]{40}(?:[0-9a-f]{24})?\n?$/.test(text)) return undefined;
     }
     const found = await conditions(worktree, join(dotGit, 'info', 'exclude'));
     if (!found) return undefined;
-    return { worktree, conditions: { lines: [...head.lines, ...found.lines], copies: [...head.copies, ...found.copies], config: found.config } };
+    return { worktree, conditions: { lines: [...lines, ...found.lines], copies: [...copies, ...found.copies], config: found.config } };
   } catch {
     return undefined;
   }
