@@ -5,7 +5,7 @@
  * writes it; entry layout (versions 2–4) as in git's Documentation/gitformat-index.txt.
  */
 import { createHash } from 'node:crypto';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import type { EntryStat } from '../snapshot/pending.js';
 
 const CHUNK = 64 * 1024;
@@ -48,15 +48,18 @@ class Window {
 
 /**
  * Sets the stat data of the stage-0 entries named in `stats` (path bytes in hex → stat) and
- * returns how many it set. Leaves the index alone (returns 0) if it is not a format this
- * reader knows or names none of them. Call with the index's lock held (the store lock).
+ * returns how many it set. Stat data not `vouched` for (pending.ts) is set only where git will
+ * still compare the file by content: its mtime in or after the index's second (which the
+ * rewritten index keeps). Leaves the index alone (returns 0) if it is not a format this reader
+ * knows or names none of them. Call with the index's lock held (the store lock).
  */
-export async function setIndexStat(indexFile: string, stats: ReadonlyMap<string, EntryStat>): Promise<number> {
+export async function setIndexStat(indexFile: string, stats: ReadonlyMap<string, { stat: EntryStat; vouched: boolean }>): Promise<number> {
   if (stats.size === 0) return 0;
+  const second = Math.floor((await stat(indexFile)).mtimeMs / 1000);
   return rewriteIndexEntries(indexFile, (entry) => {
-    const st = stats.get(entry.path.toString('hex'));
-    if (!st) return false;
-    writeEntryStat(entry.stat, st);
+    const seen = stats.get(entry.path.toString('hex'));
+    if (!seen || (!seen.vouched && seen.stat.mtimeSec < second)) return false;
+    writeEntryStat(entry.stat, seen.stat);
     return true;
   });
 }
@@ -77,13 +80,21 @@ export interface IndexEntry {
  * Streams the index through `visit` for each stage-0 entry; an entry it changed (it returns
  * true after writing into `entry.stat`) is written back. The index is replaced only when
  * something changed (returns how many), and never when its format is not one this reader knows.
+ *
+ * git compares an entry with its file by content only while the entry is racy: its mtime not
+ * older than the index file's (to the second, as git here compares no nanoseconds). When git
+ * writes an index it reads every racy entry's file first; this writer does not, so the new index
+ * keeps the old one's mtime and every entry git left racy stays racy — a file git read in that
+ * second and rewritten since with the same size is still seen. A caller whose `visit` itself
+ * vouches for every racy entry (it reads them, refreshRacyEntries) passes `vouchesForRacy`, and
+ * the index gets the time it is written at.
  */
-export async function rewriteIndexEntries(indexFile: string, visit: (entry: IndexEntry) => boolean | Promise<boolean>): Promise<number> {
+export async function rewriteIndexEntries(indexFile: string, visit: (entry: IndexEntry) => boolean | Promise<boolean>, vouchesForRacy = false): Promise<number> {
   const fh = await open(indexFile, 'r');
   const lockFile = `${indexFile}.lock`;
   let out: FileHandle | undefined;
   try {
-    const total = (await fh.stat()).size;
+    const { size: total, atime, mtime } = await fh.stat();
     const body = total - OID_BYTES;
     const w = new Window(fh, body);
     if (!(await w.need(0, 12)) || w.buf.toString('latin1', 0, 4) !== 'DIRC') return 0;
@@ -152,6 +163,7 @@ export async function rewriteIndexEntries(indexFile: string, visit: (entry: Inde
     }
     if (w.start !== body) return abandon();
     await out.write(hash.digest());
+    if (!vouchesForRacy) await out.utimes(atime, mtime);
     await out.close();
     out = undefined;
     await rename(lockFile, indexFile);

@@ -50,12 +50,18 @@ export interface EntryStat {
   size: number;
 }
 
-/** A file staged by snapline: its index mode and blob id, and the stat data to record (undefined: leave git to look). */
+/**
+ * A file staged by snapline: its index mode and blob id, and the stat data to record (undefined:
+ * leave git to look). `vouched` when the copy was checked in a later second than the file's last
+ * change: the stat data may then go into any index; otherwise only into one git still compares the
+ * file with by content (see trustworthy).
+ */
 export interface PendingBlob {
   path: Buffer;
   mode: '100644' | '100755';
   oid: string;
   stat?: EntryStat;
+  vouched?: boolean;
 }
 
 type BigStats = Awaited<ReturnType<typeof statBig>>;
@@ -75,7 +81,8 @@ const u32 = (v: bigint) => Number(BigInt.asUintN(32, v));
  * clock, one tick of up to 10 ms): a file changed within this long before the copy started may
  * have been changed again during it without its stat data showing it.
  */
-const TIMESTAMP_SLACK_NS = 20_000_000n;
+export const TIMESTAMP_SLACK_MS = 20;
+const TIMESTAMP_SLACK_NS = BigInt(TIMESTAMP_SLACK_MS) * 1_000_000n;
 
 /**
  * Copies one file into the store and returns its blob, or undefined when the file changed while
@@ -91,6 +98,8 @@ export async function stagePending(storeDir: string, rel: Buffer, abs: Buffer, t
   if (!before?.isFile()) return undefined;
   try {
     const hashed = await copyHashing(abs, tmp, Number(before.size));
+    // Taken before the second look, so the file is known unchanged until at least this moment.
+    const checkedWall = BigInt(Date.now()) * 1_000_000n;
     const after = await statBig(abs).catch(() => undefined);
     const copied = await stat(tmp, { bigint: true });
     if (!after || !sameStat(before, after) || copied.size !== before.size) {
@@ -99,11 +108,11 @@ export async function stagePending(storeDir: string, rel: Buffer, abs: Buffer, t
     }
     const oid = hashed ?? (await blobId(tmp, Number(before.size)));
     await rename(tmp, join(dir, oid));
-    // Record the stat data only when the file was last changed clearly before the copy began:
-    // otherwise a write during the copy could keep the same timestamps, and git must look itself.
-    const settled = before.ctimeNs + TIMESTAMP_SLACK_NS < startedWall && before.mtimeNs + TIMESTAMP_SLACK_NS < startedWall;
     const entry: PendingBlob = { path: rel, mode: isExecutable(before) ? '100755' : '100644', oid };
-    if (settled) entry.stat = entryStat(before);
+    if (settled(before, startedWall)) {
+      entry.stat = entryStat(before);
+      entry.vouched = vouched(before, checkedWall);
+    }
     return entry;
   } catch (e) {
     await rm(tmp, { force: true });
@@ -136,19 +145,40 @@ function entryStat(st: BigStats): EntryStat {
 
 /**
  * Reads a workspace file and compares it with blob `oid`: 'differs', or the stat data to record
- * when it is that blob, was not changed while it was read and not within TIMESTAMP_SLACK_NS
- * before (see stagePending); undefined when that cannot be told (gone, not a file, changing).
+ * when it is that blob and its stat data is settled and vouched (below); undefined when that
+ * cannot be told (gone, not a file, changing, changed too recently).
  */
 export async function verifiedStat(abs: Buffer, oid: string): Promise<EntryStat | 'differs' | undefined> {
   const startedWall = BigInt(Date.now()) * 1_000_000n;
   const before = await statBig(abs).catch(() => undefined);
   if (!before?.isFile()) return undefined;
   const id = await blobId(abs, Number(before.size)).catch(() => undefined);
+  const checkedWall = BigInt(Date.now()) * 1_000_000n;
   const after = await statBig(abs).catch(() => undefined);
   if (id === undefined || !after || !sameStat(before, after)) return undefined;
   if (id !== oid) return 'differs';
-  const settled = before.ctimeNs + TIMESTAMP_SLACK_NS < startedWall && before.mtimeNs + TIMESTAMP_SLACK_NS < startedWall;
-  return settled ? entryStat(before) : undefined;
+  // Its index is written in a later second than the check: only vouched stat data is safe there.
+  return settled(before, startedWall) && vouched(before, checkedWall) ? entryStat(before) : undefined;
+}
+
+/**
+ * Stat data `st` of a file read from `startedWall` on describes what was read only when the file
+ * was last changed clearly before (a write during the read could keep the same timestamps).
+ */
+function settled(st: BigStats, startedWall: bigint): boolean {
+  return st.ctimeNs + TIMESTAMP_SLACK_NS < startedWall && st.mtimeNs + TIMESTAMP_SLACK_NS < startedWall;
+}
+
+/**
+ * Whether settled stat data `st`, seen unchanged until `checkedWall`, vouches for the file in any
+ * index: git compares timestamps to the second, so only a check in a later second than the file's
+ * last change rules out a same-size rewrite after it that git would take for the same file. Until
+ * then the stat data is safe only in an index written in or before that second (git compares the
+ * file by content there: racy git).
+ */
+function vouched(st: BigStats, checkedWall: bigint): boolean {
+  const changed = st.ctimeNs > st.mtimeNs ? st.ctimeNs : st.mtimeNs;
+  return (changed / 1_000_000_000n + 1n) * 1_000_000_000n + TIMESTAMP_SLACK_NS <= checkedWall;
 }
 
 /**

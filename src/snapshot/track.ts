@@ -5,7 +5,7 @@ import { snapshotRoot } from '../config.js';
 import { GitError } from '../errors.js';
 import { gitRecords, gitText, listRecordsTogether, runGit } from '../git/run.js';
 import { isObjectId } from '../git/object-id.js';
-import { cleanPendingLeftovers, pendingBlobs, PENDING_MIN_BYTES, stagePending, startSealer, verifiedStat, type EntryStat, type PendingBlob } from './pending.js';
+import { cleanPendingLeftovers, pendingBlobs, PENDING_MIN_BYTES, stagePending, startSealer, TIMESTAMP_SLACK_MS, verifiedStat, type EntryStat, type PendingBlob } from './pending.js';
 import { withStoreLock } from './lock.js';
 import { StagingFailed } from './errors.js';
 import { cleanRestoreLeftovers } from './journal.js';
@@ -191,10 +191,13 @@ function indexSecond(storeDir: string): Promise<number | undefined> {
   return stat(join(storeDir, 'index')).then((s) => Math.floor(s.mtimeMs / 1000), () => undefined);
 }
 
-/** Racy entries stay racy in an index written in their second: waits for the next one. */
+/**
+ * Racy entries stay racy in an index written in their second: waits for the next one, and past
+ * the timestamps' lag, so what is read from now on is vouched for (pending.ts).
+ */
 async function secondAfter(second: number): Promise<void> {
-  const wait = (second + 1) * 1000 - Date.now();
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait + 10));
+  const wait = (second + 1) * 1000 + TIMESTAMP_SLACK_MS + 10 - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
 }
 
 /** refreshRacyEntries for a caller holding the store lock, in a second after the index's. */
@@ -222,7 +225,7 @@ async function refreshRacyLocked(storeDir: string): Promise<number> {
     // Not known to be the blob: once the index is no longer racy, only content can tell.
     e.stat.writeUInt32BE(0, 36);
     return true;
-  });
+  }, true);
   if (changed > 0) {
     // The tree is the same (only stat data changed): keep it known under the new fingerprint.
     const [fingerprint, tree] = (await readIfExists(join(storeDir, TREE_FILE))).trim().split(' ');
@@ -413,8 +416,8 @@ async function enterBig(store: Store, pending: PendingBlob[]): Promise<void> {
 
 /** Step three, after the last git that writes the index: the copied files' stat data, so a later scan costs an lstat. */
 async function statBig(store: Store, pending: PendingBlob[]): Promise<void> {
-  const stats = new Map<string, EntryStat>();
-  for (const p of pending) if (p.stat) stats.set(p.path.toString('hex'), p.stat);
+  const stats = new Map<string, { stat: EntryStat; vouched: boolean }>();
+  for (const p of pending) if (p.stat) stats.set(p.path.toString('hex'), { stat: p.stat, vouched: p.vouched === true });
   if (stats.size === 0) return;
   // Loaded here: a track that stages nothing big does not load it.
   const { setIndexStat } = await import('../git/index-stat.js');
@@ -433,7 +436,8 @@ async function statBig(store: Store, pending: PendingBlob[]): Promise<void> {
 async function unracyBig(store: Store, pending: PendingBlob[]): Promise<void> {
   const second = await indexSecond(store.dir);
   if (second === undefined) return;
-  const racy = pending.filter((p) => !p.stat || p.stat.mtimeSec >= second);
+  // (Stat data not vouched for was set only where racy, or not at all.)
+  const racy = pending.filter((p) => !p.stat || !p.vouched || p.stat.mtimeSec >= second);
   const bytes = racy.reduce((n, p) => n + (p.stat?.size ?? PENDING_MIN_BYTES), 0);
   if (racy.length === 0 || (second + 1) * 1000 - Date.now() > (bytes / MiB) * GIT_HASH_MS_PER_MIB) return;
   await secondAfter(second);
