@@ -1,13 +1,13 @@
 /**
  * `snapline snapshot track` through bin/snapline: a track of a workspace that nothing changed in
  * since its last one is answered by the script, without Node (src/snapshot/ticket.ts). That it
- * was: the command runs with a PATH holding git, cmp and od but no node, where going to Node
+ * was: the command runs with a PATH holding git, cmp, od and stat but no node, where going to Node
  * fails (exit 127). Every answer is checked against git's own tree of the workspace, and every
  * kind of change must reach Node.
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -15,10 +15,10 @@ import { sessionFixture } from './session-helpers.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'snapline');
 
-/** A directory with git, cmp and od on it, and no node. */
+/** A directory with git, cmp, od and stat on it, and no node. */
 function pathWithoutNode(): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'snapline-nonode-'));
-  for (const tool of ['git', 'cmp', 'od']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(dir, tool));
+  for (const tool of ['git', 'cmp', 'od', 'stat']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(dir, tool));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -181,6 +181,60 @@ test('a workspace outside any repository is answered without Node too; its first
     assert.equal(f.track({ node: false }).status, 0, 'the live workspace keeps its ticket');
   } finally {
     rmSync(plain, { recursive: true, force: true });
+    f.cleanup();
+  }
+});
+
+test('a big file copied in the second it was written waits unvouched: git never reads it again, no-change tracks need no Node, a same-size rewrite is seen, the sealer vouches for it', { timeout: 60_000 }, async () => {
+  const f = fixture();
+  f.env.SNAPLINE_BACKGROUND_SEAL = '0'; // the sealer runs below, when the test says
+  try {
+    assert.equal(f.track({ node: true }).status, 0);
+    const big = join(f.dir, 'big.bin');
+    const record = join(f.storeGitDir(), 'snapline-unvouched');
+    const gitStore = (...args: string[]) => execFileSync('git', ['--git-dir', f.storeGitDir(), '--work-tree', f.dir, ...args], { cwd: f.dir, env: { ...process.env, GIT_INDEX_FILE: join(f.storeGitDir(), 'index') }, encoding: 'utf8' });
+    let tree = '';
+    for (let attempt = 0; !existsSync(record); attempt++) {
+      // At the start of a second, tracked at once (as an agent's step is): unless the machine is
+      // too slow to copy it within that second.
+      assert.ok(attempt < 5, 'the copy never fell in the second of the write');
+      await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20));
+      writeFileSync(big, Buffer.alloc(6 << 20, `v${attempt}`));
+      const r = f.track({ node: true });
+      assert.equal(r.status, 0, r.stderr);
+      tree = r.stdout;
+    }
+    assert.equal(tree, `${f.gitTree()}\n`);
+    // The record holds what GNU stat prints of the file, and its entry no stat data (git lists it
+    // as changed without reading it, instead of hashing it at every scan as a racy entry).
+    const [fingerprint, ...lines] = readFileSync(record, 'utf8').trimEnd().split('\n');
+    assert.match(fingerprint!, /^\d+:[0-9a-f]{64}$/);
+    assert.deepEqual(lines, [execFileSync('stat', ['-c', '%f %s %i %d %.9Y %.9Z %n', 'big.bin'], { cwd: f.dir, encoding: 'utf8' }).trimEnd()]);
+    assert.match(gitStore('ls-files', '--debug', 'big.bin'), /size: 0\b/);
+    // Nothing changed: answered without Node, and by Node without staging or writing the index.
+    const fast = f.track({ node: false });
+    assert.equal(fast.status, 0, fast.stderr);
+    assert.equal(fast.stdout, tree);
+    const index = statSync(join(f.storeGitDir(), 'index')).mtimeMs;
+    assert.equal(f.track({ node: true, env: { SNAPLINE_FAST_TRACK: '0' } }).stdout, tree);
+    assert.equal(statSync(join(f.storeGitDir(), 'index')).mtimeMs, index);
+    // The same size, other bytes: the script goes to Node, and Node sees it.
+    writeFileSync(big, Buffer.alloc(6 << 20, 'w'));
+    assert.equal(f.track({ node: false }).status, 127);
+    const changed = f.track({ node: true });
+    assert.equal(changed.stdout, `${f.gitTree()}\n`);
+    assert.notEqual(changed.stdout, tree);
+    // The sealer, in a later second, vouches for whatever still waits: its stat data goes into
+    // the index, the record goes, and the next track is still answered without Node.
+    const seal = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'src', 'cli', 'main.js'), 'snapshot', 'seal'], { env: { ...f.env, SNAPLINE_SEAL_STORE: f.storeGitDir() }, encoding: 'utf8' });
+    assert.equal(seal.status, 0, seal.stderr);
+    assert.equal(existsSync(record), false);
+    assert.match(gitStore('ls-files', '--debug', 'big.bin'), new RegExp(`size: ${6 << 20}\\b`));
+    assert.equal(gitStore('diff-files', '--name-only'), '');
+    const after = f.track({ node: false });
+    assert.equal(after.status, 0, after.stderr);
+    assert.equal(after.stdout, changed.stdout);
+  } finally {
     f.cleanup();
   }
 });

@@ -5,7 +5,7 @@
  * writes it; entry layout (versions 2–4) as in git's Documentation/gitformat-index.txt.
  */
 import { createHash } from 'node:crypto';
-import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import type { EntryStat } from '../snapshot/pending.js';
 
 const CHUNK = 64 * 1024;
@@ -47,19 +47,17 @@ class Window {
 }
 
 /**
- * Sets the stat data of the stage-0 entries named in `stats` (path bytes in hex → stat) and
- * returns how many it set. Stat data not `vouched` for (pending.ts) is set only where git will
- * still compare the file by content: its mtime in or after the index's second (which the
- * rewritten index keeps). Leaves the index alone (returns 0) if it is not a format this reader
- * knows or names none of them. Call with the index's lock held (the store lock).
+ * Sets the stat data of the stage-0 entries named in `stats` (path bytes in hex → stat data
+ * vouched for: pending.ts) and returns how many it set. Leaves the index alone (returns 0) if it
+ * is not a format this reader knows or names none of them. Call with the index's lock held (the
+ * store lock).
  */
-export async function setIndexStat(indexFile: string, stats: ReadonlyMap<string, { stat: EntryStat; vouched: boolean }>): Promise<number> {
+export async function setIndexStat(indexFile: string, stats: ReadonlyMap<string, EntryStat>): Promise<number> {
   if (stats.size === 0) return 0;
-  const second = Math.floor((await stat(indexFile)).mtimeMs / 1000);
   return rewriteIndexEntries(indexFile, (entry) => {
-    const seen = stats.get(entry.path.toString('hex'));
-    if (!seen || (!seen.vouched && seen.stat.mtimeSec < second)) return false;
-    writeEntryStat(entry.stat, seen.stat);
+    const st = stats.get(entry.path.toString('hex'));
+    if (!st) return false;
+    writeEntryStat(entry.stat, st);
     return true;
   });
 }

@@ -19,6 +19,7 @@ import { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, stat, unlink,
 import { dirname, join } from 'node:path';
 import { startBackground } from '../background.js';
 import { withLock, type WaitNotice } from './lock.js';
+import { statLine } from './unvouched.js';
 
 export const PENDING_DIR = 'snapline-pending';
 
@@ -53,8 +54,8 @@ export interface EntryStat {
 /**
  * A file staged by snapline: its index mode and blob id, and the stat data to record (undefined:
  * leave git to look). `vouched` when the copy was checked in a later second than the file's last
- * change: the stat data may then go into any index; otherwise only into one git still compares the
- * file with by content (see trustworthy).
+ * change: the stat data may then go into the index; otherwise the entry waits unvouched
+ * (unvouched.ts).
  */
 export interface PendingBlob {
   path: Buffer;
@@ -62,6 +63,8 @@ export interface PendingBlob {
   oid: string;
   stat?: EntryStat;
   vouched?: boolean;
+  /** With `stat`: the file's stat data to the nanosecond, as unvouched.ts records it. */
+  line?: string;
 }
 
 type BigStats = Awaited<ReturnType<typeof statBig>>;
@@ -112,6 +115,7 @@ export async function stagePending(storeDir: string, rel: Buffer, abs: Buffer, t
     if (settled(before, startedWall)) {
       entry.stat = entryStat(before);
       entry.vouched = vouched(before, checkedWall);
+      entry.line = statLine(before);
     }
     return entry;
   } catch (e) {
@@ -128,7 +132,7 @@ function isExecutable(st: BigStats): boolean {
 }
 
 /** The stat data git records for a regular file. */
-function entryStat(st: BigStats): EntryStat {
+export function entryStat(st: BigStats): EntryStat {
   return {
     ctimeSec: u32(st.ctimeNs / 1_000_000_000n),
     ctimeNsec: u32(st.ctimeNs % 1_000_000_000n),

@@ -1,15 +1,16 @@
 import { accessSync, constants, lstatSync } from 'node:fs';
-import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { snapshotRoot } from '../config.js';
 import { GitError } from '../errors.js';
 import { gitRecords, gitText, listRecordsTogether, runGit } from '../git/run.js';
 import { isObjectId } from '../git/object-id.js';
-import { cleanPendingLeftovers, pendingBlobs, PENDING_MIN_BYTES, stagePending, startSealer, TIMESTAMP_SLACK_MS, verifiedStat, type EntryStat, type PendingBlob } from './pending.js';
+import { cleanPendingLeftovers, entryStat, pendingBlobs, PENDING_MIN_BYTES, stagePending, startSealer, TIMESTAMP_SLACK_MS, verifiedStat, type EntryStat, type PendingBlob } from './pending.js';
 import { withStoreLock } from './lock.js';
 import { StagingFailed } from './errors.js';
 import { cleanRestoreLeftovers } from './journal.js';
 import { nearestDotGit, readIfExists, withStore, WORKTREE_FILE, type Store, type StoreOptions } from './store.js';
+import { currentLine, lastChangeSecond, readUnvouched, statLine, UNVOUCHED_FILE, writeUnvouched, type UnvouchedFile } from './unvouched.js';
 
 /** Why a file is not in a snapshot. */
 export type SkipReason = 'too-large' | 'unreadable' | 'vanished';
@@ -110,6 +111,8 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
       const skippedPaths = new Set(scan.skipped.map((s) => s.path));
       const pending = await copyBig(store, scan.big.map(bytesOf));
       const byOwnCopy = new Set(pending.map((p) => p.path.toString('hex')));
+      // Big files copied earlier, whose entries wait unvouched (unvouched.ts), unchanged since.
+      const waiting = scan.unvouched.filter((u) => !byOwnCopy.has(u.path.toString('hex')));
       const left = (p: string) => !byOwnCopy.has(bytesOf(p).toString('hex'));
       const included = scan.included.filter((p) => !skippedPaths.has(p) && left(p));
       // git's own staging first, then the big files' entries, and their stat data only after
@@ -121,13 +124,15 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
           store,
           scan.skipped.map((s) => bytesOf(s.path)),
           included.map(bytesOf),
-          pending.map((p) => p.path),
+          [...pending.map((p) => p.path), ...waiting.map((u) => u.path)],
         );
       }
       await enterBig(store, pending);
       const unchanged = scan.changed === 0 && !scan.placeholders && (await (attempt === 0 ? known : treeOfUnchangedIndex(store)));
-      const { tree, fingerprint } = unchanged || (await writeTree(store, () => statBig(store, pending).then(() => unracyBig(store, pending))));
-      if (pending.length > 0 && process.env.SNAPLINE_BACKGROUND_SEAL !== '0') startSealer(store.dir);
+      const unvouched = [...waiting, ...pending.filter((p) => p.line && !p.vouched).map((p) => ({ path: p.path, line: p.line! }))];
+      const { tree, fingerprint } = unchanged || (await writeTree(store, () => statBig(store, pending), unvouched));
+      // The sealer also vouches for the big files waiting unvouched (refreshRacyEntries).
+      if ((pending.length > 0 || unvouched.length > 0) && process.env.SNAPLINE_BACKGROUND_SEAL !== '0') startSealer(store.dir);
       return fingerprint ? { tree, skipped, basis: { store: store.dir, index: fingerprint, excludeFrom, exclude } } : { tree, skipped };
     } catch (e) {
       const gone = scan.untracked.filter((p) => !exists(inWorktree(store, scan.raw.get(p) ?? Buffer.from(p))));
@@ -151,15 +156,17 @@ const TREE_FILE = 'snapline-tree';
 
 /**
  * `git write-tree`, then `afterwards` (which may rewrite the index's stat data), remembering the
- * tree under the index's fingerprint (taken last: write-tree may update the index too).
+ * tree under the index's fingerprint (taken last: write-tree may update the index too), and the
+ * `unvouched` big files' record for that index (before the tree: see no-change.sh).
  */
-async function writeTree(store: Store, afterwards?: () => Promise<void>): Promise<{ tree: string; fingerprint?: string }> {
+async function writeTree(store: Store, afterwards?: () => Promise<void>, unvouched: UnvouchedFile[] = []): Promise<{ tree: string; fingerprint?: string }> {
   // Blobs still pending (see pending.ts) are not objects yet: the tree names them all the same.
   const missingOk = (await pendingBlobs(store.dir)).length > 0 ? ['--missing-ok'] : [];
   const tree = await gitText(store.ctx, ['write-tree', ...missingOk]);
   if (!isObjectId(tree)) throw new StagingFailed(`git write-tree printed '${tree}'`);
   await afterwards?.();
   const fingerprint = await indexFingerprint(store);
+  await writeUnvouched(store.dir, fingerprint, unvouched);
   if (fingerprint) {
     // Written aside and renamed: a killed track leaves the old line or the new one, never half.
     const tmp = join(store.dir, `${TREE_FILE}.tmp`);
@@ -209,11 +216,22 @@ async function refreshRacyLocked(storeDir: string): Promise<number> {
   const written = await indexSecond(storeDir);
   if (written === undefined || Math.floor(Date.now() / 1000) <= written) return 0;
   const before = await indexFingerprint({ dir: storeDir });
+  const recorded = await readUnvouched(storeDir, before);
   const changed = await rewriteIndexEntries(index, async (e) => {
     const mtime = e.stat.readUInt32BE(8);
     const mode = e.stat.readUInt32BE(24);
     const size = e.stat.readUInt32BE(36);
     if ((mode & 0o170000) === 0o160000) return false; // a gitlink: git never reads it as racy
+    const waiting = size === 0 ? recorded.get(e.path.toString('hex')) : undefined;
+    if (waiting) {
+      // Copied in the second of its last change (unvouched.ts): unchanged to the nanosecond, and
+      // looked at now, in a later second, it is vouched for without reading it again.
+      const checkedAt = Date.now();
+      const st = await lstat(Buffer.concat([Buffer.from(worktree + sep), e.path]), { bigint: true }).catch(() => undefined);
+      if (!st || statLine(st) !== waiting.line || checkedAt < (lastChangeSecond(waiting.line) + 1) * 1000 + TIMESTAMP_SLACK_MS) return false;
+      writeEntryStat(e.stat, entryStat(st));
+      return true;
+    }
     const racy = mtime >= written;
     if (!racy && (size !== 0 || (mode & 0o170000) !== 0o100000)) return false;
     const seen = (mode & 0o170000) === 0o100000 ? await verifiedStat(Buffer.concat([Buffer.from(worktree + sep), e.path]), e.oid) : undefined;
@@ -227,6 +245,9 @@ async function refreshRacyLocked(storeDir: string): Promise<number> {
     return true;
   }, true);
   if (changed > 0) {
+    // The record named the old index (a file not vouched for above was written since its copy:
+    // the next scan copies it again).
+    await rm(join(storeDir, UNVOUCHED_FILE), { force: true });
     // The tree is the same (only stat data changed): keep it known under the new fingerprint.
     const [fingerprint, tree] = (await readIfExists(join(storeDir, TREE_FILE))).trim().split(' ');
     const after = await indexFingerprint({ dir: storeDir });
@@ -278,6 +299,8 @@ interface Scan {
   placeholders: boolean;
   /** Changed regular files of at least PENDING_MIN_BYTES (not skipped): staged by stageBig. */
   big: string[];
+  /** Big files whose entries wait unvouched (unvouched.ts) and that were not written since: not changed. */
+  unvouched: UnvouchedFile[];
 }
 
 /**
@@ -289,7 +312,10 @@ interface Scan {
 async function scanChanges(store: Store, started?: Promise<Listings>): Promise<Scan> {
   const cap = store.config.snapshot.maxFileSize;
   let placeholders = false;
+  // (Read once: the placeholders below change the index, not these entries.)
+  const recorded = await readUnvouched(store.dir, await indexFingerprint(store));
   for (let round = 0; round < 64; round++) {
+    const unvouched: UnvouchedFile[] = [];
     const skipped: SkippedFile[] = [];
     const untracked: string[] = [];
     const nested: string[] = [];
@@ -307,6 +333,11 @@ async function scanChanges(store: Store, started?: Promise<Listings>): Promise<S
         continue;
       }
       if (path === PLACEHOLDER || path.endsWith('/' + PLACEHOLDER)) continue;
+      const waiting = tag === 'C' ? recorded.get(bytes.toString('hex')) : undefined;
+      if (waiting && (await currentLine(inWorktree(store, bytes))) === waiting.line) {
+        unvouched.push(waiting);
+        continue;
+      }
       changed++;
       if (tag === '?') untracked.push(path);
       // Stat the real name: a name that is not UTF-8 would otherwise look vanished.
@@ -333,7 +364,7 @@ async function scanChanges(store: Store, started?: Promise<Listings>): Promise<S
         skipped.push({ path, reason: 'unreadable', size: st.size });
       }
     }
-    if (nested.length === 0) return { skipped, untracked, changed, raw, included, placeholders, big };
+    if (nested.length === 0) return { skipped, untracked, changed, raw, included, placeholders, big, unvouched };
     placeholders = true;
     const input = nested.map((dir) => `100644 ${EMPTY_BLOB}\t${dir}${PLACEHOLDER}\0`).join('');
     await runGit(store.ctx, ['update-index', '-z', '--add', '--index-info'], { input });
@@ -414,39 +445,22 @@ async function enterBig(store: Store, pending: PendingBlob[]): Promise<void> {
   await runGit(store.ctx, ['update-index', '-z', '--add', '--replace', '--index-info'], { input });
 }
 
-/** Step three, after the last git that writes the index: the copied files' stat data, so a later scan costs an lstat. */
+/**
+ * Step three, after the last git that writes the index: the copied files' stat data, so a later
+ * scan costs an lstat — where it is vouched for. The others keep zero stat data and are recorded
+ * beside the index (unvouched.ts; writeTree): as racy entries, every git that reads the index
+ * would hash them again (git's SHA-1, 0.8 s for 224 MiB here), where the step hook script's check
+ * at the turn's end or the next step's scan now compares their stat data to the nanosecond. The
+ * sealer vouches for them in a later second.
+ */
 async function statBig(store: Store, pending: PendingBlob[]): Promise<void> {
-  const stats = new Map<string, { stat: EntryStat; vouched: boolean }>();
-  for (const p of pending) if (p.stat) stats.set(p.path.toString('hex'), { stat: p.stat, vouched: p.vouched === true });
+  const stats = new Map<string, EntryStat>();
+  for (const p of pending) if (p.stat && p.vouched) stats.set(p.path.toString('hex'), p.stat);
   if (stats.size === 0) return;
   // Loaded here: a track that stages nothing big does not load it.
   const { setIndexStat } = await import('../git/index-stat.js');
   await setIndexStat(join(store.dir, 'index'), stats);
 }
-
-/**
- * Step four: a big file written in the second its index is written in stays racy — every git that
- * reads the index (the next step's scan, the step hook script's check) would hash it again, with
- * git's SHA-1 (0.8 s for 224 MiB here). So, when the next second is nearer than what one such
- * hash would cost, it is waited for and the content compared with the blob once, with
- * node:crypto (0.15 s for 224 MiB), and the index written again then (refreshRacyEntries' work,
- * under the lock held). Otherwise the background sealer does that later. A copied file left
- * without stat data (changed just before its copy) counts the same way.
- */
-async function unracyBig(store: Store, pending: PendingBlob[]): Promise<void> {
-  const second = await indexSecond(store.dir);
-  if (second === undefined) return;
-  // (Stat data not vouched for was set only where racy, or not at all.)
-  const racy = pending.filter((p) => !p.stat || !p.vouched || p.stat.mtimeSec >= second);
-  const bytes = racy.reduce((n, p) => n + (p.stat?.size ?? PENDING_MIN_BYTES), 0);
-  if (racy.length === 0 || (second + 1) * 1000 - Date.now() > (bytes / MiB) * GIT_HASH_MS_PER_MIB) return;
-  await secondAfter(second);
-  await refreshRacyLocked(store.dir);
-}
-
-/** What git's SHA-1 (collision-detecting) costs per MiB here, at rest: ~0.35 s per 128 MiB. */
-const GIT_HASH_MS_PER_MIB = 2.7;
-const MiB = 1024 * 1024;
 
 /**
  * Untracked files matching snapshot.include: `ls-files -o -i` with only those patterns as the
