@@ -7,7 +7,7 @@
  * `git diff-files` must list the file.
  */
 import { strict as assert } from 'node:assert';
-import { lstatSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setIndexStat } from '../src/git/index-stat.js';
@@ -89,6 +89,32 @@ test('a big file rewritten after its copy, in the second its copy ended, is neve
       assert.ok(staged.stat, 'the copy began well after the write');
       if (staged.vouched) await setIndexStat(join(w, '.git', 'index'), new Map([[Buffer.from('big.bin').toString('hex'), staged.stat]]));
       assert.deepEqual(modified(w), ['big.bin'], `recorded ${JSON.stringify(staged)}`);
+      return;
+    }
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a timestamp of a whole second (a file system that keeps only seconds) is not taken as settled until that second is over', async () => {
+  const t = tempDir('racy-coarse');
+  try {
+    const w = join(t.dir, 'w');
+    mkdirSync(w);
+    git(w, 'init', '-q');
+    const file = join(w, 'big.bin');
+    for (let attempt = 0; ; attempt++) {
+      assert.ok(attempt < 5, 'could not copy within the second of the write');
+      const s = await nextSecond();
+      writeFileSync(file, Buffer.alloc(5 * MiB, `c${attempt}`));
+      // As such a file system stamps it: the second, no fraction (ctime keeps its own time).
+      utimesSync(file, s, s);
+      await new Promise((r) => setTimeout(r, 60));
+      const staged = await stagePending(join(w, '.git'), Buffer.from('big.bin'), Buffer.from(file), `tmp-test-${attempt}`);
+      if (Math.floor(Date.now() / 1000) !== s) continue;
+      assert.ok(staged, 'the copy was taken');
+      // Any write until the second ends could leave the same stat data: git must look itself.
+      assert.equal(staged.stat, undefined);
       return;
     }
   } finally {

@@ -167,10 +167,13 @@ export async function verifiedStat(abs: Buffer, oid: string): Promise<EntryStat 
 
 /**
  * Stat data `st` of a file read from `startedWall` on describes what was read only when the file
- * was last changed clearly before (a write during the read could keep the same timestamps).
+ * was last changed clearly before (a write during the read could keep the same timestamps). A
+ * timestamp of a whole second is taken for a file system that keeps only seconds (ext3, FAT,
+ * some network file systems): any write until that second ends may stamp it again.
  */
 function settled(st: BigStats, startedWall: bigint): boolean {
-  return st.ctimeNs + TIMESTAMP_SLACK_NS < startedWall && st.mtimeNs + TIMESTAMP_SLACK_NS < startedWall;
+  const latest = (ns: bigint) => (ns % 1_000_000_000n === 0n ? ns + 1_000_000_000n : ns);
+  return latest(st.ctimeNs) + TIMESTAMP_SLACK_NS < startedWall && latest(st.mtimeNs) + TIMESTAMP_SLACK_NS < startedWall;
 }
 
 /**
