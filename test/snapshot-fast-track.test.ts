@@ -185,26 +185,38 @@ test('a workspace outside any repository is answered without Node too; its first
   }
 });
 
+/** A big file written and tracked at once, so that its entry waits unvouched; with the tree. */
+async function waitingBigFile(f: ReturnType<typeof fixture>) {
+  assert.equal(f.track({ node: true }).status, 0);
+  const big = join(f.dir, 'big.bin');
+  const record = join(f.storeGitDir(), 'snapline-unvouched');
+  const gitStore = (...args: string[]) => execFileSync('git', ['--git-dir', f.storeGitDir(), '--work-tree', f.dir, ...args], { cwd: f.dir, env: { ...process.env, GIT_INDEX_FILE: join(f.storeGitDir(), 'index') }, encoding: 'utf8' });
+  let tree = '';
+  for (let attempt = 0; !existsSync(record); attempt++) {
+    // At the start of a second, tracked at once (as an agent's step is): unless the machine is
+    // too slow to copy it within that second.
+    assert.ok(attempt < 5, 'the copy never fell in the second of the write');
+    await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20));
+    writeFileSync(big, Buffer.alloc(6 << 20, `v${attempt}`));
+    const r = f.track({ node: true });
+    assert.equal(r.status, 0, r.stderr);
+    tree = r.stdout;
+  }
+  assert.equal(tree, `${f.gitTree()}\n`);
+  return { big, record, gitStore, tree };
+}
+
+/** The detached sealer's work, run here (it waits for a second after the index's). */
+function seal(f: ReturnType<typeof fixture>): void {
+  const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'src', 'cli', 'main.js'), 'snapshot', 'seal'], { env: { ...f.env, SNAPLINE_SEAL_STORE: f.storeGitDir() }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+}
+
 test('a big file copied in the second it was written waits unvouched: git never reads it again, no-change tracks need no Node, a same-size rewrite is seen, the sealer vouches for it', { timeout: 60_000 }, async () => {
   const f = fixture();
   f.env.SNAPLINE_BACKGROUND_SEAL = '0'; // the sealer runs below, when the test says
   try {
-    assert.equal(f.track({ node: true }).status, 0);
-    const big = join(f.dir, 'big.bin');
-    const record = join(f.storeGitDir(), 'snapline-unvouched');
-    const gitStore = (...args: string[]) => execFileSync('git', ['--git-dir', f.storeGitDir(), '--work-tree', f.dir, ...args], { cwd: f.dir, env: { ...process.env, GIT_INDEX_FILE: join(f.storeGitDir(), 'index') }, encoding: 'utf8' });
-    let tree = '';
-    for (let attempt = 0; !existsSync(record); attempt++) {
-      // At the start of a second, tracked at once (as an agent's step is): unless the machine is
-      // too slow to copy it within that second.
-      assert.ok(attempt < 5, 'the copy never fell in the second of the write');
-      await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20));
-      writeFileSync(big, Buffer.alloc(6 << 20, `v${attempt}`));
-      const r = f.track({ node: true });
-      assert.equal(r.status, 0, r.stderr);
-      tree = r.stdout;
-    }
-    assert.equal(tree, `${f.gitTree()}\n`);
+    const { big, record, gitStore, tree } = await waitingBigFile(f);
     // The record holds what GNU stat prints of the file, and its entry no stat data (git lists it
     // as changed without reading it, instead of hashing it at every scan as a racy entry).
     const [fingerprint, ...lines] = readFileSync(record, 'utf8').trimEnd().split('\n');
@@ -226,14 +238,29 @@ test('a big file copied in the second it was written waits unvouched: git never 
     assert.notEqual(changed.stdout, tree);
     // The sealer, in a later second, vouches for whatever still waits: its stat data goes into
     // the index, the record goes, and the next track is still answered without Node.
-    const seal = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'src', 'cli', 'main.js'), 'snapshot', 'seal'], { env: { ...f.env, SNAPLINE_SEAL_STORE: f.storeGitDir() }, encoding: 'utf8' });
-    assert.equal(seal.status, 0, seal.stderr);
+    seal(f);
     assert.equal(existsSync(record), false);
     assert.match(gitStore('ls-files', '--debug', 'big.bin'), new RegExp(`size: ${6 << 20}\\b`));
     assert.equal(gitStore('diff-files', '--name-only'), '');
     const after = f.track({ node: false });
     assert.equal(after.status, 0, after.stderr);
     assert.equal(after.stdout, changed.stdout);
+  } finally {
+    f.cleanup();
+  }
+});
+
+test('the sealer never vouches for a waiting big file written since its copy: git still sees the change, and the next track has it', { timeout: 60_000 }, async () => {
+  const f = fixture();
+  f.env.SNAPLINE_BACKGROUND_SEAL = '0';
+  try {
+    const { big, gitStore, tree } = await waitingBigFile(f);
+    writeFileSync(big, Buffer.alloc(6 << 20, 'x'));
+    seal(f);
+    assert.deepEqual(gitStore('diff-files', '--name-only'), 'big.bin\n');
+    const r = f.track({ node: true });
+    assert.equal(r.stdout, `${f.gitTree()}\n`);
+    assert.notEqual(r.stdout, tree);
   } finally {
     f.cleanup();
   }
