@@ -36,12 +36,36 @@ function entryStatOf(file: string): EntryStat {
 
 const modified = (w: string) => git(w, 'diff-files', '--name-only').split('\n').filter(Boolean);
 
-test('an index rewritten with stat data in a later second keeps what git left racy: a same-size rewrite in that second is still seen', async () => {
-  const t = tempDir('racy-index');
+/** A new repository in a temp dir for `fn`, removed afterwards. */
+async function inRepo(prefix: string, fn: (w: string) => Promise<void>): Promise<void> {
+  const t = tempDir(prefix);
   try {
     const w = join(t.dir, 'w');
     mkdirSync(w);
     git(w, 'init', '-q');
+    await fn(w);
+  } finally {
+    t.cleanup();
+  }
+}
+
+/**
+ * big.bin written just after a second starts (`wholeSecond`: stamped as a file system keeping
+ * only seconds would) and copied 60 ms later, settled as an agent's step hook copies it.
+ */
+async function copiedInItsSecond(w: string, content: string, wholeSecond = false) {
+  const file = join(w, 'big.bin');
+  const s = await nextSecond();
+  writeFileSync(file, Buffer.alloc(5 * MiB, content));
+  if (wholeSecond) utimesSync(file, s, s); // (ctime keeps its own time)
+  await new Promise((r) => setTimeout(r, 60));
+  const staged = await stagePending(join(w, '.git'), Buffer.from('big.bin'), Buffer.from(file), `tmp-${content}`);
+  assert.ok(staged, 'the copy was taken');
+  return { file, s, staged };
+}
+
+test('an index rewritten with stat data in a later second keeps what git left racy: a same-size rewrite in that second is still seen', () =>
+  inRepo('racy-index', async (w) => {
     writeFileSync(join(w, 'big.bin'), 'stat data written by snapline\n');
     for (let attempt = 0; ; attempt++) {
       assert.ok(attempt < 5, 'could not stage and rewrite within one second');
@@ -60,26 +84,13 @@ test('an index rewritten with stat data in a later second keeps what git left ra
     assert.deepEqual(modified(w), ['f.txt'], 'the rewritten index hid the rewrite');
     git(w, 'add', '-A');
     assert.deepEqual(modified(w), []);
-  } finally {
-    t.cleanup();
-  }
-});
+  }));
 
-test('a big file rewritten after its copy, in the second its copy ended, is never recorded as clean', async () => {
-  const t = tempDir('racy-copy');
-  try {
-    const w = join(t.dir, 'w');
-    mkdirSync(w);
-    git(w, 'init', '-q');
-    const file = join(w, 'big.bin');
+test('a big file rewritten after its copy, in the second its copy ended, is never recorded as clean', () =>
+  inRepo('racy-copy', async (w) => {
     for (let attempt = 0; ; attempt++) {
       assert.ok(attempt < 5, 'could not copy and rewrite within one second');
-      const s = await nextSecond();
-      writeFileSync(file, Buffer.alloc(5 * MiB, `a${attempt}`));
-      // Settled: the copy starts well after the write, as an agent's step hook does.
-      await new Promise((r) => setTimeout(r, 60));
-      const staged = await stagePending(join(w, '.git'), Buffer.from('big.bin'), Buffer.from(file), `tmp-test-${attempt}`);
-      assert.ok(staged, 'the copy was taken');
+      const { file, s, staged } = await copiedInItsSecond(w, `a${attempt}`);
       writeFileSync(file, Buffer.alloc(5 * MiB, `b${attempt}`));
       if (second(file) !== s) continue;
       // As track goes on: git writes the index (here in a later second), then the copy's stat data is set (statBig).
@@ -91,33 +102,16 @@ test('a big file rewritten after its copy, in the second its copy ended, is neve
       assert.deepEqual(modified(w), ['big.bin'], `recorded ${JSON.stringify(staged)}`);
       return;
     }
-  } finally {
-    t.cleanup();
-  }
-});
+  }));
 
-test('a timestamp of a whole second (a file system that keeps only seconds) is not taken as settled until that second is over', async () => {
-  const t = tempDir('racy-coarse');
-  try {
-    const w = join(t.dir, 'w');
-    mkdirSync(w);
-    git(w, 'init', '-q');
-    const file = join(w, 'big.bin');
+test('a timestamp of a whole second (a file system that keeps only seconds) is not taken as settled until that second is over', () =>
+  inRepo('racy-coarse', async (w) => {
     for (let attempt = 0; ; attempt++) {
       assert.ok(attempt < 5, 'could not copy within the second of the write');
-      const s = await nextSecond();
-      writeFileSync(file, Buffer.alloc(5 * MiB, `c${attempt}`));
-      // As such a file system stamps it: the second, no fraction (ctime keeps its own time).
-      utimesSync(file, s, s);
-      await new Promise((r) => setTimeout(r, 60));
-      const staged = await stagePending(join(w, '.git'), Buffer.from('big.bin'), Buffer.from(file), `tmp-test-${attempt}`);
+      const { s, staged } = await copiedInItsSecond(w, `c${attempt}`, true);
       if (Math.floor(Date.now() / 1000) !== s) continue;
-      assert.ok(staged, 'the copy was taken');
       // Any write until the second ends could leave the same stat data: git must look itself.
       assert.equal(staged.stat, undefined);
       return;
     }
-  } finally {
-    t.cleanup();
-  }
-});
+  }));
