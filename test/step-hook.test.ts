@@ -415,7 +415,9 @@ test('with Node, the detached recorder the script starts records the answered en
     const r = spawnSync('/bin/sh', ['-c', endCommand()], { cwd: f.dir, env: f.env, input: JSON.stringify(stopEvent(f)), encoding: 'utf8' });
     const after = Date.now();
     assert.deepEqual([r.status, r.stdout, r.stderr], [0, '', '']);
-    // Recorded without any reader: wait for the recorder, then read.
+    // Recorded without any reader: wait for the recorder, then read. (It is detached: right
+    // after the hook returns it may not have started yet, so first wait for the end to go.)
+    for (const until = Date.now() + 60_000; answeredEnds(f).length > 0 && Date.now() < until; ) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
     waitForSummarizers(f.home);
     assert.deepEqual(answeredEnds(f), []);
     assert.match(readFileSync(join(f.home, 'hooks.log'), 'utf8'), /claude end ses_\S+: answered by the step hook script, recorded by pid \d+/);
