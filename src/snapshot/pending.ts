@@ -183,7 +183,7 @@ function settled(st: BigStats, startedWall: bigint): boolean {
  * then the stat data is safe only in an index written in or before that second (git compares the
  * file by content there: racy git).
  */
-function vouched(st: BigStats, checkedWall: bigint): boolean {
+export function vouched(st: BigStats, checkedWall: bigint): boolean {
   const changed = st.ctimeNs > st.mtimeNs ? st.ctimeNs : st.mtimeNs;
   return (changed / 1_000_000_000n + 1n) * 1_000_000_000n + TIMESTAMP_SLACK_NS <= checkedWall;
 }

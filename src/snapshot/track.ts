@@ -5,12 +5,12 @@ import { snapshotRoot } from '../config.js';
 import { GitError } from '../errors.js';
 import { gitRecords, gitText, listRecordsTogether, runGit } from '../git/run.js';
 import { isObjectId } from '../git/object-id.js';
-import { cleanPendingLeftovers, entryStat, pendingBlobs, PENDING_MIN_BYTES, stagePending, startSealer, TIMESTAMP_SLACK_MS, verifiedStat, type EntryStat, type PendingBlob } from './pending.js';
+import { cleanPendingLeftovers, entryStat, pendingBlobs, PENDING_MIN_BYTES, stagePending, startSealer, TIMESTAMP_SLACK_MS, verifiedStat, vouched, type EntryStat, type PendingBlob } from './pending.js';
 import { withStoreLock } from './lock.js';
 import { StagingFailed } from './errors.js';
 import { cleanRestoreLeftovers } from './journal.js';
 import { nearestDotGit, readIfExists, withStore, WORKTREE_FILE, type Store, type StoreOptions } from './store.js';
-import { currentLine, lastChangeSecond, readUnvouched, statLine, UNVOUCHED_FILE, writeUnvouched, type UnvouchedFile } from './unvouched.js';
+import { currentLine, readUnvouched, statLine, UNVOUCHED_FILE, writeUnvouched, type UnvouchedFile } from './unvouched.js';
 
 /** Why a file is not in a snapshot. */
 export type SkipReason = 'too-large' | 'unreadable' | 'vanished';
@@ -216,25 +216,26 @@ async function refreshRacyLocked(storeDir: string): Promise<number> {
   const written = await indexSecond(storeDir);
   if (written === undefined || Math.floor(Date.now() / 1000) <= written) return 0;
   const before = await indexFingerprint({ dir: storeDir });
-  const recorded = await readUnvouched(storeDir, before);
+  const recorded = await readUnvouched(storeDir, async () => before);
   const changed = await rewriteIndexEntries(index, async (e) => {
     const mtime = e.stat.readUInt32BE(8);
     const mode = e.stat.readUInt32BE(24);
     const size = e.stat.readUInt32BE(36);
     if ((mode & 0o170000) === 0o160000) return false; // a gitlink: git never reads it as racy
+    const abs = Buffer.concat([Buffer.from(worktree + sep), e.path]);
     const waiting = size === 0 ? recorded.get(e.path.toString('hex')) : undefined;
     if (waiting) {
       // Copied in the second of its last change (unvouched.ts): unchanged to the nanosecond, and
       // looked at now, in a later second, it is vouched for without reading it again.
-      const checkedAt = Date.now();
-      const st = await lstat(Buffer.concat([Buffer.from(worktree + sep), e.path]), { bigint: true }).catch(() => undefined);
-      if (!st || statLine(st) !== waiting.line || checkedAt < (lastChangeSecond(waiting.line) + 1) * 1000 + TIMESTAMP_SLACK_MS) return false;
+      const checkedWall = BigInt(Date.now()) * 1_000_000n;
+      const st = await lstat(abs, { bigint: true }).catch(() => undefined);
+      if (!st || statLine(st) !== waiting.line || !vouched(st, checkedWall)) return false;
       writeEntryStat(e.stat, entryStat(st));
       return true;
     }
     const racy = mtime >= written;
     if (!racy && (size !== 0 || (mode & 0o170000) !== 0o100000)) return false;
-    const seen = (mode & 0o170000) === 0o100000 ? await verifiedStat(Buffer.concat([Buffer.from(worktree + sep), e.path]), e.oid) : undefined;
+    const seen = (mode & 0o170000) === 0o100000 ? await verifiedStat(abs, e.oid) : undefined;
     if (seen !== undefined && seen !== 'differs') {
       writeEntryStat(e.stat, seen);
       return true;
@@ -313,7 +314,7 @@ async function scanChanges(store: Store, started?: Promise<Listings>): Promise<S
   const cap = store.config.snapshot.maxFileSize;
   let placeholders = false;
   // (Read once: the placeholders below change the index, not these entries.)
-  const recorded = await readUnvouched(store.dir, await indexFingerprint(store));
+  const recorded = await readUnvouched(store.dir, () => indexFingerprint(store));
   for (let round = 0; round < 64; round++) {
     const unvouched: UnvouchedFile[] = [];
     const skipped: SkippedFile[] = [];

@@ -36,14 +36,17 @@ export function statLine(st: BigIntStats): string {
   return `${st.mode.toString(16)} ${st.size} ${st.ino} ${st.dev} ${time(st.mtimeNs)} ${time(st.ctimeNs)}`;
 }
 
-/** The record's files (path bytes in hex → file) when it names the index `fingerprint`; else empty. */
-export async function readUnvouched(storeDir: string, fingerprint: string | undefined): Promise<Map<string, UnvouchedFile>> {
+/**
+ * The record's files (path bytes in hex → file) when it names the index whose fingerprint
+ * `fingerprint` gives (asked only when there is a record); else empty.
+ */
+export async function readUnvouched(storeDir: string, fingerprint: () => Promise<string | undefined>): Promise<Map<string, UnvouchedFile>> {
   const files = new Map<string, UnvouchedFile>();
-  if (!fingerprint) return files;
   const text = await readFile(join(storeDir, UNVOUCHED_FILE)).catch(() => undefined);
   if (!text) return files;
   const nl = text.indexOf(10);
-  if (nl < 0 || text.toString('latin1', 0, nl) !== fingerprint) return files;
+  const named = nl < 0 ? undefined : await fingerprint();
+  if (!named || text.toString('latin1', 0, nl) !== named) return files;
   for (let at = nl + 1; at < text.length; ) {
     const end = text.indexOf(10, at);
     if (end < 0) return new Map(); // cut short: not written by writeUnvouched
@@ -77,10 +80,4 @@ export async function writeUnvouched(storeDir: string, fingerprint: string | und
 /** The file's stat line now, or undefined when it cannot be read. */
 export async function currentLine(abs: Buffer): Promise<string | undefined> {
   return lstat(abs, { bigint: true }).then(statLine, () => undefined);
-}
-
-/** The second (since the epoch) of the later of a stat line's mtime and ctime. */
-export function lastChangeSecond(line: string): number {
-  const [, , , , mtime, ctime] = line.split(' ');
-  return Math.max(Math.floor(Number(mtime)), Math.floor(Number(ctime)));
 }
