@@ -11,15 +11,19 @@ export const CLI_MAIN = fileURLToPath(new URL('./cli/main.js', import.meta.url))
 
 /**
  * Starts `snapline ARGS` detached, output discarded, at `nice` when given: it outlives the
- * caller, which does not wait for it. Never throws (whoever reads next does the work instead).
- * Without NODE_EXTRA_CA_CERTS: Node reads that bundle at every start (30–40 ms for a system
- * bundle), and the background work (sealing, summaries) makes no TLS connection.
+ * caller, which does not wait for it. With `afterSeconds` (whole seconds), Node starts only
+ * then: a POSIX `sh` sleeps first (on Windows, Node starts at once). Never throws (whoever reads
+ * next does the work instead). Without NODE_EXTRA_CA_CERTS: Node reads that bundle at every
+ * start (30–40 ms for a system bundle), and the background work (sealing, summaries) makes no
+ * TLS connection.
  */
-export function startBackground(args: readonly string[], env: NodeJS.ProcessEnv, nice?: number): void {
+export function startBackground(args: readonly string[], env: NodeJS.ProcessEnv, nice?: number, afterSeconds?: number): void {
   try {
     const childEnv = { ...env };
     delete childEnv.NODE_EXTRA_CA_CERTS;
-    const child = spawn(process.execPath, [CLI_MAIN, ...args], { detached: true, stdio: 'ignore', env: childEnv });
+    const argv = [process.execPath, CLI_MAIN, ...args];
+    const [command, ...rest] = afterSeconds && process.platform !== 'win32' ? ['/bin/sh', '-c', `sleep ${Math.ceil(afterSeconds)} && exec "$0" "$@"`, ...argv] : argv;
+    const child = spawn(command!, rest, { detached: true, stdio: 'ignore', env: childEnv });
     child.on('error', () => undefined);
     if (nice !== undefined && child.pid !== undefined) setPriority(child.pid, nice);
     child.unref();

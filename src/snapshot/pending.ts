@@ -37,6 +37,12 @@ const SEALER_NICE = 10;
 /** A process that lives on starts its sealer this long after the track. */
 const SEALER_DELAY_MS = 500;
 
+/**
+ * A process that exits (a hook) leaves its sealer to start this many seconds later: the agent's
+ * own next moves come first (docs/snapshot.md, "Big files": measured).
+ */
+const SEALER_START_AFTER_EXIT_S = 1;
+
 /** The stat data git keeps in an index entry (all 32-bit, as git truncates them). */
 export interface EntryStat {
   ctimeSec: number;
@@ -357,24 +363,29 @@ let scheduled = false;
 
 /**
  * Starts a detached sealer for the store (`snapline snapshot seal`, internal): it outlives the
- * process that started it, and nobody waits for it. It starts when this process exits (a hook:
- * after its step is recorded, so the two do not compete for the CPU) or after SEALER_DELAY_MS
- * (a long-lived process such as serve), whichever comes first. Never throws.
+ * process that started it, and nobody waits for it. When this process exits first (a hook), the
+ * sealer starts SEALER_START_AFTER_EXIT_S later: after the step is recorded, and after what the
+ * agent does right after a hook, so neither competes with it for the CPU. A long-lived process
+ * (serve) starts it SEALER_DELAY_MS after the track. Never throws.
  */
 export function startSealer(storeDir: string): void {
   toSeal.add(storeDir);
   if (scheduled) return;
   scheduled = true;
-  process.once('exit', spawnSealers);
+  process.once('exit', spawnSealersLater);
   setTimeout(spawnSealers, SEALER_DELAY_MS).unref();
 }
 
-function spawnSealers(): void {
+function spawnSealersLater(): void {
+  spawnSealers(SEALER_START_AFTER_EXIT_S);
+}
+
+function spawnSealers(afterSeconds?: number): void {
   scheduled = false;
-  process.removeListener('exit', spawnSealers);
+  process.removeListener('exit', spawnSealersLater);
   // The store travels in the environment: a store-lock takeover waits for processes naming
   // the store in their arguments, and must not wait for a sealer. Background work: on a small,
   // busy machine it must not slow the agent's own processes.
-  for (const storeDir of toSeal) startBackground(['snapshot', 'seal'], { ...process.env, SNAPLINE_SEAL_STORE: storeDir }, SEALER_NICE);
+  for (const storeDir of toSeal) startBackground(['snapshot', 'seal'], { ...process.env, SNAPLINE_SEAL_STORE: storeDir }, SEALER_NICE, afterSeconds);
   toSeal.clear();
 }
