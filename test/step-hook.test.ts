@@ -4,8 +4,10 @@
  * of — must go to Node and be snapshotted.
  */
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { hookCommand } from '../src/agents/install.js';
@@ -481,6 +483,96 @@ test('an end the script cannot be sure of goes to Node: a change since the step,
     assert.deepEqual(answeredEnds(f), [], 'the revert recorded the end first');
     assert.ok(!existsSync(join(f.dir, 'c.txt')), 'the turn was reverted');
     assert.deepEqual([assistants(f)[1]!.parent, assistants(f)[1]!.finish], [message, 'stop']);
+  } finally {
+    f.cleanup();
+  }
+});
+
+/** Claude Code's hook commands as `hooks install claude` writes them: the prompt and the barrier before each tool go through the script. */
+const PROMPT_COMMAND = hookCommand('claude', process.execPath, CLI, true);
+
+/** Runs a hook command as the agent does, without waiting: resolves with its exit status, stdout and stderr. */
+function started(f: Fixture, command: string, event: object, env: NodeJS.ProcessEnv): { exited: () => boolean; done: Promise<[number | null, string, string]> } {
+  const child = spawn('/bin/sh', ['-c', command], { cwd: f.dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  let exited = false;
+  child.stdout.on('data', (b: Buffer) => (out += b));
+  child.stderr.on('data', (b: Buffer) => (err += b));
+  child.stdin.end(JSON.stringify(event));
+  const done = new Promise<[number | null, string, string]>((resolve) => child.on('close', (code) => ((exited = true), resolve([code, out, err]))));
+  return { exited: () => exited, done };
+}
+
+/** Holds the workspace's turn lock as a live process (this one) does, until the returned function is called. */
+function holdTurnLock(f: Fixture): () => void {
+  const dir = join(f.home, 'locks', createHash('sha1').update(f.dir).digest('hex'));
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'snapline.lock');
+  writeFileSync(file, JSON.stringify({ pid: process.pid, hostname: hostname(), started: Date.now(), what: 'the test' }));
+  return () => rmSync(file, { force: true });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test("Claude Code's prompt is answered at once and its begin recorded by a detached Node; the barrier before a tool waits for that begin, so the tool's change is in the turn", { timeout: 120_000 }, async () => {
+  const f = sessionFixture();
+  try {
+    // Long enough for the begin to wait out the lock this test holds.
+    const env = { ...f.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ hooks: { waitMs: 60_000 } }) };
+    // A data directory that a hook has used before (the very first hook of a data dir is Node's).
+    mkdirSync(join(f.home, 'fast-steps', 'tmp'), { recursive: true });
+    writeFileSync(join(f.dir, 'a.txt'), 'before\n');
+    const release = holdTurnLock(f);
+    const prompt = started(f, PROMPT_COMMAND, { ...base(f), hook_event_name: 'UserPromptSubmit', prompt: 'change a.txt' }, env);
+    assert.deepEqual(await prompt.done, [0, '', ''], 'the prompt hook exits 0 at once, printing nothing');
+    const mark = join(f.home, 'fast-steps', 'claude', 's1', 'beginning');
+    assert.match(readFileSync(mark, 'utf8'), /^\d+\n$/, 'the mark holds the pid of the process recording the begin');
+    // The barrier before a tool, as the script gets it and as Node gets it (an event over 64 KiB:
+    // a Write of a big file), both wait while the begin is not recorded.
+    const barrier = { ...base(f), hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'edit a.txt' } };
+    const viaScript = started(f, PROMPT_COMMAND, barrier, env);
+    const viaNode = started(f, PROMPT_COMMAND, { ...barrier, tool_name: 'Write', tool_input: { file_path: 'big.txt', content: 'x'.repeat(100 * 1024) } }, env);
+    await sleep(1500);
+    assert.equal(viaScript.exited() || viaNode.exited(), false, 'the tool waits for the begin');
+    assert.deepEqual(f.db(`SELECT id FROM message`), [], 'nothing recorded yet: the begin waits for the turn lock');
+    release();
+    assert.deepEqual(await viaScript.done, [0, '', '']);
+    assert.deepEqual(await viaNode.done, [0, '', '']);
+    assert.ok(!existsSync(mark), 'the mark is gone once the begin is recorded');
+    assert.equal(readdirSync(join(f.home, 'fast-steps', 'claude', 's1')).filter((n) => n.startsWith('begin.')).length, 0, 'and the event it was recorded from');
+    // The tool runs now; its step and the end follow.
+    writeFileSync(join(f.dir, 'a.txt'), 'after\n');
+    step(f, 'edit a.txt', env);
+    end(f, env);
+    const [turn] = assistants(f);
+    assert.equal(turn!.finish, 'stop');
+    const starts = parts(f).filter((p) => p.type === 'step-start').map((p) => p.snapshot!);
+    assert.equal(spawnSync('git', ['--git-dir', f.storeGitDir(), 'show', `${starts[0]}:a.txt`], { encoding: 'utf8' }).stdout, 'before\n', "the begin's snapshot is the workspace before the tool");
+    assert.deepEqual(summaryDiffs(f, turn!.parent), [{ file: 'a.txt', additions: 1, deletions: 1 }]);
+    const [user] = f.db<{ text: string }>(`SELECT json_extract(data, '$.text') AS text FROM part WHERE message_id = '${turn!.parent}'`);
+    assert.equal(user!.text, 'change a.txt');
+    assert.match(readFileSync(join(f.home, 'hooks.log'), 'utf8'), /claude UserPromptSubmit \(deferred by the step hook script, pid \d+\): begin ses_/);
+  } finally {
+    f.cleanup();
+  }
+});
+
+test('a deferred begin whose process is gone, or a mark left empty, does not hold the agent back', { timeout: 60_000 }, async () => {
+  const f = sessionFixture();
+  try {
+    const dir = join(f.home, 'fast-steps', 'claude', 's1');
+    mkdirSync(join(f.home, 'fast-steps', 'tmp'), { recursive: true });
+    mkdirSync(dir, { recursive: true });
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    const barrier = { ...base(f), hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'ls' } };
+    for (const [content, within] of [[`${gone}\n`, 1000], ['', 5000]] as const) {
+      writeFileSync(join(dir, 'beginning'), content);
+      const t0 = Date.now();
+      assert.deepEqual(await started(f, PROMPT_COMMAND, barrier, f.env).done, [0, '', '']);
+      assert.ok(Date.now() - t0 < within, `answered in ${Date.now() - t0} ms (mark '${content.trim()}')`);
+      assert.ok(!existsSync(join(dir, 'beginning')), 'the stale mark is removed');
+    }
   } finally {
     f.cleanup();
   }

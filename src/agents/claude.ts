@@ -17,5 +17,13 @@ export const claude: AgentAdapter = {
     if ('dir' in scope) return join(scope.dir, '.claude', 'settings.json');
     return join(env.CLAUDE_CONFIG_DIR || join(homedir(), '.claude'), 'settings.json');
   },
-  hooks: (tools) => [{ event: 'UserPromptSubmit' }, { event: 'PostToolUse', matcher: tools ?? claude.tools }, { event: 'Stop', script: true }, { event: 'SessionEnd', script: true }],
+  // The prompt goes through the step hook script too, which defers the begin; the barrier before
+  // every tool (PreToolUse, all tools) waits for it there (docs/agents.md, "The deferred begin").
+  hooks: (tools) => [
+    { event: 'UserPromptSubmit', script: true },
+    { event: 'PreToolUse', script: true },
+    { event: 'PostToolUse', matcher: tools ?? claude.tools },
+    { event: 'Stop', script: true },
+    { event: 'SessionEnd', script: true },
+  ],
 };

@@ -4,7 +4,7 @@
  * one line for stderr and a line in `<dataDir>/hooks.log`; a busy workspace is waited for at
  * most `hooks.waitMs`; nothing is ever written to stdout (agents read it as instructions).
  */
-import { appendFileSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { dataDir, loadConfig } from '../config.js';
 import type { AgentAdapter, HookAction, HookEvent } from './adapter.js';
@@ -32,6 +32,12 @@ export async function runHook(agent: AgentAdapter, input: NodeJS.ReadableStream 
     if (input.isTTY) throw new Error(`'snapline hook ${agent.name}' reads ${agent.title}'s hook event (JSON) on stdin; ${agent.title} runs it — see 'snapline hooks install ${agent.name}'`);
     const event = parseEvent(await readBounded(input));
     eventName = typeof event.hook_event_name === 'string' ? event.hook_event_name : '?';
+    // A begin the step hook script deferred comes first: nothing of its session, and no tool
+    // (the barrier event maps to 'ignore'), goes ahead of its snapshot.
+    if (typeof event.session_id === 'string' && existsSync(join(dataDir(), 'fast-steps', agent.name, event.session_id, 'beginning'))) {
+      const { waitForDeferredBegin } = await import('../session/fast-steps.js');
+      await waitForDeferredBegin(agent.name, event.session_id);
+    }
     outcome = await perform(agent, agent.map(event, env, cwd));
   } catch (e) {
     outcome = { action: 'ignore', problem: oneLine(e) };
@@ -111,6 +117,28 @@ export async function recordPendingEnd(agent: AgentAdapter, agentSession: string
   } catch (e) {
     log(`${agent.name} end (answered by the step hook script): ${oneLine(e)}`);
   }
+}
+
+/**
+ * The begin the step hook script deferred (`snapline hook AGENT --begin-from FILE`, detached):
+ * records the prompt event it left in FILE as a Node hook would have, while the agent goes on —
+ * its tools wait for this (waitForDeferredBegin). Never rejects.
+ */
+export async function recordDeferredBegin(agent: AgentAdapter, file: string): Promise<void> {
+  let eventName = '?';
+  let line: string | undefined;
+  try {
+    const event = parseEvent({ text: readFileSync(file, 'utf8'), complete: true });
+    eventName = typeof event.hook_event_name === 'string' ? event.hook_event_name : '?';
+    const outcome = await perform(agent, agent.map(event, process.env, process.cwd()));
+    line = outcome.problem ?? outcome.detail;
+  } catch (e) {
+    line = oneLine(e);
+  } finally {
+    const { finishDeferredBegin } = await import('../session/fast-steps.js');
+    await finishDeferredBegin(file);
+  }
+  if (line) log(`${agent.name} ${eventName} (deferred by the step hook script, pid ${process.pid}): ${line}`);
 }
 
 /** The hooks.log line of a summary computed in the background. */

@@ -14,6 +14,11 @@
 # no ticket, a busy workspace, an event it cannot read, any change — runs `NODE MAIN hook AGENT`
 # with the same event, as if this script were not there. The ticket and the pending files:
 # src/session/fast-steps.ts; docs/agents.md, "The no-change step".
+# For Claude Code it also takes the prompt event (UserPromptSubmit): the begin is recorded by a
+# detached `snapline hook claude --begin-from FILE` while the agent calls its model, and every
+# later event of the session — first the barrier before each tool (PreToolUse) — waits here
+# until that begin is recorded, so no tool runs before the begin's snapshot (docs/agents.md,
+# "The deferred begin").
 # Never writes to stdout (agents read it); never waits for a lock.
 
 LC_ALL=C
@@ -31,8 +36,11 @@ direct() { exec "$node" "$main" "$@"; }
 [ "$1" = hook ] && [ $# -eq 2 ] || direct "$@"
 close=
 end=
+begin=
+barrier=
 case $2 in
-  claude | codex) step=PostToolUse end=Stop close=SessionEnd ;;
+  claude) step=PostToolUse end=Stop close=SessionEnd begin=UserPromptSubmit barrier=PreToolUse ;;
+  codex) step=PostToolUse end=Stop close=SessionEnd ;;
   gemini) step=AfterTool end=AfterAgent close=SessionEnd ;;
   opencode) step=tool.execute.after ;;
   *) direct "$@" ;;
@@ -88,6 +96,40 @@ field session_id || fallback "$@"
 session=$value
 dir=$fast/$2/$session
 ends=$fast/ends
+
+# A begin deferred below, still being recorded: wait for it (its process's pid is in the mark;
+# one that is gone ends the wait, and so does a mark left empty, by a writer killed, for a
+# second). Then the barrier event has done its work.
+if [ -f "$dir/beginning" ]; then
+  empty=0
+  while [ -f "$dir/beginning" ]; do
+    pid=
+    IFS= read -r pid < "$dir/beginning" 2> /dev/null
+    case $pid in
+      '' | *[!0-9]*) empty=$((empty + 1)); [ "$empty" -le 50 ] || { rm -f "$dir/beginning"; break; } ;;
+      *) kill -0 "$pid" 2> /dev/null || { rm -f "$dir/beginning"; break; } ;;
+    esac
+    sleep 0.02 2> /dev/null || sleep 1
+  done
+fi
+if [ -n "$barrier" ] && [ "$name" = "$barrier" ]; then
+  rm -f "$tmp"
+  exit 0
+fi
+
+# The prompt: the begin, snapshot included, is recorded by a detached Node while the agent
+# calls its model; the mark holds that process's pid until it is done (Node removes it; written
+# after the start, so a begin done first leaves a mark whose pid is gone).
+if [ -n "$begin" ] && [ "$name" = "$begin" ]; then
+  mkdir -p "$dir" 2> /dev/null && mv -f "$tmp" "$dir/begin.$$" 2> /dev/null || fallback "$@"
+  if command -v setsid > /dev/null 2>&1; then
+    setsid "$node" "$main" hook "$2" --begin-from "$dir/begin.$$" < /dev/null > /dev/null 2>&1 &
+  else
+    nohup "$node" "$main" hook "$2" --begin-from "$dir/begin.$$" < /dev/null > /dev/null 2>&1 &
+  fi
+  printf '%s\n' "$!" > "$dir/beginning"
+  exit 0
+fi
 
 # The agent's session ends while no turn of it is open: nothing to close. The idle mark is
 # left by an end once its turn is recorded and removed by a begin before it opens a turn

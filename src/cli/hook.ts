@@ -1,5 +1,5 @@
 import { agentAdapter } from '../agents/index.js';
-import { recordPendingEnd, runHook } from '../agents/hook.js';
+import { recordDeferredBegin, recordPendingEnd, runHook } from '../agents/hook.js';
 import { leaveOpenUntilExit } from '../session/sqlite.js';
 import type { Command } from './command.js';
 
@@ -25,6 +25,11 @@ hook'; an end it answered by a detached 'snapline hook AGENT --pending-end SESSI
 (internal), or first by the next turn call or reader ('session show', the server, …), with
 the last step's snapshot as the end's, at the time the script checked.
 
+For Claude Code the prompt goes through step-hook.sh as well: it starts a detached 'snapline
+hook claude --begin-from FILE' (internal) that records the begin, and returns; every later
+event of the session (first PreToolUse, installed for every tool) waits until that begin is
+recorded, so no tool runs before the begin's snapshot.
+
 It never gets in the agent's way: the exit status is always 0, nothing is printed on stdout,
 a problem is one line on stderr and a line in hooks.log in the data directory, and a busy
 workspace is waited for at most hooks.waitMs (default 5000) in snapline.json.
@@ -42,6 +47,12 @@ const command: Command = {
       if (argv.length === 3 && argv[1] === '--pending-end') {
         await recordPendingEnd(agentAdapter(argv[0]), argv[2]!);
         return 0;
+      }
+      // Internal: the begin the step hook script deferred, recorded detached.
+      if (argv.length === 3 && argv[1] === '--begin-from') {
+        leaveOpenUntilExit();
+        await recordDeferredBegin(agentAdapter(argv[0]), argv[2]!);
+        process.exit(0);
       }
       if (argv.length !== 1) throw new Error(`'snapline hook' takes one agent name (claude, codex, gemini, opencode), got ${argv.length}`);
       leaveOpenUntilExit();

@@ -11,7 +11,7 @@ Usage:
   snapline hooks status [AGENT] [--dir DIR | --user] [--format text|json]
 
 AGENT    where                                            what is written
-claude   DIR/.claude/settings.json, ~/.claude/settings.json  hooks UserPromptSubmit, PostToolUse, Stop, SessionEnd
+claude   DIR/.claude/settings.json, ~/.claude/settings.json  hooks UserPromptSubmit, PreToolUse, PostToolUse, Stop, SessionEnd
 codex    DIR/.codex/hooks.json, ~/.codex/hooks.json          hooks UserPromptSubmit, PostToolUse, Stop
 gemini   DIR/.gemini/settings.json, ~/.gemini/settings.json  hooks BeforeAgent, AfterTool, AfterAgent, SessionEnd
 opencode DIR/.opencode/plugin/snapline.js,                   a plugin: chat.message, tool.execute.after, session.idle
@@ -24,7 +24,9 @@ exact +/-, and 'session revert' undoes turns. The step, end and session-end hook
 through snapline's step-hook.sh (/bin/sh), which answers without starting Node a step that
 changed nothing, an end with nothing changed since the last step (a detached snapline records
 it; every reader records it first) and a session end with no turn open (SNAPLINE_FAST_STEP=0
-in the agent's environment turns that off).
+in the agent's environment turns that off). Claude Code's prompt goes through it too: the hook
+returns at once and a detached snapline records the begin while Claude Code calls its model;
+its PreToolUse hook (every tool) waits for that begin, so no tool runs before its snapshot.
 
 install    adds snapline's hooks, keeping everything else in the file; a second install
            changes nothing; the file as it was is saved as FILE.snapline-backup; a file that

@@ -12,6 +12,7 @@
  *   `<agent>/<agent session>/ticket`  see writeStepTicket
  *   `<agent>/<agent session>/pending/<assistant message id>.<pid>`  one answered step each
  *   `<agent>/<agent session>/idle`    no turn of the agent session is open (see markAgentSessionIdle)
+ *   `<agent>/<agent session>/begin.<pid>`, `beginning`  a begin being recorded in the background (see waitForDeferredBegin)
  *   `ends/<agent>+<agent session>+<assistant message id>`  an end the script answered (see pendingEnds)
  *
  * The **pending end**: the agent's end event (Stop, AfterAgent) right after a step, with the
@@ -23,7 +24,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { dataDir, type Config } from '../config.js';
 import { LOCK_NAME } from '../snapshot/lock.js';
 import { conditions, replaceFile, sameRules, storeExclude } from '../snapshot/ticket.js';
@@ -38,6 +39,8 @@ export const MAX_PENDING_BYTES = 64 * 1024;
 const WRITING_MS = 10_000;
 /** A copy of an event the script left behind (killed mid-check) is removed after this long. */
 const STALE_TMP_MS = 10 * 60 * 1000;
+/** The deferred begin's mark (waitForDeferredBegin). */
+const BEGINNING = 'beginning';
 /** Agent session ids the script accepts (it must not build a path from anything else). */
 const SAFE_KEY = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -115,6 +118,50 @@ export async function markAgentSessionIdle(agent: string, agentSession: string):
 export async function clearAgentSessionIdle(agent: string, agentSession: string): Promise<void> {
   const dir = fastStepDir(agent, agentSession);
   if (dir) await rm(join(dir, 'idle'), { force: true });
+}
+
+/**
+ * The **deferred begin**: the script answers the agent's prompt event (Claude Code's
+ * UserPromptSubmit) at once, leaving the event as `begin.<its pid>` and starting a detached
+ * `snapline hook AGENT --begin-from FILE` that records the begin (snapshot included); the
+ * detached process's pid is in `beginning` until it is done. Every other event of the agent
+ * session — above all the agent's barrier before each tool (PreToolUse), so no tool runs before
+ * the begin's snapshot — first waits here (or in the script) for that begin. A pid that is gone
+ * ends the wait (the begin's process died: whatever it recorded stands), as does a mark still
+ * empty after a second (its writer was killed).
+ */
+export async function waitForDeferredBegin(agent: string, agentSession: string, maxMs = 10 * 60_000): Promise<void> {
+  const dir = fastStepDir(agent, agentSession);
+  if (!dir) return;
+  const mark = join(dir, BEGINNING);
+  const deadline = Date.now() + maxMs;
+  let empty = 0;
+  for (;;) {
+    const text = await readFile(mark, 'utf8').catch(() => undefined);
+    if (text === undefined || Date.now() > deadline) return;
+    const pid = /^\d+\n?$/.test(text) ? Number(text) : undefined;
+    if (pid === undefined ? ++empty > 50 : !alive(pid)) {
+      await rm(mark, { force: true });
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The begin left by the script is recorded (or failed): its event file and mark go. */
+export async function finishDeferredBegin(eventFile: string): Promise<void> {
+  await rm(eventFile, { force: true }).catch(() => undefined);
+  await rm(join(dirname(eventFile), BEGINNING), { force: true }).catch(() => undefined);
+}
+
+/** Whether a process of ours has this pid (the detached begin runs as the agent's user). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Withdraws the ticket (the turn ends): from now on the script sends every step to Node. */
