@@ -29,6 +29,8 @@ export interface HookSpec {
   matcher?: string;
   /** Run through the step hook script (src/agents/step-hook.sh), which answers some events without Node: the step (the event with a matcher), the turn's end and the session's end. */
   script?: boolean;
+  /** Useful only through the step hook script (Claude Code's barrier before each tool): not installed where there is none (Windows). */
+  onlyWithScript?: boolean;
 }
 
 export interface AgentAdapter {

@@ -21,7 +21,7 @@ export const claude: AgentAdapter = {
   // every tool (PreToolUse, all tools) waits for it there (docs/agents.md, "The deferred begin").
   hooks: (tools) => [
     { event: 'UserPromptSubmit', script: true },
-    { event: 'PreToolUse', script: true },
+    { event: 'PreToolUse', script: true, onlyWithScript: true },
     { event: 'PostToolUse', matcher: tools ?? claude.tools },
     { event: 'Stop', script: true },
     { event: 'SessionEnd', script: true },

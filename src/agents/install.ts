@@ -94,7 +94,7 @@ export async function installHooks(agent: AgentAdapter, opts: InstallOptions): P
     await writeAtomically(file, text);
     return { agent: agent.name, file, changed: true, notes };
   }
-  const specs = agent.hooks(opts.tools);
+  const specs = wantedHooks(agent, opts.tools, main);
   const { settings, text } = await readSettings(file);
   const next = withoutOurHooks(settings, agent.name);
   const hooks = (next.hooks ??= {}) as Record<string, unknown[]>;
@@ -128,10 +128,16 @@ export async function hooksStatus(agent: AgentAdapter, opts: InstallOptions): Pr
     return { agent: agent.name, file, state: ours ? 'installed' : 'absent', events: ours ? ['chat.message', 'tool.execute.after', 'session.idle'] : [] };
   }
   const { settings } = await readSettings(file);
-  const wanted = agent.hooks(opts.tools).map((s) => s.event);
+  const wanted = wantedHooks(agent, opts.tools, opts.main ?? snaplineMain()).map((s) => s.event);
   const hooks = isObject(settings.hooks) ? settings.hooks : {};
   const events = wanted.filter((e) => Array.isArray(hooks[e]) && (hooks[e] as unknown[]).some((g) => groupCommands(g).some((c) => isOurCommand(c, agent.name))));
   return { agent: agent.name, file, state: events.length === 0 ? 'absent' : events.length === wanted.length ? 'installed' : 'partial', events };
+}
+
+/** The hooks `install` writes for the agent: those that need the step hook script only where there is one. */
+function wantedHooks(agent: AgentAdapter, tools: string | undefined, main: string): HookSpec[] {
+  const specs = agent.hooks?.(tools) ?? [];
+  return stepHookScript(main) ? specs : specs.filter((s) => !s.onlyWithScript);
 }
 
 /** Every agent's status in one scope. */
