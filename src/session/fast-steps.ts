@@ -24,12 +24,14 @@
  */
 import { readdirSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { dataDir, type Config } from '../config.js';
 import { LOCK_NAME } from '../snapshot/lock.js';
 import { conditions, replaceFile, sameRules, storeExclude } from '../snapshot/ticket.js';
 import type { TrackResult } from '../snapshot/track.js';
 import { turnLockDir } from './lock.js';
+import { processAlive } from './store.js';
 
 /** First line of a ticket; the script refuses any other. */
 const TICKET_VERSION = 'snapline-step-ticket 1';
@@ -140,7 +142,7 @@ export async function waitForDeferredBegin(agent: string, agentSession: string, 
     const text = await readFile(mark, 'utf8').catch(() => undefined);
     if (text === undefined || Date.now() > deadline) return;
     const pid = /^\d+\n?$/.test(text) ? Number(text) : undefined;
-    if (pid === undefined ? ++empty > 50 : !alive(pid)) {
+    if (pid === undefined ? ++empty > 50 : !processAlive(pid, hostname())) {
       await rm(mark, { force: true });
       return;
     }
@@ -152,16 +154,6 @@ export async function waitForDeferredBegin(agent: string, agentSession: string, 
 export async function finishDeferredBegin(eventFile: string): Promise<void> {
   await rm(eventFile, { force: true }).catch(() => undefined);
   await rm(join(dirname(eventFile), BEGINNING), { force: true }).catch(() => undefined);
-}
-
-/** Whether a process of ours has this pid (the detached begin runs as the agent's user). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Withdraws the ticket (the turn ends): from now on the script sends every step to Node. */
