@@ -19,7 +19,7 @@
 # later event of the session — first the barrier before each tool (PreToolUse) — waits here
 # until that begin is recorded, so no tool runs before the begin's snapshot (docs/agents.md,
 # "The deferred begin").
-# Never writes to stdout (agents read it); never waits for a lock.
+# Never writes to stdout (agents read it); never waits for a lock (only for a begin it deferred).
 
 LC_ALL=C
 export LC_ALL
@@ -104,7 +104,7 @@ if [ -f "$dir/beginning" ]; then
   empty=0
   while [ -f "$dir/beginning" ]; do
     pid=
-    IFS= read -r pid < "$dir/beginning" 2> /dev/null
+    IFS= read -r pid 2> /dev/null < "$dir/beginning"
     case $pid in
       '' | *[!0-9]*) empty=$((empty + 1)); [ "$empty" -le 50 ] || { rm -f "$dir/beginning"; break; } ;;
       *) kill -0 "$pid" 2> /dev/null || { rm -f "$dir/beginning"; break; } ;;
