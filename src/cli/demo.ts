@@ -137,7 +137,7 @@ const command: Command = {
       const table = rows.map((r, k) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ') + (k === 0 ? '\n' + widths.map((w) => '-'.repeat(w)).join('  ') : ''));
       await write(`peak memory per step — snapline and its git children; the workload command run by --exec is not counted (idle node ${mib(idle)} MiB, budget ${mib(budget)} MiB):\n${table.join('\n')}\n`);
       const over = steps.filter((s) => s.m.peakTreeRss > budget).map((s) => s.name);
-      if (over.length) log(`over the idle + 64 MiB budget: ${over.join(', ')} (see docs/sessions.md, "Known gap")`);
+      if (over.length) log(`over the idle + 64 MiB budget: ${over.join(', ')} (see docs/sessions.md, "The demo")`);
       return 0;
     } finally {
       if (v.keep) log(`kept ${root}${v.home ? '' : ` and ${home}`}`);

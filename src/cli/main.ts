@@ -59,8 +59,14 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
   }
+  // A command that snapshots ends when its work is done: a sealer it needs starts after it
+  // exits, never beside its own summary (docs/snapshot.md, "Big files"). serve lives on.
+  if (SNAPSHOTTING.has(name)) (await import('../snapshot/pending.js')).sealersAtExit();
   return cmd.run(rest);
 }
+
+/** Commands that may snapshot a workspace and then exit. */
+const SNAPSHOTTING = new Set(['run', 'turn', 'hook', 'snapshot', 'session']);
 
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(0);

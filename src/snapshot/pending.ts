@@ -360,20 +360,31 @@ async function sealOne(storeDir: string, oid: string): Promise<boolean> {
 /** Stores whose sealer this process will start, and whether the start is scheduled. */
 const toSeal = new Set<string>();
 let scheduled = false;
+let atExitOnly = false;
+
+/**
+ * This process exits once its work is done (a CLI command): its sealer starts only after it
+ * exits. Started 500 ms after the track, it ran beside the command's own summary as its child
+ * (`run`: 80 + 44 MiB at once, over idle + 64 MiB for the command).
+ */
+export function sealersAtExit(): void {
+  atExitOnly = true;
+}
 
 /**
  * Starts a detached sealer for the store (`snapline snapshot seal`, internal): it outlives the
  * process that started it, and nobody waits for it. When this process exits first (a hook), the
  * sealer starts SEALER_START_AFTER_EXIT_S later: after the step is recorded, and after what the
  * agent does right after a hook, so neither competes with it for the CPU. A long-lived process
- * (serve) starts it SEALER_DELAY_MS after the track. Never throws.
+ * (serve, a library user) starts it SEALER_DELAY_MS after the track, unless sealersAtExit said
+ * the process ends soon. Never throws.
  */
 export function startSealer(storeDir: string): void {
   toSeal.add(storeDir);
   if (scheduled) return;
   scheduled = true;
   process.once('exit', spawnSealersLater);
-  setTimeout(spawnSealers, SEALER_DELAY_MS).unref();
+  if (!atExitOnly) setTimeout(spawnSealers, SEALER_DELAY_MS).unref();
 }
 
 function spawnSealersLater(): void {
