@@ -41,8 +41,9 @@ export const MAX_PENDING_BYTES = 64 * 1024;
 const WRITING_MS = 10_000;
 /** A copy of an event the script left behind (killed mid-check) is removed after this long. */
 const STALE_TMP_MS = 10 * 60 * 1000;
-/** The deferred begin's mark (waitForDeferredBegin). */
+/** The deferred begin's mark (waitForDeferredBegin), and the longest wait for it. */
 const BEGINNING = 'beginning';
+const BEGIN_WAIT_MAX_MS = 10 * 60_000;
 /** Agent session ids the script accepts (it must not build a path from anything else). */
 const SAFE_KEY = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -132,11 +133,11 @@ export async function clearAgentSessionIdle(agent: string, agentSession: string)
  * ends the wait (the begin's process died: whatever it recorded stands), as does a mark still
  * empty after a second (its writer was killed).
  */
-export async function waitForDeferredBegin(agent: string, agentSession: string, maxMs = 10 * 60_000): Promise<void> {
+export async function waitForDeferredBegin(agent: string, agentSession: string): Promise<void> {
   const dir = fastStepDir(agent, agentSession);
   if (!dir) return;
   const mark = join(dir, BEGINNING);
-  const deadline = Date.now() + maxMs;
+  const deadline = Date.now() + BEGIN_WAIT_MAX_MS;
   let empty = 0;
   for (;;) {
     const text = await readFile(mark, 'utf8').catch(() => undefined);
