@@ -577,3 +577,106 @@ test('a deferred begin whose process is gone, or a mark left empty, does not hol
     f.cleanup();
   }
 });
+
+/** The agent session's standby directory, and its pid once it offers itself (waits up to 20 s). */
+const standbyDir = (f: Fixture) => join(f.home, 'fast-steps', 'claude', 's1', 'standby');
+async function standbyReady(f: Fixture): Promise<number> {
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline; await sleep(20)) {
+    const pid = Number(existsSync(join(standbyDir(f), 'ready')) ? readFileSync(join(standbyDir(f), 'ready'), 'utf8').trim() : '');
+    if (pid > 0 && alive(pid)) return pid;
+  }
+  throw new Error('no standby offered itself within 20 s');
+}
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+async function gone(pid: number, ms: number): Promise<boolean> {
+  for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(20)) if (!alive(pid)) return true;
+  return !alive(pid);
+}
+
+test("Claude Code's session start starts a standby that records the prompt, the steps and the end the script cannot answer, as Node records them; the session's end dismisses it", { timeout: 120_000 }, async () => {
+  const warm = sessionFixture();
+  const cold = sessionFixture();
+  try {
+    const session = async (f: Fixture, env: NodeJS.ProcessEnv) => {
+      mkdirSync(join(f.home, 'fast-steps', 'tmp'), { recursive: true });
+      writeFileSync(join(f.dir, 'a.txt'), 'one\n');
+      const hook = async (event: object) => assert.deepEqual(await started(f, PROMPT_COMMAND, { ...base(f), ...event }, env).done, [0, '', ''], 'a hook exits 0 and prints nothing');
+      await hook({ hook_event_name: 'SessionStart', source: 'startup' });
+      const pid = env.SNAPLINE_STANDBY === '0' ? undefined : await standbyReady(f);
+      await hook({ hook_event_name: 'UserPromptSubmit', prompt: 'change a.txt' });
+      await hook({ hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'edit' } });
+      writeFileSync(join(f.dir, 'a.txt'), 'one\ntwo\n');
+      await hook({ hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'edit' }, tool_response: { stdout: '', stderr: '' } });
+      writeFileSync(join(f.dir, 'b.txt'), 'new\n');
+      await hook({ hook_event_name: 'Stop', stop_hook_active: false });
+      await hook({ hook_event_name: 'SessionEnd', reason: 'exit' });
+      return pid;
+    };
+    const pid = (await session(warm, warm.env))!;
+    await session(cold, { ...cold.env, SNAPLINE_STANDBY: '0' });
+    const log = readFileSync(join(warm.home, 'hooks.log'), 'utf8');
+    assert.match(log, new RegExp(`claude UserPromptSubmit \\(deferred by the step hook script, pid ${pid}\\): begin ses_`), 'the standby recorded the begin');
+    assert.match(log, new RegExp(`claude PostToolUse \\(standby pid ${pid}\\): step ses_`), 'and the step');
+    assert.match(log, new RegExp(`claude Stop \\(standby pid ${pid}\\): end ses_`), 'and the end (a change since the step)');
+    assert.doesNotMatch(readFileSync(join(cold.home, 'hooks.log'), 'utf8'), /standby/, 'SNAPLINE_STANDBY=0: no standby');
+    assert.ok(await gone(pid, 5000), 'the session end dismissed the standby');
+    assert.deepEqual(readdirSync(standbyDir(warm)), [], 'and it left nothing behind');
+    waitForSummarizers(warm.home);
+    waitForSummarizers(cold.home);
+    assert.deepEqual(shape(parts(warm)), shape(parts(cold)), 'the same parts as through Node');
+    const [turn] = assistants(warm);
+    assert.equal(turn!.finish, 'stop');
+    assert.deepEqual(summaryDiffs(warm, turn!.parent), summaryDiffs(cold, assistants(cold)[0]!.parent));
+    assert.deepEqual(summaryDiffs(warm, turn!.parent), [
+      { file: 'a.txt', additions: 1, deletions: 0 },
+      { file: 'b.txt', additions: 1, deletions: 0 },
+    ]);
+  } finally {
+    warm.cleanup();
+    cold.cleanup();
+  }
+});
+
+test('a standby that died leaves every event to Node (none lost); an idle standby exits and leaves nothing behind', { timeout: 120_000 }, async () => {
+  const f = sessionFixture();
+  try {
+    mkdirSync(join(f.home, 'fast-steps', 'tmp'), { recursive: true });
+    writeFileSync(join(f.dir, 'a.txt'), 'one\n');
+    const hook = async (event: object, env = f.env) => assert.deepEqual(await started(f, PROMPT_COMMAND, { ...base(f), ...event }, env).done, [0, '', '']);
+    await hook({ hook_event_name: 'SessionStart', source: 'startup' });
+    const dead = await standbyReady(f);
+    process.kill(dead, 'SIGKILL');
+    assert.ok(await gone(dead, 5000));
+    assert.ok(existsSync(join(standbyDir(f), 'ready')), 'its offer is still there');
+    await hook({ hook_event_name: 'UserPromptSubmit', prompt: 'change a.txt' });
+    await hook({ hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'edit' } });
+    writeFileSync(join(f.dir, 'a.txt'), 'one\ntwo\n');
+    await hook({ hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'edit' }, tool_response: { stdout: '', stderr: '' } });
+    writeFileSync(join(f.dir, 'a.txt'), 'one\ntwo\nthree\n');
+    await hook({ hook_event_name: 'Stop', stop_hook_active: false });
+    waitForSummarizers(f.home);
+    const [turn] = assistants(f);
+    assert.equal(turn!.finish, 'stop', 'begin and end recorded');
+    assert.deepEqual(summaryDiffs(f, turn!.parent), [{ file: 'a.txt', additions: 2, deletions: 0 }]);
+    assert.equal(parts(f).filter((p) => p.type === 'step-finish').length, 2, 'the step was recorded too');
+    // The begin's recorder stayed on as the standby; with a short idle time, a new one goes by itself.
+    const recorder = await standbyReady(f);
+    assert.notEqual(recorder, dead);
+    process.kill(recorder, 'SIGTERM');
+    assert.ok(await gone(recorder, 5000));
+    await hook({ hook_event_name: 'SessionStart', source: 'resume' }, { ...f.env, SNAPLINE_STANDBY_IDLE_MS: '1000' });
+    const idle = await standbyReady(f);
+    assert.ok(await gone(idle, 10_000), 'an idle standby exits');
+    assert.deepEqual(readdirSync(standbyDir(f)), [], 'and leaves nothing behind');
+    assert.match(readFileSync(join(f.home, 'hooks.log'), 'utf8'), new RegExp(`claude standby s1: pid ${idle} exits \\(idle for 1 s\\)`));
+  } finally {
+    f.cleanup();
+  }
+});

@@ -19,7 +19,9 @@ export const claude: AgentAdapter = {
   },
   // The prompt goes through the step hook script too, which defers the begin; the barrier before
   // every tool (PreToolUse, all tools) waits for it there (docs/agents.md, "The deferred begin").
+  // The session's start starts its standby there ("The standby").
   hooks: (tools) => [
+    { event: 'SessionStart', script: true, onlyWithScript: true },
     { event: 'UserPromptSubmit', script: true },
     { event: 'PreToolUse', script: true, onlyWithScript: true },
     { event: 'PostToolUse', matcher: tools ?? claude.tools },

@@ -26,11 +26,24 @@ export interface HookOutcome {
 
 /** Reads the event from `input`, maps it and calls the turn API. Never rejects. */
 export async function runHook(agent: AgentAdapter, input: NodeJS.ReadableStream & { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<HookOutcome> {
+  let read: { text: string; complete: boolean };
+  try {
+    if (input.isTTY) throw new Error(`'snapline hook ${agent.name}' reads ${agent.title}'s hook event (JSON) on stdin; ${agent.title} runs it — see 'snapline hooks install ${agent.name}'`);
+    read = await readBounded(input);
+  } catch (e) {
+    const outcome: HookOutcome = { action: 'ignore', problem: oneLine(e) };
+    log(`${agent.name} ?: ${outcome.problem}`);
+    return outcome;
+  }
+  return runHookText(agent, read, env, cwd);
+}
+
+/** runHook for an event already read (the standby's: `via` names it in the log). Never rejects. */
+export async function runHookText(agent: AgentAdapter, read: { text: string; complete: boolean }, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd(), via?: string): Promise<HookOutcome> {
   let outcome: HookOutcome;
   let eventName = '?';
   try {
-    if (input.isTTY) throw new Error(`'snapline hook ${agent.name}' reads ${agent.title}'s hook event (JSON) on stdin; ${agent.title} runs it — see 'snapline hooks install ${agent.name}'`);
-    const event = parseEvent(await readBounded(input));
+    const event = parseEvent(read);
     eventName = typeof event.hook_event_name === 'string' ? event.hook_event_name : '?';
     // A begin the step hook script deferred comes first: nothing of its session, and no tool
     // (the barrier event maps to 'ignore'), goes ahead of its snapshot.
@@ -43,7 +56,7 @@ export async function runHook(agent: AgentAdapter, input: NodeJS.ReadableStream 
     outcome = { action: 'ignore', problem: oneLine(e) };
   }
   const line = outcome.problem ?? outcome.detail;
-  if (line) log(`${agent.name} ${eventName}: ${line}`);
+  if (line) log(`${agent.name} ${eventName}${via ? ` (${via})` : ''}: ${line}`);
   return outcome;
 }
 

@@ -18,8 +18,12 @@
 # detached `snapline hook claude --begin-from FILE` while the agent calls its model, and every
 # later event of the session — first the barrier before each tool (PreToolUse) — waits here
 # until that begin is recorded, so no tool runs before the begin's snapshot (docs/agents.md,
-# "The deferred begin").
-# Never writes to stdout (agents read it); never waits for a lock (only for a begin it deferred).
+# "The deferred begin"). And the session's start (SessionStart) starts the session's standby, a
+# Node process with snapline loaded (src/agents/standby.ts), which then takes what would start
+# Node: the prompt, and each step or end this script cannot answer (docs/agents.md, "The
+# standby").
+# Never writes to stdout (agents read it); never waits for a lock (only for a begin it deferred,
+# and for the standby's answer).
 
 LC_ALL=C
 export LC_ALL
@@ -38,8 +42,10 @@ close=
 end=
 begin=
 barrier=
+start=
+dir=
 case $2 in
-  claude) step=PostToolUse end=Stop close=SessionEnd begin=UserPromptSubmit barrier=PreToolUse ;;
+  claude) step=PostToolUse end=Stop close=SessionEnd begin=UserPromptSubmit barrier=PreToolUse start=SessionStart ;;
   codex) step=PostToolUse end=Stop close=SessionEnd ;;
   gemini) step=AfterTool end=AfterAgent close=SessionEnd ;;
   opencode) step=tool.execute.after ;;
@@ -57,11 +63,41 @@ tmp=$fast/tmp/$$
 # dd copies the event and says how many bytes it copied (one process for both).
 copied=$(dd of="$tmp" bs=65536 2>&1 > /dev/null) || direct "$@"
 
-# From here on the event is in $tmp: Node reads it from there.
+# From here on the event is in $tmp: Node reads it from there, or the session's standby does.
 fallback() {
+  standby
   exec < "$tmp"
   rm -f "$tmp"
   exec "$node" "$main" "$@"
+}
+
+# The session's standby (src/agents/standby.ts), if one waits, records the event instead of a
+# new Node: the event goes in first, then the standby's offer is claimed by renaming it (one
+# claimant wins), and its answer (a problem line, or nothing) goes to stderr. Returns (Node then
+# takes the event) when there is no offer to claim, or when the standby died before it took the
+# event; one that died after goes no further (what it recorded stands).
+standby() {
+  [ -n "$dir" ] && [ "${SNAPLINE_STANDBY-1}" != 0 ] && [ -f "$dir/standby/ready" ] || return 0
+  sb=$dir/standby
+  IFS= read -r sbpid 2> /dev/null < "$sb/ready" || return 0
+  case $sbpid in '' | *[!0-9]*) return 0 ;; esac
+  mv -f "$tmp" "$sb/event.$$" 2> /dev/null || return 0
+  if ! mv "$sb/ready" "$sb/claimed.$$" 2> /dev/null; then
+    mv -f "$sb/event.$$" "$tmp" 2> /dev/null
+    return 0
+  fi
+  while [ ! -f "$sb/done.$$" ]; do
+    if ! kill -0 "$sbpid" 2> /dev/null; then
+      rm -f "$sb/claimed.$$"
+      mv "$sb/event.$$" "$tmp" 2> /dev/null && return 0
+      [ -f "$sb/done.$$" ] && break
+      exit 0
+    fi
+    sleep 0.01 2> /dev/null || sleep 1
+  done
+  cat "$sb/done.$$" >&2
+  rm -f "$sb/done.$$"
+  exit 0
 }
 
 # One line of at most 64 KiB (every agent sends its event as one line of JSON).
@@ -117,11 +153,47 @@ if [ -n "$barrier" ] && [ "$name" = "$barrier" ]; then
   exit 0
 fi
 
+# The session starts: so does its standby, detached, unless one is alive already.
+if [ -n "$start" ] && [ "$name" = "$start" ]; then
+  rm -f "$tmp"
+  [ "${SNAPLINE_STANDBY-1}" != 0 ] || exit 0
+  sbpid=
+  IFS= read -r sbpid 2> /dev/null < "$dir/standby/pid"
+  case $sbpid in '' | *[!0-9]*) ;; *) ! kill -0 "$sbpid" 2> /dev/null || exit 0 ;; esac
+  mkdir -p "$dir" 2> /dev/null || exit 0
+  if command -v setsid > /dev/null 2>&1; then
+    setsid "$node" "$main" hook "$2" --standby "$session" < /dev/null > /dev/null 2>&1 &
+  else
+    nohup "$node" "$main" hook "$2" --standby "$session" < /dev/null > /dev/null 2>&1 &
+  fi
+  exit 0
+fi
+
 # The prompt: the begin, snapshot included, is recorded by a detached Node while the agent
 # calls its model; the mark holds that process's pid until it is done (Node removes it; written
-# after the start, so a begin done first leaves a mark whose pid is gone).
+# after the start, so a begin done first leaves a mark whose pid is gone). The session's
+# standby records it, if one waits: its pid goes in the mark before the claim (it removes the
+# mark once the begin is recorded, and lives on).
 if [ -n "$begin" ] && [ "$name" = "$begin" ]; then
   mkdir -p "$dir" 2> /dev/null && mv -f "$tmp" "$dir/begin.$$" 2> /dev/null || fallback "$@"
+  if [ "${SNAPLINE_STANDBY-1}" != 0 ] && [ -f "$dir/standby/ready" ]; then
+    sbpid=
+    IFS= read -r sbpid 2> /dev/null < "$dir/standby/ready"
+    # (One that died leaves its offer: then, and if it dies before it takes the begin, a new
+    # recorder below takes it.)
+    case $sbpid in
+      '' | *[!0-9]*) ;;
+      *)
+        if kill -0 "$sbpid" 2> /dev/null; then
+          printf '%s\n' "$sbpid" > "$dir/beginning"
+          if mv "$dir/standby/ready" "$dir/standby/claimed.$$" 2> /dev/null; then
+            kill -0 "$sbpid" 2> /dev/null || ! [ -f "$dir/begin.$$" ] && exit 0
+            rm -f "$dir/standby/claimed.$$"
+          fi
+        fi
+        ;;
+    esac
+  fi
   if command -v setsid > /dev/null 2>&1; then
     setsid "$node" "$main" hook "$2" --begin-from "$dir/begin.$$" < /dev/null > /dev/null 2>&1 &
   else
@@ -134,13 +206,16 @@ fi
 # The agent's session ends while no turn of it is open: nothing to close. The idle mark is
 # left by an end once its turn is recorded and removed by a begin before it opens a turn
 # (src/session/fast-steps.ts, markAgentSessionIdle). An end this script answered closes the
-# open turn (checked first: its file is removed only after the idle mark is left).
+# open turn (checked first: its file is removed only after the idle mark is left). The
+# session's standby goes too: a claim without an event dismisses it.
 if [ -n "$close" ] && [ "$name" = "$close" ]; then
-  for answered in "$ends/$2+$session+"msg_*; do
-    [ -f "$answered" ] && { rm -f "$tmp"; exit 0; }
+  answered=
+  for file in "$ends/$2+$session+"msg_*; do
+    [ -f "$file" ] && answered=1
   done
-  [ -f "$dir/idle" ] || fallback "$@"
+  [ -n "$answered" ] || [ -f "$dir/idle" ] || fallback "$@"
   rm -f "$tmp"
+  mv "$dir/standby/ready" "$dir/standby/claimed.$$" 2> /dev/null
   exit 0
 fi
 if [ -n "$end" ] && [ "$name" = "$end" ]; then

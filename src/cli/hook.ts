@@ -1,3 +1,4 @@
+import { basename, dirname } from 'node:path';
 import { agentAdapter } from '../agents/index.js';
 import { recordDeferredBegin, recordPendingEnd, runHook } from '../agents/hook.js';
 import { leaveOpenUntilExit } from '../session/sqlite.js';
@@ -28,7 +29,12 @@ the last step's snapshot as the end's, at the time the script checked.
 For Claude Code the prompt goes through step-hook.sh as well: it starts a detached 'snapline
 hook claude --begin-from FILE' (internal) that records the begin, and returns; every later
 event of the session (first PreToolUse, installed for every tool) waits until that begin is
-recorded, so no tool runs before the begin's snapshot.
+recorded, so no tool runs before the begin's snapshot. The session's start (SessionStart)
+starts a 'snapline hook claude --standby SESSION' (internal), and the begin's recorder stays
+on as one: a Node process with snapline loaded, to which step-hook.sh hands the session's
+prompts, and the steps and ends it cannot answer itself, instead of starting Node (~0.2 s a
+hook). It exits when the session ends or after 5 minutes with nothing to do;
+SNAPLINE_STANDBY=0 in the agent's environment does without it.
 
 It never gets in the agent's way: the exit status is always 0, nothing is printed on stdout,
 a problem is one line on stderr and a line in hooks.log in the data directory, and a busy
@@ -48,10 +54,19 @@ const command: Command = {
         await recordPendingEnd(agentAdapter(argv[0]), argv[2]!);
         return 0;
       }
-      // Internal: the begin the step hook script deferred, recorded detached.
+      // Internal: the begin the step hook script deferred, recorded detached; then this process
+      // stays as the agent session's standby (unless one is there already).
       if (argv.length === 3 && argv[1] === '--begin-from') {
         leaveOpenUntilExit();
-        await recordDeferredBegin(agentAdapter(argv[0]), argv[2]!);
+        const agent = agentAdapter(argv[0]);
+        await recordDeferredBegin(agent, argv[2]!);
+        if (process.env.SNAPLINE_STANDBY !== '0') await (await import('../agents/standby.js')).standBy(agent, basename(dirname(argv[2]!)));
+        process.exit(0);
+      }
+      // Internal: the agent session's standby, started by the step hook script at the session's start.
+      if (argv.length === 3 && argv[1] === '--standby') {
+        leaveOpenUntilExit();
+        await (await import('../agents/standby.js')).standBy(agentAdapter(argv[0]), argv[2]!);
         process.exit(0);
       }
       if (argv.length !== 1) throw new Error(`'snapline hook' takes one agent name (claude, codex, gemini, opencode), got ${argv.length}`);

@@ -45,6 +45,16 @@ export function leaveOpenUntilExit(): void {
   leftOpen ??= [];
 }
 
+/**
+ * For a process that records event after event (the agents' standby, src/agents/standby.ts):
+ * closes the connections left open but the newest `keep`, which keep the WAL as a hook's process
+ * leaves it.
+ */
+export function releaseLeftOpen(keep: number): void {
+  if (!leftOpen) return;
+  for (const h of leftOpen.splice(0, Math.max(0, leftOpen.length - keep))) h.close();
+}
+
 function wrap(h: Sqlite.Database, path: string, readonly: boolean): Database {
   const prepare = (sql: string): Statement => {
     const s = h.prepare(sql);

@@ -391,6 +391,14 @@ function spawnSealersLater(): void {
   spawnSealers(SEALER_START_AFTER_EXIT_S);
 }
 
+/**
+ * For a process that lives on between an agent's events (the standby): the sealers it owes
+ * start now, their Node SEALER_START_AFTER_EXIT_S later, as a hook's would after its exit.
+ */
+export function sealersNow(): void {
+  if (scheduled) spawnSealersLater();
+}
+
 function spawnSealers(afterSeconds?: number): void {
   scheduled = false;
   process.removeListener('exit', spawnSealersLater);
