@@ -675,7 +675,37 @@ test('a standby that died leaves every event to Node (none lost); an idle standb
     const idle = await standbyReady(f);
     assert.ok(await gone(idle, 10_000), 'an idle standby exits');
     assert.deepEqual(readdirSync(standbyDir(f)), [], 'and leaves nothing behind');
-    assert.match(readFileSync(join(f.home, 'hooks.log'), 'utf8'), new RegExp(`claude standby s1: pid ${idle} exits \\(idle for 1 s\\)`));
+    assert.match(readFileSync(join(f.home, 'hooks.log'), 'utf8'), new RegExp(`claude standby s1: pid ${idle} exits \\(idle for 1 s\\); peak RSS [\\d.]+ MiB`));
+  } finally {
+    f.cleanup();
+  }
+});
+
+test('a prompt right after the session start waits briefly for the standby still loading, and its begin is recorded once, before the tool', { timeout: 120_000 }, async () => {
+  const f = sessionFixture();
+  try {
+    mkdirSync(join(f.home, 'fast-steps', 'tmp'), { recursive: true });
+    writeFileSync(join(f.dir, 'a.txt'), 'one\n');
+    const hook = async (event: object) => assert.deepEqual(await started(f, PROMPT_COMMAND, { ...base(f), ...event }, f.env).done, [0, '', '']);
+    await hook({ hook_event_name: 'SessionStart', source: 'startup' });
+    const pid = Number(readFileSync(join(standbyDir(f), 'pid'), 'utf8').trim());
+    assert.ok(pid > 0 && alive(pid), 'the script wrote the pid of the standby it started');
+    await hook({ hook_event_name: 'UserPromptSubmit', prompt: 'change a.txt' });
+    await hook({ hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'edit' } });
+    writeFileSync(join(f.dir, 'a.txt'), 'two\n');
+    await hook({ hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'edit' }, tool_response: { stdout: '', stderr: '' } });
+    await hook({ hook_event_name: 'Stop', stop_hook_active: false });
+    waitForSummarizers(f.home);
+    assert.equal(f.db(`SELECT id FROM message WHERE json_extract(data, '$.role') = 'user'`).length, 1, 'one begin');
+    const [turn] = assistants(f);
+    assert.equal(turn!.finish, 'stop');
+    const starts = parts(f).filter((p) => p.type === 'step-start').map((p) => p.snapshot!);
+    assert.equal(spawnSync('git', ['--git-dir', f.storeGitDir(), 'show', `${starts[0]}:a.txt`], { encoding: 'utf8' }).stdout, 'one\n', "the begin's snapshot is the workspace before the tool");
+    assert.deepEqual(summaryDiffs(f, turn!.parent), [{ file: 'a.txt', additions: 1, deletions: 1 }]);
+    const log = readFileSync(join(f.home, 'hooks.log'), 'utf8');
+    assert.match(log, /claude UserPromptSubmit \(deferred by the step hook script, pid \d+\): begin ses_/);
+    await hook({ hook_event_name: 'SessionEnd', reason: 'exit' });
+    assert.ok(await gone(pid, 5000), 'the session end dismissed the standby');
   } finally {
     f.cleanup();
   }

@@ -53,15 +53,17 @@ export async function standBy(agent: AgentAdapter, agentSession: string): Promis
   const say = (what: string) => log(`${agent.name} standby ${agentSession}: pid ${me} ${what}`);
   try {
     mkdirSync(sb, { recursive: true });
-    // One standby per agent session: the pid file is created exclusively; one whose process is gone is taken over.
+    // One standby per agent session: the pid file is created exclusively; one whose process is
+    // gone is taken over. (The script that started this process may have written it already.)
     for (let attempt = 0; ; attempt++) {
       try {
         writeFileSync(pidFile, me + '\n', { flag: 'wx' });
         break;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) return;
-        const other = Number(readFileSync(pidFile, 'utf8').trim());
-        if (Number.isInteger(other) && other > 0 && processAlive(other, hostname())) return;
+        const other = readFileSync(pidFile, 'utf8').trim();
+        if (other === me) break;
+        if (/^\d+$/.test(other) && processAlive(Number(other), hostname())) return;
         rmSync(pidFile, { force: true });
       }
     }
@@ -86,7 +88,7 @@ export async function standBy(agent: AgentAdapter, agentSession: string): Promis
       /* gone already */
     }
   }
-  say(reason);
+  say(`${reason}; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(1)} MiB`);
 }
 
 /** Loads what recording an event needs (what `perform` imports when it runs), and the native SQLite module. */

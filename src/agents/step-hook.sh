@@ -160,39 +160,40 @@ if [ -n "$start" ] && [ "$name" = "$start" ]; then
   sbpid=
   IFS= read -r sbpid 2> /dev/null < "$dir/standby/pid"
   case $sbpid in '' | *[!0-9]*) ;; *) ! kill -0 "$sbpid" 2> /dev/null || exit 0 ;; esac
-  mkdir -p "$dir" 2> /dev/null || exit 0
+  mkdir -p "$dir/standby" 2> /dev/null || exit 0
   if command -v setsid > /dev/null 2>&1; then
     setsid "$node" "$main" hook "$2" --standby "$session" < /dev/null > /dev/null 2>&1 &
   else
     nohup "$node" "$main" hook "$2" --standby "$session" < /dev/null > /dev/null 2>&1 &
   fi
+  # Its pid, at once: the prompt, which may come while it loads, then knows to wait for it.
+  printf '%s\n' "$!" > "$dir/standby/pid.$$" && mv -f "$dir/standby/pid.$$" "$dir/standby/pid"
   exit 0
 fi
 
 # The prompt: the begin, snapshot included, is recorded by a detached Node while the agent
 # calls its model; the mark holds that process's pid until it is done (Node removes it; written
 # after the start, so a begin done first leaves a mark whose pid is gone). The session's
-# standby records it, if one waits: its pid goes in the mark before the claim (it removes the
-# mark once the begin is recorded, and lives on).
+# standby records it, if there is one: one still loading (started at the session's start, a
+# moment ago) is waited for, up to 0.3 s. Its pid goes in the mark before the claim (it removes
+# the mark once the begin is recorded, and lives on). One that died, or dies before it takes
+# the begin, leaves it to a new recorder below.
 if [ -n "$begin" ] && [ "$name" = "$begin" ]; then
   mkdir -p "$dir" 2> /dev/null && mv -f "$tmp" "$dir/begin.$$" 2> /dev/null || fallback "$@"
-  if [ "${SNAPLINE_STANDBY-1}" != 0 ] && [ -f "$dir/standby/ready" ]; then
-    sbpid=
-    IFS= read -r sbpid 2> /dev/null < "$dir/standby/ready"
-    # (One that died leaves its offer: then, and if it dies before it takes the begin, a new
-    # recorder below takes it.)
-    case $sbpid in
-      '' | *[!0-9]*) ;;
-      *)
-        if kill -0 "$sbpid" 2> /dev/null; then
-          printf '%s\n' "$sbpid" > "$dir/beginning"
-          if mv "$dir/standby/ready" "$dir/standby/claimed.$$" 2> /dev/null; then
-            kill -0 "$sbpid" 2> /dev/null || ! [ -f "$dir/begin.$$" ] && exit 0
-            rm -f "$dir/standby/claimed.$$"
-          fi
-        fi
-        ;;
-    esac
+  sbpid=
+  [ "${SNAPLINE_STANDBY-1}" = 0 ] || IFS= read -r sbpid 2> /dev/null < "$dir/standby/pid"
+  case $sbpid in '' | *[!0-9]*) sbpid= ;; esac
+  waited=0
+  while [ -n "$sbpid" ] && [ ! -f "$dir/standby/ready" ] && [ "$waited" -lt 30 ] && kill -0 "$sbpid" 2> /dev/null; do
+    sleep 0.01 2> /dev/null || break
+    waited=$((waited + 1))
+  done
+  if [ -n "$sbpid" ] && [ -f "$dir/standby/ready" ] && kill -0 "$sbpid" 2> /dev/null; then
+    printf '%s\n' "$sbpid" > "$dir/beginning"
+    if mv "$dir/standby/ready" "$dir/standby/claimed.$$" 2> /dev/null; then
+      kill -0 "$sbpid" 2> /dev/null || ! [ -f "$dir/begin.$$" ] && exit 0
+      rm -f "$dir/standby/claimed.$$"
+    fi
   fi
   if command -v setsid > /dev/null 2>&1; then
     setsid "$node" "$main" hook "$2" --begin-from "$dir/begin.$$" < /dev/null > /dev/null 2>&1 &

@@ -11,7 +11,8 @@ Usage:
   snapline hooks status [AGENT] [--dir DIR | --user] [--format text|json]
 
 AGENT    where                                            what is written
-claude   DIR/.claude/settings.json, ~/.claude/settings.json  hooks UserPromptSubmit, PreToolUse, PostToolUse, Stop, SessionEnd
+claude   DIR/.claude/settings.json, ~/.claude/settings.json  hooks SessionStart, UserPromptSubmit, PreToolUse, PostToolUse,
+                                                             Stop, SessionEnd
 codex    DIR/.codex/hooks.json, ~/.codex/hooks.json          hooks UserPromptSubmit, PostToolUse, Stop
 gemini   DIR/.gemini/settings.json, ~/.gemini/settings.json  hooks BeforeAgent, AfterTool, AfterAgent, SessionEnd
 opencode DIR/.opencode/plugin/snapline.js,                   a plugin: chat.message, tool.execute.after, session.idle
@@ -27,6 +28,9 @@ it; every reader records it first) and a session end with no turn open (SNAPLINE
 in the agent's environment turns that off). Claude Code's prompt goes through it too: the hook
 returns at once and a detached snapline records the begin while Claude Code calls its model;
 its PreToolUse hook (every tool) waits for that begin, so no tool runs before its snapshot.
+Its SessionStart starts the session's standby, a snapline that waits with its modules loaded:
+the script hands it what would start Node (~0.2 s a hook here); it exits with the session, or
+after 5 idle minutes (SNAPLINE_STANDBY=0 does without it).
 
 install    adds snapline's hooks, keeping everything else in the file; a second install
            changes nothing; the file as it was is saved as FILE.snapline-backup; a file that
