@@ -21,7 +21,7 @@
  * `--begin-from` would, nobody waiting for an answer) or, with neither, a request to exit (the
  * agent session ended).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { AgentAdapter } from './adapter.js';
@@ -118,6 +118,7 @@ async function serve(agent: AgentAdapter, dir: string, sb: string, me: string, i
   }
   try {
     for (;;) {
+      clearLeftovers(sb);
       // Offer: written aside and renamed, so a claimant reads the whole pid.
       writeFileSync(join(sb, `ready.${me}`), me + '\n');
       renameSync(join(sb, `ready.${me}`), ready);
@@ -179,6 +180,23 @@ async function serve(agent: AgentAdapter, dir: string, sb: string, me: string, i
 function afterEvent(releaseLeftOpen: (keep: number) => void, sealersNow: () => void): void {
   releaseLeftOpen(1);
   sealersNow();
+}
+
+/** How long an answer or an unclaimed event stays before the standby removes it: a claimant reads its answer at once. */
+const LEFTOVER_MS = 60_000;
+
+/** Answers nobody read and events nobody claimed: their script was killed (the agent interrupted its hook). */
+function clearLeftovers(sb: string): void {
+  const now = Date.now();
+  for (const n of readdirSync(sb)) {
+    if (!/^(done|event)\.\d+$/.test(n)) continue;
+    const file = join(sb, n);
+    try {
+      if (now - statSync(file).mtimeMs > LEFTOVER_MS) rmSync(file, { force: true });
+    } catch {
+      /* gone meanwhile */
+    }
+  }
 }
 
 /** The claim on this standby's offer, if a script made one. */
