@@ -37,6 +37,16 @@ shift 2
 # Before the event is saved: give Node the untouched stdin.
 direct() { exec "$node" "$main" "$@"; }
 
+# Whether process $1 runs: `kill -0` answers yes for a zombie too (dead, not yet reaped by its
+# new parent, which in a container without an init can take a while), so Linux's state letter
+# is checked where /proc has it.
+running() {
+  kill -0 "$1" 2> /dev/null || return 1
+  [ -r "/proc/$1/stat" ] || return 0
+  IFS= read -r rs_stat 2> /dev/null < "/proc/$1/stat" || return 0
+  case ${rs_stat##*) } in Z* | X*) return 1 ;; esac
+}
+
 [ "$1" = hook ] && [ $# -eq 2 ] || direct "$@"
 close=
 end=
@@ -87,7 +97,7 @@ standby() {
     return 0
   fi
   while [ ! -f "$sb/done.$$" ]; do
-    if ! kill -0 "$sbpid" 2> /dev/null; then
+    if ! running "$sbpid"; then
       rm -f "$sb/claimed.$$"
       mv "$sb/event.$$" "$tmp" 2> /dev/null && return 0
       [ -f "$sb/done.$$" ] && break
@@ -143,7 +153,7 @@ if [ -f "$dir/beginning" ]; then
     IFS= read -r pid 2> /dev/null < "$dir/beginning"
     case $pid in
       '' | *[!0-9]*) empty=$((empty + 1)); [ "$empty" -le 50 ] || { rm -f "$dir/beginning"; break; } ;;
-      *) kill -0 "$pid" 2> /dev/null || { rm -f "$dir/beginning"; break; } ;;
+      *) running "$pid" || { rm -f "$dir/beginning"; break; } ;;
     esac
     sleep 0.02 2> /dev/null || sleep 1
   done
@@ -159,7 +169,7 @@ if [ -n "$start" ] && [ "$name" = "$start" ]; then
   [ "${SNAPLINE_STANDBY-1}" != 0 ] || exit 0
   sbpid=
   IFS= read -r sbpid 2> /dev/null < "$dir/standby/pid"
-  case $sbpid in '' | *[!0-9]*) ;; *) ! kill -0 "$sbpid" 2> /dev/null || exit 0 ;; esac
+  case $sbpid in '' | *[!0-9]*) ;; *) ! running "$sbpid" || exit 0 ;; esac
   mkdir -p "$dir/standby" 2> /dev/null || exit 0
   if command -v setsid > /dev/null 2>&1; then
     setsid "$node" "$main" hook "$2" --standby "$session" < /dev/null > /dev/null 2>&1 &
@@ -184,14 +194,14 @@ if [ -n "$begin" ] && [ "$name" = "$begin" ]; then
   [ "${SNAPLINE_STANDBY-1}" = 0 ] || IFS= read -r sbpid 2> /dev/null < "$dir/standby/pid"
   case $sbpid in '' | *[!0-9]*) sbpid= ;; esac
   waited=0
-  while [ -n "$sbpid" ] && [ ! -f "$dir/standby/ready" ] && [ "$waited" -lt 30 ] && kill -0 "$sbpid" 2> /dev/null; do
+  while [ -n "$sbpid" ] && [ ! -f "$dir/standby/ready" ] && [ "$waited" -lt 30 ] && running "$sbpid"; do
     sleep 0.01 2> /dev/null || break
     waited=$((waited + 1))
   done
-  if [ -n "$sbpid" ] && [ -f "$dir/standby/ready" ] && kill -0 "$sbpid" 2> /dev/null; then
+  if [ -n "$sbpid" ] && [ -f "$dir/standby/ready" ] && running "$sbpid"; then
     printf '%s\n' "$sbpid" > "$dir/beginning"
     if mv "$dir/standby/ready" "$dir/standby/claimed.$$" 2> /dev/null; then
-      kill -0 "$sbpid" 2> /dev/null || ! [ -f "$dir/begin.$$" ] && exit 0
+      running "$sbpid" || ! [ -f "$dir/begin.$$" ] && exit 0
       rm -f "$dir/standby/claimed.$$"
     fi
   fi

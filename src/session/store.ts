@@ -1,5 +1,6 @@
 /** Plain functions over the session database: projects, sessions, messages, parts. */
 import { hostname } from 'node:os';
+import { pidRunning } from '../snapshot/lock.js';
 import type { Database } from './db.js';
 import { jsonParam, jsonScalarParam, jsonSet, jsonText, storableJson, type Params } from './sql.js';
 import { CorruptRow, SessionBusy, UnknownMessage, UnknownSession } from './errors.js';
@@ -290,13 +291,7 @@ export function assertNotBusy(s: SessionInfo): void {
 
 /** A pid on this host that still exists (a crashed turn must not leave its session busy forever). */
 export function processAlive(pid: number, host: string): boolean {
-  if (host !== hostname()) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return host !== hostname() || pidRunning(pid);
 }
 
 /** Sets the session's totals and update time. */

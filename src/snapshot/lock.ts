@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { open, readdir, readFile, readlink, unlink, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -47,12 +48,25 @@ export async function readLock(file: string): Promise<LockHolder | null> {
 
 /** True when the holder is a process on this machine that no longer exists. */
 export function holderIsDead(h: LockHolder): boolean {
-  if (h.hostname !== hostname()) return false;
+  return h.hostname === hostname() && !pidRunning(h.pid);
+}
+
+/**
+ * Whether process `pid` on this machine runs. `kill(pid, 0)` also answers for a zombie — dead,
+ * not yet reaped by its new parent, which in a container without an init can take a while — so
+ * where Linux's /proc has the process, its state letter is read too.
+ */
+export function pidRunning(pid: number): boolean {
   try {
-    process.kill(h.pid, 0);
-    return false;
+    process.kill(pid, 0);
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(') ') + 2));
+  } catch {
+    return true;
   }
 }
 
