@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { SnaplineError } from '../src/errors.js';
 import { PatchCache } from '../src/session/patch-cache.js';
 import { patchProcess } from '../src/session/patch-process.js';
+import { alive } from './helpers/processes.js';
 import { rng, seededLines as lines, tempRepo } from './helpers/repo.js';
 
 const repo = tempRepo('snapline-patch-process-');
@@ -35,15 +36,6 @@ before(() => {
 });
 
 after(() => repo.cleanup());
-
-/** Whether process `pid` still runs (a zombie waiting for its parent counts as gone). */
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 async function until(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;

@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { hookCommand } from '../src/agents/install.js';
+import { alive } from './helpers/processes.js';
 import { CLI } from './helpers/repo.js';
 import { waitForSummarizers } from './helpers/summarizers.js';
 import { gitNumstat, sessionFixture } from './session-helpers.js';
@@ -587,14 +588,13 @@ async function standbyReady(f: Fixture): Promise<number> {
   }
   throw new Error('no standby offered itself within 20 s');
 }
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+/** A workspace with a.txt (`one`) and a data directory hooks have used; `hook` runs an event of session s1 as Claude Code runs the installed command. */
+function scriptSession(f: Fixture) {
+  mkdirSync(join(f.home, 'fast-steps', 'tmp'), { recursive: true });
+  writeFileSync(join(f.dir, 'a.txt'), 'one\n');
+  return async (event: object, env: NodeJS.ProcessEnv = f.env) => assert.deepEqual(await started(f, PROMPT_COMMAND, { ...base(f), ...event }, env).done, [0, '', ''], 'a hook exits 0 and prints nothing');
 }
+
 async function gone(pid: number, ms: number): Promise<boolean> {
   for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(20)) if (!alive(pid)) return true;
   return !alive(pid);
@@ -605,9 +605,8 @@ test("Claude Code's session start starts a standby that records the prompt, the 
   const cold = sessionFixture();
   try {
     const session = async (f: Fixture, env: NodeJS.ProcessEnv) => {
-      mkdirSync(join(f.home, 'fast-steps', 'tmp'), { recursive: true });
-      writeFileSync(join(f.dir, 'a.txt'), 'one\n');
-      const hook = async (event: object) => assert.deepEqual(await started(f, PROMPT_COMMAND, { ...base(f), ...event }, env).done, [0, '', ''], 'a hook exits 0 and prints nothing');
+      const run = scriptSession(f);
+      const hook = (event: object) => run(event, env);
       await hook({ hook_event_name: 'SessionStart', source: 'startup' });
       const pid = env.SNAPLINE_STANDBY === '0' ? undefined : await standbyReady(f);
       await hook({ hook_event_name: 'UserPromptSubmit', prompt: 'change a.txt' });
@@ -647,9 +646,7 @@ test("Claude Code's session start starts a standby that records the prompt, the 
 test('a standby that died leaves every event to Node (none lost); an idle standby exits and leaves nothing behind', { timeout: 120_000 }, async () => {
   const f = sessionFixture();
   try {
-    mkdirSync(join(f.home, 'fast-steps', 'tmp'), { recursive: true });
-    writeFileSync(join(f.dir, 'a.txt'), 'one\n');
-    const hook = async (event: object, env = f.env) => assert.deepEqual(await started(f, PROMPT_COMMAND, { ...base(f), ...event }, env).done, [0, '', '']);
+    const hook = scriptSession(f);
     await hook({ hook_event_name: 'SessionStart', source: 'startup' });
     const dead = await standbyReady(f);
     process.kill(dead, 'SIGKILL');
@@ -684,9 +681,7 @@ test('a standby that died leaves every event to Node (none lost); an idle standb
 test('a prompt right after the session start waits briefly for the standby still loading, and its begin is recorded once, before the tool', { timeout: 120_000 }, async () => {
   const f = sessionFixture();
   try {
-    mkdirSync(join(f.home, 'fast-steps', 'tmp'), { recursive: true });
-    writeFileSync(join(f.dir, 'a.txt'), 'one\n');
-    const hook = async (event: object) => assert.deepEqual(await started(f, PROMPT_COMMAND, { ...base(f), ...event }, f.env).done, [0, '', '']);
+    const hook = scriptSession(f);
     await hook({ hook_event_name: 'SessionStart', source: 'startup' });
     const pid = Number(readFileSync(join(standbyDir(f), 'pid'), 'utf8').trim());
     assert.ok(pid > 0 && alive(pid), 'the script wrote the pid of the standby it started');

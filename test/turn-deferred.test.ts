@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import { openDatabase, type Database } from '../src/session/db.js';
 import { reportTurn } from '../src/session/report.js';
 import { onPostgres } from './helpers/postgres.js';
+import { alive } from './helpers/processes.js';
 import { CLI } from './helpers/repo.js';
 import { startServe, type ServeProcess } from './server-helpers.js';
 import { gitNumstat, sessionFixture } from './session-helpers.js';
@@ -103,15 +104,6 @@ async function kill(pid: number | undefined): Promise<boolean> {
   }
   for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
   return true;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 test("a hook's end returns before the turn's summary exists; session show then gives summary.diffs equal to git numstat between the turn's snapshots", () => {
