@@ -5,8 +5,7 @@
  * before any work. The script starts it at the agent's session start (`snapline hook AGENT
  * --standby SESSION`), and a deferred begin's recorder becomes it once the begin is recorded.
  * It records each event exactly as `snapline hook AGENT` would, one at a time, and exits when the
- * agent session ends, when its session's events go to Node for STANDBY_IDLE_MS, or when its files
- * are gone.
+ * agent session ends, after STANDBY_IDLE_MS without an event, or when its files are gone.
  *
  * Files, under the agent session's fast-step directory (src/session/fast-steps.ts), in `standby/`:
  *   `pid`          the standby's pid (created exclusively: one standby per agent session)
