@@ -21,8 +21,11 @@
  * agent session ended).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { fastStepDir } from '../session/fast-steps.js';
+import { releaseLeftOpen } from '../session/sqlite.js';
+import { pidRunning } from '../snapshot/lock.js';
+import { sealersNow } from '../snapshot/pending.js';
 import type { AgentAdapter } from './adapter.js';
 import { log, recordDeferredBegin, runHookText } from './hook.js';
 
@@ -42,8 +45,6 @@ function idleMs(env: NodeJS.ProcessEnv): number {
  * process already is. Never rejects.
  */
 export async function standBy(agent: AgentAdapter, agentSession: string): Promise<void> {
-  const { fastStepDir } = await import('../session/fast-steps.js');
-  const { processAlive } = await import('../session/store.js');
   const dir = fastStepDir(agent.name, agentSession);
   if (!dir) return;
   const sb = join(dir, 'standby');
@@ -62,7 +63,7 @@ export async function standBy(agent: AgentAdapter, agentSession: string): Promis
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) return;
         const other = readFileSync(pidFile, 'utf8').trim();
         if (other === me) break;
-        if (/^\d+$/.test(other) && processAlive(Number(other), hostname())) return;
+        if (/^\d+$/.test(other) && pidRunning(Number(other))) return;
         rmSync(pidFile, { force: true });
       }
     }
@@ -105,8 +106,6 @@ async function warm(): Promise<void> {
 /** Serves claims until it is time to exit; returns why. */
 async function serve(agent: AgentAdapter, dir: string, sb: string, me: string, idle: number): Promise<string> {
   const ready = join(sb, 'ready');
-  const { releaseLeftOpen } = await import('../session/sqlite.js');
-  const { sealersNow } = await import('../snapshot/pending.js');
   let wake: (() => void) | undefined;
   let watcher: FSWatcher | undefined;
   try {
@@ -161,14 +160,14 @@ async function serve(agent: AgentAdapter, dir: string, sb: string, me: string, i
         const answer = outcome.problem ? `snapline hook ${agent.name}: ${outcome.problem}\n` : '';
         writeFileSync(join(sb, `done.${pid}.tmp`), answer);
         renameSync(join(sb, `done.${pid}.tmp`), join(sb, `done.${pid}`));
-        afterEvent(releaseLeftOpen, sealersNow);
+        afterEvent();
         if (outcome.action === 'close') return 'exits (the agent session ended)';
         continue;
       }
       const begin = join(dir, `begin.${pid}`);
       if (!existsSync(begin)) return 'exits (the agent session ended)';
       await recordDeferredBegin(agent, begin);
-      afterEvent(releaseLeftOpen, sealersNow);
+      afterEvent();
     }
   } finally {
     watcher?.close();
@@ -176,7 +175,7 @@ async function serve(agent: AgentAdapter, dir: string, sb: string, me: string, i
 }
 
 /** After an event is answered: the SQLite connections it opened are closed but one (the WAL stays, as a hook's process leaves it), and its big files' sealer is started (a second later). */
-function afterEvent(releaseLeftOpen: (keep: number) => void, sealersNow: () => void): void {
+function afterEvent(): void {
   releaseLeftOpen(1);
   sealersNow();
 }
