@@ -10,24 +10,17 @@ import { fileURLToPath } from 'node:url';
 export const CLI_MAIN = fileURLToPath(new URL('./cli/main.js', import.meta.url));
 
 /**
- * glibc's malloc as bin/snapline tunes it for snapline's Node where the user set no tunables
- * (docs/diff.md, "The allocator"); the marker makes main.js take the variable away again.
- */
-const MALLOC_TUNED = { GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=1048576:glibc.malloc.trim_threshold=16777216', SNAPLINE_GLIBC_TUNABLES: 'set' };
-
-/**
  * Starts `snapline ARGS` detached, output discarded, at `nice` when given: it outlives the
  * caller, which does not wait for it. With `afterSeconds` (whole seconds), Node starts only
  * then: a POSIX `sh` sleeps first (on Windows, Node starts at once). Never throws (whoever reads
  * next does the work instead). Without NODE_EXTRA_CA_CERTS: Node reads that bundle at every
  * start (30–40 ms for a system bundle), and the background work (sealing, summaries) makes no
- * TLS connection. With glibc's malloc tuned as bin/snapline tunes it.
+ * TLS connection.
  */
 export function startBackground(args: readonly string[], env: NodeJS.ProcessEnv, nice?: number, afterSeconds?: number): void {
   try {
     const childEnv = { ...env };
     delete childEnv.NODE_EXTRA_CA_CERTS;
-    if (childEnv.GLIBC_TUNABLES === undefined) Object.assign(childEnv, MALLOC_TUNED);
     const argv = [process.execPath, CLI_MAIN, ...args];
     const [command, ...rest] = afterSeconds && process.platform !== 'win32' ? ['/bin/sh', '-c', `sleep ${Math.ceil(afterSeconds)} && exec "$0" "$@"`, ...argv] : argv;
     const child = spawn(command!, rest, { detached: true, stdio: 'ignore', env: childEnv });

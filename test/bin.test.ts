@@ -41,24 +41,3 @@ test('the installed command runs through symlinks; Node does not read NODE_EXTRA
     f.cleanup();
   }
 });
-
-test("the installed command runs Node with glibc's malloc tuned, unless the user set tunables; the commands snapline runs get the environment as the user set it", () => {
-  const f = sessionFixture();
-  try {
-    const run = (env: NodeJS.ProcessEnv, ...args: string[]) => spawnSync(BIN, args, { cwd: f.dir, env, encoding: 'utf8' });
-    // `sh -c` runs the command: its parent ($PPID) is snapline's Node, whose environment at start /proc keeps.
-    const seen = 'tr "\\0" "\\n" < /proc/$PPID/environ | grep "^GLIBC_TUNABLES=" > node.txt; printf "%s|%s" "${GLIBC_TUNABLES-unset}" "${SNAPLINE_GLIBC_TUNABLES-unset}" > seen.txt';
-    const tuned = run(f.env, 'run', 'malloc', '--exec', seen);
-    assert.equal(tuned.status, 0, tuned.stderr);
-    // (glibc cuts the variable's text in place where it parsed it: /proc may show the first tunable only.)
-    assert.match(readFileSync(join(f.dir, 'node.txt'), 'utf8'), /^GLIBC_TUNABLES=glibc\.malloc\.mmap_threshold=1048576(:glibc\.malloc\.trim_threshold=16777216)?$/m);
-    assert.equal(readFileSync(join(f.dir, 'seen.txt'), 'utf8'), 'unset|unset');
-    const own = 'glibc.malloc.arena_max=2';
-    const theirs = run({ ...f.env, GLIBC_TUNABLES: own }, 'run', 'malloc 2', '--continue', '--exec', seen);
-    assert.equal(theirs.status, 0, theirs.stderr);
-    assert.equal(readFileSync(join(f.dir, 'node.txt'), 'utf8'), `GLIBC_TUNABLES=${own}\n`);
-    assert.equal(readFileSync(join(f.dir, 'seen.txt'), 'utf8'), `${own}|unset`);
-  } finally {
-    f.cleanup();
-  }
-});

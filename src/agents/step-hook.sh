@@ -30,12 +30,6 @@ export LC_ALL
 # Node reads NODE_EXTRA_CA_CERTS at every start (30–40 ms for a system bundle); `snapline hook`
 # makes no TLS connection and starts nothing that does (git brings its own certificates).
 unset NODE_EXTRA_CA_CERTS
-# glibc's malloc as bin/snapline tunes it for snapline's Node (docs/diff.md, "The allocator").
-if [ -z "${GLIBC_TUNABLES+set}" ]; then
-  GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1048576:glibc.malloc.trim_threshold=16777216
-  SNAPLINE_GLIBC_TUNABLES=set
-  export GLIBC_TUNABLES SNAPLINE_GLIBC_TUNABLES
-fi
 node=$1
 main=$2
 shift 2

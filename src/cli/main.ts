@@ -104,13 +104,6 @@ if (handedOver !== undefined) {
   delete process.env.SNAPLINE_NODE_EXTRA_CA_CERTS;
 }
 
-// bin/snapline and the step hook script tune glibc's malloc for this process where the user set
-// no tunables (docs/diff.md, "The allocator"); what snapline runs gets the environment as given.
-if (process.env.SNAPLINE_GLIBC_TUNABLES !== undefined) {
-  delete process.env.GLIBC_TUNABLES;
-  delete process.env.SNAPLINE_GLIBC_TUNABLES;
-}
-
 const argv = process.argv.slice(2);
 main(argv).then(
   (code) => {
