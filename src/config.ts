@@ -79,6 +79,15 @@ export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(homedir(), '.local', 'share', 'snapline');
 }
 
+/**
+ * Where the step hook script copies each event it reads (src/agents/step-hook.sh): while it is
+ * missing the script hands every event to Node. `hooks install` makes it, and so does every hook
+ * Node records, so an agent's first session already gets the script's fast paths.
+ */
+export function fastStepsTmp(env: NodeJS.ProcessEnv = process.env): string {
+  return join(dataDir(env), 'fast-steps', 'tmp');
+}
+
 /** Path of the session database: $SNAPLINE_DB (one file machines share), else snapline.db in the data directory. */
 export function databasePath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.SNAPLINE_DB) return env.SNAPLINE_DB;

@@ -22,7 +22,7 @@ import { runAgent, type AgentRun } from './helpers/agent-drivers.js';
 import { agentBin, type AgentName } from './helpers/agents.js';
 import { startModelServer, type ModelServer } from './helpers/model-server.js';
 import { CLI } from './helpers/repo.js';
-import { waitForSummarizers } from './helpers/summarizers.js';
+import { quietBackground } from './helpers/summarizers.js';
 
 const TURN_SCRIPT = join(import.meta.dirname, '..', 'src', 'cli', 'demo-turn.js');
 const SCALE = Number(process.env.SNAPLINE_AGENT_REPORT_SCALE ?? 3 / 128);
@@ -55,7 +55,7 @@ function project(agent: AgentName): Project {
     return r.stdout;
   };
   const cleanup = () => {
-    waitForSummarizers(home);
+    quietBackground(home);
     rmSync(root, { recursive: true, force: true });
   };
   return { dir, home, env, snapline, git, cleanup };

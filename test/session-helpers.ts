@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freshDatabase, onPostgres, sqlFor } from './helpers/postgres.js';
 import { CLI, tempRepo } from './helpers/repo.js';
-import { waitForSummarizers } from './helpers/summarizers.js';
+import { quietBackground } from './helpers/summarizers.js';
 
 export interface CliResult {
   status: number | null;
@@ -48,10 +48,11 @@ export function sessionFixture() {
     db,
     storeGitDir,
     cleanup: () => {
-      // A hook's end leaves a summarizer running for a while: it writes in `home` until done.
-      waitForSummarizers(home);
+      // A hook's end leaves a summarizer running for a while (it writes in `home` until done), a
+      // standby waits minutes for its session's next event.
+      quietBackground(home);
       repo.cleanup();
-      rmSync(home, { recursive: true, force: true });
+      rmSync(home, { recursive: true, force: true, maxRetries: 5 });
     },
   };
 }

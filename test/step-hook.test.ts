@@ -705,3 +705,33 @@ test('a prompt right after the session start waits briefly for the standby still
     f.cleanup();
   }
 });
+
+test("a new data directory: `hooks install` makes the script's own directory, so the first session's start already starts a standby; hooks installed before that make it at their first Node event", { timeout: 120_000 }, async () => {
+  const fresh = sessionFixture();
+  const older = sessionFixture();
+  try {
+    assert.ok(!existsSync(join(fresh.home, 'fast-steps')), 'a data directory the script has never used');
+    const install = spawnSync(process.execPath, [CLI, 'hooks', 'install', 'claude', '--dir', fresh.dir], { env: fresh.env, encoding: 'utf8' });
+    assert.equal(install.status, 0, install.stderr);
+    const settings = JSON.parse(readFileSync(join(fresh.dir, '.claude', 'settings.json'), 'utf8')) as { hooks: Record<string, { hooks: { command: string }[] }[]> };
+    const command = (event: string) => settings.hooks[event]![0]!.hooks[0]!.command;
+    const hook = async (f: Fixture, cmd: string, event: object) => assert.deepEqual(await started(f, cmd, { ...base(f), ...event }, f.env).done, [0, '', '']);
+    await hook(fresh, command('SessionStart'), { hook_event_name: 'SessionStart', source: 'startup' });
+    const pid = await standbyReady(fresh);
+    await hook(fresh, command('SessionEnd'), { hook_event_name: 'SessionEnd', reason: 'exit' });
+    assert.ok(await gone(pid, 5000), 'the session end dismissed it');
+
+    // Installed before: the script hands the first event to Node, which makes the directory.
+    assert.ok(!existsSync(join(older.home, 'fast-steps')));
+    await hook(older, PROMPT_COMMAND, { hook_event_name: 'SessionStart', source: 'startup' });
+    assert.match(readFileSync(join(older.home, 'hooks.log'), 'utf8'), /claude SessionStart: ignored/, 'that event went to Node');
+    assert.ok(existsSync(join(older.home, 'fast-steps', 'tmp')));
+    await hook(older, PROMPT_COMMAND, { hook_event_name: 'SessionStart', source: 'resume' });
+    const next = await standbyReady(older); // the next start went to the script, which started a standby
+    await hook(older, PROMPT_COMMAND, { hook_event_name: 'SessionEnd', reason: 'exit' });
+    assert.ok(await gone(next, 5000));
+  } finally {
+    fresh.cleanup();
+    older.cleanup();
+  }
+});

@@ -6,7 +6,7 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { dataDir, loadConfig } from '../config.js';
+import { dataDir, fastStepsTmp, loadConfig } from '../config.js';
 import type { AgentAdapter, HookAction, HookEvent } from './adapter.js';
 
 /** An event larger than this is read only this far (a Write tool's input carries the whole file). */
@@ -54,6 +54,12 @@ export async function runHookText(agent: AgentAdapter, read: { text: string; com
     outcome = await perform(agent, agent.map(event, env, cwd));
   } catch (e) {
     outcome = { action: 'ignore', problem: oneLine(e) };
+  }
+  // The step hook script's own directory, for hooks installed before `hooks install` made it.
+  try {
+    mkdirSync(fastStepsTmp(env), { recursive: true });
+  } catch {
+    /* the script keeps handing events to Node */
   }
   const line = outcome.problem ?? outcome.detail;
   if (line) log(`${agent.name} ${eventName}${via ? ` (${via})` : ''}: ${line}`);

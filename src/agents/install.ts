@@ -9,6 +9,7 @@ import { chmod, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'n
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CLI_MAIN } from '../background.js';
+import { fastStepsTmp } from '../config.js';
 import { shellQuote } from '../git/run.js';
 import { AGENTS } from './index.js';
 import type { AgentAdapter, HookSpec, Scope } from './adapter.js';
@@ -85,6 +86,9 @@ export async function installHooks(agent: AgentAdapter, opts: InstallOptions): P
   const file = agent.configFile(opts.scope, env);
   const node = opts.node ?? process.execPath;
   const main = opts.main ?? snaplineMain();
+  // Until this exists the step hook script hands every event to Node: the first session, too,
+  // gets the script's fast paths (its standby, the deferred begin).
+  if (stepHookScript(main)) await mkdir(fastStepsTmp(env), { recursive: true });
   if (!agent.hooks) {
     const text = pluginSource(node, main, opts.tools ?? agent.tools, VERSION, stepHookScript(main));
     const old = await readText(file);

@@ -22,6 +22,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
+import { dataDir } from '../config.js';
 import { fastStepDir } from '../session/fast-steps.js';
 import { releaseLeftOpen } from '../session/sqlite.js';
 import { pidRunning } from '../snapshot/lock.js';
@@ -88,7 +89,8 @@ export async function standBy(agent: AgentAdapter, agentSession: string): Promis
       /* gone already */
     }
   }
-  say(`${reason}; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(1)} MiB`);
+  // (Not into a data directory that was removed: logging would make it again.)
+  if (existsSync(dataDir())) say(`${reason}; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(1)} MiB`);
 }
 
 /** Loads what recording an event needs (what `perform` imports when it runs), and the native SQLite module. */

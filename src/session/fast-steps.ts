@@ -26,7 +26,7 @@ import { readdirSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { dataDir, type Config } from '../config.js';
+import { dataDir, fastStepsTmp, type Config } from '../config.js';
 import { LOCK_NAME } from '../snapshot/lock.js';
 import { conditions, replaceFile, sameRules, storeExclude } from '../snapshot/ticket.js';
 import type { TrackResult } from '../snapshot/track.js';
@@ -88,7 +88,7 @@ export async function writeStepTicket(t: TicketInput): Promise<void> {
     if (lines.some((l) => /[\r\n]/.test(l) || l !== l.trim())) return await dropStepTicket(t.agent, t.agentSession);
     const copies = [...found.copies, own.copy, ['index-tail', Buffer.from(index[2]!, 'hex')] as [string, Buffer]];
     await mkdir(join(dir, 'pending'), { recursive: true });
-    await mkdir(join(dataDir(), 'fast-steps', 'tmp'), { recursive: true });
+    await mkdir(fastStepsTmp(), { recursive: true });
     await mkdir(endsDir(), { recursive: true });
     // Each file written aside and renamed: the script reads whole files, old or new.
     for (const [name, content] of copies) await replaceFile(join(dir, name), content);
@@ -110,7 +110,7 @@ export async function markAgentSessionIdle(agent: string, agentSession: string):
   if (!dir) return;
   try {
     await mkdir(dir, { recursive: true });
-    await mkdir(join(dataDir(), 'fast-steps', 'tmp'), { recursive: true });
+    await mkdir(fastStepsTmp(), { recursive: true });
     await writeFile(join(dir, 'idle'), '');
   } catch {
     /* without the mark the session-end event goes to Node */
@@ -246,7 +246,7 @@ export async function pendingEnds(agent?: string, agentSession?: string): Promis
 
 /** Removes copies of events the script left behind when it was killed mid-check. */
 async function cleanStaleTmp(): Promise<void> {
-  const tmp = join(dataDir(), 'fast-steps', 'tmp');
+  const tmp = fastStepsTmp();
   const now = Date.now();
   for (const name of await readdir(tmp).catch(() => [] as string[])) {
     const file = join(tmp, name);

@@ -14,7 +14,7 @@
  */
 import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { configFiles, dataDir, DEFAULT_CONFIG, parseConfig, type Config } from '../config.js';
+import { configFiles, dataDir, DEFAULT_CONFIG, fastStepsTmp, parseConfig, type Config } from '../config.js';
 import { nearestDotGit } from './store.js';
 import type { TrackBasis, TrackResult } from './track.js';
 
@@ -226,7 +226,7 @@ export async function writeTrackTicket(basis: TrackTicketBasis, result: TrackRes
     const lines = [TRACK_TICKET_VERSION, basis.worktree, store, ...basis.conditions.lines, own.line];
     if (lines.some((l) => /[\r\n]/.test(l) || l !== l.trim())) return await dropTrackTicket(basis.worktree);
     await mkdir(join(dir, gen), { recursive: true });
-    await mkdir(join(dataDir(), 'fast-steps', 'tmp'), { recursive: true });
+    await mkdir(fastStepsTmp(), { recursive: true });
     for (const [name, content] of [...basis.conditions.copies, own.copy]) await writeFile(join(dir, gen, name), content);
     await writeFile(join(dir, gen, 'ticket'), lines.join('\n') + '\n');
     await replaceFile(join(dir, 'current'), gen + '\n');
