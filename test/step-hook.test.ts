@@ -613,6 +613,8 @@ test("Claude Code's session start starts a standby that records the prompt, the 
       await hook({ hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'edit' } });
       writeFileSync(join(f.dir, 'a.txt'), 'one\ntwo\n');
       await hook({ hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'edit' }, tool_response: { stdout: '', stderr: '' } });
+      // A tool that changes a file and ends without its step (interrupted): its barrier first.
+      await hook({ hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'new' } });
       writeFileSync(join(f.dir, 'b.txt'), 'new\n');
       await hook({ hook_event_name: 'Stop', stop_hook_active: false });
       await hook({ hook_event_name: 'SessionEnd', reason: 'exit' });
@@ -733,5 +735,48 @@ test("a new data directory: `hooks install` makes the script's own directory, so
   } finally {
     fresh.cleanup();
     older.cleanup();
+  }
+});
+
+test("a step handed to the standby is deferred: the hook returns before the step is recorded, the barrier before the next tool waits for it, and the next tool's change is not in it", { timeout: 120_000 }, async () => {
+  const f = sessionFixture();
+  try {
+    const env = { ...f.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ hooks: { waitMs: 60_000 } }) };
+    const run = scriptSession(f);
+    const hook = (event: object) => run(event, env);
+    await hook({ hook_event_name: 'SessionStart', source: 'startup' });
+    const pid = await standbyReady(f);
+    await hook({ hook_event_name: 'UserPromptSubmit', prompt: 'change a.txt' });
+    await hook({ hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'edit' } });
+    writeFileSync(join(f.dir, 'a.txt'), 'one\ntwo\n');
+    await standbyReady(f);
+    const release = holdTurnLock(f);
+    // The step waits for the turn lock in the standby; the hook has returned.
+    await hook({ hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'edit' }, tool_response: { stdout: '', stderr: '' } });
+    const session = join(f.home, 'fast-steps', 'claude', 's1');
+    const marks = readdirSync(session).filter((n) => n.startsWith('stepping.'));
+    assert.equal(marks.length, 1, 'the deferred step is marked');
+    assert.equal(readFileSync(join(session, marks[0]!), 'utf8'), `${pid}\n`, "with the standby's pid");
+    const barrier = started(f, PROMPT_COMMAND, { ...base(f), hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'more' } }, env);
+    const big = started(f, PROMPT_COMMAND, { ...base(f), hook_event_name: 'PreToolUse', tool_name: 'Write', tool_input: { file_path: 'c.txt', content: 'x'.repeat(100 * 1024) } }, env);
+    await sleep(1500);
+    assert.equal(barrier.exited() || big.exited(), false, 'the next tool waits (through the script, and through Node for an event over 64 KiB)');
+    release();
+    assert.deepEqual(await barrier.done, [0, '', '']);
+    assert.deepEqual(await big.done, [0, '', '']);
+    assert.deepEqual(readdirSync(session).filter((n) => n.startsWith('stepping.')), [], 'the mark is gone once the step is recorded');
+    writeFileSync(join(f.dir, 'c.txt'), 'next tool\n');
+    await hook({ hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'more' }, tool_response: { stdout: '', stderr: '' } });
+    await hook({ hook_event_name: 'Stop', stop_hook_active: false });
+    await hook({ hook_event_name: 'SessionEnd', reason: 'exit' });
+    const finishes = parts(f).filter((p) => p.type === 'step-finish').map((p) => p.snapshot!);
+    assert.equal(finishes.length, 3, 'two steps and the end');
+    const show = (tree: string, path: string) => spawnSync('git', ['--git-dir', f.storeGitDir(), 'show', `${tree}:${path}`], { encoding: 'utf8' });
+    assert.equal(show(finishes[0]!, 'a.txt').stdout, 'one\ntwo\n', "the first step has its tool's change");
+    assert.notEqual(show(finishes[0]!, 'c.txt').status, 0, "and not the next tool's");
+    assert.equal(show(finishes[1]!, 'c.txt').stdout, 'next tool\n');
+    assert.match(readFileSync(join(f.home, 'hooks.log'), 'utf8'), new RegExp(`claude PostToolUse \\(standby pid ${pid}\\): step ses_`));
+  } finally {
+    f.cleanup();
   }
 });

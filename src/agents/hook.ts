@@ -4,7 +4,7 @@
  * one line for stderr and a line in `<dataDir>/hooks.log`; a busy workspace is waited for at
  * most `hooks.waitMs`; nothing is ever written to stdout (agents read it as instructions).
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { dataDir, fastStepsTmp, loadConfig } from '../config.js';
 import type { AgentAdapter, HookAction, HookEvent } from './adapter.js';
@@ -38,6 +38,20 @@ export async function runHook(agent: AgentAdapter, input: NodeJS.ReadableStream 
   return runHookText(agent, read, env, cwd);
 }
 
+/**
+ * Whether the agent session's fast-step directory holds the mark of a deferred begin or step
+ * (src/session/fast-steps.ts, waitForDeferred), read here so an event without one does not load
+ * that module.
+ */
+function deferredMarks(agent: string, agentSession: string): boolean {
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(agentSession) || agentSession === '.' || agentSession === '..') return false;
+  try {
+    return readdirSync(join(dataDir(), 'fast-steps', agent, agentSession)).some((n) => n === 'beginning' || /^stepping\.\d+$/.test(n));
+  } catch {
+    return false;
+  }
+}
+
 /** runHook for an event already read (the standby's: `via` names it in the log). Never rejects. */
 export async function runHookText(agent: AgentAdapter, read: { text: string; complete: boolean }, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd(), via?: string): Promise<HookOutcome> {
   let outcome: HookOutcome;
@@ -45,11 +59,11 @@ export async function runHookText(agent: AgentAdapter, read: { text: string; com
   try {
     const event = parseEvent(read);
     eventName = typeof event.hook_event_name === 'string' ? event.hook_event_name : '?';
-    // A begin the step hook script deferred comes first: nothing of its session, and no tool
-    // (the barrier event maps to 'ignore'), goes ahead of its snapshot.
-    if (typeof event.session_id === 'string' && existsSync(join(dataDir(), 'fast-steps', agent.name, event.session_id, 'beginning'))) {
-      const { waitForDeferredBegin } = await import('../session/fast-steps.js');
-      await waitForDeferredBegin(agent.name, event.session_id);
+    // A begin or a step the step hook script deferred comes first: nothing of its session, and no
+    // tool (the barrier event maps to 'ignore'), goes ahead of its snapshot.
+    if (typeof event.session_id === 'string' && deferredMarks(agent.name, event.session_id)) {
+      const { waitForDeferred } = await import('../session/fast-steps.js');
+      await waitForDeferred(agent.name, event.session_id);
     }
     outcome = await perform(agent, agent.map(event, env, cwd));
   } catch (e) {
@@ -141,7 +155,7 @@ export async function recordPendingEnd(agent: AgentAdapter, agentSession: string
 /**
  * The begin the step hook script deferred (`snapline hook AGENT --begin-from FILE`, detached):
  * records the prompt event it left in FILE as a Node hook would have, while the agent goes on —
- * its tools wait for this (waitForDeferredBegin). Never rejects.
+ * its tools wait for this (waitForDeferred). Never rejects.
  */
 export async function recordDeferredBegin(agent: AgentAdapter, file: string): Promise<void> {
   let eventName = '?';

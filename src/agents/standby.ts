@@ -16,6 +16,10 @@
  *                  it by renaming it to `working.<pid>` (a claimant that finds its event still
  *                  there after the standby died gives it to Node instead)
  *   `done.<pid>`   the answer: empty, or the problem line the script prints on stderr
+ *   `deferred.<pid>` a step handed over without waiting for its answer: the claimant returns
+ *                  once the standby has taken it, and the standby's pid is in `../stepping.<pid>`
+ *                  until the step is recorded (every other event of the session waits for that
+ *                  mark; its problems go to hooks.log only)
  * A claim without an event is the script's deferred begin (`../begin.<pid>`, recorded as
  * `--begin-from` would, nobody waiting for an answer) or, with neither, a request to exit (the
  * agent session ended).
@@ -147,21 +151,17 @@ async function serve(agent: AgentAdapter, dir: string, sb: string, me: string, i
       }
       const pid = claim.slice('claimed.'.length);
       rmSync(join(sb, claim), { force: true });
-      const event = join(sb, `event.${pid}`);
       const working = join(sb, `working.${pid}`);
-      let taken = false;
-      try {
-        renameSync(event, working);
-        taken = true;
-      } catch {
-        /* not a handed-over event */
-      }
+      const taken = take(dir, sb, pid, me);
       if (taken) {
         const outcome = await runHookText(agent, { text: readFileSync(working, 'utf8'), complete: true }, process.env, process.cwd(), `standby pid ${me}`);
         rmSync(working, { force: true });
-        const answer = outcome.problem ? `snapline hook ${agent.name}: ${outcome.problem}\n` : '';
-        writeFileSync(join(sb, `done.${pid}.tmp`), answer);
-        renameSync(join(sb, `done.${pid}.tmp`), join(sb, `done.${pid}`));
+        if (taken === 'deferred') rmSync(join(dir, `stepping.${pid}`), { force: true });
+        else {
+          const answer = outcome.problem ? `snapline hook ${agent.name}: ${outcome.problem}\n` : '';
+          writeFileSync(join(sb, `done.${pid}.tmp`), answer);
+          renameSync(join(sb, `done.${pid}.tmp`), join(sb, `done.${pid}`));
+        }
         afterEvent();
         if (outcome.action === 'close') return 'exits (the agent session ended)';
         continue;
@@ -173,6 +173,34 @@ async function serve(agent: AgentAdapter, dir: string, sb: string, me: string, i
     }
   } finally {
     watcher?.close();
+  }
+}
+
+/**
+ * Takes the event claimant `pid` handed over, as `working.<pid>`: `event.<pid>` (the claimant
+ * waits for the answer) or `deferred.<pid>` (a step: the claimant returns once it is taken, and
+ * the mark `stepping.<pid>` — written first, holding this process's pid — makes the session's
+ * other events wait until it is recorded; src/session/fast-steps.ts, waitForDeferred). Undefined:
+ * no event (a deferred begin, or a dismissal).
+ */
+function take(dir: string, sb: string, pid: string, me: string): 'answer' | 'deferred' | undefined {
+  const working = join(sb, `working.${pid}`);
+  try {
+    renameSync(join(sb, `event.${pid}`), working);
+    return 'answer';
+  } catch {
+    /* not an event waiting for its answer */
+  }
+  const deferred = join(sb, `deferred.${pid}`);
+  if (!existsSync(deferred)) return undefined;
+  const mark = join(dir, `stepping.${pid}`);
+  try {
+    writeFileSync(mark, me + '\n');
+    renameSync(deferred, working);
+    return 'deferred';
+  } catch {
+    rmSync(mark, { force: true });
+    return undefined;
   }
 }
 
@@ -189,7 +217,7 @@ const LEFTOVER_MS = 60_000;
 function clearLeftovers(sb: string): void {
   const now = Date.now();
   for (const n of readdirSync(sb)) {
-    if (!/^(done|event)\.\d+$/.test(n)) continue;
+    if (!/^(done|event|deferred)\.\d+$/.test(n)) continue;
     const file = join(sb, n);
     try {
       if (now - statSync(file).mtimeMs > LEFTOVER_MS) rmSync(file, { force: true });

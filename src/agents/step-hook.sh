@@ -21,9 +21,10 @@
 # "The deferred begin"). And the session's start (SessionStart) starts the session's standby, a
 # Node process with snapline loaded (src/agents/standby.ts), which then takes what would start
 # Node: the prompt, and each step or end this script cannot answer (docs/agents.md, "The
-# standby").
-# Never writes to stdout (agents read it); never waits for a lock (only for a begin it deferred,
-# and for the standby's answer).
+# standby"). A step it takes is deferred: the script returns once the standby has it, and the
+# session's next events wait here until it is recorded (docs/agents.md, "The deferred step").
+# Never writes to stdout (agents read it); never waits for a lock (only for a begin or a step
+# deferred, and for the standby's answer).
 
 LC_ALL=C
 export LC_ALL
@@ -54,6 +55,7 @@ begin=
 barrier=
 start=
 dir=
+name=
 case $2 in
   claude) step=PostToolUse end=Stop close=SessionEnd begin=UserPromptSubmit barrier=PreToolUse start=SessionStart ;;
   codex) step=PostToolUse end=Stop close=SessionEnd ;;
@@ -91,15 +93,27 @@ standby() {
   sb=$dir/standby
   IFS= read -r sbpid 2> /dev/null < "$sb/ready" || return 0
   case $sbpid in '' | *[!0-9]*) return 0 ;; esac
-  mv -f "$tmp" "$sb/event.$$" 2> /dev/null || return 0
+  # Claude Code's step is deferred: the script returns once the standby has taken it, and the
+  # standby's mark holds the session's next events (the barrier before the next tool first).
+  kind=event
+  [ -n "$barrier" ] && [ "$name" = "$step" ] && kind=deferred
+  mv -f "$tmp" "$sb/$kind.$$" 2> /dev/null || return 0
   if ! mv "$sb/ready" "$sb/claimed.$$" 2> /dev/null; then
-    mv -f "$sb/event.$$" "$tmp" 2> /dev/null
+    mv -f "$sb/$kind.$$" "$tmp" 2> /dev/null
     return 0
   fi
-  while [ ! -f "$sb/done.$$" ]; do
+  while :; do
+    if [ "$kind" = deferred ]; then
+      [ -f "$sb/deferred.$$" ] || exit 0
+    elif [ -f "$sb/done.$$" ]; then
+      break
+    fi
     if ! running "$sbpid"; then
       rm -f "$sb/claimed.$$"
-      mv "$sb/event.$$" "$tmp" 2> /dev/null && return 0
+      if mv "$sb/$kind.$$" "$tmp" 2> /dev/null; then
+        rm -f "$dir/stepping.$$"
+        return 0
+      fi
       [ -f "$sb/done.$$" ] && break
       exit 0
     fi
@@ -143,21 +157,21 @@ session=$value
 dir=$fast/$2/$session
 ends=$fast/ends
 
-# A begin deferred below, still being recorded: wait for it (its process's pid is in the mark;
-# one that is gone ends the wait, and so does a mark left empty, by a writer killed, for a
-# second). Then the barrier event has done its work.
-if [ -f "$dir/beginning" ]; then
+# A begin deferred below, or a step the standby still records, first: wait for it (the pid of
+# the process recording it is in its mark; one that is gone ends the wait, and so does a mark
+# left empty, by a writer killed, for a second). Then the barrier event has done its work.
+for mark in "$dir/beginning" "$dir"/stepping.*; do
   empty=0
-  while [ -f "$dir/beginning" ]; do
+  while [ -f "$mark" ]; do
     pid=
-    IFS= read -r pid 2> /dev/null < "$dir/beginning"
+    IFS= read -r pid 2> /dev/null < "$mark"
     case $pid in
-      '' | *[!0-9]*) empty=$((empty + 1)); [ "$empty" -le 50 ] || { rm -f "$dir/beginning"; break; } ;;
-      *) running "$pid" || { rm -f "$dir/beginning"; break; } ;;
+      '' | *[!0-9]*) empty=$((empty + 1)); [ "$empty" -le 50 ] || { rm -f "$mark"; break; } ;;
+      *) running "$pid" || { rm -f "$mark"; break; } ;;
     esac
     sleep 0.02 2> /dev/null || sleep 1
   done
-fi
+done
 if [ -n "$barrier" ] && [ "$name" = "$barrier" ]; then
   rm -f "$tmp"
   exit 0

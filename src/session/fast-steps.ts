@@ -12,7 +12,8 @@
  *   `<agent>/<agent session>/ticket`  see writeStepTicket
  *   `<agent>/<agent session>/pending/<assistant message id>.<pid>`  one answered step each
  *   `<agent>/<agent session>/idle`    no turn of the agent session is open (see markAgentSessionIdle)
- *   `<agent>/<agent session>/begin.<pid>`, `beginning`  a begin being recorded in the background (see waitForDeferredBegin)
+ *   `<agent>/<agent session>/begin.<pid>`, `beginning`  a begin being recorded in the background (see waitForDeferred)
+ *   `<agent>/<agent session>/stepping.<pid>`  a step the session's standby records after the script returned (waitForDeferred)
  *   `ends/<agent>+<agent session>+<assistant message id>`  an end the script answered (see pendingEnds)
  *
  * The **pending end**: the agent's end event (Stop, AfterAgent) right after a step, with the
@@ -41,9 +42,10 @@ export const MAX_PENDING_BYTES = 64 * 1024;
 const WRITING_MS = 10_000;
 /** A copy of an event the script left behind (killed mid-check) is removed after this long. */
 const STALE_TMP_MS = 10 * 60 * 1000;
-/** The deferred begin's mark (waitForDeferredBegin), and the longest wait for it. */
+/** The deferred begin's mark and a deferred step's (waitForDeferred), and the longest wait for them. */
 const BEGINNING = 'beginning';
-const BEGIN_WAIT_MAX_MS = 10 * 60_000;
+const STEPPING = /^stepping\.\d+$/;
+const DEFERRED_WAIT_MAX_MS = 10 * 60_000;
 /** Agent session ids the script accepts (it must not build a path from anything else). */
 const SAFE_KEY = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -127,27 +129,34 @@ export async function clearAgentSessionIdle(agent: string, agentSession: string)
  * The **deferred begin**: the script answers the agent's prompt event (Claude Code's
  * UserPromptSubmit) at once, leaving the event as `begin.<its pid>` and starting a detached
  * `snapline hook AGENT --begin-from FILE` that records the begin (snapshot included); the
- * detached process's pid is in `beginning` until it is done. Every other event of the agent
- * session — above all the agent's barrier before each tool (PreToolUse), so no tool runs before
- * the begin's snapshot — first waits here (or in the script) for that begin. A pid that is gone
- * ends the wait (the begin's process died: whatever it recorded stands), as does a mark still
- * empty after a second (its writer was killed).
+ * detached process's pid is in `beginning` until it is done. The **deferred step**: the script
+ * hands a step (PostToolUse) to the session's standby and returns once the standby has taken it;
+ * the standby's pid is in `stepping.<script pid>` until the step is recorded (src/agents/standby.ts).
+ * Every other event of the agent session — above all the agent's barrier before each tool
+ * (PreToolUse), so no tool runs before the snapshot — first waits here (or in the script) for
+ * those marks. A pid that is gone ends the wait for its mark (the process died: whatever it
+ * recorded stands), as does a mark still empty after a second (its writer was killed).
  */
-export async function waitForDeferredBegin(agent: string, agentSession: string): Promise<void> {
+export async function waitForDeferred(agent: string, agentSession: string): Promise<void> {
   const dir = fastStepDir(agent, agentSession);
   if (!dir) return;
-  const mark = join(dir, BEGINNING);
-  const deadline = Date.now() + BEGIN_WAIT_MAX_MS;
-  let empty = 0;
-  for (;;) {
-    const text = await readFile(mark, 'utf8').catch(() => undefined);
-    if (text === undefined || Date.now() > deadline) return;
-    const pid = /^\d+\n?$/.test(text) ? Number(text) : undefined;
-    if (pid === undefined ? ++empty > 50 : !processAlive(pid, hostname())) {
-      await rm(mark, { force: true });
-      return;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const marks = names.filter((n) => n === BEGINNING || STEPPING.test(n)).map((n) => join(dir, n));
+  const deadline = Date.now() + DEFERRED_WAIT_MAX_MS;
+  for (const mark of marks) {
+    let empty = 0;
+    for (;;) {
+      const text = await readFile(mark, 'utf8').catch(() => undefined);
+      if (text === undefined || Date.now() > deadline) break;
+      const pid = /^\d+\n?$/.test(text) ? Number(text) : undefined;
+      // The standby's own mark, of the step it is recording now.
+      if (pid === process.pid) break;
+      if (pid === undefined ? ++empty > 50 : !processAlive(pid, hostname())) {
+        await rm(mark, { force: true });
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 20));
     }
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
