@@ -33,7 +33,9 @@ recorded, so no tool runs before the begin's snapshot. The session's start (Sess
 starts a 'snapline hook claude --standby SESSION' (internal), and the begin's recorder stays
 on as one: a Node process with snapline loaded, to which step-hook.sh hands the session's
 prompts, and the steps and ends it cannot answer itself, instead of starting Node (~0.2 s a
-hook). It exits when the session ends or after 5 minutes with nothing to do;
+hook). A step it hands over is deferred: the hook returns once the standby has it, and the
+session's next events (the next tool first) wait until the step is recorded; its problems go to
+hooks.log only. It exits when the session ends or after 5 minutes with nothing to do;
 SNAPLINE_STANDBY=0 in the agent's environment does without it.
 
 It never gets in the agent's way: the exit status is always 0, nothing is printed on stdout,

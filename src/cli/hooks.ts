@@ -30,7 +30,9 @@ returns at once and a detached snapline records the begin while Claude Code call
 its PreToolUse hook (every tool) waits for that begin, so no tool runs before its snapshot.
 Its SessionStart starts the session's standby, a snapline that waits with its modules loaded:
 the script hands it what would start Node (~0.2 s a hook here); it exits with the session, or
-after 5 idle minutes (SNAPLINE_STANDBY=0 does without it).
+after 5 idle minutes (SNAPLINE_STANDBY=0 does without it). A step with a change returns once the
+standby has it: its snapshot is taken while Claude Code calls its model, and the next tool waits
+for it.
 
 install    adds snapline's hooks, keeping everything else in the file; a second install
            changes nothing; the file as it was is saved as FILE.snapline-backup; a file that
