@@ -35,7 +35,15 @@ export async function runHook(agent: AgentAdapter, input: NodeJS.ReadableStream 
     log(`${agent.name} ?: ${outcome.problem}`);
     return outcome;
   }
-  return runHookText(agent, read, env, cwd);
+  const outcome = await runHookText(agent, read, env, cwd);
+  // The step hook script's own directory, for hooks installed before `hooks install` made it
+  // (an event that reached Node this way; a standby's events come through the script).
+  try {
+    mkdirSync(fastStepsTmp(env), { recursive: true });
+  } catch {
+    /* the script keeps handing events to Node */
+  }
+  return outcome;
 }
 
 /**
@@ -68,12 +76,6 @@ export async function runHookText(agent: AgentAdapter, read: { text: string; com
     outcome = await perform(agent, agent.map(event, env, cwd));
   } catch (e) {
     outcome = { action: 'ignore', problem: oneLine(e) };
-  }
-  // The step hook script's own directory, for hooks installed before `hooks install` made it.
-  try {
-    mkdirSync(fastStepsTmp(env), { recursive: true });
-  } catch {
-    /* the script keeps handing events to Node */
   }
   const line = outcome.problem ?? outcome.detail;
   if (line) log(`${agent.name} ${eventName}${via ? ` (${via})` : ''}: ${line}`);

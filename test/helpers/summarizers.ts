@@ -17,7 +17,7 @@ export function summarizers(home: string): number[] {
  * which stay on as standbys): they wait up to five idle minutes, so a test ends them rather than
  * waiting.
  */
-export function standbys(home: string): number[] {
+function standbys(home: string): number[] {
   return processesOf(home, (argv) => argv.includes('hook') && (argv.includes('--standby') || argv.includes('--begin-from')));
 }
 
