@@ -13,7 +13,8 @@ import { idleNodeRss, measure, mib, printTable, type Measurement } from './measu
 import { writeGenerated, writeRepetitive } from './workload.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const CLI = join(here, '..', 'src', 'cli', 'main.js');
+/** The `snapline` command as installed (bin/snapline), as a user runs it. */
+const SNAPLINE = join(here, '..', '..', 'bin', 'snapline');
 const BODY = join(here, 'body-loading.js');
 
 /** The run of median wall time out of three (git's own time varies by a third between runs here). */
@@ -99,8 +100,8 @@ export async function run(): Promise<void> {
 
       // The store's low bigFileThreshold must not make git call big text files binary.
       const g = await median(() => measure('git', ['-c', 'core.bigFileThreshold=512m', 'diff', '--no-renames', '--numstat', t1, t2], { cwd: root }));
-      const s = await median(() => measure(process.execPath, [CLI, 'diff', t1, t2, '--numstat'], { cwd: root }));
-      const sj = await measure(process.execPath, [CLI, 'diff', t1, t2, '--format', 'json'], { cwd: root });
+      const s = await median(() => measure(SNAPLINE, ['diff', t1, t2, '--numstat'], { cwd: root }));
+      const sj = await measure(SNAPLINE, ['diff', t1, t2, '--format', 'json'], { cwd: root });
       const b = await measure(process.execPath, [BODY, root, t1, t2], { cwd: root });
       const counts = (out: string) =>
         out
@@ -135,7 +136,7 @@ export async function run(): Promise<void> {
       if (w.patches) {
         // Whole patches, each streamed into a hash: git diff against snapline diff --patch.
         const gp = await hashed('git', ['-c', 'core.bigFileThreshold=512m', 'diff', '--no-renames', t1, t2], root);
-        const sp = await hashed(process.execPath, [CLI, 'diff', t1, t2, '--patch'], root);
+        const sp = await hashed(SNAPLINE, ['diff', t1, t2, '--patch'], root);
         const text = `${mib(sp.bytes)} MiB of text`;
         patchRows.push([w.name, 'git diff', (gp.m.wallMs / 1000).toFixed(2), '1.00', mib(gp.m.peakTreeRss), '1.00', 'oracle', text]);
         patchRows.push([w.name, 'snapline diff --patch', (sp.m.wallMs / 1000).toFixed(2), (sp.m.wallMs / gp.m.wallMs).toFixed(2), mib(sp.m.peakTreeRss), (sp.m.peakTreeRss / gp.m.peakTreeRss).toFixed(2), sp.sha === gp.sha ? 'byte-identical' : 'DIFFERENT', text]);

@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { withMallocTunables } from './malloc.js';
 
 /** The entry point of this package's CLI. */
 export const CLI_MAIN = fileURLToPath(new URL('./cli/main.js', import.meta.url));
@@ -15,11 +16,11 @@ export const CLI_MAIN = fileURLToPath(new URL('./cli/main.js', import.meta.url))
  * then: a POSIX `sh` sleeps first (on Windows, Node starts at once). Never throws (whoever reads
  * next does the work instead). Without NODE_EXTRA_CA_CERTS: Node reads that bundle at every
  * start (30–40 ms for a system bundle), and the background work (sealing, summaries) makes no
- * TLS connection.
+ * TLS connection. With snapline's malloc settings (src/malloc.ts), as bin/snapline starts Node.
  */
 export function startBackground(args: readonly string[], env: NodeJS.ProcessEnv, nice?: number, afterSeconds?: number): void {
   try {
-    const childEnv = { ...env };
+    const childEnv = withMallocTunables(env);
     delete childEnv.NODE_EXTRA_CA_CERTS;
     const argv = [process.execPath, CLI_MAIN, ...args];
     const [command, ...rest] = afterSeconds && process.platform !== 'win32' ? ['/bin/sh', '-c', `sleep ${Math.ceil(afterSeconds)} && exec "$0" "$@"`, ...argv] : argv;

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { SnaplineError } from '../errors.js';
 import { asksForJson, isReportedOnStdout, type Command } from './command.js';
+import { restoreTunables } from '../malloc.js';
 
 /** Top-level commands, loaded on demand so `snapline diff` does not pay for SQLite. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
@@ -103,6 +104,9 @@ if (handedOver !== undefined) {
   process.env.NODE_EXTRA_CA_CERTS = handedOver;
   delete process.env.SNAPLINE_NODE_EXTRA_CA_CERTS;
 }
+// bin/snapline and the background processes start Node with snapline's malloc settings
+// (src/malloc.ts); what snapline runs gets the user's GLIBC_TUNABLES back.
+restoreTunables();
 
 const argv = process.argv.slice(2);
 main(argv).then(
