@@ -109,24 +109,31 @@ export async function trackLocked(store: Store, onProgress?: (message: string) =
       // agent's no-change step then costs one scan, not two).
       const bytesOf = (p: string) => scan.raw.get(p) ?? Buffer.from(p);
       const skippedPaths = new Set(scan.skipped.map((s) => s.path));
-      const pending = await copyBig(store, scan.big.map(bytesOf));
+      const big = scan.big.map(bytesOf);
+      const skippedBytes = scan.skipped.map((s) => bytesOf(s.path));
+      // git stages the rest beside the big files' copy (it leaves them, and the big files copied
+      // earlier whose entries wait unvouched, to their own entries: unvouched.ts): on two cores
+      // the copy and git's scan overlap. git's own staging comes before the big files' entries,
+      // and their stat data only after write-tree: a git that writes the index compares every
+      // racy entry (mtime in the index's second) with the file by content — with the big files'
+      // stat data in the index, a step in the second the agent wrote them had `git add` hash them
+      // all again (0.8 s for 224 MiB).
+      const notBig = (keys: Set<string>) => (p: string) => !skippedPaths.has(p) && !keys.has(bytesOf(p).toString('hex'));
+      const included = scan.included.filter(notBig(new Set(big.map((p) => p.toString('hex')))));
+      const staging =
+        scan.changed > big.length || scan.skipped.length > 0 || scan.placeholders || included.length > 0
+          ? stage(store, skippedBytes, included.map(bytesOf), [...big, ...scan.unvouched.map((u) => u.path)])
+          : undefined;
+      const [copied, staged] = await Promise.allSettled([copyBig(store, big), staging]);
+      if (copied.status === 'rejected') throw copied.reason;
+      if (staged.status === 'rejected') throw staged.reason;
+      const pending = copied.value;
       const byOwnCopy = new Set(pending.map((p) => p.path.toString('hex')));
       // Big files copied earlier, whose entries wait unvouched (unvouched.ts), unchanged since.
       const waiting = scan.unvouched.filter((u) => !byOwnCopy.has(u.path.toString('hex')));
-      const left = (p: string) => !byOwnCopy.has(bytesOf(p).toString('hex'));
-      const included = scan.included.filter((p) => !skippedPaths.has(p) && left(p));
-      // git's own staging first, then the big files' entries, and their stat data only after
-      // write-tree: a git that writes the index compares every racy entry (mtime in the index's
-      // second) with the file by content — with the big files' stat data in the index, a step in
-      // the second the agent wrote them had `git add` hash them all again (0.8 s for 224 MiB).
-      if (scan.changed > pending.length || scan.skipped.length > 0 || scan.placeholders || included.length > 0) {
-        await stage(
-          store,
-          scan.skipped.map((s) => bytesOf(s.path)),
-          included.map(bytesOf),
-          [...pending.map((p) => p.path), ...waiting.map((u) => u.path)],
-        );
-      }
+      // A big file that changed while it was copied: git adds it, in a second staging that
+      // leaves out only the files copied.
+      if (pending.length < big.length) await stage(store, skippedBytes, scan.included.filter(notBig(byOwnCopy)).map(bytesOf), [...pending.map((p) => p.path), ...waiting.map((u) => u.path)]);
       await enterBig(store, pending);
       const unchanged = scan.changed === 0 && !scan.placeholders && (await (attempt === 0 ? known : treeOfUnchangedIndex(store)));
       const unvouched = [...waiting, ...pending.filter((p) => p.line && !p.vouched).map((p) => ({ path: p.path, line: p.line! }))];
