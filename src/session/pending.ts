@@ -281,9 +281,15 @@ export function deferringSummaries(env: NodeJS.ProcessEnv = process.env): boolea
 }
 
 /**
+ * An agent's end starts its summarizer this many seconds later: what the agent does right after
+ * its end hook (its exit, the session's end hook) comes first (docs/agents.md, "The standby").
+ */
+const SUMMARIZER_START_AFTER_S = 1;
+
+/**
  * Starts the background process that computes a session's pending summaries (`snapline
- * summarize`), detached: the caller does not wait for it, and it outlives the caller. Its
- * output goes nowhere; it logs to hooks.log.
+ * summarize`), detached, SUMMARIZER_START_AFTER_S from now: the caller does not wait for it, and
+ * it outlives the caller. Its output goes nowhere; it logs to hooks.log.
  */
 export function startSummarizer(sessionId: string, dbLocation?: string): void {
   const env = { ...process.env };
@@ -292,5 +298,5 @@ export function startSummarizer(sessionId: string, dbLocation?: string): void {
   if (dbLocation && /^postgres(ql)?:\/\//.test(dbLocation)) env.SNAPLINE_DATABASE_URL = dbLocation;
   else if (dbLocation) args.push('--db', dbLocation);
   // Never fatal for the hook: the next reader completes the summary.
-  startBackground(args, env);
+  startBackground(args, env, { afterSeconds: SUMMARIZER_START_AFTER_S });
 }

@@ -473,6 +473,6 @@ function spawnSealers(afterSeconds?: number): void {
   // The store travels in the environment: a store-lock takeover waits for processes naming
   // the store in their arguments, and must not wait for a sealer. Background work: on a small,
   // busy machine it must not slow the agent's own processes.
-  for (const storeDir of toSeal) startBackground(['snapshot', 'seal'], { ...process.env, SNAPLINE_SEAL_STORE: storeDir }, SEALER_NICE, afterSeconds);
+  for (const storeDir of toSeal) startBackground(['snapshot', 'seal'], { ...process.env, SNAPLINE_SEAL_STORE: storeDir }, { nice: SEALER_NICE, afterSeconds });
   toSeal.clear();
 }
