@@ -582,14 +582,16 @@ test('a deferred begin whose process is gone, or a mark left empty, does not hol
 });
 
 /** The agent session's standby directory, and its pid once it offers itself (waits up to 20 s). */
-const standbyDir = (f: Fixture) => join(f.home, 'fast-steps', 'claude', 's1', 'standby');
-async function standbyReady(f: Fixture): Promise<number> {
+const standbyDir = (f: Fixture, session = 's1') => join(f.home, 'fast-steps', 'claude', session, 'standby');
+async function standbyReady(f: Fixture, dir = standbyDir(f)): Promise<number> {
   for (const deadline = Date.now() + 20_000; Date.now() < deadline; await sleep(20)) {
-    const pid = Number(existsSync(join(standbyDir(f), 'ready')) ? readFileSync(join(standbyDir(f), 'ready'), 'utf8').trim() : '');
+    const pid = Number(existsSync(join(dir, 'ready')) ? readFileSync(join(dir, 'ready'), 'utf8').trim() : '');
     if (pid > 0 && alive(pid)) return pid;
   }
-  throw new Error('no standby offered itself within 20 s');
+  throw new Error(`nothing offered itself in ${dir} within 20 s`);
 }
+/** The data directory's spare standby (a standby whose session ended): its pid once it offers itself. */
+const spareReady = (f: Fixture) => standbyReady(f, join(f.home, 'fast-steps', 'spare', 'claude'));
 /** A workspace with a.txt (`one`) and a data directory hooks have used; `hook` runs an event of session s1 as Claude Code runs the installed command. */
 function scriptSession(f: Fixture) {
   mkdirSync(join(f.home, 'fast-steps', 'tmp'), { recursive: true });
@@ -597,12 +599,19 @@ function scriptSession(f: Fixture) {
   return async (event: object, env: NodeJS.ProcessEnv = f.env) => assert.deepEqual(await started(f, PROMPT_COMMAND, { ...base(f), ...event }, env).done, [0, '', ''], 'a hook exits 0 and prints nothing');
 }
 
+/** Waits up to 10 s for hooks.log to have a line matching `re`. */
+async function logged(f: Fixture, re: RegExp, message: string): Promise<void> {
+  const log = () => readFileSync(join(f.home, 'hooks.log'), 'utf8');
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline && !re.test(log()); ) await sleep(20);
+  assert.match(log(), re, message);
+}
+
 async function gone(pid: number, ms: number): Promise<boolean> {
   for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(20)) if (!alive(pid)) return true;
   return !alive(pid);
 }
 
-test("Claude Code's session start starts a standby that records the prompt, the steps and the end the script cannot answer, as Node records them; the session's end dismisses it", { timeout: 120_000 }, async () => {
+test("Claude Code's session start starts a standby that records the prompt, the steps and the end the script cannot answer, as Node records them; the session's end leaves it as the spare", { timeout: 120_000 }, async () => {
   const warm = sessionFixture();
   const cold = sessionFixture();
   try {
@@ -629,8 +638,8 @@ test("Claude Code's session start starts a standby that records the prompt, the 
     assert.match(log, new RegExp(`claude PostToolUse \\(standby pid ${pid}\\): step ses_`), 'and the step');
     assert.match(log, new RegExp(`claude Stop \\(standby pid ${pid}\\): end ses_`), 'and the end (a change since the step)');
     assert.doesNotMatch(readFileSync(join(cold.home, 'hooks.log'), 'utf8'), /standby/, 'SNAPLINE_STANDBY=0: no standby');
-    assert.ok(await gone(pid, 5000), 'the session end dismissed the standby');
-    assert.deepEqual(readdirSync(standbyDir(warm)), [], 'and it left nothing behind');
+    assert.equal(await spareReady(warm), pid, 'the session end left the standby as the spare');
+    assert.deepEqual(readdirSync(standbyDir(warm)), [], "and it left nothing behind in the session's directory");
     waitForSummarizers(warm.home);
     waitForSummarizers(cold.home);
     assert.deepEqual(shape(parts(warm)), shape(parts(cold)), 'the same parts as through Node');
@@ -694,6 +703,8 @@ test('a prompt right after the session start waits briefly for the standby still
     writeFileSync(join(f.dir, 'a.txt'), 'two\n');
     await hook({ hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'edit' }, tool_response: { stdout: '', stderr: '' } });
     await hook({ hook_event_name: 'Stop', stop_hook_active: false });
+    // (Before any reader, which would record it first.)
+    await logged(f, new RegExp(`claude end ses_\\w+: answered by the step hook script, recorded by the standby, pid ${pid}`), 'the end the script answered, recorded by the standby');
     waitForSummarizers(f.home);
     assert.equal(f.db(`SELECT id FROM message WHERE json_extract(data, '$.role') = 'user'`).length, 1, 'one begin');
     const [turn] = assistants(f);
@@ -704,7 +715,7 @@ test('a prompt right after the session start waits briefly for the standby still
     const log = readFileSync(join(f.home, 'hooks.log'), 'utf8');
     assert.match(log, /claude UserPromptSubmit \(deferred by the step hook script, pid \d+\): begin ses_/);
     await hook({ hook_event_name: 'SessionEnd', reason: 'exit' });
-    assert.ok(await gone(pid, 5000), 'the session end dismissed the standby');
+    assert.equal(await spareReady(f), pid, 'the session end left the standby as the spare');
   } finally {
     f.cleanup();
   }
@@ -723,7 +734,7 @@ test("a new data directory: `hooks install` makes the script's own directory, so
     await hook(fresh, command('SessionStart'), { hook_event_name: 'SessionStart', source: 'startup' });
     const pid = await standbyReady(fresh);
     await hook(fresh, command('SessionEnd'), { hook_event_name: 'SessionEnd', reason: 'exit' });
-    assert.ok(await gone(pid, 5000), 'the session end dismissed it');
+    assert.equal(await spareReady(fresh), pid, 'the session end left it as the spare');
 
     // Installed before: the script hands the first event to Node, which makes the directory.
     assert.ok(!existsSync(join(older.home, 'fast-steps')));
@@ -733,10 +744,50 @@ test("a new data directory: `hooks install` makes the script's own directory, so
     await hook(older, PROMPT_COMMAND, { hook_event_name: 'SessionStart', source: 'resume' });
     const next = await standbyReady(older); // the next start went to the script, which started a standby
     await hook(older, PROMPT_COMMAND, { hook_event_name: 'SessionEnd', reason: 'exit' });
-    assert.ok(await gone(next, 5000));
+    assert.equal(await spareReady(older), next);
   } finally {
     fresh.cleanup();
     older.cleanup();
+  }
+});
+
+test("a standby whose session ended is the data directory's spare: the next session's start hands it that session with its environment, and it records that session; a session it cannot take gets a standby of its own", { timeout: 120_000 }, async () => {
+  const f = sessionFixture();
+  try {
+    const run = scriptSession(f);
+    await run({ hook_event_name: 'SessionStart', source: 'startup' });
+    const pid = await standbyReady(f);
+    await run({ hook_event_name: 'SessionEnd', reason: 'exit' });
+    assert.equal(await spareReady(f), pid);
+    // Session s2, whose environment ignores b.txt: the spare takes it, and records it under that environment.
+    const env2 = { ...f.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ snapshot: { ignore: ['b.txt'] } }) };
+    const s2 = async (event: object) => assert.deepEqual(await started(f, PROMPT_COMMAND, { ...base(f, 's2'), ...event }, env2).done, [0, '', '']);
+    await s2({ hook_event_name: 'SessionStart', source: 'startup' });
+    assert.equal(await standbyReady(f, standbyDir(f, 's2')), pid, "the spare is the new session's standby");
+    await s2({ hook_event_name: 'UserPromptSubmit', prompt: 'change a.txt' });
+    await s2({ hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'edit' } });
+    writeFileSync(join(f.dir, 'a.txt'), 'one\ntwo\n');
+    writeFileSync(join(f.dir, 'b.txt'), 'ignored\n');
+    await s2({ hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'edit' }, tool_response: { stdout: '', stderr: '' } });
+    await s2({ hook_event_name: 'Stop', stop_hook_active: false });
+    const log = readFileSync(join(f.home, 'hooks.log'), 'utf8');
+    assert.match(log, new RegExp(`claude spare standby: pid ${pid} took session s2`));
+    assert.match(log, new RegExp(`claude UserPromptSubmit \\(deferred by the step hook script, pid ${pid}\\): begin ses_`));
+    assert.match(log, new RegExp(`claude PostToolUse \\(standby pid ${pid}\\): step ses_`));
+    const step = parts(f).filter((p) => p.type === 'step-finish')[0]!.snapshot!;
+    const ls = spawnSync('git', ['--git-dir', f.storeGitDir(), 'ls-tree', '--name-only', step], { encoding: 'utf8' }).stdout.split('\n');
+    assert.ok(ls.includes('a.txt') && !ls.includes('b.txt'), `the step's snapshot follows s2's configuration: ${ls.join(' ')}`);
+    await s2({ hook_event_name: 'SessionEnd', reason: 'exit' });
+    assert.equal(await spareReady(f), pid, 'the spare again');
+    // Session s3 with other Node options: not taken; it gets a standby of its own, and the spare waits on.
+    const env3 = { ...f.env, NODE_OPTIONS: '--max-old-space-size=512' };
+    assert.deepEqual(await started(f, PROMPT_COMMAND, { ...base(f, 's3'), hook_event_name: 'SessionStart', source: 'startup' }, env3).done, [0, '', '']);
+    const own = await standbyReady(f, standbyDir(f, 's3'));
+    assert.notEqual(own, pid);
+    assert.match(readFileSync(join(f.home, 'hooks.log'), 'utf8'), new RegExp(`claude spare standby: pid ${pid} did not take session s3: NODE_OPTIONS differs`));
+    assert.equal(await spareReady(f), pid);
+  } finally {
+    f.cleanup();
   }
 });
 

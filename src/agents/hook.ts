@@ -128,23 +128,26 @@ async function perform(agent: AgentAdapter, action: HookAction): Promise<HookOut
 }
 
 /**
- * The detached recorder the step hook script starts once it has answered an end (`snapline hook
- * AGENT --pending-end SESSION`): records that end (src/session/turn-api.ts, settlePendingEnds),
- * then the turn's summary, in this process — nobody waits for it. Never rejects: whatever it
- * leaves, the next turn call or reader records.
+ * The recorder of an end the step hook script answered: the detached `snapline hook AGENT
+ * --pending-end SESSION` it starts, or the session's standby it hands the end to. Records that
+ * end (src/session/turn-api.ts, settlePendingEnds), then the turn's summary: in this process
+ * (the detached recorder), or, with `summaryElsewhere` (the standby, which the session's next
+ * events may want), by the background summarizer a hook's end starts. Nobody waits for it.
+ * Never rejects: whatever it leaves, the next turn call or reader records.
  */
-export async function recordPendingEnd(agent: AgentAdapter, agentSession: string): Promise<void> {
+export async function recordPendingEnd(agent: AgentAdapter, agentSession: string, summaryElsewhere = false): Promise<void> {
   const warn = (m: string) => log(`${agent.name}: warning: ${m}`);
   try {
     const { openDatabase } = await import('../session/db.js');
     const { settlePendingEnds } = await import('../session/turn-api.js');
-    const { settleSummaries } = await import('../session/pending.js');
+    const { needsSummarizer, settleSummaries, startSummarizer } = await import('../session/pending.js');
     const db = openDatabase();
     try {
       const sessions = await settlePendingEnds(db, { agent: agent.name, agentSession, defer: true, onWarning: warn });
       for (const sid of sessions) {
-        log(`${agent.name} end ${sid}: answered by the step hook script, recorded by pid ${process.pid}`);
-        await settleSummaries(db, { sessionId: sid, onWarning: warn, onDone: logSummary });
+        log(`${agent.name} end ${sid}: answered by the step hook script, recorded by ${summaryElsewhere ? 'the standby, ' : ''}pid ${process.pid}`);
+        if (!summaryElsewhere) await settleSummaries(db, { sessionId: sid, onWarning: warn, onDone: logSummary });
+        else if (needsSummarizer(db, sid)) startSummarizer(sid, db.location);
       }
     } finally {
       db.close();

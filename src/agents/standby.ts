@@ -4,8 +4,9 @@
  * instead of starting Node — Node's start and snapline's modules cost ~0.2 s of every hook here,
  * before any work. The script starts it at the agent's session start (`snapline hook AGENT
  * --standby SESSION`), and a deferred begin's recorder becomes it once the begin is recorded.
- * It records each event exactly as `snapline hook AGENT` would, one at a time, and exits when the
- * agent session ends, after STANDBY_IDLE_MS without an event, or when its files are gone.
+ * It records each event exactly as `snapline hook AGENT` would, one at a time. When the agent
+ * session ends it waits as the spare, the standby of the agent's next session (spare, below); it
+ * exits after STANDBY_IDLE_MS without an event or a session, or when its files are gone.
  *
  * Files, under the agent session's fast-step directory (src/session/fast-steps.ts), in `standby/`:
  *   `pid`          the standby's pid (created exclusively: one standby per agent session)
@@ -18,21 +19,26 @@
  *   `done.<pid>`   the answer: empty, or the problem line the script prints on stderr
  *   `deferred.<pid>` a step handed over without waiting for its answer: the claimant returns
  *                  once the standby has taken it, and the standby's pid is in `../stepping.<pid>`
- *                  until the step is recorded (every other event of the session waits for that
- *                  mark; its problems go to hooks.log only)
- * A claim without an event is the script's deferred begin (`../begin.<pid>`, recorded as
- * `--begin-from` would, nobody waiting for an answer) or, with neither, a request to exit (the
- * agent session ended).
+ *                  until the step is recorded and the standby offers itself again (every other
+ *                  event of the session waits for that mark; its problems go to hooks.log only)
+ *   `end.<pid>`    (empty) the claimant answered the turn's end itself and leaves its recording
+ *                  to the standby, as to the detached `--pending-end` recorder (nobody waits)
+ *   `close`        the agent session ended while the standby was busy (no offer to claim): it
+ *                  exits once it is done
+ * A claim with none of these is the script's deferred begin (`../begin.<pid>`, recorded as
+ * `--begin-from` would, nobody waiting for an answer) or, with no begin either, a request to exit
+ * (the agent session ended).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
+import { startBackground } from '../background.js';
 import { dataDir } from '../config.js';
 import { fastStepDir } from '../session/fast-steps.js';
 import { releaseLeftOpen } from '../session/sqlite.js';
 import { pidRunning } from '../snapshot/lock.js';
 import { sealersNow } from '../snapshot/pending.js';
 import type { AgentAdapter } from './adapter.js';
-import { log, recordDeferredBegin, runHookText } from './hook.js';
+import { log, recordDeferredBegin, recordPendingEnd, runHookText } from './hook.js';
 
 /** A standby that has had nothing to do this long exits (the next event of its session starts Node, or a new standby). */
 const STANDBY_IDLE_MS = 5 * 60_000;
@@ -46,55 +52,82 @@ function idleMs(env: NodeJS.ProcessEnv): number {
 }
 
 /**
- * Runs as the standby of `agentSession` until it exits (see above); returns at once when another
- * process already is. Never rejects.
+ * Runs as the standby of `agentSession` until it exits (see above), then, when that session
+ * ended, as the spare of the agent's next session; returns at once when another process already
+ * is the session's standby. Never rejects.
  */
 export async function standBy(agent: AgentAdapter, agentSession: string): Promise<void> {
+  let session: string | undefined = agentSession;
+  for (let first = true; session !== undefined; first = false) {
+    const ended = await standFor(agent, session, first);
+    session = ended ? await spare(agent) : undefined;
+  }
+}
+
+/** The standby of one agent session (loaded first, when `first`); true when it ended because the agent session did. */
+async function standFor(agent: AgentAdapter, agentSession: string, first: boolean): Promise<boolean> {
   const dir = fastStepDir(agent.name, agentSession);
-  if (!dir) return;
+  if (!dir) return false;
   const sb = join(dir, 'standby');
   const pidFile = join(sb, 'pid');
   const me = String(process.pid);
   const say = (what: string) => log(`${agent.name} standby ${agentSession}: pid ${me} ${what}`);
   try {
     mkdirSync(sb, { recursive: true });
-    // One standby per agent session: the pid file is created exclusively; one whose process is
-    // gone is taken over. (The script that started this process may have written it already.)
-    for (let attempt = 0; ; attempt++) {
-      try {
-        writeFileSync(pidFile, me + '\n', { flag: 'wx' });
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) return;
-        const other = readFileSync(pidFile, 'utf8').trim();
-        if (other === me) break;
-        if (/^\d+$/.test(other) && pidRunning(Number(other))) return;
-        rmSync(pidFile, { force: true });
-      }
-    }
+    // One standby per agent session. (The script that started this process, or a spare that
+    // took the session, wrote the pid file already.)
+    if (!holdPidFile(pidFile, me)) return false;
   } catch {
-    return;
+    return false;
   }
   const started = performance.now();
-  // A claim on the offer of a standby before this one, whose claimant found it gone: not ours to serve.
-  for (const n of readdirSync(sb)) if (/^(claimed\.\d+|ready)$/.test(n)) rmSync(join(sb, n), { force: true });
-  await warm();
-  say(`ready (loaded in ${Math.round(performance.now() - started)} ms)`);
+  // A claim on the offer of a standby before this one, whose claimant found it gone, and the end
+  // of the session it served: not ours.
+  for (const n of readdirSync(sb)) if (/^(claimed\.\d+|ready|close)$/.test(n)) rmSync(join(sb, n), { force: true });
+  if (first) {
+    await warm();
+    say(`ready (loaded in ${Math.round(performance.now() - started)} ms)`);
+  } else say('ready (the spare took this session)');
   let reason = 'exits';
+  let ended = false;
   try {
-    reason = await serve(agent, dir, sb, me, idleMs(process.env));
+    ({ reason, ended } = await serve(agent, agentSession, dir, sb, me, idleMs(process.env)));
   } catch (e) {
     reason = `exits: ${(e as Error).message.split('\n')[0]}`;
   } finally {
-    // Only the pid file this process wrote.
-    try {
-      if (readFileSync(pidFile, 'utf8').trim() === me) unlinkSync(pidFile);
-    } catch {
-      /* gone already */
-    }
+    releasePidFile(pidFile, me);
   }
   // (Not into a data directory that was removed: logging would make it again.)
-  if (existsSync(dataDir())) say(`${reason}; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(1)} MiB`);
+  if (existsSync(dataDir())) say(`${ended ? 'is done (the agent session ended)' : reason}; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(1)} MiB`);
+  return ended;
+}
+
+/**
+ * Writes this process's pid to `pidFile`, created exclusively (one process holds it); one whose
+ * process is gone is taken over. False when a live process holds it.
+ */
+function holdPidFile(pidFile: string, me: string): boolean {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(pidFile, me + '\n', { flag: 'wx' });
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) return false;
+      const other = readFileSync(pidFile, 'utf8').trim();
+      if (other === me) return true;
+      if (/^\d+$/.test(other) && pidRunning(Number(other))) return false;
+      rmSync(pidFile, { force: true });
+    }
+  }
+}
+
+/** Removes `pidFile` if it still holds this process's pid. */
+function releasePidFile(pidFile: string, me: string): void {
+  try {
+    if (readFileSync(pidFile, 'utf8').trim() === me) unlinkSync(pidFile);
+  } catch {
+    /* gone already */
+  }
 }
 
 /** Loads what recording an event needs (what `perform` imports when it runs), and the native SQLite module. */
@@ -109,8 +142,13 @@ async function warm(): Promise<void> {
   ]);
 }
 
-/** Serves claims until it is time to exit; returns why. */
-async function serve(agent: AgentAdapter, dir: string, sb: string, me: string, idle: number): Promise<string> {
+/**
+ * Offers `<sb>/ready` and waits for a claim on it (the claim's file name); 'gone' when `alive`
+ * says its files are gone, 'ended' when `ended` says to stop, 'idle' after `idle` ms (`offered`
+ * runs once the offer is there). It stops
+ * waiting by the same rename a claimant uses: if that fails, a claim came first and is returned.
+ */
+async function offer(sb: string, me: string, idle: number, alive: () => boolean, ended: () => boolean, offered?: () => void): Promise<string> {
   const ready = join(sb, 'ready');
   let wake: (() => void) | undefined;
   let watcher: FSWatcher | undefined;
@@ -121,58 +159,213 @@ async function serve(agent: AgentAdapter, dir: string, sb: string, me: string, i
     /* polled instead */
   }
   try {
+    // Written aside and renamed, so a claimant reads the whole pid.
+    writeFileSync(join(sb, `ready.${me}`), me + '\n');
+    renameSync(join(sb, `ready.${me}`), ready);
+    offered?.();
+    const deadline = Date.now() + idle;
     for (;;) {
-      clearLeftovers(sb);
-      // Offer: written aside and renamed, so a claimant reads the whole pid.
-      writeFileSync(join(sb, `ready.${me}`), me + '\n');
-      renameSync(join(sb, `ready.${me}`), ready);
-      const deadline = Date.now() + idle;
-      let claim: string | undefined;
-      while (!(claim = claimed(sb))) {
-        if (!existsSync(dir)) return 'exits (its files were removed)';
-        if (Date.now() > deadline) {
-          // Retire by the same rename a claimant uses: if that fails, a claim came first and is served.
-          try {
-            renameSync(ready, join(sb, `retired.${me}`));
-            rmSync(join(sb, `retired.${me}`), { force: true });
-            return `exits (idle for ${Math.round(idle / 1000)} s)`;
-          } catch {
-            continue;
-          }
+      const claim = claimed(sb);
+      if (claim) return claim;
+      if (!alive()) return 'gone';
+      const why = ended() ? 'ended' : Date.now() > deadline ? 'idle' : undefined;
+      if (why) {
+        try {
+          renameSync(ready, join(sb, `retired.${me}`));
+          rmSync(join(sb, `retired.${me}`), { force: true });
+        } catch {
+          // Claimed meanwhile (or the offer removed by someone else: then nobody claimed it).
+          return claimed(sb) ?? why;
         }
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, POLL_MS);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        wake = undefined;
+        return why;
       }
-      const pid = claim.slice('claimed.'.length);
-      rmSync(join(sb, claim), { force: true });
-      const working = join(sb, `working.${pid}`);
-      const taken = take(dir, sb, pid, me);
-      if (taken) {
-        const outcome = await runHookText(agent, { text: readFileSync(working, 'utf8'), complete: true }, process.env, process.cwd(), `standby pid ${me}`);
-        rmSync(working, { force: true });
-        if (taken === 'deferred') rmSync(join(dir, `stepping.${pid}`), { force: true });
-        else {
-          const answer = outcome.problem ? `snapline hook ${agent.name}: ${outcome.problem}\n` : '';
-          writeFileSync(join(sb, `done.${pid}.tmp`), answer);
-          renameSync(join(sb, `done.${pid}.tmp`), join(sb, `done.${pid}`));
-        }
-        afterEvent();
-        if (outcome.action === 'close') return 'exits (the agent session ended)';
-        continue;
-      }
-      const begin = join(dir, `begin.${pid}`);
-      if (!existsSync(begin)) return 'exits (the agent session ended)';
-      await recordDeferredBegin(agent, begin);
-      afterEvent();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, POLL_MS);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
     }
   } finally {
     watcher?.close();
+  }
+}
+
+/** Serves claims until it is time to exit; returns why, and whether because the agent session ended. */
+async function serve(agent: AgentAdapter, agentSession: string, dir: string, sb: string, me: string, idle: number): Promise<{ reason: string; ended: boolean }> {
+  const close = join(sb, 'close');
+  const ended = { reason: 'exits (the agent session ended)', ended: true };
+  // The mark of the deferred step last recorded: removed once the standby offers itself again,
+  // so the session's next event, which waits for it, finds the standby ready.
+  let stepped: string | undefined;
+  const unmark = () => {
+    if (stepped) rmSync(stepped, { force: true });
+  };
+  for (;;) {
+    clearLeftovers(sb);
+    if (existsSync(close)) {
+      unmark();
+      return ended;
+    }
+    const claim = await offer(sb, me, idle, () => existsSync(dir), () => existsSync(close), unmark);
+    stepped = undefined;
+    if (claim === 'gone') return { reason: 'exits (its files were removed)', ended: false };
+    if (claim === 'ended') return ended;
+    if (claim === 'idle') return { reason: `exits (idle for ${Math.round(idle / 1000)} s)`, ended: false };
+    const pid = claim.slice('claimed.'.length);
+    rmSync(join(sb, claim), { force: true });
+    const working = join(sb, `working.${pid}`);
+    const taken = take(dir, sb, pid, me);
+    if (taken) {
+      const outcome = await runHookText(agent, { text: readFileSync(working, 'utf8'), complete: true }, process.env, process.cwd(), `standby pid ${me}`);
+      rmSync(working, { force: true });
+      if (taken === 'deferred') stepped = join(dir, `stepping.${pid}`);
+      else {
+        const answer = outcome.problem ? `snapline hook ${agent.name}: ${outcome.problem}\n` : '';
+        writeFileSync(join(sb, `done.${pid}.tmp`), answer);
+        renameSync(join(sb, `done.${pid}.tmp`), join(sb, `done.${pid}`));
+      }
+      afterEvent();
+      if (outcome.action === 'close') {
+        unmark();
+        return ended;
+      }
+      continue;
+    }
+    const end = join(sb, `end.${pid}`);
+    if (existsSync(end)) {
+      rmSync(end, { force: true });
+      await recordPendingEnd(agent, agentSession, true);
+      afterEvent();
+      continue;
+    }
+    const begin = join(dir, `begin.${pid}`);
+    if (!existsSync(begin)) return ended;
+    await recordDeferredBegin(agent, begin);
+    afterEvent();
+  }
+}
+
+/**
+ * Environment variables Node reads only as it starts (or whose change a running process would
+ * not follow): a spare whose own differ from a new session's does not take it.
+ */
+const AT_START = /^(NODE_|UV_|GLIBC_TUNABLES$|MALLOC_|LD_)/;
+
+/**
+ * The **spare**: a standby whose agent session ended waits, loaded, for the agent's next session
+ * in this data directory (`<data>/fast-steps/spare/<agent>/`, one spare per agent: its `pid`
+ * file is created exclusively). The step hook script, at a session's start, puts that session's
+ * id, directory and environment beside the spare's offer (`adopt.<pid>`: NUL-separated, the
+ * environment as `env -0` prints it), claims the offer and returns. The spare takes the session
+ * (adopt) and is its standby from then on; one that cannot take it starts the session's standby
+ * instead, as the script would have. (One that dies first leaves the session without a standby
+ * until its prompt, whose recorder stays on as one.) It exits after the standby's idle time
+ * without a session, or when its files are gone. Returns the session taken, or undefined.
+ */
+async function spare(agent: AgentAdapter): Promise<string | undefined> {
+  if (process.env.SNAPLINE_STANDBY === '0') return undefined;
+  const me = String(process.pid);
+  const sp = join(dataDir(), 'fast-steps', 'spare', agent.name);
+  const pidFile = join(sp, 'pid');
+  try {
+    mkdirSync(sp, { recursive: true });
+    if (!holdPidFile(pidFile, me)) return undefined;
+  } catch {
+    return undefined;
+  }
+  const say = (what: string) => log(`${agent.name} spare standby: pid ${me} ${what}`);
+  say('waits for the next session');
+  let reason = 'exits';
+  try {
+    for (const n of readdirSync(sp)) if (/^(claimed\.\d+|ready)$/.test(n)) rmSync(join(sp, n), { force: true });
+    for (;;) {
+      clearLeftovers(sp);
+      const idle = idleMs(process.env);
+      const claim = await offer(sp, me, idle, () => existsSync(sp), () => false);
+      if (claim === 'gone') return void (reason = 'exits (its files were removed)');
+      if (claim === 'idle' || claim === 'ended') return void (reason = `exits (idle for ${Math.round(idle / 1000)} s)`);
+      const pid = claim.slice('claimed.'.length);
+      rmSync(join(sp, claim), { force: true });
+      const file = join(sp, `adopt.${pid}`);
+      const adoption = adopt(agent, file, me);
+      rmSync(file, { force: true });
+      if (adoption.taken) {
+        reason = `took session ${adoption.session}`;
+        return adoption.session;
+      }
+      say(`did not take session ${adoption.session || '?'}: ${adoption.why}`);
+      if (adoption.start) startStandby(agent, adoption.session, adoption.start.env, adoption.start.cwd);
+    }
+  } catch (e) {
+    reason = `exits: ${(e as Error).message.split('\n')[0]}`;
+    return undefined;
+  } finally {
+    releasePidFile(pidFile, me);
+    if (existsSync(dataDir())) say(reason);
+  }
+}
+
+type Adoption = { taken: true; session: string } | { taken: false; session: string; why: string; start?: { env: NodeJS.ProcessEnv; cwd?: string } };
+
+/**
+ * Takes the session a script handed to the spare in `file` (its id, directory and environment),
+ * making that environment and directory this process's own and holding the session's standby
+ * pid file. Not taken: an id the script would not accept, or a session with a live standby
+ * (nothing to start); an environment whose start-only variables differ from this process's or
+ * that names another data directory, or a directory gone (the session's standby is to be
+ * started as the script would have).
+ */
+function adopt(agent: AgentAdapter, file: string, me: string): Adoption {
+  let fields: string[];
+  try {
+    fields = readFileSync(file, 'utf8').split('\0');
+  } catch {
+    return { taken: false, session: '', why: 'nothing handed over' };
+  }
+  const [session = '', cwd = '', ...vars] = fields;
+  const dir = fastStepDir(agent.name, session);
+  if (!dir) return { taken: false, session, why: 'no session id' };
+  const env: NodeJS.ProcessEnv = {};
+  for (const v of vars) {
+    const at = v.indexOf('=');
+    if (at > 0) env[v.slice(0, at)] = v.slice(at + 1);
+  }
+  const start = { env, cwd: cwd || undefined };
+  const names = new Set([...Object.keys(env), ...Object.keys(process.env)].filter((k) => AT_START.test(k)));
+  for (const k of names) if (env[k] !== process.env[k]) return { taken: false, session, why: `${k} differs`, start };
+  if (dataDir(env) !== dataDir()) return { taken: false, session, why: 'another data directory', start };
+  const sessionPid = join(dir, 'standby', 'pid');
+  try {
+    mkdirSync(join(dir, 'standby'), { recursive: true });
+    if (!holdPidFile(sessionPid, me)) return { taken: false, session, why: 'the session has a standby' };
+  } catch (e) {
+    return { taken: false, session, why: (e as Error).message.split('\n')[0]!, start };
+  }
+  try {
+    process.chdir(cwd);
+  } catch {
+    releasePidFile(sessionPid, me);
+    return { taken: false, session, why: 'its directory is gone', start: { env } };
+  }
+  for (const k of Object.keys(process.env)) if (!(k in env)) delete process.env[k];
+  Object.assign(process.env, env);
+  return { taken: true, session };
+}
+
+/** Starts the standby of `session` as the step hook script does at the session's start, with its pid in the session's pid file. */
+function startStandby(agent: AgentAdapter, session: string, env: NodeJS.ProcessEnv, cwd?: string): void {
+  const sb = join(dataDir(env), 'fast-steps', agent.name, session, 'standby');
+  const pid = startBackground(['hook', agent.name, '--standby', session], env, { cwd });
+  if (pid === undefined) return;
+  try {
+    mkdirSync(sb, { recursive: true });
+    writeFileSync(join(sb, `pid.${process.pid}`), `${pid}\n`);
+    renameSync(join(sb, `pid.${process.pid}`), join(sb, 'pid'));
+  } catch {
+    /* it writes its own */
   }
 }
 
@@ -217,7 +410,7 @@ const LEFTOVER_MS = 60_000;
 function clearLeftovers(sb: string): void {
   const now = Date.now();
   for (const n of readdirSync(sb)) {
-    if (!/^(done|event|deferred)\.\d+$/.test(n)) continue;
+    if (!/^(done|event|deferred|end|adopt)\.\d+$/.test(n)) continue;
     const file = join(sb, n);
     try {
       if (now - statSync(file).mtimeMs > LEFTOVER_MS) rmSync(file, { force: true });

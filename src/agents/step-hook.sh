@@ -19,9 +19,10 @@
 # later event of the session — first the barrier before each tool (PreToolUse) — waits here
 # until that begin is recorded, so no tool runs before the begin's snapshot (docs/agents.md,
 # "The deferred begin"). And the session's start (SessionStart) starts the session's standby, a
-# Node process with snapline loaded (src/agents/standby.ts), which then takes what would start
-# Node: the prompt, and each step or end this script cannot answer (docs/agents.md, "The
-# standby"). A step it takes is deferred: the script returns once the standby has it, and the
+# Node process with snapline loaded (src/agents/standby.ts) — or hands the session to the spare,
+# the standby of an earlier session — which then takes what would start Node: the prompt, every
+# step, an end this script cannot answer, and the recording of one it answered (docs/agents.md,
+# "The standby"). A step it takes is deferred: the script returns once the standby has it, and the
 # session's next events wait here until it is recorded (docs/agents.md, "The deferred step").
 # Never writes to stdout (agents read it); never waits for a lock (only for a begin or a step
 # deferred, and for the standby's answer).
@@ -184,6 +185,14 @@ if [ -n "$start" ] && [ "$name" = "$start" ]; then
   sbpid=
   IFS= read -r sbpid 2> /dev/null < "$dir/standby/pid"
   case $sbpid in '' | *[!0-9]*) ;; *) ! running "$sbpid" || exit 0 ;; esac
+  # A spare (the standby of an earlier session of this data directory, src/agents/standby.ts)
+  # becomes this session's, loaded: the session's id, directory and environment go beside its
+  # offer, and the offer is claimed. It writes the pid file, or starts the standby itself.
+  spare=$fast/spare/$2
+  if [ -f "$spare/ready" ] && { printf '%s\000%s\000' "$session" "$PWD" && env -0; } > "$spare/adopt.$$" 2> /dev/null; then
+    mv "$spare/ready" "$spare/claimed.$$" 2> /dev/null && exit 0
+    rm -f "$spare/adopt.$$"
+  fi
   mkdir -p "$dir/standby" 2> /dev/null || exit 0
   if command -v setsid > /dev/null 2>&1; then
     setsid "$node" "$main" hook "$2" --standby "$session" < /dev/null > /dev/null 2>&1 &
@@ -232,7 +241,8 @@ fi
 # left by an end once its turn is recorded and removed by a begin before it opens a turn
 # (src/session/fast-steps.ts, markAgentSessionIdle). An end this script answered closes the
 # open turn (checked first: its file is removed only after the idle mark is left). The
-# session's standby goes too: a claim without an event dismisses it.
+# session's standby goes too: a claim without an event dismisses it, and one busy (recording
+# that end) finds the `close` mark when it is done.
 if [ -n "$close" ] && [ "$name" = "$close" ]; then
   answered=
   for file in "$ends/$2+$session+"msg_*; do
@@ -240,7 +250,7 @@ if [ -n "$close" ] && [ "$name" = "$close" ]; then
   done
   [ -n "$answered" ] || [ -f "$dir/idle" ] || fallback "$@"
   rm -f "$tmp"
-  mv "$dir/standby/ready" "$dir/standby/claimed.$$" 2> /dev/null
+  mv "$dir/standby/ready" "$dir/standby/claimed.$$" 2> /dev/null || { [ ! -d "$dir/standby" ] || : > "$dir/standby/close"; } 2> /dev/null
   exit 0
 fi
 if [ -n "$end" ] && [ "$name" = "$end" ]; then
@@ -261,6 +271,10 @@ if [ -n "$end" ] && [ "$name" = "$end" ]; then
 elif [ "$name" != "$step" ]; then
   fallback "$@"
 fi
+# Claude Code's step goes to the session's standby, if one waits, before the checks below: it is
+# deferred (the agent waits for neither the standby's check nor its snapshot), and the checks'
+# two git listings would only hold back the snapshot, which the session's next event waits for.
+[ "$name" != "$step" ] || [ -z "$barrier" ] || standby
 
 # The ticket: written by the last Node step of this agent session while its turn is open.
 # Lines: format, the open turn's assistant message, workspace, store, the workspace's turn
@@ -303,19 +317,26 @@ if [ "$name" = "$end" ]; then
   # The turn's end: the workspace is the open step's snapshot, which is then the end's. The
   # ticket goes first (whatever comes next goes to Node); the pending end is an empty file whose
   # time (mtime) is now, after the check (noclobber: one already there goes to Node, which
-  # records it). Then its recorder starts in its own session, with nothing of the agent's — not
-  # its stdin, stdout or stderr — so the agent does not wait for it; if it cannot start, the
-  # next turn call or reader records the end.
+  # records it). Its recorder is the session's standby, if one waits (claimed with `end.PID`
+  # beside the claim; nobody waits for it), so no new Node starts beside the agent's exit; else
+  # a new Node, in its own session, with nothing of the agent's — not its stdin, stdout or
+  # stderr — so the agent does not wait for it. If neither records it, the next turn call or
+  # reader does.
   rm -f "$dir/ticket" || fallback "$@"
   set -C
   : > "$ends/$2+$session+$assistant" 2>/dev/null || fallback "$@"
   set +C
+  rm -f "$tmp" < /dev/null > /dev/null 2>&1 &
+  sb=$dir/standby
+  if [ "${SNAPLINE_STANDBY-1}" != 0 ] && [ -f "$sb/ready" ] && : > "$sb/end.$$" 2> /dev/null; then
+    mv "$sb/ready" "$sb/claimed.$$" 2> /dev/null && exit 0
+    rm -f "$sb/end.$$"
+  fi
   if command -v setsid > /dev/null 2>&1; then
     setsid "$node" "$main" hook "$2" --pending-end "$session" < /dev/null > /dev/null 2>&1 &
   else
     nohup "$node" "$main" hook "$2" --pending-end "$session" < /dev/null > /dev/null 2>&1 &
   fi
-  rm -f "$tmp" < /dev/null > /dev/null 2>&1 &
   exit 0
 fi
 # A step: leave the event for Node, in a file of its own (noclobber: an entry of the same name

@@ -32,11 +32,13 @@ event of the session (first PreToolUse, installed for every tool) waits until th
 recorded, so no tool runs before the begin's snapshot. The session's start (SessionStart)
 starts a 'snapline hook claude --standby SESSION' (internal), and the begin's recorder stays
 on as one: a Node process with snapline loaded, to which step-hook.sh hands the session's
-prompts, and the steps and ends it cannot answer itself, instead of starting Node (~0.2 s a
-hook). A step it hands over is deferred: the hook returns once the standby has it, and the
-session's next events (the next tool first) wait until the step is recorded; its problems go to
-hooks.log only. It exits when the session ends or after 5 minutes with nothing to do;
-SNAPLINE_STANDBY=0 in the agent's environment does without it.
+prompts, its steps, the ends it cannot answer itself and the recording of those it answered,
+instead of starting Node (~0.2 s a hook). A step it hands over is deferred: the hook returns
+once the standby has it, and the session's next events (the next tool first) wait until the
+step is recorded; its problems go to hooks.log only. When the session ends it stays on as the
+spare, which the next session's start takes over (with that session's environment), and exits
+after 5 minutes with nothing to do; SNAPLINE_STANDBY=0 in the agent's environment does without
+it.
 
 It never gets in the agent's way: the exit status is always 0, nothing is printed on stdout,
 a problem is one line on stderr and a line in hooks.log in the data directory, and a busy

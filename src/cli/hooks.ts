@@ -29,10 +29,10 @@ in the agent's environment turns that off). Claude Code's prompt goes through it
 returns at once and a detached snapline records the begin while Claude Code calls its model;
 its PreToolUse hook (every tool) waits for that begin, so no tool runs before its snapshot.
 Its SessionStart starts the session's standby, a snapline that waits with its modules loaded:
-the script hands it what would start Node (~0.2 s a hook here); it exits with the session, or
-after 5 idle minutes (SNAPLINE_STANDBY=0 does without it). A step with a change returns once the
-standby has it: its snapshot is taken while Claude Code calls its model, and the next tool waits
-for it.
+the script hands it what would start Node (~0.2 s a hook here); when the session ends it waits
+as the standby of your next Claude Code session, up to 5 idle minutes (SNAPLINE_STANDBY=0 does
+without it). A step returns once the standby has it: its snapshot is taken while Claude Code
+calls its model, and the next tool waits for it.
 
 install    adds snapline's hooks, keeping everything else in the file; a second install
            changes nothing; the file as it was is saved as FILE.snapline-backup; a file that
