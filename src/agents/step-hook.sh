@@ -187,10 +187,14 @@ if [ -n "$start" ] && [ "$name" = "$start" ]; then
   case $sbpid in '' | *[!0-9]*) ;; *) ! running "$sbpid" || exit 0 ;; esac
   # A spare (the standby of an earlier session of this data directory, src/agents/standby.ts)
   # becomes this session's, loaded: the session's id, directory and environment go beside its
-  # offer, and the offer is claimed. It writes the pid file, or starts the standby itself.
+  # offer (readable by this user only: the environment may hold keys), and the offer is claimed.
+  # It writes the pid file, or starts the standby itself.
   spare=$fast/spare/$2
-  if [ -f "$spare/ready" ] && { printf '%s\000%s\000' "$session" "$PWD" && env -0; } > "$spare/adopt.$$" 2> /dev/null; then
-    mv "$spare/ready" "$spare/claimed.$$" 2> /dev/null && exit 0
+  if [ -f "$spare/ready" ]; then
+    if (umask 077 && { printf '%s\000%s\000' "$session" "$PWD" && env -0; } > "$spare/adopt.$$") 2> /dev/null &&
+      mv "$spare/ready" "$spare/claimed.$$" 2> /dev/null; then
+      exit 0
+    fi
     rm -f "$spare/adopt.$$"
   fi
   mkdir -p "$dir/standby" 2> /dev/null || exit 0
