@@ -143,10 +143,10 @@ async function warm(): Promise<void> {
 }
 
 /**
- * Offers `<sb>/ready` and waits for a claim on it (the claim's file name); 'gone' when `alive`
- * says its files are gone, 'ended' when `ended` says to stop, 'idle' after `idle` ms (`offered`
- * runs once the offer is there). It stops
- * waiting by the same rename a claimant uses: if that fails, a claim came first and is returned.
+ * Offers `<sb>/ready` (then runs `offered`) and waits for a claim on it: returns the claim's file
+ * name, 'gone' when `alive` says its files are gone, 'ended' when `ended` says to stop, 'idle'
+ * after `idle` ms. It stops waiting by the same rename a claimant uses: if that fails, a claim
+ * came first and is returned.
  */
 async function offer(sb: string, me: string, idle: number, alive: () => boolean, ended: () => boolean, offered?: () => void): Promise<string> {
   const ready = join(sb, 'ready');
@@ -285,8 +285,10 @@ async function spare(agent: AgentAdapter): Promise<string | undefined> {
       clearLeftovers(sp);
       const idle = idleMs(process.env);
       const claim = await offer(sp, me, idle, () => existsSync(sp), () => false);
-      if (claim === 'gone') return void (reason = 'exits (its files were removed)');
-      if (claim === 'idle' || claim === 'ended') return void (reason = `exits (idle for ${Math.round(idle / 1000)} s)`);
+      if (claim === 'gone' || claim === 'idle' || claim === 'ended') {
+        reason = claim === 'gone' ? 'exits (its files were removed)' : `exits (idle for ${Math.round(idle / 1000)} s)`;
+        return undefined;
+      }
       const pid = claim.slice('claimed.'.length);
       rmSync(join(sp, claim), { force: true });
       const file = join(sp, `adopt.${pid}`);
