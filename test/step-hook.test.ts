@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -786,6 +786,27 @@ test("a standby whose session ended is the data directory's spare: the next sess
     assert.notEqual(own, pid);
     assert.match(readFileSync(join(f.home, 'hooks.log'), 'utf8'), new RegExp(`claude spare standby: pid ${pid} did not take session s3: NODE_OPTIONS differs`));
     assert.equal(await spareReady(f), pid);
+  } finally {
+    f.cleanup();
+  }
+});
+
+test('a session end that finds the standby busy (no offer to claim) leaves it a mark, and the standby, once done, goes on as the spare', { timeout: 120_000 }, async () => {
+  const f = sessionFixture();
+  try {
+    const run = scriptSession(f);
+    await run({ hook_event_name: 'SessionStart', source: 'startup' });
+    const pid = await standbyReady(f);
+    await run({ hook_event_name: 'UserPromptSubmit', prompt: 'nothing to change' });
+    await run({ hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'ls' } });
+    await run({ hook_event_name: 'Stop', stop_hook_active: false });
+    await logged(f, new RegExp(`claude end ses_\\w+: answered by the step hook script, recorded by the standby, pid ${pid}`), 'the standby recorded the end');
+    await standbyReady(f);
+    // Busy, as while it records an event: its offer is not there to claim.
+    renameSync(join(standbyDir(f), 'ready'), join(f.home, 'offer-held'));
+    await run({ hook_event_name: 'SessionEnd', reason: 'exit' });
+    assert.equal(await spareReady(f), pid, 'the standby saw the session had ended and went on as the spare');
+    assert.deepEqual(readdirSync(standbyDir(f)), [], "leaving nothing in the session's directory");
   } finally {
     f.cleanup();
   }

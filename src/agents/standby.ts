@@ -96,6 +96,8 @@ async function standFor(agent: AgentAdapter, agentSession: string, first: boolea
     reason = `exits: ${(e as Error).message.split('\n')[0]}`;
   } finally {
     releasePidFile(pidFile, me);
+    // The session end's mark, once seen.
+    if (ended) rmSync(join(sb, 'close'), { force: true });
   }
   // (Not into a data directory that was removed: logging would make it again.)
   if (existsSync(dataDir())) say(`${ended ? 'is done (the agent session ended)' : reason}; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(1)} MiB`);
