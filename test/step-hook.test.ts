@@ -761,7 +761,7 @@ test("a standby whose session ended is the data directory's spare: the next sess
     assert.equal(await spareReady(f), pid);
     // Session s2, whose environment ignores b.txt: the spare takes it, and records it under that environment.
     const env2 = { ...f.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ snapshot: { ignore: ['b.txt'] } }) };
-    const s2 = async (event: object) => assert.deepEqual(await started(f, PROMPT_COMMAND, { ...base(f, 's2'), ...event }, env2).done, [0, '', '']);
+    const s2 = (event: object) => run({ session_id: 's2', ...event }, env2);
     await s2({ hook_event_name: 'SessionStart', source: 'startup' });
     assert.equal(await standbyReady(f, standbyDir(f, 's2')), pid, "the spare is the new session's standby");
     await s2({ hook_event_name: 'UserPromptSubmit', prompt: 'change a.txt' });
@@ -781,7 +781,7 @@ test("a standby whose session ended is the data directory's spare: the next sess
     assert.equal(await spareReady(f), pid, 'the spare again');
     // Session s3 with other Node options: not taken; it gets a standby of its own, and the spare waits on.
     const env3 = { ...f.env, NODE_OPTIONS: '--max-old-space-size=512' };
-    assert.deepEqual(await started(f, PROMPT_COMMAND, { ...base(f, 's3'), hook_event_name: 'SessionStart', source: 'startup' }, env3).done, [0, '', '']);
+    await run({ session_id: 's3', hook_event_name: 'SessionStart', source: 'startup' }, env3);
     const own = await standbyReady(f, standbyDir(f, 's3'));
     assert.notEqual(own, pid);
     assert.match(readFileSync(join(f.home, 'hooks.log'), 'utf8'), new RegExp(`claude spare standby: pid ${pid} did not take session s3: NODE_OPTIONS differs`));

@@ -139,15 +139,15 @@ export async function recordPendingEnd(agent: AgentAdapter, agentSession: string
   const warn = (m: string) => log(`${agent.name}: warning: ${m}`);
   try {
     const { openDatabase } = await import('../session/db.js');
-    const { settlePendingEnds } = await import('../session/turn-api.js');
-    const { needsSummarizer, settleSummaries, startSummarizer } = await import('../session/pending.js');
+    const { settlePendingEnds, summarizeLater } = await import('../session/turn-api.js');
+    const { settleSummaries } = await import('../session/pending.js');
     const db = openDatabase();
     try {
       const sessions = await settlePendingEnds(db, { agent: agent.name, agentSession, defer: true, onWarning: warn });
       for (const sid of sessions) {
         log(`${agent.name} end ${sid}: answered by the step hook script, recorded by ${summaryElsewhere ? 'the standby, ' : ''}pid ${process.pid}`);
         if (!summaryElsewhere) await settleSummaries(db, { sessionId: sid, onWarning: warn, onDone: logSummary });
-        else if (needsSummarizer(db, sid)) startSummarizer(sid, db.location);
+        else summarizeLater(db, sid);
       }
     } finally {
       db.close();

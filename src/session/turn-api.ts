@@ -253,7 +253,7 @@ export async function closeLeftOpenTurns(db: Database, worktree: string, sid: st
  * Starts the background summarizer when the session has summaries pending that no live process
  * is computing (src/session/pending.ts): the end's own, or one a killed summarizer left.
  */
-function summarizeLater(db: Database, sid: string): void {
+export function summarizeLater(db: Database, sid: string): void {
   if (needsSummarizer(db, sid)) startSummarizer(sid, db.location);
 }
 
