@@ -704,7 +704,8 @@ test('a prompt right after the session start waits briefly for the standby still
     await hook({ hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'edit' }, tool_response: { stdout: '', stderr: '' } });
     await hook({ hook_event_name: 'Stop', stop_hook_active: false });
     // (Before any reader, which would record it first.)
-    await logged(f, new RegExp(`claude end ses_\\w+: answered by the step hook script, recorded by the standby, pid ${pid}`), 'the end the script answered, recorded by the standby');
+    // (The end comes behind the step when the standby is still recording it.)
+    await logged(f, new RegExp(`claude end ses_\\w+: (answered by the step hook script|came behind the step \\(its snapshot is the end's\\)), recorded by the standby, pid ${pid}`), 'the end, recorded by the standby');
     waitForSummarizers(f.home);
     assert.equal(f.db(`SELECT id FROM message WHERE json_extract(data, '$.role') = 'user'`).length, 1, 'one begin');
     const [turn] = assistants(f);
@@ -770,6 +771,7 @@ test("a standby whose session ended is the data directory's spare: the next sess
     writeFileSync(join(f.dir, 'b.txt'), 'ignored\n');
     await s2({ hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'edit' }, tool_response: { stdout: '', stderr: '' } });
     await s2({ hook_event_name: 'Stop', stop_hook_active: false });
+    waitForSummarizers(f.home);
     const log = readFileSync(join(f.home, 'hooks.log'), 'utf8');
     assert.match(log, new RegExp(`claude spare standby: pid ${pid} took session s2`));
     assert.match(log, new RegExp(`claude UserPromptSubmit \\(deferred by the step hook script, pid ${pid}\\): begin ses_`));
@@ -850,6 +852,92 @@ test("a step handed to the standby is deferred: the hook returns before the step
     assert.notEqual(show(finishes[0]!, 'c.txt').status, 0, "and not the next tool's");
     assert.equal(show(finishes[1]!, 'c.txt').stdout, 'next tool\n');
     assert.match(readFileSync(join(f.home, 'hooks.log'), 'utf8'), new RegExp(`claude PostToolUse \\(standby pid ${pid}\\): step ses_`));
+  } finally {
+    f.cleanup();
+  }
+});
+
+/** The ends behind steps in the data directory of `f` (src/session/fast-steps.ts, endsBehind). */
+const endsBehindOf = (f: Fixture) => readdirSync(join(f.home, 'fast-steps', 'ends')).filter((n) => /\+(behind|ending)\.\d+$/.test(n));
+
+test("Claude Code's end while the standby still records the step goes behind it: the hook returns at once, and the turn ends with the step's snapshot at the end's time; the session's end returns at once too, and a reader waits for the end", { timeout: 120_000 }, async () => {
+  const f = sessionFixture();
+  try {
+    const env = { ...f.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ hooks: { waitMs: 60_000 } }) };
+    const run = scriptSession(f);
+    const hook = (event: object) => run(event, env);
+    await hook({ hook_event_name: 'SessionStart', source: 'startup' });
+    const pid = await standbyReady(f);
+    await hook({ hook_event_name: 'UserPromptSubmit', prompt: 'change a.txt' });
+    await hook({ hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'edit' } });
+    writeFileSync(join(f.dir, 'a.txt'), 'one\ntwo\n');
+    await standbyReady(f);
+    // The step waits for the turn lock in the standby; its hook has returned.
+    const release = holdTurnLock(f);
+    await hook({ hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'edit' }, tool_response: { stdout: '', stderr: '' } });
+    const stopped = Date.now();
+    const stop = started(f, PROMPT_COMMAND, { ...base(f), hook_event_name: 'Stop', stop_hook_active: false }, env);
+    await Promise.race([stop.done, sleep(5000)]);
+    assert.ok(stop.exited(), 'the end does not wait for the step');
+    assert.deepEqual(await stop.done, [0, '', '']);
+    const [behind, ...more] = endsBehindOf(f);
+    assert.ok(behind?.startsWith('claude+s1+behind.') && more.length === 0, `the end went behind the step: ${endsBehindOf(f).join(' ')}`);
+    assert.equal(readFileSync(join(f.home, 'fast-steps', 'ends', behind), 'utf8').split('\n')[0], String(pid), "holding the standby's pid");
+    const close = started(f, PROMPT_COMMAND, { ...base(f), hook_event_name: 'SessionEnd', reason: 'exit' }, env);
+    await Promise.race([close.done, sleep(5000)]);
+    assert.ok(close.exited(), 'the session end does not wait either');
+    // A reader waits for the end (the turn must not be read as open).
+    const reader = spawn(process.execPath, [CLI, 'session', 'list', '--dir', f.dir, '--format', 'json'], { env, stdio: 'ignore' });
+    const read = new Promise<number | null>((resolve) => reader.on('close', resolve));
+    await sleep(1000);
+    assert.equal(reader.exitCode, null, 'the reader waits');
+    const released = Date.now();
+    release();
+    assert.equal(await read, 0);
+    const [turn] = assistants(f);
+    assert.equal(turn!.finish, 'stop', 'the end was recorded before the reader read');
+    const finishes = parts(f).filter((p) => p.type === 'step-finish').map((p) => p.snapshot!);
+    assert.equal(finishes.length, 2, 'the step and the end');
+    assert.equal(finishes[1], finishes[0], "the end's snapshot is the step's");
+    assert.equal(spawnSync('git', ['--git-dir', f.storeGitDir(), 'show', `${finishes[1]}:a.txt`], { encoding: 'utf8' }).stdout, 'one\ntwo\n');
+    const [completed] = f.db<{ t: number }>(`SELECT json_extract(data, '$.time.completed') AS t FROM message WHERE id = '${turn!.id}'`);
+    assert.ok(completed!.t >= stopped - 1000 && completed!.t < released, `the end's time is the Stop's (${completed!.t - stopped} ms after it), not when it was recorded`);
+    waitForSummarizers(f.home);
+    assert.deepEqual(summaryDiffs(f, turn!.parent), [{ file: 'a.txt', additions: 1, deletions: 0 }]);
+    assert.match(readFileSync(join(f.home, 'hooks.log'), 'utf8'), new RegExp(`claude end ses_\\w+: came behind the step \\(its snapshot is the end's\\), recorded by the standby, pid ${pid}`));
+    assert.equal(await spareReady(f), pid, 'then the session end: the standby is the spare');
+    assert.deepEqual(endsBehindOf(f), [], 'and nothing is left behind');
+  } finally {
+    f.cleanup();
+  }
+});
+
+test('an end behind a step that failed is recorded as a Node end, with a snapshot of its own', { timeout: 120_000 }, async () => {
+  const f = sessionFixture();
+  try {
+    // The step gives up on the busy workspace after 2 s; the end, waiting as long, gets it.
+    const env = { ...f.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ hooks: { waitMs: 2000 } }) };
+    const run = scriptSession(f);
+    const hook = (event: object) => run(event, env);
+    await hook({ hook_event_name: 'SessionStart', source: 'startup' });
+    const pid = await standbyReady(f);
+    await hook({ hook_event_name: 'UserPromptSubmit', prompt: 'change a.txt' });
+    await hook({ hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'edit' } });
+    writeFileSync(join(f.dir, 'a.txt'), 'one\ntwo\n');
+    await standbyReady(f);
+    const release = holdTurnLock(f);
+    await hook({ hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'edit' }, tool_response: { stdout: '', stderr: '' } });
+    await hook({ hook_event_name: 'Stop', stop_hook_active: false });
+    assert.equal(endsBehindOf(f).length, 1, 'the end went behind the step');
+    await sleep(3000);
+    release();
+    waitForSummarizers(f.home);
+    const log = readFileSync(join(f.home, 'hooks.log'), 'utf8');
+    assert.match(log, new RegExp(`claude PostToolUse \\(standby pid ${pid}\\): .*busy`), 'the step failed');
+    assert.match(log, new RegExp(`claude Stop \\(standby pid ${pid}, behind the step\\): end ses_`), 'the end was recorded as a Node end');
+    const [turn] = assistants(f);
+    assert.equal(turn!.finish, 'stop');
+    assert.deepEqual(summaryDiffs(f, turn!.parent), [{ file: 'a.txt', additions: 1, deletions: 0 }], "with the tool's change");
   } finally {
     f.cleanup();
   }

@@ -22,6 +22,8 @@ export interface HookOutcome {
   detail?: string;
   /** A problem for the user: one line. */
   problem?: string;
+  /** A step recorded: the open turn's assistant message. */
+  turn?: string;
 }
 
 /** Reads the event from `input`, maps it and calls the turn API. Never rejects. */
@@ -111,7 +113,7 @@ async function perform(agent: AgentAdapter, action: HookAction): Promise<HookOut
       }
       case 'step': {
         const r = await api.stepTurn({ ...common, tool: action.tool, input: action.input });
-        return withWarnings({ action: 'step', ...(r.changed ? { detail: `step ${r.sessionID} ${r.snapshot}` } : {}) });
+        return withWarnings({ action: 'step', turn: r.assistantID, ...(r.changed ? { detail: `step ${r.sessionID} ${r.snapshot}` } : {}) });
       }
       case 'end':
       case 'close': {
@@ -133,9 +135,10 @@ async function perform(agent: AgentAdapter, action: HookAction): Promise<HookOut
  * end (src/session/turn-api.ts, settlePendingEnds), then the turn's summary: in this process
  * (the detached recorder), or, with `summaryElsewhere` (the standby, which the session's next
  * events may want), by the background summarizer a hook's end starts. Nobody waits for it.
+ * `how` says in the log how the end came (an end behind a step, left by the standby itself).
  * Never rejects: whatever it leaves, the next turn call or reader records.
  */
-export async function recordPendingEnd(agent: AgentAdapter, agentSession: string, summaryElsewhere = false): Promise<void> {
+export async function recordPendingEnd(agent: AgentAdapter, agentSession: string, summaryElsewhere = false, how = 'answered by the step hook script'): Promise<void> {
   const warn = (m: string) => log(`${agent.name}: warning: ${m}`);
   try {
     const { openDatabase } = await import('../session/db.js');
@@ -145,7 +148,7 @@ export async function recordPendingEnd(agent: AgentAdapter, agentSession: string
     try {
       const sessions = await settlePendingEnds(db, { agent: agent.name, agentSession, defer: true, onWarning: warn });
       for (const sid of sessions) {
-        log(`${agent.name} end ${sid}: answered by the step hook script, recorded by ${summaryElsewhere ? 'the standby, ' : ''}pid ${process.pid}`);
+        log(`${agent.name} end ${sid}: ${how}, recorded by ${summaryElsewhere ? 'the standby, ' : ''}pid ${process.pid}`);
         if (!summaryElsewhere) await settleSummaries(db, { sessionId: sid, onWarning: warn, onDone: logSummary });
         else summarizeLater(db, sid);
       }
@@ -153,7 +156,7 @@ export async function recordPendingEnd(agent: AgentAdapter, agentSession: string
       db.close();
     }
   } catch (e) {
-    log(`${agent.name} end (answered by the step hook script): ${oneLine(e)}`);
+    log(`${agent.name} end (${how}): ${oneLine(e)}`);
   }
 }
 

@@ -25,6 +25,9 @@
  *                  to the standby, as to the detached `--pending-end` recorder (nobody waits)
  *   `close`        the agent session ended while the standby was busy (no offer to claim): it
  *                  exits once it is done
+ * And, in the data directory's `fast-steps/ends/`, the agent's end that came while a deferred
+ * step was being recorded (`<agent>+<session>+behind.<pid>`: src/session/fast-steps.ts,
+ * endsBehind): recorded right after that step, before anything else, with the step's snapshot.
  * A claim with none of these is the script's deferred begin (`../begin.<pid>`, recorded as
  * `--begin-from` would, nobody waiting for an answer) or, with no begin either, a request to exit
  * (the agent session ended).
@@ -33,7 +36,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { join } from 'node:path';
 import { startBackground } from '../background.js';
 import { dataDir } from '../config.js';
-import { fastStepDir } from '../session/fast-steps.js';
+import { dropStepTicket, endsBehind, fastStepDir, leavePendingEnd, takeEndBehind } from '../session/fast-steps.js';
 import { releaseLeftOpen } from '../session/sqlite.js';
 import { pidRunning } from '../snapshot/lock.js';
 import { sealersNow } from '../snapshot/pending.js';
@@ -205,17 +208,32 @@ async function serve(agent: AgentAdapter, agentSession: string, dir: string, sb:
   const unmark = () => {
     if (stepped) rmSync(stepped, { force: true });
   };
+  // The turn of the deferred step just recorded (none if it failed, or once anything else came).
+  let steppedTurn: string | undefined;
+  // The agent's end that came while that step was recorded, first of all.
+  const endsFirst = async () => {
+    for (const file of endsBehind(agent.name, agentSession)) {
+      await recordEndBehind(agent, agentSession, file, steppedTurn, me);
+      steppedTurn = undefined;
+      afterEvent();
+    }
+  };
   for (;;) {
     clearLeftovers(sb);
+    await endsFirst();
     if (existsSync(close)) {
       unmark();
       return ended;
     }
-    const claim = await offer(sb, me, idle, () => existsSync(dir), () => existsSync(close), unmark);
+    // (An end left behind the step after the check above, while the step's mark was still
+    // there, is found once the mark is removed, at the offer: then the offer is withdrawn.)
+    const claim = await offer(sb, me, idle, () => existsSync(dir), () => existsSync(close) || endsBehind(agent.name, agentSession).length > 0, unmark);
     stepped = undefined;
     if (claim === 'gone') return { reason: 'exits (its files were removed)', ended: false };
-    if (claim === 'ended') return ended;
+    if (claim === 'ended') continue;
     if (claim === 'idle') return { reason: `exits (idle for ${Math.round(idle / 1000)} s)`, ended: false };
+    await endsFirst();
+    steppedTurn = undefined;
     const pid = claim.slice('claimed.'.length);
     rmSync(join(sb, claim), { force: true });
     const working = join(sb, `working.${pid}`);
@@ -223,8 +241,10 @@ async function serve(agent: AgentAdapter, agentSession: string, dir: string, sb:
     if (taken) {
       const outcome = await runHookText(agent, { text: readFileSync(working, 'utf8'), complete: true }, process.env, process.cwd(), `standby pid ${me}`);
       rmSync(working, { force: true });
-      if (taken === 'deferred') stepped = join(dir, `stepping.${pid}`);
-      else {
+      if (taken === 'deferred') {
+        stepped = join(dir, `stepping.${pid}`);
+        steppedTurn = outcome.turn;
+      } else {
         const answer = outcome.problem ? `snapline hook ${agent.name}: ${outcome.problem}\n` : '';
         writeFileSync(join(sb, `done.${pid}.tmp`), answer);
         renameSync(join(sb, `done.${pid}.tmp`), join(sb, `done.${pid}`));
@@ -247,6 +267,31 @@ async function serve(agent: AgentAdapter, agentSession: string, dir: string, sb:
     if (!existsSync(begin)) return ended;
     await recordDeferredBegin(agent, begin);
     afterEvent();
+  }
+}
+
+/**
+ * Records the agent's end left behind a deferred step (src/session/fast-steps.ts, endsBehind),
+ * once that step is recorded. With the step's turn (the step was recorded) the turn ends with
+ * the step's snapshot at the end's time, as an end the script answered does: the ticket goes, a
+ * pending end is left and recorded (the summary by the background summarizer). Without it (the
+ * step failed) the event is recorded as `snapline hook` records an end, snapshot included. The
+ * end is a mark until then. Never rejects.
+ */
+async function recordEndBehind(agent: AgentAdapter, agentSession: string, file: string, turn: string | undefined, me: string): Promise<void> {
+  const end = takeEndBehind(file);
+  // Taken back by the script (the step was recorded before it looked), or not ours to take.
+  if (!end) return rmSync(file, { force: true });
+  try {
+    if (turn) {
+      await dropStepTicket(agent.name, agentSession);
+      await leavePendingEnd(agent.name, agentSession, turn, end.time);
+      await recordPendingEnd(agent, agentSession, true, 'came behind the step (its snapshot is the end\'s)');
+    } else await runHookText(agent, { text: end.event, complete: true }, process.env, process.cwd(), `standby pid ${me}, behind the step`);
+  } catch (e) {
+    log(`${agent.name} end behind the step: ${(e as Error).message.split('\n')[0]}`);
+  } finally {
+    rmSync(end.file, { force: true });
   }
 }
 

@@ -23,7 +23,9 @@
 # the standby of an earlier session — which then takes what would start Node: the prompt, every
 # step, an end this script cannot answer, and the recording of one it answered (docs/agents.md,
 # "The standby"). A step it takes is deferred: the script returns once the standby has it, and the
-# session's next events wait here until it is recorded (docs/agents.md, "The deferred step").
+# session's next events wait here until it is recorded (docs/agents.md, "The deferred step"); the
+# turn's end that comes meanwhile goes behind it, for the standby, and waits for nothing
+# (docs/agents.md, "The end behind the step").
 # Never writes to stdout (agents read it); never waits for a lock (only for a begin or a step
 # deferred, and for the standby's answer).
 
@@ -158,12 +160,74 @@ session=$value
 dir=$fast/$2/$session
 ends=$fast/ends
 
-# A begin deferred below, or a step the standby still records, first: wait for it (the pid of
-# the process recording it is in its mark; one that is gone ends the wait, and so does a mark
-# left empty, by a writer killed, for a second). Then the barrier event has done its work.
-for mark in "$dir/beginning" "$dir"/stepping.*; do
+# The turn's end event, plain: `stop_hook_active`, if there, is false exactly once (true: the
+# agent goes on, and Node ignores the event).
+plain_end() {
+  case $event in
+    *'"stop_hook_active"'*'"stop_hook_active"'*) return 1 ;;
+    *'"stop_hook_active"'*)
+      rest=${event#*'"stop_hook_active"'}
+      rest=${rest#"${rest%%[![:space:]]*}"}
+      case $rest in :*) rest=${rest#:} ;; *) return 1 ;; esac
+      rest=${rest#"${rest%%[![:space:]]*}"}
+      case $rest in false*) rest=${rest#false} ;; *) return 1 ;; esac
+      case $rest in [,}[:space:]]*) ;; *) return 1 ;; esac
+      ;;
+  esac
+}
+
+# Claude Code's end while the standby still records the deferred step (its mark holds the
+# standby's pid): no tool has run since that step's snapshot began (each waits for the mark), so
+# the turn ends with that snapshot, and the end waits for nothing. It goes behind the step:
+# `ends/claude+SESSION+behind.PID`, the standby's pid then the event, its mtime now; the standby
+# records it once the step is done (src/session/fast-steps.ts, endsBehind), and the session's
+# next events wait for it as for the step. The standby removes the step's mark before it looks
+# for an end behind it: a mark still there after the end went in means the standby will find it;
+# one gone means it may not, and the end is taken back (one rename: the standby's take is the
+# same) and goes on below.
+if [ -n "$barrier" ] && [ "$name" = "$end" ] && [ "${SNAPLINE_STANDBY-1}" != 0 ] && [ -d "$ends" ]; then
+  for mark in "$dir"/stepping.*; do
+    [ -f "$mark" ] || continue
+    sbpid=
+    IFS= read -r sbpid 2> /dev/null < "$mark"
+    case $sbpid in '' | *[!0-9]*) continue ;; esac
+    running "$sbpid" && plain_end || continue
+    behind=$ends/$2+$session+behind.$$
+    { printf '%s\n' "$sbpid" && cat "$tmp"; } > "$tmp.behind" 2> /dev/null && mv -f "$tmp.behind" "$behind" 2> /dev/null || { rm -f "$tmp.behind"; break; }
+    if [ -f "$mark" ] || ! mv "$behind" "$tmp.behind" 2> /dev/null; then
+      rm -f "$tmp"
+      exit 0
+    fi
+    rm -f "$tmp.behind"
+    break
+  done
+fi
+# The session's end while its turn's end is behind a step: the standby records that end first,
+# then goes on as the spare (the `close` mark), and the agent waits for neither.
+if [ -n "$barrier" ] && [ "$name" = "$close" ]; then
+  for mark in "$ends/$2+$session+"behind.* "$ends/$2+$session+"ending.*; do
+    [ -f "$mark" ] || continue
+    sbpid=
+    IFS= read -r sbpid 2> /dev/null < "$mark"
+    case $sbpid in '' | *[!0-9]*) continue ;; esac
+    running "$sbpid" && : > "$dir/standby/close" 2> /dev/null || continue
+    rm -f "$tmp"
+    exit 0
+  done
+fi
+
+# A begin deferred below, a step the standby still records or an end behind it, first: wait for
+# it (the pid of the process recording it is the first line of its mark; one that is gone ends
+# the wait, and so does a mark left empty, by a writer killed, for a second). An end behind a
+# step is waited for under its second name too, once the standby took it. Then the barrier
+# event has done its work.
+for mark in "$dir/beginning" "$dir"/stepping.* "$ends/$2+$session+"behind.* "$ends/$2+$session+"ending.*; do
   empty=0
-  while [ -f "$mark" ]; do
+  while :; do
+    if [ ! -f "$mark" ]; then
+      case $mark in *+behind.*) mark=${mark%+behind.*}+ending.${mark##*+behind.}; continue ;; esac
+      break
+    fi
     pid=
     IFS= read -r pid 2> /dev/null < "$mark"
     case $pid in
@@ -258,19 +322,7 @@ if [ -n "$close" ] && [ "$name" = "$close" ]; then
   exit 0
 fi
 if [ -n "$end" ] && [ "$name" = "$end" ]; then
-  # `stop_hook_active`, if there, must be false exactly once (true: the agent goes on, and
-  # Node ignores the event).
-  case $event in
-    *'"stop_hook_active"'*'"stop_hook_active"'*) fallback "$@" ;;
-    *'"stop_hook_active"'*)
-      rest=${event#*'"stop_hook_active"'}
-      rest=${rest#"${rest%%[![:space:]]*}"}
-      case $rest in :*) rest=${rest#:} ;; *) fallback "$@" ;; esac
-      rest=${rest#"${rest%%[![:space:]]*}"}
-      case $rest in false*) rest=${rest#false} ;; *) fallback "$@" ;; esac
-      case $rest in [,}[:space:]]*) ;; *) fallback "$@" ;; esac
-      ;;
-  esac
+  plain_end || fallback "$@"
   [ -d "$ends" ] || fallback "$@"
 elif [ "$name" != "$step" ]; then
   fallback "$@"

@@ -35,7 +35,9 @@ on as one: a Node process with snapline loaded, to which step-hook.sh hands the 
 prompts, its steps, the ends it cannot answer itself and the recording of those it answered,
 instead of starting Node (~0.2 s a hook). A step it hands over is deferred: the hook returns
 once the standby has it, and the session's next events (the next tool first) wait until the
-step is recorded; its problems go to hooks.log only. When the session ends it stays on as the
+step is recorded; its problems go to hooks.log only. The turn's end (Stop) that comes
+meanwhile goes behind that step and returns at once: the standby records it next, with the
+step's snapshot as the end's. When the session ends it stays on as the
 spare, which the next session's start takes over (with that session's environment), and exits
 after 5 minutes with nothing to do; SNAPLINE_STANDBY=0 in the agent's environment does without
 it.

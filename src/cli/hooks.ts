@@ -32,7 +32,8 @@ Its SessionStart starts the session's standby, a snapline that waits with its mo
 the script hands it what would start Node (~0.2 s a hook here); when the session ends it waits
 as the standby of your next Claude Code session, up to 5 idle minutes (SNAPLINE_STANDBY=0 does
 without it). A step returns once the standby has it: its snapshot is taken while Claude Code
-calls its model, and the next tool waits for it.
+calls its model, and the next tool waits for it; a Stop that comes meanwhile returns at once,
+and the standby ends the turn with that step's snapshot.
 
 install    adds snapline's hooks, keeping everything else in the file; a second install
            changes nothing; the file as it was is saved as FILE.snapline-backup; a file that

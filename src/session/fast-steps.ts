@@ -15,6 +15,7 @@
  *   `<agent>/<agent session>/begin.<pid>`, `beginning`  a begin being recorded in the background (see waitForDeferred)
  *   `<agent>/<agent session>/stepping.<pid>`  a step the session's standby records after the script returned (waitForDeferred)
  *   `ends/<agent>+<agent session>+<assistant message id>`  an end the script answered (see pendingEnds)
+ *   `ends/<agent>+<agent session>+behind.<pid>`, `+ending.<pid>`  an end behind a deferred step (see endsBehind)
  *
  * The **pending end**: the agent's end event (Stop, AfterAgent) right after a step, with the
  * workspace still the open step's snapshot, is answered by the script too. It withdraws the
@@ -23,8 +24,8 @@
  * and every reader records it first too (src/session/turn-api.ts, settlePendingEnds). One flat
  * directory, so a reader of all sessions finds out with one readdir that there is nothing to do.
  */
-import { readdirSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { dataDir, fastStepsTmp, type Config } from '../config.js';
@@ -142,14 +143,28 @@ export async function waitForDeferred(agent: string, agentSession: string): Prom
   if (!dir) return;
   const names = await readdir(dir).catch(() => [] as string[]);
   const marks = names.filter((n) => n === BEGINNING || STEPPING.test(n)).map((n) => join(dir, n));
-  const deadline = Date.now() + DEFERRED_WAIT_MAX_MS;
-  for (const mark of marks) {
+  await waitForMarks([...marks, ...endsBehind(agent, agentSession, true)], Date.now() + DEFERRED_WAIT_MAX_MS);
+}
+
+/**
+ * Waits, until `deadline`, for each mark to go: a file whose first line is the pid of the
+ * process that removes it once done. A pid that is gone ends the wait for its mark (removed), as
+ * does a mark still empty after a second; this process's own marks are not waited for. An end
+ * behind a step that was taken is waited for under its new name.
+ */
+async function waitForMarks(marks: string[], deadline: number): Promise<void> {
+  for (let mark of marks) {
     let empty = 0;
     for (;;) {
       const text = await readFile(mark, 'utf8').catch(() => undefined);
+      if (text === undefined && /\+behind\.\d+$/.test(mark)) {
+        mark = mark.replace(/\+behind\.(\d+)$/, '+ending.$1');
+        continue;
+      }
       if (text === undefined || Date.now() > deadline) break;
-      const pid = /^\d+\n?$/.test(text) ? Number(text) : undefined;
-      // The standby's own mark, of the step it is recording now.
+      const first = /^(\d+)(\n|$)/.exec(text);
+      const pid = first ? Number(first[1]) : undefined;
+      // The standby's own mark, of the step (or the end) it is recording now.
       if (pid === process.pid) break;
       if (pid === undefined ? ++empty > 50 : !processAlive(pid, hostname())) {
         await rm(mark, { force: true });
@@ -158,6 +173,93 @@ export async function waitForDeferred(agent: string, agentSession: string): Prom
       await new Promise((r) => setTimeout(r, 20));
     }
   }
+}
+
+/**
+ * The **end behind a step** (Claude Code): the agent's end (Stop) while the session's standby
+ * still records a deferred step. No tool of the agent has run since that step's snapshot began
+ * (each waits for the step's mark), so the turn ends with that snapshot: the script leaves the
+ * event as `ends/<agent>+<session>+behind.<script pid>` — first line the standby's pid, then the
+ * event; its mtime the end's time — and returns without waiting. The standby takes it once the
+ * step is recorded (takeEndBehind) and records the end (src/agents/standby.ts). Until then both
+ * names are marks: the session's next events wait for them (waitForDeferred), and so does every
+ * reader (settlePendingEnds), so the turn is never read as open after its end.
+ * Returns the paths of the session's (oldest first); with `ending`, those being recorded too.
+ */
+export function endsBehind(agent: string, agentSession: string, ending = false): string[] {
+  const dir = endsDir();
+  const found: { file: string; time: number }[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  for (const name of names) {
+    const m = BEHIND.exec(name);
+    if (!m || m[1] !== agent || m[2] !== agentSession || (m[3] === 'ending' && !ending)) continue;
+    try {
+      found.push({ file: join(dir, name), time: statSync(join(dir, name)).mtimeMs });
+    } catch {
+      /* taken meanwhile */
+    }
+  }
+  return found.sort((a, b) => a.time - b.time).map((f) => f.file);
+}
+
+/** An end behind a step, taken by its recorder: the file (now `+ending.<pid>`, removed once recorded), the event, the end's time. */
+export interface EndBehind {
+  file: string;
+  event: string;
+  time: Date;
+}
+
+/**
+ * Takes the end behind a step left in `file` (renamed `+ending.<pid>`, still a mark); undefined
+ * when the script took it back first (the step was recorded before its end came: it goes on as
+ * any end).
+ */
+export function takeEndBehind(file: string): EndBehind | undefined {
+  const ending = file.replace(/\+behind\.(\d+)$/, '+ending.$1');
+  try {
+    renameSync(file, ending);
+  } catch {
+    return undefined;
+  }
+  try {
+    const text = readFileSync(ending, 'utf8');
+    return { file: ending, event: text.slice(text.indexOf('\n') + 1), time: statSync(ending).mtime };
+  } catch {
+    return { file: ending, event: '', time: new Date() };
+  }
+}
+
+/**
+ * Leaves the pending end of the turn whose assistant message is `assistantID`, at `time`, as the
+ * script leaves one it answered (pendingEnds): the end behind a step, recorded with that step's
+ * snapshot. One already there stays.
+ */
+export async function leavePendingEnd(agent: string, agentSession: string, assistantID: string, time: Date): Promise<void> {
+  const file = join(endsDir(), `${agent}+${agentSession}+${assistantID}`);
+  await writeFile(file, '', { flag: 'wx' }).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EEXIST') throw e;
+  });
+  await utimes(file, time, time);
+}
+
+/** Waits (until `ms` from now) for the ends behind steps of the agent session (or of all sessions) to be recorded. */
+export async function waitForEndsBehind(agent: string | undefined, agentSession: string | undefined, ms: number): Promise<void> {
+  let names: string[];
+  try {
+    names = readdirSync(endsDir());
+  } catch {
+    return;
+  }
+  const marks = names.filter((n) => {
+    const m = BEHIND.exec(n);
+    return m && (agent === undefined || m[1] === agent) && (agentSession === undefined || m[2] === agentSession);
+  });
+  await waitForMarks(marks.map((n) => join(endsDir(), n)), Date.now() + ms);
 }
 
 /** The begin left by the script is recorded (or failed): its event file and mark go. */
@@ -228,11 +330,13 @@ export interface PendingEnd {
 }
 
 const END_NAME = /^([A-Za-z0-9._-]{1,128})\+([A-Za-z0-9._-]{1,128})\+(msg_[A-Za-z0-9_]+)$/;
+/** An end behind a step (endsBehind): left by the script, then taken by the standby. */
+const BEHIND = /^([A-Za-z0-9._-]{1,128})\+([A-Za-z0-9._-]{1,128})\+(behind|ending)\.\d+$/;
 
-/** Whether the script left any end to record (one readdir: what every reader pays when there is none). */
+/** Whether the script left any end to record, or behind a step (one readdir: what every reader pays when there is none). */
 export function anyPendingEnd(): boolean {
   try {
-    return readdirSync(endsDir()).some((n) => END_NAME.test(n));
+    return readdirSync(endsDir()).some((n) => END_NAME.test(n) || BEHIND.test(n));
   } catch {
     return false;
   }

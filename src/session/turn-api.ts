@@ -12,7 +12,7 @@ import { resolveWorkspace } from '../snapshot/store.js';
 import type { SkippedFile, TrackResult } from '../snapshot/track.js';
 import { openDatabase, type Database } from './db.js';
 import { NoOpenTurn, UnknownSession } from './errors.js';
-import { clearAgentSessionIdle, dropStepTicket, markAgentSessionIdle, pendingEnds, pendingSteps, writeStepTicket } from './fast-steps.js';
+import { clearAgentSessionIdle, dropStepTicket, markAgentSessionIdle, pendingEnds, pendingSteps, waitForEndsBehind, writeStepTicket } from './fast-steps.js';
 import { newId } from './id.js';
 import { needsSummarizer, startSummarizer } from './pending.js';
 import { withTurnLock, type TurnLockOptions } from './lock.js';
@@ -349,11 +349,15 @@ export async function recordPendingEnds(db: Database, session: SessionInfo, work
   return closed;
 }
 
+/** How long settlePendingEnds waits, by default, for the ends behind steps its standbys record. */
+const ENDS_BEHIND_WAIT_MS = 60_000;
+
 /**
  * Records the ends the step hook script answered (of one session, one agent session, or all),
  * each under its workspace's turn lock, then publishes those workspaces' snapshots as endTurn
- * does. For every reader, before it reads (src/session/pending.ts), and the detached recorder
- * the script starts. An end whose session is not in this database is left alone; one whose
+ * does; first it waits (up to `waitMs`) for the ends behind steps that standbys record. For
+ * every reader, before it reads (src/session/pending.ts), and the detached recorder the script
+ * starts. An end whose session is not in this database is left alone; one whose
  * workspace stays busy is left for the next reader (onWarning says so). Returns the sessions
  * that had an end recorded.
  */
@@ -366,6 +370,8 @@ export async function settlePendingEnds(db: Database, opts: { sessionId?: string
     agent = s.name;
     agentSession = s.session;
   }
+  // An end behind a step (fast-steps.ts, endsBehind) is recorded by the session's standby.
+  await waitForEndsBehind(agent, agentSession, opts.waitMs ?? ENDS_BEHIND_WAIT_MS);
   const ends = await pendingEnds(agent, agentSession);
   const keys = [...new Set(ends.map((e) => `${e.agent}+${e.agentSession}`))];
   const recorded: string[] = [];

@@ -6,6 +6,7 @@
  * And the standbys (src/agents/standby.ts), which a test ends instead.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** Pids of running `snapline summarize`, `snapline snapshot seal` and `snapline hook … --pending-end` processes whose SNAPLINE_HOME is `home` (Linux: /proc). */
 export function summarizers(home: string): number[] {
@@ -41,10 +42,19 @@ function processesOf(home: string, wanted: (argv: string[]) => boolean): number[
   return found;
 }
 
-/** Waits (up to `ms`) until no summarizer of `home` runs. */
+/** Ends behind steps (src/session/fast-steps.ts, endsBehind) of `home` that a standby is still to record. */
+function endsBehind(home: string): string[] {
+  try {
+    return readdirSync(join(home, 'fast-steps', 'ends')).filter((n) => /\+(behind|ending)\.\d+$/.test(n));
+  } catch {
+    return [];
+  }
+}
+
+/** Waits (up to `ms`) until no summarizer of `home` runs and its standbys have recorded the ends behind steps. */
 export function waitForSummarizers(home: string, ms = 60_000): void {
   const until = Date.now() + ms;
-  while (summarizers(home).length > 0 && Date.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  while ((summarizers(home).length > 0 || endsBehind(home).length > 0) && Date.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
 }
 
 /** Before a test removes the data directory `home`: waits for its summarizers and ends its standbys. */
