@@ -141,6 +141,13 @@ async function reportThroughAgent(agent: AgentName): Promise<AgentRun[]> {
     // Undo turn 2: all four files as turn 1 left them, the big ones included.
     p.snapline('session', 'revert', sid, '--message', users[1]!.id);
     assert.deepEqual(fileHashes(p.dir), afterTurn1);
+    if (agent !== 'opencode') {
+      // The hooks agents: the session's start started its standby, which recorded the begins in
+      // the background (the barrier before the tool waiting for them) and the steps.
+      const log = readFileSync(join(p.home, 'hooks.log'), 'utf8');
+      assert.match(log, new RegExp(`^\\S+ ${agent} \\w+ \\(deferred by the step hook script, pid \\d+\\): begin ses_`, 'm'), log);
+      assert.match(log, new RegExp(`^\\S+ ${agent} \\w+ \\(standby pid \\d+\\): step ses_`, 'm'), log);
+    }
     return [first, second];
   } finally {
     await server.close();

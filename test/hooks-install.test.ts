@@ -26,8 +26,8 @@ function scratch() {
 
 const SETTINGS = {
   claude: { file: '.claude/settings.json', events: ['UserPromptSubmit', 'PreToolUse', 'PostToolUse', 'Stop', 'SessionEnd'], toolEvent: 'PostToolUse', scripted: ['UserPromptSubmit', 'PreToolUse', 'PostToolUse', 'Stop', 'SessionEnd'] },
-  codex: { file: '.codex/hooks.json', events: ['UserPromptSubmit', 'PostToolUse', 'Stop'], toolEvent: 'PostToolUse', scripted: ['PostToolUse', 'Stop'] },
-  gemini: { file: '.gemini/settings.json', events: ['BeforeAgent', 'AfterTool', 'AfterAgent', 'SessionEnd'], toolEvent: 'AfterTool', scripted: ['AfterTool', 'AfterAgent', 'SessionEnd'] },
+  codex: { file: '.codex/hooks.json', events: ['SessionStart', 'UserPromptSubmit', 'PreToolUse', 'PostToolUse', 'Stop', 'SessionEnd'], toolEvent: 'PostToolUse', scripted: ['SessionStart', 'UserPromptSubmit', 'PreToolUse', 'PostToolUse', 'Stop', 'SessionEnd'] },
+  gemini: { file: '.gemini/settings.json', events: ['SessionStart', 'BeforeAgent', 'BeforeTool', 'AfterTool', 'AfterAgent', 'SessionEnd'], toolEvent: 'AfterTool', scripted: ['SessionStart', 'BeforeAgent', 'BeforeTool', 'AfterTool', 'AfterAgent', 'SessionEnd'] },
 } as const;
 
 type Settings = { hooks?: Record<string, { matcher?: string; hooks: { type: string; command: string }[] }[]>; [key: string]: unknown };
@@ -64,8 +64,8 @@ for (const [agent, spec] of Object.entries(SETTINGS)) {
         const command = installed.hooks![event]!.flatMap((g) => g.hooks).find((h) => h.command.endsWith(`hook ${agent}`))!.command;
         // The step, the turn's end and the session's end run through the step hook script (which
         // runs Node for anything but a no-change step or end, or a session end with no turn open);
-        // Claude Code's begin and its barrier before each tool too (the deferred begin), the
-        // other agents' begin goes to Node.
+        // the session's start, the begin and the barrier before each tool too (the standby, the
+        // deferred begin).
         assert.equal(/^\/bin\/sh \S*step-hook\.sh /.test(command), (spec.scripted as readonly string[]).includes(event), command);
       }
       assert.match(s.ok('hooks', 'status', agent), /installed/);

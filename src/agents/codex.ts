@@ -17,5 +17,14 @@ export const codex: AgentAdapter = {
     if ('dir' in scope) return join(scope.dir, '.codex', 'hooks.json');
     return join(env.CODEX_HOME || join(homedir(), '.codex'), 'hooks.json');
   },
-  hooks: (tools) => [{ event: 'UserPromptSubmit' }, { event: 'PostToolUse', matcher: tools ?? codex.tools }, { event: 'Stop', script: true }],
+  // As Claude Code's (claude.ts): the session's start, its prompt, the barrier before every tool
+  // and its end go through the step hook script too (docs/agents.md, "The standby").
+  hooks: (tools) => [
+    { event: 'SessionStart', script: true, onlyWithScript: true },
+    { event: 'UserPromptSubmit', script: true },
+    { event: 'PreToolUse', script: true, onlyWithScript: true },
+    { event: 'PostToolUse', matcher: tools ?? codex.tools },
+    { event: 'Stop', script: true },
+    { event: 'SessionEnd', script: true },
+  ],
 };

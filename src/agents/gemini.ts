@@ -17,5 +17,13 @@ export const gemini: AgentAdapter = {
     if ('dir' in scope) return join(scope.dir, '.gemini', 'settings.json');
     return join(homedir(), '.gemini', 'settings.json');
   },
-  hooks: (tools) => [{ event: 'BeforeAgent' }, { event: 'AfterTool', matcher: tools ?? gemini.tools }, { event: 'AfterAgent', script: true }, { event: 'SessionEnd', script: true }],
+  // As Claude Code's (claude.ts), under Gemini CLI's names: BeforeTool is the barrier.
+  hooks: (tools) => [
+    { event: 'SessionStart', script: true, onlyWithScript: true },
+    { event: 'BeforeAgent', script: true },
+    { event: 'BeforeTool', script: true, onlyWithScript: true },
+    { event: 'AfterTool', matcher: tools ?? gemini.tools },
+    { event: 'AfterAgent', script: true },
+    { event: 'SessionEnd', script: true },
+  ],
 };

@@ -61,8 +61,8 @@ dir=
 name=
 case $2 in
   claude) step=PostToolUse end=Stop close=SessionEnd begin=UserPromptSubmit barrier=PreToolUse start=SessionStart ;;
-  codex) step=PostToolUse end=Stop close=SessionEnd ;;
-  gemini) step=AfterTool end=AfterAgent close=SessionEnd ;;
+  codex) step=PostToolUse end=Stop close=SessionEnd begin=UserPromptSubmit barrier=PreToolUse start=SessionStart ;;
+  gemini) step=AfterTool end=AfterAgent close=SessionEnd begin=BeforeAgent barrier=BeforeTool start=SessionStart ;;
   opencode) step=tool.execute.after ;;
   *) direct "$@" ;;
 esac
