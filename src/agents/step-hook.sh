@@ -14,9 +14,10 @@
 # no ticket, a busy workspace, an event it cannot read, any change — runs `NODE MAIN hook AGENT`
 # with the same event, as if this script were not there. The ticket and the pending files:
 # src/session/fast-steps.ts; docs/agents.md, "The no-change step".
-# For Claude Code it also takes the prompt event (UserPromptSubmit): the begin is recorded by a
-# detached `snapline hook claude --begin-from FILE` while the agent calls its model, and every
-# later event of the session — first the barrier before each tool (PreToolUse) — waits here
+# For Claude Code, Codex CLI and Gemini CLI it also takes the prompt event (UserPromptSubmit,
+# BeforeAgent): the begin is recorded by a detached `snapline hook AGENT --begin-from FILE` while
+# the agent calls its model, and every later event of the session — first the barrier before
+# each tool (PreToolUse, BeforeTool) — waits here
 # until that begin is recorded, so no tool runs before the begin's snapshot (docs/agents.md,
 # "The deferred begin"). And the session's start (SessionStart) starts the session's standby, a
 # Node process with snapline loaded (src/agents/standby.ts) — or hands the session to the spare,
@@ -96,8 +97,9 @@ standby() {
   sb=$dir/standby
   IFS= read -r sbpid 2> /dev/null < "$sb/ready" || return 0
   case $sbpid in '' | *[!0-9]*) return 0 ;; esac
-  # Claude Code's step is deferred: the script returns once the standby has taken it, and the
-  # standby's mark holds the session's next events (the barrier before the next tool first).
+  # A step of an agent with a barrier is deferred: the script returns once the standby has taken
+  # it, and the standby's mark holds the session's next events (the barrier before the next tool
+  # first).
   kind=event
   [ -n "$barrier" ] && [ "$name" = "$step" ] && kind=deferred
   mv -f "$tmp" "$sb/$kind.$$" 2> /dev/null || return 0
@@ -176,7 +178,7 @@ plain_end() {
   esac
 }
 
-# Claude Code's end while the standby still records the deferred step (its mark holds the
+# The agent's end while the standby still records the deferred step (its mark holds the
 # standby's pid): no tool has run since that step's snapshot began (each waits for the mark), so
 # the turn ends with that snapshot, and the end waits for nothing. It goes behind the step:
 # `ends/claude+SESSION+behind.PID`, the standby's pid then the event, its mtime now; the standby
@@ -327,9 +329,9 @@ if [ -n "$end" ] && [ "$name" = "$end" ]; then
 elif [ "$name" != "$step" ]; then
   fallback "$@"
 fi
-# Claude Code's step goes to the session's standby, if one waits, before the checks below: it is
-# deferred (the agent waits for neither the standby's check nor its snapshot), and the checks'
-# two git listings would only hold back the snapshot, which the session's next event waits for.
+# A step of an agent with a barrier goes to the session's standby, if one waits, before the checks
+# below: it is deferred (the agent waits for neither the standby's check nor its snapshot), and
+# the checks' two git listings would only hold back the snapshot, which the next event waits for.
 [ "$name" != "$step" ] || [ -z "$barrier" ] || standby
 
 # The ticket: written by the last Node step of this agent session while its turn is open.
