@@ -814,21 +814,32 @@ test('a session end that finds the standby busy (no offer to claim) leaves it a 
   }
 });
 
+/**
+ * Session s1 through the script with `waitMs` as the hooks' bound: its standby ready, the prompt
+ * and the barrier recorded, a.txt changed by the tool, then the turn lock held (by this process)
+ * and the tool's step handed to the standby, where it waits for the lock. Returns the standby's
+ * pid, the hook runner and the lock's release.
+ */
+async function stepHeld(f: Fixture, waitMs: number) {
+  const env = { ...f.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ hooks: { waitMs } }) };
+  const run = scriptSession(f);
+  const hook = (event: object) => run(event, env);
+  await hook({ hook_event_name: 'SessionStart', source: 'startup' });
+  const pid = await standbyReady(f);
+  await hook({ hook_event_name: 'UserPromptSubmit', prompt: 'change a.txt' });
+  await hook({ hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'edit' } });
+  writeFileSync(join(f.dir, 'a.txt'), 'one\ntwo\n');
+  await standbyReady(f);
+  const release = holdTurnLock(f);
+  await hook({ hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'edit' }, tool_response: { stdout: '', stderr: '' } });
+  return { env, pid, hook, release };
+}
+
 test("a step handed to the standby is deferred: the hook returns before the step is recorded, the barrier before the next tool waits for it, and the next tool's change is not in it", { timeout: 120_000 }, async () => {
   const f = sessionFixture();
   try {
-    const env = { ...f.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ hooks: { waitMs: 60_000 } }) };
-    const run = scriptSession(f);
-    const hook = (event: object) => run(event, env);
-    await hook({ hook_event_name: 'SessionStart', source: 'startup' });
-    const pid = await standbyReady(f);
-    await hook({ hook_event_name: 'UserPromptSubmit', prompt: 'change a.txt' });
-    await hook({ hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'edit' } });
-    writeFileSync(join(f.dir, 'a.txt'), 'one\ntwo\n');
-    await standbyReady(f);
-    const release = holdTurnLock(f);
     // The step waits for the turn lock in the standby; the hook has returned.
-    await hook({ hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'edit' }, tool_response: { stdout: '', stderr: '' } });
+    const { env, pid, hook, release } = await stepHeld(f, 60_000);
     const session = join(f.home, 'fast-steps', 'claude', 's1');
     const marks = readdirSync(session).filter((n) => n.startsWith('stepping.'));
     assert.equal(marks.length, 1, 'the deferred step is marked');
@@ -863,18 +874,8 @@ const endsBehindOf = (f: Fixture) => readdirSync(join(f.home, 'fast-steps', 'end
 test("Claude Code's end while the standby still records the step goes behind it: the hook returns at once, and the turn ends with the step's snapshot at the end's time; the session's end returns at once too, and a reader waits for the end", { timeout: 120_000 }, async () => {
   const f = sessionFixture();
   try {
-    const env = { ...f.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ hooks: { waitMs: 60_000 } }) };
-    const run = scriptSession(f);
-    const hook = (event: object) => run(event, env);
-    await hook({ hook_event_name: 'SessionStart', source: 'startup' });
-    const pid = await standbyReady(f);
-    await hook({ hook_event_name: 'UserPromptSubmit', prompt: 'change a.txt' });
-    await hook({ hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'edit' } });
-    writeFileSync(join(f.dir, 'a.txt'), 'one\ntwo\n');
-    await standbyReady(f);
     // The step waits for the turn lock in the standby; its hook has returned.
-    const release = holdTurnLock(f);
-    await hook({ hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'edit' }, tool_response: { stdout: '', stderr: '' } });
+    const { env, pid, release } = await stepHeld(f, 60_000);
     const stopped = Date.now();
     const stop = started(f, PROMPT_COMMAND, { ...base(f), hook_event_name: 'Stop', stop_hook_active: false }, env);
     await Promise.race([stop.done, sleep(5000)]);
@@ -916,17 +917,7 @@ test('an end behind a step that failed is recorded as a Node end, with a snapsho
   const f = sessionFixture();
   try {
     // The step gives up on the busy workspace after 2 s; the end, waiting as long, gets it.
-    const env = { ...f.env, SNAPLINE_CONFIG_CONTENT: JSON.stringify({ hooks: { waitMs: 2000 } }) };
-    const run = scriptSession(f);
-    const hook = (event: object) => run(event, env);
-    await hook({ hook_event_name: 'SessionStart', source: 'startup' });
-    const pid = await standbyReady(f);
-    await hook({ hook_event_name: 'UserPromptSubmit', prompt: 'change a.txt' });
-    await hook({ hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command: 'edit' } });
-    writeFileSync(join(f.dir, 'a.txt'), 'one\ntwo\n');
-    await standbyReady(f);
-    const release = holdTurnLock(f);
-    await hook({ hook_event_name: 'PostToolUse', tool_name: 'Bash', tool_input: { command: 'edit' }, tool_response: { stdout: '', stderr: '' } });
+    const { pid, hook, release } = await stepHeld(f, 2000);
     await hook({ hook_event_name: 'Stop', stop_hook_active: false });
     assert.equal(endsBehindOf(f).length, 1, 'the end went behind the step');
     await sleep(3000);

@@ -29,8 +29,40 @@ export interface HookSpec {
   matcher?: string;
   /** Run through the step hook script (src/agents/step-hook.sh), which answers some events without Node: the step (the event with a matcher), the turn's end and the session's end. */
   script?: boolean;
-  /** Useful only through the step hook script (Claude Code's barrier before each tool): not installed where there is none (Windows). */
+  /** Useful only through the step hook script (the barrier before each tool, the session's start): not installed where there is none (Windows). */
   onlyWithScript?: boolean;
+}
+
+/** An agent's names for the events snapline hooks, where they mirror Claude Code's. */
+export interface ClaudeStyleEvents {
+  /** The session starts (its standby starts). */
+  start: string;
+  /** The user's prompt: the turn begins. */
+  begin: string;
+  /** Before each tool: waits for a begin or step still being recorded. */
+  barrier: string;
+  /** After a tool: a step. */
+  step: string;
+  /** The agent is done: the turn ends. */
+  end: string;
+  /** The session ends: close what is open. */
+  close: string;
+}
+
+/**
+ * The hooks of an agent whose events mirror Claude Code's: all through the step hook script but
+ * the step's (the event with a matcher, which runs it too), the barrier and the session's start
+ * only where there is one (docs/agents.md, "The deferred begin", "The standby").
+ */
+export function claudeStyleHooks(events: ClaudeStyleEvents, tools: string): HookSpec[] {
+  return [
+    { event: events.start, script: true, onlyWithScript: true },
+    { event: events.begin, script: true },
+    { event: events.barrier, script: true, onlyWithScript: true },
+    { event: events.step, matcher: tools },
+    { event: events.end, script: true },
+    { event: events.close, script: true },
+  ];
 }
 
 export interface AgentAdapter {

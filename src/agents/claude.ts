@@ -1,7 +1,9 @@
 /** Claude Code: hooks in `.claude/settings.json` (project) or `~/.claude/settings.json` (user). */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { mapClaudeStyle, str, type AgentAdapter } from './adapter.js';
+import { claudeStyleHooks, mapClaudeStyle, str, type AgentAdapter, type ClaudeStyleEvents } from './adapter.js';
+
+const EVENTS: ClaudeStyleEvents = { start: 'SessionStart', begin: 'UserPromptSubmit', barrier: 'PreToolUse', step: 'PostToolUse', end: 'Stop', close: 'SessionEnd' };
 
 export const claude: AgentAdapter = {
   name: 'claude',
@@ -11,7 +13,7 @@ export const claude: AgentAdapter = {
   map(event, env, cwd) {
     // CLAUDE_PROJECT_DIR is the project root even when the session has cd'ed into a subdirectory.
     const directory = env.CLAUDE_PROJECT_DIR || str(event, 'cwd') || cwd;
-    return mapClaudeStyle(event, { begin: 'UserPromptSubmit', step: 'PostToolUse', end: 'Stop', close: 'SessionEnd' }, directory);
+    return mapClaudeStyle(event, EVENTS, directory);
   },
   configFile(scope, env) {
     if ('dir' in scope) return join(scope.dir, '.claude', 'settings.json');
@@ -20,12 +22,5 @@ export const claude: AgentAdapter = {
   // The prompt goes through the step hook script too, which defers the begin; the barrier before
   // every tool (PreToolUse, all tools) waits for it there (docs/agents.md, "The deferred begin").
   // The session's start starts its standby there ("The standby").
-  hooks: (tools) => [
-    { event: 'SessionStart', script: true, onlyWithScript: true },
-    { event: 'UserPromptSubmit', script: true },
-    { event: 'PreToolUse', script: true, onlyWithScript: true },
-    { event: 'PostToolUse', matcher: tools ?? claude.tools },
-    { event: 'Stop', script: true },
-    { event: 'SessionEnd', script: true },
-  ],
+  hooks: (tools) => claudeStyleHooks(EVENTS, tools ?? claude.tools),
 };

@@ -1,7 +1,10 @@
 /** Codex CLI: hooks in `.codex/hooks.json` (project) or `$CODEX_HOME/hooks.json` (user, default ~/.codex). */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { mapClaudeStyle, str, type AgentAdapter } from './adapter.js';
+import { claudeStyleHooks, mapClaudeStyle, str, type AgentAdapter, type ClaudeStyleEvents } from './adapter.js';
+
+// Claude Code's names (claude.ts), and the same hooks.
+const EVENTS: ClaudeStyleEvents = { start: 'SessionStart', begin: 'UserPromptSubmit', barrier: 'PreToolUse', step: 'PostToolUse', end: 'Stop', close: 'SessionEnd' };
 
 export const codex: AgentAdapter = {
   name: 'codex',
@@ -11,20 +14,11 @@ export const codex: AgentAdapter = {
   hookTimeout: 60,
   map(event, _env, cwd) {
     // Events carry a turn_id too; one Codex session is one snapline session, its turns ours.
-    return mapClaudeStyle(event, { begin: 'UserPromptSubmit', step: 'PostToolUse', end: 'Stop', close: 'SessionEnd' }, str(event, 'cwd') || cwd);
+    return mapClaudeStyle(event, EVENTS, str(event, 'cwd') || cwd);
   },
   configFile(scope, env) {
     if ('dir' in scope) return join(scope.dir, '.codex', 'hooks.json');
     return join(env.CODEX_HOME || join(homedir(), '.codex'), 'hooks.json');
   },
-  // As Claude Code's (claude.ts): the session's start, its prompt, the barrier before every tool
-  // and its end go through the step hook script too (docs/agents.md, "The standby").
-  hooks: (tools) => [
-    { event: 'SessionStart', script: true, onlyWithScript: true },
-    { event: 'UserPromptSubmit', script: true },
-    { event: 'PreToolUse', script: true, onlyWithScript: true },
-    { event: 'PostToolUse', matcher: tools ?? codex.tools },
-    { event: 'Stop', script: true },
-    { event: 'SessionEnd', script: true },
-  ],
+  hooks: (tools) => claudeStyleHooks(EVENTS, tools ?? codex.tools),
 };

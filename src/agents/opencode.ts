@@ -36,7 +36,8 @@ import { spawnSync } from 'node:child_process';
 
 const NODE = ${JSON.stringify(node)};
 const SNAPLINE = ${JSON.stringify(main)};
-// A step that changed nothing is answered by this sh script without starting Node (docs/agents.md).
+// A step that changed nothing, and an idle session with nothing changed since the last step, are
+// answered by this sh script without starting Node (docs/agents.md).
 const STEP_SCRIPT = ${JSON.stringify(stepScript ?? null)};
 const TOOLS = new RegExp(${JSON.stringify(`^(?:${tools})$`)});
 
@@ -58,9 +59,9 @@ function environment() {
   return env;
 }
 
-function send(event, step) {
+function send(event, viaScript) {
   try {
-    const [program, args] = step && STEP_SCRIPT ? ['/bin/sh', [STEP_SCRIPT, NODE, SNAPLINE, 'hook', 'opencode']] : [NODE, [SNAPLINE, 'hook', 'opencode']];
+    const [program, args] = viaScript && STEP_SCRIPT ? ['/bin/sh', [STEP_SCRIPT, NODE, SNAPLINE, 'hook', 'opencode']] : [NODE, [SNAPLINE, 'hook', 'opencode']];
     spawnSync(program, args, { input: JSON.stringify(event), stdio: ['pipe', 'ignore', 'ignore'], timeout: 120000, env: environment() });
   } catch {
     // snapline logs its own problems (hooks.log in its data directory); OpenCode goes on.
@@ -84,7 +85,7 @@ export const SnaplinePlugin = async (ctx) => {
     },
     event: async ({ event } = {}) => {
       try {
-        if (event && event.type === 'session.idle') send({ hook_event_name: 'session.idle', session_id: event.properties && event.properties.sessionID, cwd });
+        if (event && event.type === 'session.idle') send({ hook_event_name: 'session.idle', session_id: event.properties && event.properties.sessionID, cwd }, true);
       } catch {}
     },
   };

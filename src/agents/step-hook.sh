@@ -64,7 +64,7 @@ case $2 in
   claude) step=PostToolUse end=Stop close=SessionEnd begin=UserPromptSubmit barrier=PreToolUse start=SessionStart ;;
   codex) step=PostToolUse end=Stop close=SessionEnd begin=UserPromptSubmit barrier=PreToolUse start=SessionStart ;;
   gemini) step=AfterTool end=AfterAgent close=SessionEnd begin=BeforeAgent barrier=BeforeTool start=SessionStart ;;
-  opencode) step=tool.execute.after ;;
+  opencode) step=tool.execute.after end=session.idle ;;
   *) direct "$@" ;;
 esac
 [ "${SNAPLINE_FAST_STEP-1}" != 0 ] || direct "$@"
