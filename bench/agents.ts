@@ -10,12 +10,13 @@
  *      step hook script, which answers it when nothing changed since the step) — peak RSS of each process,
  *      the background summarizer the end starts (time until the summary is recorded, its peak
  *      RSS), and the bytes stored per user message (message and part rows).
- *   3. The same turn through the real Claude Code (scripted model server) without hooks, with
- *      the hooks `hooks install` writes but each doing nothing (Claude Code's own cost of
- *      dispatching them), and with snapline's hooks: wall time of the agent's turn (median of
- *      SNAPLINE_BENCH_AGENT_RUNS, default 3, runs each, in turn), and the ratios; and the
- *      background summarizer's work after the agent exited, waited for before the next run (and
- *      the sealer, and `sync`: each run starts without the writeback of the one before).
+ *   3. The same turn through each real agent — Claude Code, Codex CLI, Gemini CLI, OpenCode
+ *      (scripted model server; SNAPLINE_BENCH_AGENTS=claude,codex picks some) — without snapline
+ *      and with it (for Claude Code also with its hooks each doing nothing: its own cost of
+ *      dispatching them; for OpenCode also with its own snapshots off): the agent's wall time
+ *      and peak RSS (median of SNAPLINE_BENCH_AGENT_RUNS, default 3, runs each, the setups in
+ *      turn), the ratios, and the background summarizer's work after the agent exited
+ *      (agentTurns).
  * Targets (docs/agents.md): step ≤ 150 ms, turn ≤ 1.15×, every process ≤ idle + 64 MiB, < 4 KiB per message.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -118,6 +119,101 @@ async function quiesce(env: NodeJS.ProcessEnv): Promise<void> {
   execFileSync('sync');
 }
 
+/**
+ * The setups each agent's turn is measured in, in turn: no hooks; for Claude Code, the hooks
+ * `hooks install` writes with every command replaced by one that does nothing (Claude Code's own
+ * cost of dispatching them); snapline installed; for OpenCode, snapline installed and OpenCode's
+ * own snapshots off (`"snapshot": false` in opencode.json, what `hooks install opencode` suggests).
+ */
+interface AgentTurns {
+  name: 'claude' | 'codex' | 'gemini' | 'opencode';
+  title: string;
+  /** The agent's hook settings file in the project, when its hooks can be made no-ops. */
+  noop?: string;
+  ownSnapshotsOff?: boolean;
+}
+
+const AGENT_TURNS: AgentTurns[] = [
+  { name: 'claude', title: 'Claude Code', noop: join('.claude', 'settings.json') },
+  { name: 'codex', title: 'Codex CLI' },
+  { name: 'gemini', title: 'Gemini CLI' },
+  { name: 'opencode', title: 'OpenCode', ownSnapshotsOff: true },
+];
+
+/**
+ * The report's turn through the real agent (scripted model server), `runs` times in each setup,
+ * the setups in turn: the agent's wall time and peak RSS (its process tree, sampled), the ratios
+ * against the turn without snapline, and snapline's background summary after the agent exited
+ * (waited for before the next run, and the sealer, and `sync`: each run starts without the
+ * writeback of the one before).
+ */
+async function agentTurns(agent: AgentTurns, o: { root: string; env: NodeJS.ProcessEnv; sizes: number[]; runs: number; idle: number; deferred: boolean }): Promise<string[][]> {
+  const { runAgent } = await import('../test/helpers/agent-drivers.js');
+  const { startModelServer } = await import('../test/helpers/model-server.js');
+  type Setup = 'without' | 'no-op' | 'with' | 'with, own snapshots off';
+  const setups: Setup[] = ['without', ...(agent.noop ? (['no-op'] as const) : []), 'with', ...(agent.ownSnapshotsOff ? (['with, own snapshots off'] as const) : [])];
+  const wall = new Map<Setup, number[]>(setups.map((s) => [s, []]));
+  const rss = new Map<Setup, number[]>(setups.map((s) => [s, []]));
+  const after: number[] = [];
+  let bgRss = 0;
+  for (let run = 0; run < o.runs * setups.length; run++) {
+    const setup = setups[run % setups.length]!;
+    const dir = join(o.root, `${agent.name}-${run}`);
+    mkdirSync(join(dir, 'src'), { recursive: true });
+    writeFileSync(join(dir, 'src', 'main.txt'), 'hello\n');
+    gitInit(dir);
+    if (setup !== 'without') execFileSync(process.execPath, [CLI, 'hooks', 'install', agent.name, '--dir', dir], { env: o.env });
+    if (setup === 'no-op') {
+      const file = join(dir, agent.noop!);
+      const settings = JSON.parse(readFileSync(file, 'utf8')) as { hooks: Record<string, { hooks: { command: string }[] }[]> };
+      for (const groups of Object.values(settings.hooks)) for (const g of groups) for (const h of g.hooks) h.command = 'cat > /dev/null';
+      writeFileSync(file, JSON.stringify(settings, null, 2));
+    }
+    if (setup === 'with, own snapshots off') writeFileSync(join(dir, 'opencode.json'), JSON.stringify({ snapshot: false }));
+    await quiesce(o.env);
+    const server = await startModelServer();
+    try {
+      server.enqueue({ tool: 'bash', command: `'${process.execPath}' '${TURN_SCRIPT}' 1 ${o.sizes.join(' ')}` }, { text: 'Done.' });
+      const offset = logOffset(o.env);
+      const r = await runAgent(agent.name, { dir, message: 'Regenerate the build files.', serverUrl: server.url, env: { SNAPLINE_HOME: o.env.SNAPLINE_HOME!, ...(o.deferred ? {} : { SNAPLINE_DEFER_SUMMARY: '0' }) }, timeoutMs: 600_000 });
+      const exited = Date.now();
+      if (r.exit !== 0) throw new Error(`${agent.name} exited ${r.exit}: ${r.stderr.slice(-500)}`);
+      wall.get(setup)!.push(r.durationMs);
+      rss.get(setup)!.push((r.peakRssKiB ?? 0) * 1024);
+      if ((setup === 'with' || setup === 'with, own snapshots off') && o.deferred) {
+        // snapline's work after the agent exited; the next run starts only once it is done.
+        const bg = await summariesLogged(o.env, offset, 1);
+        after.push(bg.doneAt - exited);
+        bgRss = Math.max(bgRss, bg.rss);
+      }
+      rmSync(r.profile, { recursive: true, force: true });
+    } finally {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const secs = (ms: number[]) => ms.map((m) => (m / 1000).toFixed(1)).join(', ');
+  const without = median(wall.get('without')!);
+  const noop = wall.get('no-op')?.length ? median(wall.get('no-op')!) : undefined;
+  const rows: string[][] = [];
+  for (const setup of setups) {
+    const ms = wall.get(setup)!;
+    const t = median(ms);
+    const peak = `peak RSS ${mib(median(rss.get(setup)!))} MiB`;
+    if (setup === 'without') rows.push([`${agent.title} turn without snapline (median of ${o.runs})`, `${(t / 1000).toFixed(1)} s (${secs(ms)}), ${peak}`, '']);
+    else if (setup === 'no-op') rows.push([`  with the same hooks doing nothing`, `${(t / 1000).toFixed(1)} s (${secs(ms)}): ${(t / without).toFixed(2)}×`, '']);
+    else {
+      // Each run is a new agent session in a new workspace; from the second on, the spare standby
+      // the session before left (docs/agents.md, "The spare") takes it (not OpenCode's plugin).
+      const spare = agent.name === 'opencode' ? '' : '; from the 2nd run on, the spare takes the session';
+      const label = setup === 'with' ? `${agent.title} turn with snapline (median of ${o.runs}${spare})` : `  with snapline, OpenCode's own snapshots off`;
+      rows.push([label, `${(t / 1000).toFixed(1)} s (${secs(ms)}): ${(t / without).toFixed(2)}×${noop && setup === 'with' ? ` (${(t / noop).toFixed(2)}× the no-op hooks)` : ''}, ${peak}`, setup === 'with' ? '≤ 1.15×' : '']);
+    }
+  }
+  if (o.deferred) rows.push([`  snapline's background summary after the agent exited (median of ${after.length})`, `${(median(after) / 1000).toFixed(1)} s (${secs(after)}), peak RSS ${mib(bgRss)} MiB (idle + ${mib(bgRss - o.idle)})`, '≤ idle + 64']);
+  return rows;
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
@@ -208,66 +304,24 @@ export async function run(): Promise<void> {
     ) as { bytes: number }[];
     rows.push(['bytes stored per user message (report turn)', stored.map((r) => r.bytes).join(', '), '< 4096']);
 
-    // 3. The report's turn through the real Claude Code, without and with snapline.
+    // 3. The report's turn through each real agent, without and with snapline.
     if (process.env.SNAPLINE_SKIP_AGENT_TESTS !== '1') {
-      const { runAgent } = await import('../test/helpers/agent-drivers.js');
-      const { startModelServer } = await import('../test/helpers/model-server.js');
-      // Three setups in turn: no hooks; the hooks `hooks install` writes (same events and
-      // matchers) with every command replaced by one that does nothing (what Claude Code's own
-      // dispatch of them costs); snapline's hooks.
-      const setups = ['without', 'no-op', 'with'] as const;
-      const wall: Record<(typeof setups)[number], number[]> = { without: [], 'no-op': [], with: [] };
-      const after: number[] = [];
-      let bgRss = 0;
       const runs = Math.max(1, Number(process.env.SNAPLINE_BENCH_AGENT_RUNS ?? '3') || 3);
-      for (let run = 0; run < runs * setups.length; run++) {
-        const setup = setups[run % setups.length]!;
-        const withSnapline = setup === 'with';
-        const dir = join(root, `claude-${setup}-${run}`);
-        mkdirSync(join(dir, 'src'), { recursive: true });
-        writeFileSync(join(dir, 'src', 'main.txt'), 'hello\n');
-        gitInit(dir);
-        if (setup !== 'without') execFileSync(process.execPath, [CLI, 'hooks', 'install', 'claude', '--dir', dir], { env });
-        if (setup === 'no-op') {
-          const file = join(dir, '.claude', 'settings.json');
-          const settings = JSON.parse(readFileSync(file, 'utf8')) as { hooks: Record<string, { hooks: { command: string }[] }[]> };
-          for (const groups of Object.values(settings.hooks)) for (const g of groups) for (const h of g.hooks) h.command = 'cat > /dev/null';
-          writeFileSync(file, JSON.stringify(settings, null, 2));
-        }
-        await quiesce(env);
-        const server = await startModelServer();
+      const only = process.env.SNAPLINE_BENCH_AGENTS?.split(',').filter(Boolean);
+      for (const agent of AGENT_TURNS) {
+        if (only && !only.includes(agent.name)) continue;
         try {
-          server.enqueue({ tool: 'bash', command: `'${process.execPath}' '${TURN_SCRIPT}' 1 ${sizes.join(' ')}` }, { text: 'Done.' });
-          const offset = logOffset(env);
-          const r = await runAgent('claude', { dir, message: 'Regenerate the build files.', serverUrl: server.url, env: { SNAPLINE_HOME: env.SNAPLINE_HOME!, ...(deferred ? {} : { SNAPLINE_DEFER_SUMMARY: '0' }) }, timeoutMs: 600_000 });
-          const exited = Date.now();
-          if (r.exit !== 0) throw new Error(`claude exited ${r.exit}: ${r.stderr.slice(-500)}`);
-          wall[setup].push(r.durationMs);
-          if (withSnapline && deferred) {
-            // snapline's work after the agent exited; the next run starts only once it is done.
-            const bg = await summariesLogged(env, offset, 1);
-            after.push(bg.doneAt - exited);
-            bgRss = Math.max(bgRss, bg.rss);
-          }
-          rmSync(r.profile, { recursive: true, force: true });
-        } finally {
-          await server.close();
-          rmSync(dir, { recursive: true, force: true });
+          rows.push(...(await agentTurns(agent, { root, env, sizes, runs, idle, deferred })));
+        } catch (e) {
+          rows.push([`${agent.title} turn`, `not measured: ${(e as Error).message.split('\n')[0]}`, '']);
         }
       }
-      const secs = (ms: number[]) => ms.map((m) => (m / 1000).toFixed(1)).join(', ');
-      const without = median(wall.without);
-      const noop = median(wall['no-op']);
-      const withIt = median(wall.with);
-      rows.push([`Claude Code turn without snapline (median of ${runs})`, `${(without / 1000).toFixed(1)} s (${secs(wall.without)})`, '']);
-      rows.push([`  with the same hooks doing nothing (median of ${runs})`, `${(noop / 1000).toFixed(1)} s (${secs(wall['no-op'])}): ${(noop / without).toFixed(2)}×`, '']);
-      // Each run is a new Claude Code session in a new workspace; from the second on, the spare
-      // standby the session before left (docs/agents.md, "The spare") takes it.
-      rows.push([`Claude Code turn with snapline (median of ${runs}; from the 2nd run on, the last session's spare takes the session)`, `${(withIt / 1000).toFixed(1)} s (${secs(wall.with)}): ${(withIt / without).toFixed(2)}× (${(withIt / noop).toFixed(2)}× the no-op hooks)`, '≤ 1.15×']);
-      if (deferred) rows.push([`  snapline's background summary after the agent exited (median of ${runs})`, `${(median(after) / 1000).toFixed(1)} s (${secs(after)}), peak RSS ${mib(bgRss)} MiB (idle + ${mib(bgRss - idle)})`, '≤ idle + 64']);
     }
   } finally {
-    rmSync(root, { recursive: true, force: true });
+    // The agents' standbys wait as spares for 5 minutes: ended before their data directory goes.
+    const { quietBackground } = await import('../test/helpers/summarizers.js');
+    quietBackground(env.SNAPLINE_HOME);
+    rmSync(root, { recursive: true, force: true, maxRetries: 5 });
   }
   console.log(`\nagents — what snapline's hooks cost (sizes ×${scale}; idle node ${mib(idle)} MiB; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);
   printTable(rows);
