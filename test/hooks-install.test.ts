@@ -152,7 +152,7 @@ test('hooks install opencode writes a plugin module OpenCode can load, suggests 
     const mod = (await import(file)) as Record<string, unknown>;
     assert.deepEqual(Object.keys(mod), ['SnaplinePlugin']);
     const hooks = (await (mod.SnaplinePlugin as (ctx: unknown) => Promise<Record<string, unknown>>)({ directory: s.dir, worktree: s.dir }));
-    assert.deepEqual(Object.keys(hooks).sort(), ['chat.message', 'event', 'tool.execute.after']);
+    assert.deepEqual(Object.keys(hooks).sort(), ['chat.message', 'event', 'tool.execute.after', 'tool.execute.before']);
     // A hook never throws into OpenCode, even on nonsense (its snapline child logs into this test's data dir).
     process.env.SNAPLINE_HOME = s.env.SNAPLINE_HOME;
     await (hooks['tool.execute.after'] as (i: unknown, o: unknown) => Promise<void>)(undefined, undefined);

@@ -36,8 +36,10 @@ import { spawnSync } from 'node:child_process';
 
 const NODE = ${JSON.stringify(node)};
 const SNAPLINE = ${JSON.stringify(main)};
-// A step that changed nothing, and an idle session with nothing changed since the last step, are
-// answered by this sh script without starting Node (docs/agents.md).
+// Every event goes through this sh script: it answers a step that changed
+// nothing, and an idle session with nothing changed since the last step, without starting Node;
+// it records the message's begin in the background, hands the steps to the session's standby,
+// and holds each tool until what came before it is recorded (docs/agents.md).
 const STEP_SCRIPT = ${JSON.stringify(stepScript ?? null)};
 const TOOLS = new RegExp(${JSON.stringify(`^(?:${tools})$`)});
 
@@ -74,7 +76,13 @@ export const SnaplinePlugin = async (ctx) => {
     'chat.message': async (input, output) => {
       try {
         const parts = (output && Array.isArray(output.parts) ? output.parts : []).filter((p) => p && p.type === 'text' && !p.synthetic && !p.ignored);
-        send({ hook_event_name: 'chat.message', session_id: input && input.sessionID, cwd, prompt: parts.map((p) => p.text).join('\\n') });
+        send({ hook_event_name: 'chat.message', session_id: input && input.sessionID, cwd, prompt: parts.map((p) => p.text).join('\\n') }, true);
+      } catch {}
+    },
+    // Before every tool: waits in the script for the begin or the step still being recorded.
+    'tool.execute.before': async (input) => {
+      try {
+        if (STEP_SCRIPT && input) send({ hook_event_name: 'tool.execute.before', session_id: input.sessionID, cwd, tool_name: input.tool }, true);
       } catch {}
     },
     'tool.execute.after': async (input) => {

@@ -64,7 +64,7 @@ case $2 in
   claude) step=PostToolUse end=Stop close=SessionEnd begin=UserPromptSubmit barrier=PreToolUse start=SessionStart ;;
   codex) step=PostToolUse end=Stop close=SessionEnd begin=UserPromptSubmit barrier=PreToolUse start=SessionStart ;;
   gemini) step=AfterTool end=AfterAgent close=SessionEnd begin=BeforeAgent barrier=BeforeTool start=SessionStart ;;
-  opencode) step=tool.execute.after end=session.idle ;;
+  opencode) step=tool.execute.after end=session.idle begin=chat.message barrier=tool.execute.before ;;
   *) direct "$@" ;;
 esac
 [ "${SNAPLINE_FAST_STEP-1}" != 0 ] || direct "$@"
@@ -181,7 +181,7 @@ plain_end() {
 # The agent's end while the standby still records the deferred step (its mark holds the
 # standby's pid): no tool has run since that step's snapshot began (each waits for the mark), so
 # the turn ends with that snapshot, and the end waits for nothing. It goes behind the step:
-# `ends/claude+SESSION+behind.PID`, the standby's pid then the event, its mtime now; the standby
+# `ends/AGENT+SESSION+behind.PID`, the standby's pid then the event, its mtime now; the standby
 # records it once the step is done (src/session/fast-steps.ts, endsBehind), and the session's
 # next events wait for it as for the step. The standby removes the step's mark before it looks
 # for an end behind it: a mark still there after the end went in means the standby will find it;

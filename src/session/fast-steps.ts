@@ -176,8 +176,8 @@ async function waitForMarks(marks: string[], deadline: number): Promise<void> {
 }
 
 /**
- * The **end behind a step** (Claude Code): the agent's end (Stop) while the session's standby
- * still records a deferred step. No tool of the agent has run since that step's snapshot began
+ * The **end behind a step** (the agents with a barrier: Claude Code, Codex CLI, Gemini CLI): the
+ * agent's end (Stop, AfterAgent) while the session's standby still records a deferred step. No tool of the agent has run since that step's snapshot began
  * (each waits for the step's mark), so the turn ends with that snapshot: the script leaves the
  * event as `ends/<agent>+<session>+behind.<script pid>` — first line the standby's pid, then the
  * event; its mtime the end's time — and returns without waiting. The standby takes it once the
