@@ -79,6 +79,8 @@ export interface AgentAdapter {
   tools: string;
   /** The `timeout` written on each hook, in the agent's unit (seconds for Claude Code and Codex, ms for Gemini CLI). */
   hookTimeout?: number;
+  /** How long the session's standby waits idle, when not the default (src/agents/standby.ts). */
+  standbyIdleMs?: number;
 }
 
 /** A string field of an event, or undefined. */

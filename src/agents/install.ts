@@ -129,7 +129,7 @@ export async function hooksStatus(agent: AgentAdapter, opts: InstallOptions): Pr
   if (!agent.hooks) {
     const old = await readText(file);
     const ours = old !== undefined && old.startsWith(PLUGIN_MARK);
-    return { agent: agent.name, file, state: ours ? 'installed' : 'absent', events: ours ? ['chat.message', 'tool.execute.after', 'session.idle'] : [] };
+    return { agent: agent.name, file, state: ours ? 'installed' : 'absent', events: ours ? ['chat.message', 'tool.execute.before', 'tool.execute.after', 'session.idle'] : [] };
   }
   const { settings } = await readSettings(file);
   const wanted = wantedHooks(agent, opts.tools, opts.main ?? snaplineMain()).map((s) => s.event);

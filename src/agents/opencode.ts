@@ -12,6 +12,9 @@ export const opencode: AgentAdapter = {
   name: 'opencode',
   title: 'OpenCode',
   tools: 'bash|edit|write|patch|multiedit|apply_patch',
+  // The plugin sees no session end: a session's standby (its first begin's recorder) cannot go on
+  // as the spare, so it does not wait the default 5 minutes after the session's last event.
+  standbyIdleMs: 60_000,
   map(event, _env, cwd) {
     return mapClaudeStyle(event, { begin: 'chat.message', step: 'tool.execute.after', end: 'session.idle', close: 'session.deleted' }, str(event, 'cwd') || cwd);
   },

@@ -48,10 +48,14 @@ const STANDBY_IDLE_MS = 5 * 60_000;
 /** How often a waiting standby looks at its files when no change notice comes (and checks its idle time). */
 const POLL_MS = 250;
 
-/** The longest a standby waits idle: SNAPLINE_STANDBY_IDLE_MS when set (tests), else STANDBY_IDLE_MS. */
-function idleMs(env: NodeJS.ProcessEnv): number {
+/**
+ * The longest a standby waits idle: SNAPLINE_STANDBY_IDLE_MS when set (tests), else the agent's
+ * own bound (one that never says its session ended: its standbys cannot become the spare, and
+ * would pile up one per session), else STANDBY_IDLE_MS.
+ */
+function idleMs(env: NodeJS.ProcessEnv, agent: AgentAdapter): number {
   const v = Number(env.SNAPLINE_STANDBY_IDLE_MS);
-  return Number.isFinite(v) && v > 0 ? v : STANDBY_IDLE_MS;
+  return Number.isFinite(v) && v > 0 ? v : (agent.standbyIdleMs ?? STANDBY_IDLE_MS);
 }
 
 /**
@@ -94,7 +98,7 @@ async function standFor(agent: AgentAdapter, agentSession: string, first: boolea
   let reason = 'exits';
   let ended = false;
   try {
-    ({ reason, ended } = await serve(agent, agentSession, dir, sb, me, idleMs(process.env)));
+    ({ reason, ended } = await serve(agent, agentSession, dir, sb, me, idleMs(process.env, agent)));
   } catch (e) {
     reason = `exits: ${(e as Error).message.split('\n')[0]}`;
   } finally {
@@ -330,7 +334,7 @@ async function spare(agent: AgentAdapter): Promise<string | undefined> {
     for (const n of readdirSync(sp)) if (/^(claimed\.\d+|ready)$/.test(n)) rmSync(join(sp, n), { force: true });
     for (;;) {
       clearLeftovers(sp);
-      const idle = idleMs(process.env);
+      const idle = idleMs(process.env, agent);
       const claim = await offer(sp, me, idle, () => existsSync(sp), () => false);
       if (claim === 'gone' || claim === 'idle' || claim === 'ended') {
         reason = claim === 'gone' ? 'exits (its files were removed)' : `exits (idle for ${Math.round(idle / 1000)} s)`;

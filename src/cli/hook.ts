@@ -26,22 +26,23 @@ hook'; an end it answered by a detached 'snapline hook AGENT --pending-end SESSI
 (internal), or first by the next turn call or reader ('session show', the server, …), with
 the last step's snapshot as the end's, at the time the script checked.
 
-For Claude Code, Codex CLI and Gemini CLI the prompt goes through step-hook.sh as well: it
-starts a detached 'snapline hook AGENT --begin-from FILE' (internal) that records the begin,
-and returns; every later event of the session (first PreToolUse, or Gemini CLI's BeforeTool,
-installed for every tool) waits until that begin is recorded, so no tool runs before the
+For Claude Code, Codex CLI, Gemini CLI and OpenCode the prompt goes through step-hook.sh as
+well: it starts a detached 'snapline hook AGENT --begin-from FILE' (internal) that records the
+begin, and returns; every later event of the session (first PreToolUse, or Gemini CLI's
+BeforeTool, or OpenCode's tool.execute.before, installed for every tool) waits until that begin is recorded, so no tool runs before the
 begin's snapshot. The session's start (SessionStart) starts a 'snapline hook AGENT --standby
 SESSION' (internal), and the begin's recorder stays
 on as one: a Node process with snapline loaded, to which step-hook.sh hands the session's
 prompts, its steps, the ends it cannot answer itself and the recording of those it answered,
 instead of starting Node (~0.2 s a hook). A step it hands over is deferred: the hook returns
 once the standby has it, and the session's next events (the next tool first) wait until the
-step is recorded; its problems go to hooks.log only. The turn's end (Stop, AfterAgent) that
-comes meanwhile goes behind that step and returns at once: the standby records it next, with the
-step's snapshot as the end's. When the session ends it stays on as the
-spare, which the next session's start takes over (with that session's environment), and exits
-after 5 minutes with nothing to do; SNAPLINE_STANDBY=0 in the agent's environment does without
-it.
+step is recorded; its problems go to hooks.log only. The turn's end (Stop, AfterAgent,
+session.idle) that comes meanwhile goes behind that step and returns at once: the standby
+records it next, with the step's snapshot as the end's. When the session ends it stays on as
+the spare, which the next session's start takes over (with that session's environment), and
+exits after 5 minutes with nothing to do (OpenCode's plugin has no session start or end: the
+begin's recorder is its standby, and exits after 1 idle minute); SNAPLINE_STANDBY=0 in the
+agent's environment does without it.
 
 It never gets in the agent's way: the exit status is always 0, nothing is printed on stdout,
 a problem is one line on stderr and a line in hooks.log in the data directory, and a busy

@@ -17,7 +17,7 @@ codex    DIR/.codex/hooks.json, ~/.codex/hooks.json          hooks SessionStart,
                                                              Stop, SessionEnd
 gemini   DIR/.gemini/settings.json, ~/.gemini/settings.json  hooks SessionStart, BeforeAgent, BeforeTool, AfterTool,
                                                              AfterAgent, SessionEnd
-opencode DIR/.opencode/plugin/snapline.js,                   a plugin: chat.message, tool.execute.after, session.idle
+opencode DIR/.opencode/plugin/snapline.js,                   a plugin: chat.message, tool.execute.before/after, session.idle
          ~/.config/opencode/plugin/snapline.js
 
 Each hook runs 'snapline hook AGENT' with this node and this snapline (absolute paths), so
@@ -27,16 +27,17 @@ exact +/-, and 'session revert' undoes turns. The step, end and session-end hook
 through snapline's step-hook.sh (/bin/sh), which answers without starting Node a step that
 changed nothing, an end with nothing changed since the last step (a detached snapline records
 it; every reader records it first) and a session end with no turn open (SNAPLINE_FAST_STEP=0
-in the agent's environment turns that off). For Claude Code, Codex CLI and Gemini CLI the
-prompt goes through it too: the hook returns at once and a detached snapline records the begin
-while the agent calls its model; the hook before each tool (PreToolUse, Gemini CLI's
-BeforeTool) waits for that begin, so no tool runs before its snapshot. Their SessionStart
-starts the session's standby, a snapline that waits with its modules loaded: the script hands
-it what would start Node (~0.2 s a hook here); when the session ends it waits as the standby of
-the agent's next session, up to 5 idle minutes (SNAPLINE_STANDBY=0 does without it). A step
-returns once the standby has it: its snapshot is taken while the agent calls its model, and the
-next tool waits for it; an end that comes meanwhile returns at once, and the standby ends the
-turn with that step's snapshot.
+in the agent's environment turns that off). For Claude Code, Codex CLI, Gemini CLI and
+OpenCode the prompt goes through it too: the hook returns at once and a detached snapline
+records the begin while the agent calls its model; the hook before each tool (PreToolUse,
+Gemini CLI's BeforeTool, OpenCode's tool.execute.before) waits for that begin, so no tool runs
+before its snapshot. That snapline stays on as the session's standby, with its modules loaded
+(SessionStart starts it earlier where there is one): the script hands it what would start
+Node (~0.2 s a hook here); when the session ends it waits as the standby of the agent's next
+session, up to 5 idle minutes (SNAPLINE_STANDBY=0 does without it). A step returns once the
+standby has it: its snapshot is taken while the agent calls its model, and the next tool waits
+for it; an end that comes meanwhile returns at once, and the standby ends the turn with that
+step's snapshot.
 
 install    adds snapline's hooks, keeping everything else in the file; a second install
            changes nothing; the file as it was is saved as FILE.snapline-backup; a file that
