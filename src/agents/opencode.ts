@@ -39,7 +39,7 @@ import { spawnSync } from 'node:child_process';
 
 const NODE = ${JSON.stringify(node)};
 const SNAPLINE = ${JSON.stringify(main)};
-// Every event goes through this sh script: it answers a step that changed
+// Every event goes through this sh script (where there is one): it answers a step that changed
 // nothing, and an idle session with nothing changed since the last step, without starting Node;
 // it records the message's begin in the background, hands the steps to the session's standby,
 // and holds each tool until what came before it is recorded (docs/agents.md).
@@ -64,9 +64,9 @@ function environment() {
   return env;
 }
 
-function send(event, viaScript) {
+function send(event) {
   try {
-    const [program, args] = viaScript && STEP_SCRIPT ? ['/bin/sh', [STEP_SCRIPT, NODE, SNAPLINE, 'hook', 'opencode']] : [NODE, [SNAPLINE, 'hook', 'opencode']];
+    const [program, args] = STEP_SCRIPT ? ['/bin/sh', [STEP_SCRIPT, NODE, SNAPLINE, 'hook', 'opencode']] : [NODE, [SNAPLINE, 'hook', 'opencode']];
     spawnSync(program, args, { input: JSON.stringify(event), stdio: ['pipe', 'ignore', 'ignore'], timeout: 120000, env: environment() });
   } catch {
     // snapline logs its own problems (hooks.log in its data directory); OpenCode goes on.
@@ -79,24 +79,24 @@ export const SnaplinePlugin = async (ctx) => {
     'chat.message': async (input, output) => {
       try {
         const parts = (output && Array.isArray(output.parts) ? output.parts : []).filter((p) => p && p.type === 'text' && !p.synthetic && !p.ignored);
-        send({ hook_event_name: 'chat.message', session_id: input && input.sessionID, cwd, prompt: parts.map((p) => p.text).join('\\n') }, true);
+        send({ hook_event_name: 'chat.message', session_id: input && input.sessionID, cwd, prompt: parts.map((p) => p.text).join('\\n') });
       } catch {}
     },
     // Before every tool: waits in the script for the begin or the step still being recorded.
     'tool.execute.before': async (input) => {
       try {
-        if (STEP_SCRIPT && input) send({ hook_event_name: 'tool.execute.before', session_id: input.sessionID, cwd, tool_name: input.tool }, true);
+        if (STEP_SCRIPT && input) send({ hook_event_name: 'tool.execute.before', session_id: input.sessionID, cwd, tool_name: input.tool });
       } catch {}
     },
     'tool.execute.after': async (input) => {
       try {
         if (!input || !TOOLS.test(String(input.tool))) return;
-        send({ hook_event_name: 'tool.execute.after', session_id: input.sessionID, cwd, tool_name: input.tool, tool_input: preview(input.args) }, true);
+        send({ hook_event_name: 'tool.execute.after', session_id: input.sessionID, cwd, tool_name: input.tool, tool_input: preview(input.args) });
       } catch {}
     },
     event: async ({ event } = {}) => {
       try {
-        if (event && event.type === 'session.idle') send({ hook_event_name: 'session.idle', session_id: event.properties && event.properties.sessionID, cwd }, true);
+        if (event && event.type === 'session.idle') send({ hook_event_name: 'session.idle', session_id: event.properties && event.properties.sessionID, cwd });
       } catch {}
     },
   };
