@@ -184,9 +184,10 @@ async function waitForMarks(marks: string[], deadline: number): Promise<void> {
  * step is recorded (takeEndBehind) and records the end (src/agents/standby.ts). Until then both
  * names are marks: the session's next events wait for them (waitForDeferred), and so does every
  * reader (settlePendingEnds), so the turn is never read as open after its end.
- * Returns the paths of the session's (oldest first); with `ending`, those being recorded too.
+ * Returns the paths of the agent session's (of all, without one; oldest first); with `ending`,
+ * those being recorded too.
  */
-export function endsBehind(agent: string, agentSession: string, ending = false): string[] {
+export function endsBehind(agent: string | undefined, agentSession: string | undefined, ending = false): string[] {
   const dir = endsDir();
   const found: { file: string; time: number }[] = [];
   let names: string[];
@@ -197,7 +198,7 @@ export function endsBehind(agent: string, agentSession: string, ending = false):
   }
   for (const name of names) {
     const m = BEHIND.exec(name);
-    if (!m || m[1] !== agent || m[2] !== agentSession || (m[3] === 'ending' && !ending)) continue;
+    if (!m || (agent !== undefined && m[1] !== agent) || (agentSession !== undefined && m[2] !== agentSession) || (m[3] === 'ending' && !ending)) continue;
     try {
       found.push({ file: join(dir, name), time: statSync(join(dir, name)).mtimeMs });
     } catch {
@@ -249,17 +250,7 @@ export async function leavePendingEnd(agent: string, agentSession: string, assis
 
 /** Waits (until `ms` from now) for the ends behind steps of the agent session (or of all sessions) to be recorded. */
 export async function waitForEndsBehind(agent: string | undefined, agentSession: string | undefined, ms: number): Promise<void> {
-  let names: string[];
-  try {
-    names = readdirSync(endsDir());
-  } catch {
-    return;
-  }
-  const marks = names.filter((n) => {
-    const m = BEHIND.exec(n);
-    return m && (agent === undefined || m[1] === agent) && (agentSession === undefined || m[2] === agentSession);
-  });
-  await waitForMarks(marks.map((n) => join(endsDir(), n)), Date.now() + ms);
+  await waitForMarks(endsBehind(agent, agentSession, true), Date.now() + ms);
 }
 
 /** The begin left by the script is recorded (or failed): its event file and mark go. */
